@@ -1,0 +1,105 @@
+// Package usage is the domain of Claude Token Monitor: usage records, the
+// aggregates cut from them, the Store that keeps them, and the error codes
+// shared by every layer. It performs no I/O.
+package usage
+
+import (
+	"time"
+)
+
+// Tokens holds the token counts of one API response or of a sum of them.
+// Cache writes are split by lifetime because they are priced differently.
+type Tokens struct {
+	Input             int64 `json:"input_tokens"`
+	Output            int64 `json:"output_tokens"`
+	CacheCreation5m   int64 `json:"cache_creation_5m_tokens"`
+	CacheCreation1h   int64 `json:"cache_creation_1h_tokens"`
+	CacheRead         int64 `json:"cache_read_tokens"`
+	WebSearchRequests int64 `json:"web_search_requests"`
+}
+
+// CacheCreation returns all cache-write tokens, 5-minute and 1-hour.
+func (t Tokens) CacheCreation() int64 { return t.CacheCreation5m + t.CacheCreation1h }
+
+// Total returns input + output + cache writes + cache reads.
+func (t Tokens) Total() int64 { return t.Input + t.Output + t.CacheCreation() + t.CacheRead }
+
+// Prompt returns the tokens sent to the model (input, cache writes and cache
+// reads); it decides whether a request is billed at long-context rates.
+func (t Tokens) Prompt() int64 { return t.Input + t.CacheCreation() + t.CacheRead }
+
+// CacheHitRate returns cache_read / (input + cache writes + cache reads), or 0
+// when nothing was sent.
+func (t Tokens) CacheHitRate() float64 {
+	if p := t.Prompt(); p > 0 {
+		return float64(t.CacheRead) / float64(p)
+	}
+	return 0
+}
+
+// Add returns the field-wise sum of t and u.
+func (t Tokens) Add(u Tokens) Tokens {
+	return Tokens{
+		Input:             t.Input + u.Input,
+		Output:            t.Output + u.Output,
+		CacheCreation5m:   t.CacheCreation5m + u.CacheCreation5m,
+		CacheCreation1h:   t.CacheCreation1h + u.CacheCreation1h,
+		CacheRead:         t.CacheRead + u.CacheRead,
+		WebSearchRequests: t.WebSearchRequests + u.WebSearchRequests,
+	}
+}
+
+// LongContextThreshold is the prompt size above which models with
+// long-context pricing bill the whole request at long-context rates.
+const LongContextThreshold = 200_000
+
+// Record is one distinct API response: the usage Claude Code logged for it
+// and where it came from. Records with the same Key are the same response.
+type Record struct {
+	// Key identifies the response; see RecordKey.
+	Key       string    `json:"key"`
+	MessageID string    `json:"message_id,omitempty"`
+	RequestID string    `json:"request_id,omitempty"`
+	Timestamp time.Time `json:"timestamp"`
+	Model     string    `json:"model"`
+	SessionID string    `json:"session_id"`
+	// Project is the project path: the record's cwd, else the decoded
+	// transcript folder name.
+	Project     string `json:"project"`
+	CWD         string `json:"cwd,omitempty"`
+	GitBranch   string `json:"git_branch,omitempty"`
+	Version     string `json:"version,omitempty"`
+	IsSidechain bool   `json:"is_sidechain"`
+	ServiceTier string `json:"service_tier,omitempty"`
+	Speed       string `json:"speed,omitempty"`
+	// User and Machine identify who produced the record in team mode; both
+	// are empty for local records.
+	User    string `json:"user,omitempty"`
+	Machine string `json:"machine,omitempty"`
+	Tokens
+}
+
+// RecordKey returns the identity of an API response. Copies of one response
+// share (message.id, requestId) wherever they appear; a record without a
+// message id is never merged, so it is keyed by its own line identity.
+func RecordKey(messageID, requestID, lineID string) string {
+	if messageID == "" {
+		return "line:" + lineID
+	}
+	return messageID + ":" + requestID
+}
+
+// Prefer reports whether r should replace old as the kept copy of one
+// response: the copy with the most output tokens wins (Claude Code writes a
+// line per streamed content block and the last carries the final count), and
+// among equal ones the earliest.
+func (r *Record) Prefer(old *Record) bool {
+	if r.Output != old.Output {
+		return r.Output > old.Output
+	}
+	return r.Timestamp.Before(old.Timestamp)
+}
+
+// IsLongContext reports whether the request's prompt exceeds
+// LongContextThreshold.
+func (r *Record) IsLongContext() bool { return r.Prompt() > LongContextThreshold }
