@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of ctm and ccusage on a generated Claude Code data
+# set (DESIGN.md section 7). Builds ctm, ctm-gen and ctm-bench into a temp
+# dir, generates the data set once (cached under $BENCH_DIR keyed by size
+# and seed), then runs ctm-bench, which prints the ratios and PASS/MISS.
+#
+#   bench/run.sh [ctm-bench flags...]        e.g. bench/run.sh -runs 5 -json /tmp/bench.json
+#
+# Environment: SIZE (600MB), SEED (1), BENCH_DIR (/tmp/ctm-bench-data),
+# CCUSAGE (/work/shared/tools/ccusage.sh).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+size=${SIZE:-600MB}
+seed=${SEED:-1}
+cache=${BENCH_DIR:-/tmp/ctm-bench-data}
+ccusage=${CCUSAGE:-/work/shared/tools/ccusage.sh}
+
+bin=$(mktemp -d "${TMPDIR:-/tmp}/ctm-bench-bin.XXXXXX")
+trap 'rm -rf "$bin"' EXIT
+
+echo "building into $bin" >&2
+(cd "$root" && go build -o "$bin/ctm-gen" ./cmd/ctm-gen && go build -o "$bin/ctm-bench" ./cmd/ctm-bench)
+ctm_flag=()
+if (cd "$root" && go build -o "$bin/ctm" ./cmd/ctm); then
+  ctm_flag=(-ctm "$bin/ctm")
+else
+  echo "warning: cmd/ctm does not build; measuring ccusage only" >&2
+fi
+
+data="$cache/claude-$size-seed$seed"
+if [ ! -f "$data/.ctm-gen.json" ]; then
+  # Generate next to the final place and rename, so an interrupted run
+  # never leaves a half-written data set that looks cached.
+  mkdir -p "$cache"
+  rm -rf "$data.tmp"
+  "$bin/ctm-gen" -out "$data.tmp" -size "$size" -seed "$seed" >&2
+  mv "$data.tmp" "$data"
+else
+  echo "using cached data set $data" >&2
+fi
+
+"$bin/ctm-bench" -data "$data" "${ctm_flag[@]}" -ccusage "$ccusage" "$@"

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"time"
+)
+
+// run is one measured child process.
+type run struct {
+	Wall   time.Duration `json:"wall_ns"`
+	MaxRSS int64         `json:"max_rss_bytes"`
+	stdout []byte
+}
+
+// maxStderr bounds the stderr kept for error messages.
+const maxStderr = 4 << 10
+
+// measure runs argv in dir with exactly env (nothing is inherited) and
+// returns its wall time, the peak RSS of its process tree and its stdout.
+//
+// Peak RSS comes from the rusage that wait4 returns for the child. On Linux
+// its ru_maxrss is the largest of the child's own peak and the peaks of
+// every descendant it waited for (RUSAGE_CHILDREN semantics: a maximum, not
+// a sum). For ccusage, run through its shell wrapper, that is the peak of
+// the largest process in the tree (the native binary node spawns), which is
+// what the comparison needs; for ctm it is the single Go process.
+func measure(ctx context.Context, argv, env []string, dir string) (run, error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Env = env
+	cmd.Dir = dir
+	var stdout bytes.Buffer
+	stderr := &tailBuffer{max: maxStderr}
+	cmd.Stdout, cmd.Stderr = &stdout, stderr
+	start := time.Now()
+	err := cmd.Run()
+	wall := time.Since(start)
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return run{}, fmt.Errorf("%s exited with %d: %s", argv[0], exit.ExitCode(), bytes.TrimSpace(stderr.buf))
+		}
+		return run{}, fmt.Errorf("run %s: %w", argv[0], err)
+	}
+	return run{Wall: wall, MaxRSS: maxRSS(cmd.ProcessState), stdout: stdout.Bytes()}, nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+// childEnv is the whole environment of a measured child: a throwaway HOME
+// (so neither tool can read the real ~/.claude or any config), the data
+// set, a database path and UTC, so both tools cut days the same way.
+func childEnv(home, data, db, ccusageHome string) []string {
+	env := []string{
+		"HOME=" + home,
+		"CLAUDE_DIR=" + data,
+		"DATABASE_PATH=" + db,
+		"TZ=UTC",
+		"PATH=" + os.Getenv("PATH"),
+	}
+	if ccusageHome != "" {
+		// ccusage.sh installs ccusage under $HOME unless told otherwise;
+		// pointing it at the existing install keeps npm out of the timings.
+		env = append(env, "CCUSAGE_HOME="+ccusageHome)
+	}
+	if tmp := os.Getenv("TMPDIR"); tmp != "" {
+		env = append(env, "TMPDIR="+tmp)
+	}
+	return env
+}
