@@ -1,0 +1,100 @@
+package ingest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// maxSeedLine keeps the fuzzing corpus small enough to mutate quickly.
+const maxSeedLine = 64 << 10
+
+// FuzzParseLine checks that ParseLine never panics and that, on every
+// valid JSON line, it agrees with the encoding/json reference.
+func FuzzParseLine(f *testing.F) {
+	_, paths := realTranscripts(f)
+	for _, p := range paths {
+		file, err := os.Open(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		r := bufio.NewReaderSize(file, 1<<16)
+		for {
+			line, err := r.ReadBytes('\n')
+			if len(line) > 0 && len(line) <= maxSeedLine {
+				f.Add(line)
+			}
+			if err != nil {
+				break
+			}
+		}
+		file.Close()
+	}
+	for _, s := range []string{
+		`{"type":"assistant","message":{"id":"m","model":"x","usage":{"output_tokens":1e3,"input_tokens":-2,"cache_creation":null}},"timestamp":"2026-01-01T00:00:00Z"}`,
+		`{"type":"assistant","type":"user","message":{"usage":{}},"timestamp":"2026-01-01T00:00:00Z"}`,
+		`{"type":"progress","data":{"type":"agent_progress","message":{"type":"assistant","message":{"id":"m","usage":{"server_tool_use":{"web_search_requests":3}}}}},"timestamp":"2026-01-01T00:00:00+02:00"}`,
+		`{"typ\u0065":"assistant","message":{"usage":{"input_tokens":99999999999999999999}},"timestamp":"2026-01-01T00:00:00Z","cwd":"\ud83d\ude00\\"}`,
+		`{"usage":[[[[[[[[[[]]]]]]]]]],"a":"\"","b":{"c":"\\"}}`,
+		"{\"usage\":\"\xff\"}",
+		`{"usage"`, `{`, `}`, `{"usage":1}x`, `{"usage":tru}`, ` `,
+	} {
+		f.Add([]byte(s))
+	}
+	src := &Source{Path: "/p/-a/s.jsonl", SessionID: "s", Project: "/a"}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		got, ok, err := ParseLine(line, src)
+		if ok && (err != nil || got.Key == "" || got.Timestamp.IsZero()) {
+			t.Fatalf("ParseLine(%q) = %+v, %v, %v", line, got, ok, err)
+		}
+		if !json.Valid(bytes.TrimSpace(line)) {
+			return
+		}
+		want, wantOK, wantErr := referenceParseLine(line, src)
+		if ok != wantOK || (err != nil) != (wantErr != nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("ParseLine(%q)\n= %+v, %v, %v\nreference %+v, %v, %v", line, got, ok, err, want, wantOK, wantErr)
+		}
+	})
+}
+
+// FuzzStatsCache checks that no input makes ParseStatsCache panic.
+func FuzzStatsCache(f *testing.F) {
+	shared := sharedTestdata(f)
+	seeds, _ := filepath.Glob(filepath.Join(shared, "stats-cache", "*.json"))
+	seeds = append(seeds, filepath.Join(shared, "claude-real", "stats-cache.json"), filepath.Join("testdata", "stats-cache-truncated.json"))
+	for _, p := range seeds {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"longestSession":{"timestamp":"yesterday"}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc, err := ParseStatsCache(data)
+		if (sc == nil) == (err == nil) {
+			t.Fatalf("ParseStatsCache = %v, %v: want exactly one of a value and an error", sc, err)
+		}
+	})
+}
+
+// FuzzReadHistory checks that no input makes ReadHistory panic or fail.
+func FuzzReadHistory(f *testing.F) {
+	b, err := os.ReadFile(filepath.Join("testdata", "history.jsonl"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
+	f.Add([]byte("{\"timestamp\":\"x\"}\n\xff\n{\"pastedContents\":7,\"timestamp\":1e30}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		entries, bad, err := ReadHistory(bytes.NewReader(data))
+		if err != nil || bad < 0 || len(entries)+bad > strings.Count(string(data), "\n")+1 {
+			t.Fatalf("ReadHistory = %d entries, %d bad, %v", len(entries), bad, err)
+		}
+	})
+}

@@ -1,0 +1,328 @@
+// Package ingest reads the files Claude Code writes (transcripts,
+// stats-cache.json, history.jsonl) and feeds the usage records found in
+// transcripts to a store, incrementally: each run reads only the complete
+// lines appended since the previous one.
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// Sink is the part of usage.Store the ingester writes to.
+type Sink interface {
+	// FileStates returns the state of every file ingested so far, by path.
+	FileStates(ctx context.Context) (map[string]usage.FileState, error)
+	// Apply stores records and the file states that account for them in
+	// one transaction; a stored record is replaced only when
+	// Record.Prefer says so.
+	Apply(ctx context.Context, b usage.Batch) error
+}
+
+var _ Sink = usage.Store(nil)
+
+// Options tune an Ingester. Zero values take the defaults.
+type Options struct {
+	// Workers is how many files are parsed at once (default 2). A single
+	// goroutine writes to the sink whatever the number.
+	Workers int
+	// BatchRecords and BatchFiles bound one Apply: a batch is written once
+	// it holds this many distinct records (default 10,000) or file states
+	// (default 500).
+	BatchRecords, BatchFiles int
+	// MaxLineBytes is the longest line read (default 64 MiB); a longer
+	// line is skipped and counted as bad, so that a file of junk with no
+	// newline cannot exhaust memory.
+	MaxLineBytes int
+	// Progress, when set, is called after each piece of work with the
+	// bytes read so far and the bytes to read in all. It is called from
+	// the goroutine that called Run or IngestFiles.
+	Progress func(doneBytes, totalBytes int64)
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&o.Workers, 2)
+	def(&o.BatchRecords, 10_000)
+	def(&o.BatchFiles, 500)
+	def(&o.MaxLineBytes, 64<<20)
+	return o
+}
+
+// Result summarises one ingest run.
+type Result struct {
+	// FilesScanned counts the files looked at, FilesChanged those that had
+	// bytes to read.
+	FilesScanned, FilesChanged int
+	// Records counts usage records parsed; Written counts those sent to
+	// the sink after merging copies of one response within a batch.
+	Records, Written int64
+	// BadLines counts lines that could not be parsed.
+	BadLines  int64
+	BytesRead int64
+	Duration  time.Duration
+}
+
+// Ingester brings a Sink up to date with the transcripts under a set of
+// Claude directories. Its methods may be called from several goroutines;
+// runs are serialised.
+type Ingester struct {
+	sink   Sink
+	roots  []string
+	logger *slog.Logger
+	opts   Options
+
+	mu sync.Mutex
+	// states caches the sink's file states; it is updated only after an
+	// Apply succeeds. Another process ingesting into the same sink can
+	// make it stale, which costs a re-read but never a double count
+	// because records are upserted by key.
+	states map[string]usage.FileState
+}
+
+// New returns an Ingester that reads the transcripts under
+// <root>/projects of each root into sink. A nil logger discards logs.
+func New(sink Sink, roots []string, logger *slog.Logger, opts Options) *Ingester {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Ingester{sink: sink, roots: slices.Clone(roots), logger: logger, opts: opts.withDefaults()}
+}
+
+// Run catches up with every transcript under the roots.
+func (in *Ingester) Run(ctx context.Context) (Result, error) {
+	start := time.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	states, err := in.sink.FileStates(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("load file states: %w", err)
+	}
+	in.states = states
+	paths, err := Discover(ctx, in.roots, in.logger)
+	if err != nil {
+		return Result{}, err
+	}
+	return in.ingest(ctx, paths, start)
+}
+
+// IngestFiles reads only the given transcripts, as far as they have grown;
+// paths that no longer exist are skipped.
+func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, error) {
+	start := time.Now()
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.states == nil {
+		states, err := in.sink.FileStates(ctx)
+		if err != nil {
+			return Result{}, fmt.Errorf("load file states: %w", err)
+		}
+		in.states = states
+	}
+	clean := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if abs, err := filepath.Abs(p); err == nil {
+			clean = append(clean, abs)
+		}
+	}
+	return in.ingest(ctx, clean, start)
+}
+
+// source describes path relative to the root that holds it.
+func (in *Ingester) source(path string) Source {
+	for _, root := range in.roots {
+		dir, err := filepath.Abs(filepath.Join(root, "projects"))
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(dir, path); err == nil && filepath.IsLocal(rel) {
+			return SourceOf(dir, path)
+		}
+	}
+	return SourceOf("", path)
+}
+
+// job is one file to read, with what the sink knows of it.
+type job struct {
+	src   Source
+	prev  usage.FileState
+	known bool
+	total int64 // bytes planned, for progress
+}
+
+// ingest reads paths with opts.Workers goroutines and applies what they
+// find from this one. Callers hold in.mu.
+func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time) (Result, error) {
+	var res Result
+	var jobs []job
+	var total int64
+	seen := make(map[string]bool, len(paths))
+	for _, p := range paths {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		prev, known := in.states[p]
+		fi, err := os.Stat(p)
+		if err != nil {
+			if !errors.Is(err, fs.ErrNotExist) {
+				in.logger.Warn("skipping transcript", slog.String("path", p), slog.Any("error", err))
+			}
+			continue
+		}
+		res.FilesScanned++
+		from, _ := resumeOffset(prev, known, fi)
+		if known && from == prev.Offset && fi.Size() == prev.Size && fi.ModTime().Equal(prev.ModTime) {
+			continue // unchanged
+		}
+		jobs = append(jobs, job{src: in.source(p), prev: prev, known: known, total: fi.Size() - from})
+		total += fi.Size() - from
+	}
+	// Big files first, so that two workers finish together.
+	slices.SortStableFunc(jobs, func(a, b job) int { return cmp.Compare(b.total, a.total) })
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan job)
+	pieces := make(chan piece, 2*in.opts.Workers)
+	free := make(chan []usage.Record, 4*in.opts.Workers)
+	var wg sync.WaitGroup
+	for range in.opts.Workers {
+		wg.Go(func() {
+			r := newFileReader(in.opts, in.logger, free)
+			for j := range work {
+				r.read(ctx, j, pieces)
+			}
+		})
+	}
+	go func() {
+		defer close(work)
+		for _, j := range jobs {
+			select {
+			case work <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() {
+		wg.Wait()
+		close(pieces)
+	}()
+
+	b := newBatch()
+	var done int64
+	var applyErr error
+	for p := range pieces {
+		if applyErr != nil {
+			continue // drain so the workers can exit
+		}
+		done += p.bytes
+		res.BytesRead += p.bytes
+		res.Records += int64(len(p.records))
+		res.BadLines += p.bad
+		if p.first {
+			res.FilesChanged++
+		}
+		b.add(p)
+		if cap(p.records) > 0 {
+			select {
+			case free <- p.records: // copied into b; the worker may reuse it
+			default:
+			}
+		}
+		if len(b.records) >= in.opts.BatchRecords || len(b.files) >= in.opts.BatchFiles {
+			applyErr = in.flush(ctx, b, &res)
+			if applyErr != nil {
+				cancel()
+			}
+		}
+		if in.opts.Progress != nil {
+			in.opts.Progress(done, total)
+		}
+	}
+	if applyErr == nil {
+		// A cancelled run stops short; what was applied is consistent.
+		if applyErr = ctx.Err(); applyErr == nil {
+			applyErr = in.flush(ctx, b, &res)
+		}
+	}
+	res.Duration = time.Since(start)
+	if applyErr != nil {
+		return res, fmt.Errorf("ingest: %w", applyErr)
+	}
+	in.logger.Debug("ingest done", slog.Int("files_scanned", res.FilesScanned),
+		slog.Int("files_changed", res.FilesChanged), slog.Int64("records", res.Records),
+		slog.Int64("bad_lines", res.BadLines), slog.Int64("bytes_read", res.BytesRead),
+		slog.Duration("duration", res.Duration))
+	return res, nil
+}
+
+// flush applies the batch and, once it is stored, remembers its file
+// states.
+func (in *Ingester) flush(ctx context.Context, b *batch, res *Result) error {
+	if len(b.records) == 0 && len(b.files) == 0 {
+		return nil
+	}
+	files := slices.SortedFunc(maps.Values(b.files), func(x, y usage.FileState) int { return cmp.Compare(x.Path, y.Path) })
+	if err := in.sink.Apply(ctx, usage.Batch{Records: b.records, Files: files}); err != nil {
+		return fmt.Errorf("apply batch of %d records: %w", len(b.records), err)
+	}
+	res.Written += int64(len(b.records))
+	for _, f := range files {
+		in.states[f.Path] = f
+	}
+	b.reset()
+	return nil
+}
+
+// batch gathers pieces until they are worth one Apply. Copies of one
+// response are merged on the way with Record.Prefer, as the store would.
+type batch struct {
+	records []usage.Record
+	index   map[string]int
+	files   map[string]usage.FileState
+}
+
+func newBatch() *batch {
+	return &batch{index: map[string]int{}, files: map[string]usage.FileState{}}
+}
+
+func (b *batch) add(p piece) {
+	for i := range p.records {
+		r := &p.records[i]
+		if at, ok := b.index[r.Key]; ok {
+			if r.Prefer(&b.records[at]) {
+				b.records[at] = *r
+			}
+			continue
+		}
+		b.index[r.Key] = len(b.records)
+		b.records = append(b.records, *r)
+	}
+	if p.state != nil {
+		b.files[p.state.Path] = *p.state
+	}
+}
+
+func (b *batch) reset() {
+	b.records = nil // handed to the sink; do not reuse its array
+	clear(b.index)
+	clear(b.files)
+}

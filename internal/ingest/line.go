@@ -1,0 +1,350 @@
+package ingest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// Source is what a transcript's path says about its lines: the fallbacks for
+// lines that lack a sessionId or cwd.
+type Source struct {
+	// Path is the transcript file.
+	Path string
+	// SessionID is the session the path names: "<sessionId>.jsonl", or the
+	// "<sessionId>" directory above "subagents/".
+	SessionID string
+	// Project is the project folder name decoded back to a path.
+	Project string
+}
+
+// SourceOf describes the transcript at path, which lies under projectsDir
+// (a root's "projects" directory). A path outside projectsDir is described
+// from its parent directory and file name.
+func SourceOf(projectsDir, path string) Source {
+	src := Source{Path: path}
+	rel, err := filepath.Rel(projectsDir, path)
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	if err != nil || len(parts) < 2 || parts[0] == ".." {
+		parts = []string{filepath.Base(filepath.Dir(path)), filepath.Base(path)}
+	}
+	src.Project = DecodeProjectFolder(parts[0])
+	if len(parts) == 2 {
+		src.SessionID = strings.TrimSuffix(parts[1], ".jsonl")
+	} else {
+		src.SessionID = parts[1] // <p>/<sessionId>/subagents/...
+	}
+	return src
+}
+
+// DecodeProjectFolder turns a transcript folder name back into the cwd it
+// was made from, as well as it can: Claude Code replaces every
+// non-alphanumeric character with '-', so "-Users-me-my-app" becomes
+// "/Users/me/my/app". Lines carry the real cwd, which is preferred.
+func DecodeProjectFolder(folder string) string {
+	return strings.ReplaceAll(folder, "-", "/")
+}
+
+// ErrBadLine is wrapped by ParseLine's errors: the line is not a JSON
+// object, or is cut short.
+var ErrBadLine = errors.New("unparseable transcript line")
+
+// usageMarker is in every line that holds usage. Lines without it are only
+// checked for their shape, never decoded, which skips most of a transcript
+// (user turns, tool results, snapshots) at memchr speed.
+var usageMarker = []byte(`"usage"`)
+
+// ParseLine returns the usage record in one transcript line, if it holds
+// one: a top-level "assistant" line with message.usage, or an
+// "agent_progress" line's embedded assistant message (DESIGN §2). ok is
+// false for every other line. Lines of model "<synthetic>" (local error
+// placeholders) hold no record. The error wraps ErrBadLine when the line is
+// not a JSON object; unknown types and members are ignored.
+//
+// A line without the bytes "usage" is reported as holding no record after
+// only a check that it looks like an object, so not every malformed line is
+// caught; every cut-short line that holds usage is.
+func ParseLine(line []byte, src *Source) (rec usage.Record, ok bool, err error) {
+	return parseLine(line, src, nil)
+}
+
+// parseLine is ParseLine sharing the strings that repeat from line to line
+// through strs, which may be nil.
+func parseLine(line []byte, src *Source, strs *interner) (rec usage.Record, ok bool, err error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return rec, false, nil
+	}
+	if !bytes.Contains(line, usageMarker) {
+		if line[0] != '{' || line[len(line)-1] != '}' {
+			return rec, false, fmt.Errorf("%w: not a JSON object", ErrBadLine)
+		}
+		return rec, false, nil
+	}
+	var l transcriptLine
+	s := scanner{b: line}
+	if !l.scan(&s) || s.bad || s.peek() != 0 {
+		return rec, false, fmt.Errorf("%w: invalid JSON near byte %d", ErrBadLine, min(s.i, len(line)))
+	}
+	return l.record(line, src, strs)
+}
+
+// interner shares the strings that repeat on every line of a transcript
+// (model, session, cwd, ...), which saves most of a record's allocations.
+// It is not safe for concurrent use.
+type interner struct{ m map[string]string }
+
+// maxInterned bounds an interner; it starts afresh when full.
+const maxInterned = 4096
+
+func (in *interner) str(b []byte) string {
+	if in == nil {
+		return string(b)
+	}
+	if s, ok := in.m[string(b)]; ok {
+		return s
+	}
+	if in.m == nil || len(in.m) >= maxInterned {
+		in.m = make(map[string]string, 64)
+	}
+	s := string(b)
+	in.m[s] = s
+	return s
+}
+
+// transcriptLine holds the members of a line that a usage record needs.
+// Byte slices alias the line.
+type transcriptLine struct {
+	typ, uuid, sessionID, cwd, gitBranch, version, requestID, timestamp []byte
+	isSidechain                                                         bool
+	message                                                             apiMessage
+	data                                                                progressData
+}
+
+// apiMessage is an API response as logged: message.{id, model, usage}.
+type apiMessage struct {
+	present   bool
+	id, model []byte
+	usage     apiUsage
+}
+
+type apiUsage struct {
+	present                                 bool
+	input, output, cacheCreation, cacheRead int64
+	hasCacheObject                          bool
+	cache5m, cache1h                        int64
+	webSearch                               int64
+	serviceTier, speed                      []byte
+}
+
+// progressData is a progress line's data: {type, message: {type, message,
+// requestId, timestamp, uuid}}.
+type progressData struct {
+	typ   []byte
+	inner struct {
+		present                         bool
+		typ, requestID, timestamp, uuid []byte
+		message                         apiMessage
+	}
+}
+
+// scan reads the line's members. A member that occurs twice takes its last
+// value, as with any JSON decoder.
+func (l *transcriptLine) scan(s *scanner) bool {
+	return s.object(func(key []byte) {
+		switch string(key) {
+		case "type":
+			l.typ = s.stringBytes()
+		case "uuid":
+			l.uuid = s.stringBytes()
+		case "sessionId":
+			l.sessionID = s.stringBytes()
+		case "cwd":
+			l.cwd = s.stringBytes()
+		case "gitBranch":
+			l.gitBranch = s.stringBytes()
+		case "version":
+			l.version = s.stringBytes()
+		case "requestId":
+			l.requestID = s.stringBytes()
+		case "timestamp":
+			l.timestamp = s.stringBytes()
+		case "isSidechain":
+			l.isSidechain = s.boolean()
+		case "message":
+			l.message.scan(s)
+		case "data":
+			l.data.scan(s)
+		default:
+			s.skip()
+		}
+	})
+}
+
+func (m *apiMessage) scan(s *scanner) {
+	*m = apiMessage{}
+	m.present = s.object(func(key []byte) {
+		switch string(key) {
+		case "id":
+			m.id = s.stringBytes()
+		case "model":
+			m.model = s.stringBytes()
+		case "usage":
+			m.usage.scan(s)
+		default:
+			s.skip() // content above all
+		}
+	})
+}
+
+func (u *apiUsage) scan(s *scanner) {
+	*u = apiUsage{}
+	u.present = s.object(func(key []byte) {
+		switch string(key) {
+		case "input_tokens":
+			u.input = s.integer()
+		case "output_tokens":
+			u.output = s.integer()
+		case "cache_creation_input_tokens":
+			u.cacheCreation = s.integer()
+		case "cache_read_input_tokens":
+			u.cacheRead = s.integer()
+		case "cache_creation":
+			u.cache5m, u.cache1h = 0, 0
+			u.hasCacheObject = s.object(func(key []byte) {
+				switch string(key) {
+				case "ephemeral_5m_input_tokens":
+					u.cache5m = s.integer()
+				case "ephemeral_1h_input_tokens":
+					u.cache1h = s.integer()
+				default:
+					s.skip()
+				}
+			})
+		case "server_tool_use":
+			u.webSearch = 0
+			s.object(func(key []byte) {
+				if string(key) == "web_search_requests" {
+					u.webSearch = s.integer()
+				} else {
+					s.skip()
+				}
+			})
+		case "service_tier":
+			u.serviceTier = s.stringBytes()
+		case "speed":
+			u.speed = s.stringBytes()
+		default:
+			s.skip()
+		}
+	})
+}
+
+func (d *progressData) scan(s *scanner) {
+	*d = progressData{}
+	s.object(func(key []byte) {
+		switch string(key) {
+		case "type":
+			d.typ = s.stringBytes()
+		case "message":
+			in := &d.inner
+			*in = progressData{}.inner
+			in.present = s.object(func(key []byte) {
+				switch string(key) {
+				case "type":
+					in.typ = s.stringBytes()
+				case "requestId":
+					in.requestID = s.stringBytes()
+				case "timestamp":
+					in.timestamp = s.stringBytes()
+				case "uuid":
+					in.uuid = s.stringBytes()
+				case "message":
+					in.message.scan(s)
+				default:
+					s.skip()
+				}
+			})
+		default:
+			s.skip() // normalizedMessages, prompt, ...
+		}
+	})
+}
+
+// syntheticModel marks Claude Code's local error placeholders.
+const syntheticModel = "<synthetic>"
+
+// record applies the accounting rules to a scanned line.
+func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec usage.Record, ok bool, err error) {
+	msg, requestID, timestamp, uuid := &l.message, l.requestID, l.timestamp, l.uuid
+	sidechain := l.isSidechain
+	switch string(l.typ) {
+	case "assistant":
+	case "progress":
+		in := &l.data.inner
+		if string(l.data.typ) != "agent_progress" || !in.present || string(in.typ) != "assistant" {
+			return rec, false, nil
+		}
+		msg, requestID, uuid = &in.message, in.requestID, in.uuid
+		if len(in.timestamp) > 0 {
+			timestamp = in.timestamp
+		}
+		// The embedded message is a subagent's; its own transcript marks
+		// the same response as a sidechain.
+		sidechain = true
+	default:
+		return rec, false, nil
+	}
+	if !msg.present || !msg.usage.present || string(msg.model) == syntheticModel {
+		return rec, false, nil
+	}
+	ts, err := time.Parse(time.RFC3339Nano, string(timestamp))
+	if err != nil {
+		return rec, false, fmt.Errorf("%w: usage without a valid timestamp: %q", ErrBadLine, timestamp)
+	}
+	u := &msg.usage
+	rec = usage.Record{
+		MessageID:   string(msg.id),
+		RequestID:   string(requestID),
+		Timestamp:   ts.UTC(),
+		Model:       strs.str(msg.model),
+		SessionID:   strs.str(l.sessionID),
+		Project:     strs.str(l.cwd),
+		CWD:         strs.str(l.cwd),
+		GitBranch:   strs.str(l.gitBranch),
+		Version:     strs.str(l.version),
+		IsSidechain: sidechain,
+		ServiceTier: strs.str(u.serviceTier),
+		Speed:       strs.str(u.speed),
+		Tokens: usage.Tokens{
+			Input:             u.input,
+			Output:            u.output,
+			CacheCreation5m:   u.cacheCreation,
+			CacheRead:         u.cacheRead,
+			WebSearchRequests: u.webSearch,
+		},
+	}
+	if u.hasCacheObject {
+		rec.CacheCreation5m, rec.CacheCreation1h = u.cache5m, u.cache1h
+	}
+	if rec.SessionID == "" {
+		rec.SessionID = src.SessionID
+	}
+	if rec.Project == "" {
+		rec.Project = src.Project
+	}
+	lineID := string(uuid)
+	if lineID == "" && rec.MessageID == "" {
+		sum := sha256.Sum256(line)
+		lineID = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	rec.Key = usage.RecordKey(rec.MessageID, rec.RequestID, lineID)
+	return rec, true, nil
+}

@@ -1,0 +1,177 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// pieceRecords is how many records a worker gathers before handing them
+// over, so that a huge transcript is never held in memory whole.
+const pieceRecords = 2048
+
+// piece is part of one file's new content: the records in it and the file
+// state just past its last complete line. The writer applies both in one
+// batch, so a stored offset never runs ahead of stored records.
+type piece struct {
+	records []usage.Record
+	state   *usage.FileState
+	bad     int64 // bad lines in this piece
+	bytes   int64 // bytes read for this piece
+	first   bool  // first piece of its file
+}
+
+// resumeOffset decides where to continue reading a file: at the stored
+// offset when it is the same file (device and inode) and has not shrunk
+// below it, else from the start. Re-reading is safe: records are upserted by
+// key, never added twice.
+func resumeOffset(prev usage.FileState, known bool, fi fs.FileInfo) (offset int64, reason string) {
+	if !known {
+		return 0, "new"
+	}
+	dev, ino := fileID(fi)
+	switch {
+	case dev != prev.Device || ino != prev.Inode:
+		return 0, "replaced"
+	case fi.Size() < prev.Offset:
+		return 0, "truncated"
+	}
+	return prev.Offset, ""
+}
+
+// fileReader reads transcripts for one worker goroutine, reusing its
+// buffers from file to file.
+type fileReader struct {
+	lr     *lineReader
+	strs   interner
+	logger *slog.Logger
+	// free returns record slices from the writer once it has copied
+	// them, so that a run allocates a few of them rather than one per
+	// piece.
+	free <-chan []usage.Record
+}
+
+func newFileReader(opts Options, logger *slog.Logger, free <-chan []usage.Record) *fileReader {
+	return &fileReader{lr: newLineReader(nil, opts.MaxLineBytes), logger: logger, free: free}
+}
+
+// newPiece starts a piece with a recycled record slice when one is free.
+func (r *fileReader) newPiece(first bool) piece {
+	select {
+	case recs := <-r.free:
+		return piece{records: recs[:0], first: first}
+	default:
+		return piece{first: first}
+	}
+}
+
+// read sends j's file, from where the last run stopped, to out in pieces.
+// A file that has vanished is skipped quietly.
+func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
+	path := j.src.Path
+	logger := r.logger.With(slog.String("path", path))
+	f, err := os.Open(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			logger.Warn("skipping transcript", slog.Any("error", err))
+		}
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		logger.Warn("skipping transcript", slog.Any("error", err))
+		return
+	}
+	// Stat again through the open file: it may have been replaced since
+	// the run was planned.
+	start, reason := resumeOffset(j.prev, j.known, fi)
+	if start > 0 && !endsLine(f, start) {
+		start, reason = 0, "rewritten"
+	}
+	dev, ino := fileID(fi)
+	state := usage.FileState{Path: path, Device: dev, Inode: ino, Size: fi.Size(), ModTime: fi.ModTime(), Offset: start}
+	if start > 0 {
+		state.BadLines = j.prev.BadLines
+	} else if j.known {
+		logger.Debug("reading transcript from the start", slog.String("reason", reason))
+	}
+
+	// Read only up to the size just seen, so that the state describes
+	// exactly what was read; what is appended meanwhile is for next time.
+	r.lr.reset(io.NewSectionReader(f, start, fi.Size()-start))
+	send := func(p piece) bool {
+		st := state
+		p.state = &st
+		select {
+		case out <- p:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	p := r.newPiece(true)
+	var bad int64
+	for {
+		line, n, complete, err := r.lr.next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil && !errors.Is(err, errLineTooLong) {
+			logger.Warn("transcript read failed", slog.Int64("offset", state.Offset), slog.Any("error", err))
+			break
+		}
+		p.bytes += n
+		if !complete {
+			// An unterminated last line is being written, or was cut
+			// short. If it is already whole its record may count now,
+			// but the offset stays before it: reading it again once
+			// its newline arrives finds the same key.
+			if err == nil {
+				if rec, ok, perr := parseLine(line, &j.src, &r.strs); perr == nil && ok {
+					p.records = append(p.records, rec)
+				}
+			}
+			break
+		}
+		state.Offset += n
+		var rec usage.Record
+		ok := false
+		if err == nil {
+			rec, ok, err = parseLine(line, &j.src, &r.strs)
+		}
+		switch {
+		case err != nil:
+			p.bad++
+			bad++
+			state.BadLines++
+			logger.Debug("unparseable transcript line", slog.Int64("offset", state.Offset-n), slog.Any("error", err))
+		case ok:
+			p.records = append(p.records, rec)
+		}
+		if len(p.records) >= pieceRecords {
+			if !send(p) {
+				return
+			}
+			p = r.newPiece(false)
+		}
+	}
+	if bad > 0 {
+		logger.Info("skipped unparseable transcript lines", slog.Int64("bad_lines", bad))
+	}
+	send(p)
+}
+
+// endsLine reports whether the byte before offset is a newline: if not, the
+// file was rewritten in place since it was last read and the stored offset
+// means nothing.
+func endsLine(f *os.File, offset int64) bool {
+	var b [1]byte
+	_, err := f.ReadAt(b[:], offset-1)
+	return err == nil && b[0] == '\n'
+}

@@ -1,0 +1,186 @@
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// referenceParseLine is a slow, independent reading of DESIGN §2 with
+// encoding/json: the fast scanner must agree with it on every valid line.
+// It decodes into generic maps, so keys match exactly and a repeated key
+// takes its last value.
+func referenceParseLine(line []byte, src *Source) (rec usage.Record, ok bool, err error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return rec, false, nil
+	}
+	if !bytes.Contains(line, []byte(`"usage"`)) { // same shortcut as ParseLine
+		if line[0] != '{' || line[len(line)-1] != '}' {
+			return rec, false, fmt.Errorf("not an object")
+		}
+		return rec, false, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.UseNumber()
+	var top any
+	if err := dec.Decode(&top); err != nil {
+		return rec, false, err
+	}
+	if dec.More() {
+		return rec, false, fmt.Errorf("trailing data")
+	}
+	l, isObj := top.(map[string]any)
+	if !isObj {
+		return rec, false, fmt.Errorf("not an object")
+	}
+	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
+	obj := func(m map[string]any, k string) map[string]any { o, _ := m[k].(map[string]any); return o }
+	num := func(m map[string]any, k string) int64 {
+		n, isNum := m[k].(json.Number)
+		if !isNum {
+			return 0
+		}
+		return numberToInt([]byte(n))
+	}
+	msg, requestID, timestamp, uuid := obj(l, "message"), str(l, "requestId"), str(l, "timestamp"), str(l, "uuid")
+	sidechain := l["isSidechain"] == true
+	switch str(l, "type") {
+	case "assistant":
+	case "progress":
+		data := obj(l, "data")
+		inner := obj(data, "message")
+		if str(data, "type") != "agent_progress" || inner == nil || str(inner, "type") != "assistant" {
+			return rec, false, nil
+		}
+		msg, requestID, uuid = obj(inner, "message"), str(inner, "requestId"), str(inner, "uuid")
+		if ts := str(inner, "timestamp"); ts != "" {
+			timestamp = ts
+		}
+		sidechain = true
+	default:
+		return rec, false, nil
+	}
+	u := obj(msg, "usage")
+	if msg == nil || u == nil || str(msg, "model") == "<synthetic>" {
+		return rec, false, nil
+	}
+	ts, err := time.Parse(time.RFC3339Nano, timestamp)
+	if err != nil {
+		return rec, false, err
+	}
+	rec = usage.Record{
+		MessageID: str(msg, "id"), RequestID: requestID, Timestamp: ts.UTC(), Model: str(msg, "model"),
+		SessionID: str(l, "sessionId"), Project: str(l, "cwd"), CWD: str(l, "cwd"),
+		GitBranch: str(l, "gitBranch"), Version: str(l, "version"), IsSidechain: sidechain,
+		ServiceTier: str(u, "service_tier"), Speed: str(u, "speed"),
+		Tokens: usage.Tokens{
+			Input: num(u, "input_tokens"), Output: num(u, "output_tokens"),
+			CacheCreation5m: num(u, "cache_creation_input_tokens"), CacheRead: num(u, "cache_read_input_tokens"),
+			WebSearchRequests: num(obj(u, "server_tool_use"), "web_search_requests"),
+		},
+	}
+	if cc := obj(u, "cache_creation"); cc != nil {
+		rec.CacheCreation5m, rec.CacheCreation1h = num(cc, "ephemeral_5m_input_tokens"), num(cc, "ephemeral_1h_input_tokens")
+	}
+	if rec.SessionID == "" {
+		rec.SessionID = src.SessionID
+	}
+	if rec.Project == "" {
+		rec.Project = src.Project
+	}
+	if uuid == "" && rec.MessageID == "" {
+		sum := sha256.Sum256(line)
+		uuid = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	rec.Key = usage.RecordKey(rec.MessageID, rec.RequestID, uuid)
+	return rec, true, nil
+}
+
+// sharedTestdata returns ../shared/testdata beside the repository, where
+// the real Claude Code corpus lives (see its PROVENANCE.md).
+func sharedTestdata(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("CTM_SHARED_TESTDATA")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "..", "shared", "testdata")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "claude-real.expected.json")); err != nil {
+		tb.Fatalf("real corpus not found (set CTM_SHARED_TESTDATA): %v", err)
+	}
+	return dir
+}
+
+// realTranscripts returns every transcript of the real corpus.
+func realTranscripts(tb testing.TB) (projectsDir string, paths []string) {
+	tb.Helper()
+	projectsDir = filepath.Join(sharedTestdata(tb), "claude-real", "projects")
+	err := filepath.WalkDir(projectsDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".jsonl") {
+			paths = append(paths, p)
+		}
+		return err
+	})
+	if err != nil || len(paths) == 0 {
+		tb.Fatalf("walk %s: %d files, %v", projectsDir, len(paths), err)
+	}
+	return projectsDir, paths
+}
+
+// refSink is an in-memory Sink that keeps one record per key by
+// Record.Prefer, as the stores do.
+type refSink struct {
+	records map[string]usage.Record
+	files   map[string]usage.FileState
+	applies int
+	// failAfter makes the Apply call with this number (1-based) fail
+	// without storing anything; 0 never fails.
+	failAfter int
+}
+
+func newRefSink() *refSink {
+	return &refSink{records: map[string]usage.Record{}, files: map[string]usage.FileState{}}
+}
+
+func (s *refSink) FileStates(context.Context) (map[string]usage.FileState, error) {
+	m := make(map[string]usage.FileState, len(s.files))
+	for k, v := range s.files {
+		m[k] = v
+	}
+	return m, nil
+}
+
+func (s *refSink) Apply(_ context.Context, b usage.Batch) error {
+	s.applies++
+	if s.failAfter > 0 && s.applies == s.failAfter {
+		return fmt.Errorf("disk full (simulated)")
+	}
+	for _, r := range b.Records {
+		if old, ok := s.records[r.Key]; !ok || r.Prefer(&old) {
+			s.records[r.Key] = r
+		}
+	}
+	for _, f := range b.Files {
+		s.files[f.Path] = f
+	}
+	return nil
+}
+
+// totals sums the stored records.
+func (s *refSink) totals() (usage.Tokens, int) {
+	var t usage.Tokens
+	for _, r := range s.records {
+		t = t.Add(r.Tokens)
+	}
+	return t, len(s.records)
+}
