@@ -1,0 +1,79 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// upsertFile stores the latest state of a file.
+const upsertFile = `INSERT INTO files (path, device, inode, size, mtime, "offset", bad_lines)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (path) DO UPDATE SET
+	device = excluded.device,
+	inode = excluded.inode,
+	size = excluded.size,
+	mtime = excluded.mtime,
+	"offset" = excluded."offset",
+	bad_lines = excluded.bad_lines`
+
+// applyFiles upserts file states.
+func applyFiles(ctx context.Context, tx *sql.Tx, files []usage.FileState) error {
+	if len(files) == 0 {
+		return nil
+	}
+	stmt, err := tx.PrepareContext(ctx, upsertFile)
+	if err != nil {
+		return fmt.Errorf("apply: prepare files: %w", formatError(err))
+	}
+	defer stmt.Close()
+	for _, f := range files {
+		if f.Path == "" {
+			return usage.Errorf(usage.EINVALID, "file state has no path")
+		}
+		var mtime sql.NullInt64
+		if !f.ModTime.IsZero() {
+			mtime = sql.NullInt64{Int64: f.ModTime.UnixNano(), Valid: true}
+		}
+		// Device and inode are stored bit for bit: a uint64 above MaxInt64
+		// becomes a negative INTEGER and converts back unchanged.
+		if _, err := stmt.ExecContext(ctx, f.Path, int64(f.Device), int64(f.Inode), f.Size,
+			mtime, f.Offset, f.BadLines); err != nil {
+			return fmt.Errorf("apply: file %q: %w", f.Path, formatError(err))
+		}
+	}
+	return nil
+}
+
+// FileStates returns the stored state of every file, by path.
+func (s *Store) FileStates(ctx context.Context) (map[string]usage.FileState, error) {
+	rows, err := s.reader.QueryContext(ctx,
+		`SELECT path, device, inode, size, mtime, "offset", bad_lines FROM files`)
+	if err != nil {
+		return nil, fmt.Errorf("file states: %w", formatError(err))
+	}
+	defer rows.Close()
+	states := map[string]usage.FileState{}
+	for rows.Next() {
+		var (
+			f             usage.FileState
+			device, inode int64
+			mtime         sql.NullInt64
+		)
+		if err := rows.Scan(&f.Path, &device, &inode, &f.Size, &mtime, &f.Offset, &f.BadLines); err != nil {
+			return nil, fmt.Errorf("file states: %w", formatError(err))
+		}
+		f.Device, f.Inode = uint64(device), uint64(inode)
+		if mtime.Valid {
+			f.ModTime = time.Unix(0, mtime.Int64).UTC()
+		}
+		states[f.Path] = f
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("file states: %w", formatError(err))
+	}
+	return states, nil
+}

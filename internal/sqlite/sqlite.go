@@ -1,0 +1,219 @@
+// Package sqlite implements usage.Store on an embedded SQLite database
+// (modernc.org/sqlite: pure Go, so the binary builds with CGO_ENABLED=0).
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ usage.Store = (*Store)(nil)
+
+// Store is a usage.Store backed by one SQLite file.
+//
+// It holds two pools on the same file. All writes go through a single
+// connection: SQLite allows one writer at a time anyway, and serialising
+// writers in the pool (instead of letting several connections race for the
+// file lock) means writers in this process queue in Go and never see
+// SQLITE_BUSY. Reads go through a separate pool because WAL lets readers
+// run concurrently with each other and with the writer, so API reads never
+// wait behind an ingest transaction.
+type Store struct {
+	// Now returns the current time. It stamps snapshots saved without a
+	// time and applied migrations; tests replace it.
+	Now func() time.Time
+
+	path   string
+	writer *sql.DB
+	reader *sql.DB
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// testHookBeforeCommit, when set, runs inside Apply after every row is
+	// written and before the commit; crash tests kill the process there.
+	testHookBeforeCommit func()
+}
+
+// busyTimeout is how long a connection waits for a lock held by another
+// process (e.g. `ctm daily` running while `ctm serve` ingests) before
+// failing with SQLITE_BUSY. Ingest transactions are short, so a few
+// seconds is plenty and still surfaces a genuinely stuck lock.
+const busyTimeout = 5 * time.Second
+
+// Open opens the SQLite database at path, creating it and its parent
+// directory if needed, and applies pending migrations. It returns EINVALID
+// when path is empty or is not a SQLite database.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" {
+		return nil, usage.Errorf(usage.EINVALID, "database path is empty")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	// 0o700: the database reveals the user's projects, branches and
+	// activity; other local users have no business reading it.
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite %q: create directory: %w", path, err)
+	}
+
+	s := &Store{Now: time.Now, path: abs}
+	s.writer, err = sql.Open("sqlite", dsn(abs, true))
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	s.writer.SetMaxOpenConns(1)
+	// Keep the writer connection open forever: reopening it would re-run
+	// the PRAGMAs and drop its page cache.
+	s.writer.SetMaxIdleConns(1)
+	s.writer.SetConnMaxLifetime(0)
+	s.writer.SetConnMaxIdleTime(0)
+
+	if err := s.migrate(ctx); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+
+	s.reader, err = sql.Open("sqlite", dsn(abs, false))
+	if err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	// Enough readers for every core plus a little slack for requests that
+	// wait on I/O; more would only add page caches that compete for memory.
+	n := max(4, runtime.NumCPU())
+	s.reader.SetMaxOpenConns(n)
+	s.reader.SetMaxIdleConns(n)
+	if err := s.reader.PingContext(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, formatError(err))
+	}
+	return s, nil
+}
+
+// dsn returns the modernc.org/sqlite data source name for path. The
+// PRAGMAs are in the DSN, not run once after Open, because database/sql may
+// open new connections at any time and each must be configured.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	// Wait for locks held by other processes instead of failing at once.
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	// Foreign keys are off by default in SQLite, per connection; snapshot
+	// rows rely on ON DELETE CASCADE when snapshots are pruned.
+	q.Add("_pragma", "foreign_keys(1)")
+	if writer {
+		// WAL: readers never block the writer and the writer never blocks
+		// readers, and a commit is one append to the log instead of a
+		// rewrite of the database pages. The mode is stored in the file,
+		// so the read pool inherits it.
+		q.Add("_pragma", "journal_mode(WAL)")
+		// NORMAL is safe in WAL mode: a crash or kill -9 never corrupts the
+		// database or loses a committed transaction; only a power cut can
+		// roll back the last commits, and ingest then re-reads them from
+		// the file offsets committed with them. FULL would fsync every
+		// commit for no gain in this use.
+		q.Add("_pragma", "synchronous(NORMAL)")
+		// BEGIN IMMEDIATE takes the write lock at the start of a
+		// transaction, so busy_timeout applies; a deferred transaction that
+		// upgrades from read to write can fail with SQLITE_BUSY at once.
+		q.Set("_txlock", "immediate")
+		// Upserts need a statement journal (to undo one statement that
+		// fails midway); keeping it in memory instead of a temporary file
+		// removes a write syscall per touched page from every Apply.
+		q.Add("_pragma", "temp_store(MEMORY)")
+		// A 64 MiB page cache (default 2 MiB) keeps the random-access key
+		// index in memory during a large ingest instead of re-reading and
+		// spilling its pages; it only grows as far as it is used.
+		q.Add("_pragma", "cache_size(-65536)")
+	} else {
+		// The read pool must never write; make a mistake an error.
+		q.Add("_pragma", "query_only(1)")
+	}
+	// A file: URI keeps '?' and '#' in the path from being read as the
+	// query or fragment.
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), RawQuery: q.Encode()}
+	return u.String()
+}
+
+// Close closes both pools. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.reader != nil {
+			errs = append(errs, s.reader.Close())
+		}
+		// Close the writer last: when the last connection closes SQLite
+		// checkpoints the WAL into the database file and removes it.
+		errs = append(errs, s.writer.Close())
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("close sqlite %q: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// write runs fn in a write transaction and commits it when fn succeeds.
+// Exported methods own transactions; helpers take the *sql.Tx.
+func (s *Store) write(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", formatError(err))
+	}
+	// Rollback after a successful Commit is a no-op.
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", formatError(err))
+	}
+	return nil
+}
+
+// formatError turns driver errors that a user can act on into usage
+// errors, and leaves the rest as they are.
+func formatError(err error) error {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	// Extended result codes are on; the primary code is the low byte.
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_NOTADB:
+		return usage.Errorf(usage.EINVALID, "file is not a SQLite database")
+	case sqlite3.SQLITE_CORRUPT:
+		return usage.Errorf(usage.EINVALID, "database file is corrupt")
+	}
+	return err
+}
+
+// ms converts t to the unix milliseconds stored in ts columns.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+// fromMS converts stored unix milliseconds back to a UTC time.
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+// ceilMS returns the smallest unix millisecond that is not before t. A
+// record stored at millisecond m passes `ts >= ceilMS(since)` exactly when
+// its time is not before since, and `ts < ceilMS(until)` exactly when it is
+// before until, even when the bound has sub-millisecond precision.
+func ceilMS(t time.Time) int64 {
+	m := t.UnixMilli() // floors, also before 1970
+	if t.After(time.UnixMilli(m)) {
+		m++
+	}
+	return m
+}
