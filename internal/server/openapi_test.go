@@ -1,0 +1,256 @@
+package server_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/claude-token-monitor/ctm/internal/ingest"
+)
+
+// validator checks JSON values against the subset of JSON Schema the
+// OpenAPI document uses: type (or a list of types), properties, required,
+// items, additionalProperties, enum, anyOf and $ref to components.
+type validator struct {
+	schemas map[string]any
+}
+
+func (v *validator) validate(path string, schema map[string]any, value any) []string {
+	if ref, ok := schema["$ref"].(string); ok {
+		name := strings.TrimPrefix(ref, "#/components/schemas/")
+		target, ok := v.schemas[name].(map[string]any)
+		if !ok {
+			return []string{fmt.Sprintf("%s: unresolved $ref %s", path, ref)}
+		}
+		return v.validate(path, target, value)
+	}
+	if anyOf, ok := schema["anyOf"].([]any); ok {
+		for _, alt := range anyOf {
+			if len(v.validate(path, alt.(map[string]any), value)) == 0 {
+				return nil
+			}
+		}
+		return []string{fmt.Sprintf("%s: %v matches no anyOf alternative", path, value)}
+	}
+	var errs []string
+	if t, ok := schema["type"]; ok {
+		var types []string
+		switch t := t.(type) {
+		case string:
+			types = []string{t}
+		case []any:
+			for _, x := range t {
+				types = append(types, x.(string))
+			}
+		}
+		if !slices.ContainsFunc(types, func(t string) bool { return hasType(t, value) }) {
+			return []string{fmt.Sprintf("%s: %s is not of type %v", path, short(value), types)}
+		}
+	}
+	if enum, ok := schema["enum"].([]any); ok && !slices.ContainsFunc(enum, func(e any) bool { return e == value }) {
+		errs = append(errs, fmt.Sprintf("%s: %v is not in enum %v", path, value, enum))
+	}
+	switch value := value.(type) {
+	case map[string]any:
+		for _, r := range asStrings(schema["required"]) {
+			if _, ok := value[r]; !ok {
+				errs = append(errs, fmt.Sprintf("%s: required property %q missing", path, r))
+			}
+		}
+		props, _ := schema["properties"].(map[string]any)
+		extra, _ := schema["additionalProperties"].(map[string]any)
+		closed := schema["additionalProperties"] == false
+		for k, item := range value {
+			switch {
+			case props[k] != nil:
+				errs = append(errs, v.validate(path+"."+k, props[k].(map[string]any), item)...)
+			case extra != nil:
+				errs = append(errs, v.validate(path+"."+k, extra, item)...)
+			case closed:
+				errs = append(errs, fmt.Sprintf("%s: property %q is not in the schema", path, k))
+			}
+		}
+	case []any:
+		if items, ok := schema["items"].(map[string]any); ok {
+			for i, item := range value {
+				errs = append(errs, v.validate(path+"["+strconv.Itoa(i)+"]", items, item)...)
+			}
+		}
+	}
+	return errs
+}
+
+func hasType(t string, v any) bool {
+	switch t {
+	case "null":
+		return v == nil
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "string":
+		_, ok := v.(string)
+		return ok
+	case "number":
+		_, ok := v.(float64)
+		return ok
+	case "integer":
+		f, ok := v.(float64)
+		return ok && f == float64(int64(f))
+	case "array":
+		_, ok := v.([]any)
+		return ok
+	case "object":
+		_, ok := v.(map[string]any)
+		return ok
+	}
+	return false
+}
+
+func asStrings(v any) []string {
+	var out []string
+	if list, ok := v.([]any); ok {
+		for _, x := range list {
+			out = append(out, x.(string))
+		}
+	}
+	return out
+}
+
+func short(v any) string {
+	b, _ := json.Marshal(v)
+	if len(b) > 80 {
+		b = append(b[:80], "..."...)
+	}
+	return string(b)
+}
+
+func TestValidatorRejects(t *testing.T) {
+	// The validator must be able to fail, or the OpenAPI test proves
+	// nothing.
+	v := &validator{schemas: map[string]any{"T": map[string]any{
+		"type": "object", "required": []any{"a"}, "additionalProperties": false,
+		"properties": map[string]any{
+			"a": map[string]any{"type": "integer"},
+			"b": map[string]any{"type": "array", "items": map[string]any{"type": "string", "enum": []any{"x"}}},
+			"c": map[string]any{"type": []any{"string", "null"}},
+		},
+	}}}
+	ref := map[string]any{"$ref": "#/components/schemas/T"}
+	for _, tc := range []struct {
+		doc  string
+		errs int
+	}{
+		{`{"a":1,"b":["x"],"c":null}`, 0},
+		{`{"a":1.5}`, 1},
+		{`{"b":[]}`, 1},
+		{`{"a":1,"b":["y"]}`, 1},
+		{`{"a":1,"c":3}`, 1},
+		{`{"a":1,"d":3}`, 1},
+		{`[]`, 1},
+	} {
+		var val any
+		_ = json.Unmarshal([]byte(tc.doc), &val)
+		if errs := v.validate("$", ref, val); len(errs) != tc.errs {
+			t.Errorf("validate(%s) = %v, want %d errors", tc.doc, errs, tc.errs)
+		}
+	}
+}
+
+func TestOpenAPI(t *testing.T) {
+	reader := ingest.NewStatsCacheReader(filepath.Join(corpusRoot, "stats-cache.json"))
+	s := newServer(t, func(o *options) { o.StatsCache = reader })
+	h := s.Handler()
+	r := do(t, h, http.MethodGet, "/api/v1/openapi.json", nil)
+	var doc struct {
+		OpenAPI    string                               `json:"openapi"`
+		Paths      map[string]map[string]map[string]any `json:"paths"`
+		Components struct {
+			Schemas map[string]any `json:"schemas"`
+		} `json:"components"`
+	}
+	if err := json.Unmarshal(r.Body, &doc); err != nil {
+		t.Fatalf("openapi.json: %v", err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi = %q", doc.OpenAPI)
+	}
+	v := &validator{schemas: doc.Components.Schemas}
+	// One real request per documented operation, including error cases.
+	requests := []struct {
+		method, target, body string
+	}{
+		{"GET", "/api/v1/health", ""},
+		{"GET", "/api/v1/stats", ""},
+		{"GET", "/api/v1/stats/models?period=all", ""},
+		{"GET", "/api/v1/stats/daily?start_date=2026-01-01&end_date=2026-01-07", ""},
+		{"GET", "/api/v1/stats/trends?period=all&granularity=week", ""},
+		{"GET", "/api/v1/stats/trends?metrics=cost", ""},
+		{"GET", "/api/v1/stats/history?start_time=2000-01-01T00:00:00Z", ""},
+		{"GET", "/api/v1/stats/activity?period=all", ""},
+		{"GET", "/api/v1/stats/activity?period=7d", ""},
+		{"GET", "/api/v1/stats/cache", ""},
+		{"GET", "/api/v1/sessions", ""},
+		{"GET", "/api/v1/sessions/132b2f66-ee5f-46f6-8904-32d9dc4d36c3", ""},
+		{"GET", "/api/v1/sessions/missing", ""},
+		{"GET", "/api/v1/projects", ""},
+		{"GET", "/api/v1/export?format=json&breakdown=model&start_date=2026-01-01&end_date=2026-03-01", ""},
+		{"POST", "/api/v1/export", `{"format":"json","fields":["date","cost_usd"]}`},
+		{"POST", "/api/v1/export", `{"format":"json","bogus":1}`},
+		{"GET", "/api/v1/config", ""},
+	}
+	covered := map[string]bool{}
+	for _, req := range requests {
+		res := do(t, h, req.method, req.target, strings.NewReader(req.body))
+		path, _, _ := strings.Cut(req.target, "?")
+		if strings.HasPrefix(path, "/api/v1/sessions/") {
+			path = "/api/v1/sessions/{id}"
+		}
+		op := doc.Paths[path][strings.ToLower(req.method)]
+		if op == nil {
+			t.Errorf("%s %s is not documented", req.method, path)
+			continue
+		}
+		covered[req.method+" "+path] = true
+		resp, _ := op["responses"].(map[string]any)[strconv.Itoa(res.Code)].(map[string]any)
+		if resp == nil {
+			t.Errorf("%s %s: status %d is not documented", req.method, req.target, res.Code)
+			continue
+		}
+		schema := resp["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
+		var val any
+		if err := json.Unmarshal(res.Body, &val); err != nil {
+			t.Fatalf("%s %s: %v", req.method, req.target, err)
+		}
+		for _, e := range v.validate("$", schema, val) {
+			t.Errorf("%s %s (%d): %s", req.method, req.target, res.Code, e)
+		}
+	}
+	// Every documented operation was exercised (besides the document
+	// itself and metrics) and is actually routed.
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			key := strings.ToUpper(method) + " " + path
+			if path == "/api/v1/openapi.json" || path == "/metrics" {
+				continue
+			}
+			if !covered[key] {
+				t.Errorf("%s is documented but not validated", key)
+			}
+		}
+	}
+	if len(doc.Paths) != 15 {
+		t.Errorf("documented paths = %d, want 15", len(doc.Paths))
+	}
+	// The request body schema rejects unknown members, like the handler.
+	body := doc.Paths["/api/v1/export"]["post"]["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)
+	var bad any
+	_ = json.Unmarshal([]byte(`{"format":"json","include_models":true}`), &bad)
+	if errs := v.validate("$", body, bad); len(errs) == 0 {
+		t.Errorf("request schema accepts an unknown member")
+	}
+}

@@ -1,0 +1,306 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// periods are the accepted values of the period parameter, in days; 0 is
+// all time.
+var periods = map[string]int{"7d": 7, "30d": 30, "90d": 90, "all": 0}
+
+// periodNames lists the accepted periods for error messages.
+const periodNames = "7d, 30d, 90d or all"
+
+// maxRangeDays bounds day-by-day ranges so one request cannot ask for an
+// unbounded number of rows.
+const maxRangeDays = 3660
+
+// span is a half-open range of instants [from, to) plus its inclusive
+// calendar dates in the server's time zone. A zero from is open.
+type span struct {
+	from, to  time.Time
+	startDate string
+	endDate   string
+}
+
+// filter returns the usage filter selecting the span.
+func (sp span) filter() usage.Filter { return usage.Filter{Since: sp.from, Until: sp.to} }
+
+// today returns midnight of the current day in the server's time zone.
+func (s *Server) today() time.Time {
+	return usage.Day.Start(s.now().In(s.loc))
+}
+
+// lastDays returns the span of the last n calendar days, today included.
+func (s *Server) lastDays(n int) span {
+	today := s.today()
+	from := today.AddDate(0, 0, -(n - 1))
+	return span{
+		from:      from,
+		to:        today.AddDate(0, 0, 1),
+		startDate: from.Format(time.DateOnly),
+		endDate:   today.Format(time.DateOnly),
+	}
+}
+
+// periodSpan parses the period parameter (7d|30d|90d|all) with a default.
+// "all" starts at the first stored record, so labels do not begin in 1970.
+func (s *Server) periodSpan(ctx context.Context, q url.Values, def string) (string, span, error) {
+	name := q.Get("period")
+	if name == "" {
+		name = def
+	}
+	days, ok := periods[name]
+	if !ok {
+		return "", span{}, invalid("period: %q is not one of %s", name, periodNames)
+	}
+	if days > 0 {
+		return name, s.lastDays(days), nil
+	}
+	first, err := s.firstActivity(ctx)
+	if err != nil {
+		return "", span{}, err
+	}
+	sp := s.lastDays(1)
+	if !first.IsZero() {
+		sp.from = usage.Day.Start(first.In(s.loc))
+		sp.startDate = sp.from.Format(time.DateOnly)
+	}
+	return name, sp, nil
+}
+
+// firstActivity returns the timestamp of the oldest record, or zero.
+func (s *Server) firstActivity(ctx context.Context) (time.Time, error) {
+	buckets, err := s.opts.Store.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var first time.Time
+	for _, b := range buckets {
+		if !b.First.IsZero() && (first.IsZero() || b.First.Before(first)) {
+			first = b.First
+		}
+	}
+	return first, nil
+}
+
+// dateSpan parses start_date and end_date (YYYY-MM-DD, inclusive). With
+// defDays > 0 the default is the last defDays days and a missing bound is
+// set relative to the other; with defDays == 0 missing bounds stay open.
+func (s *Server) dateSpan(startParam, endParam string, defDays int) (span, error) {
+	if startParam == "" && endParam == "" {
+		if defDays == 0 {
+			return span{}, nil
+		}
+		return s.lastDays(defDays), nil
+	}
+	var sp span
+	var start, end time.Time
+	var err error
+	if startParam != "" {
+		if start, err = usage.ParseDay(startParam, s.loc); err != nil {
+			return span{}, invalid("start_date: %q is not a date in YYYY-MM-DD form", startParam)
+		}
+	}
+	if endParam != "" {
+		if end, err = usage.ParseDay(endParam, s.loc); err != nil {
+			return span{}, invalid("end_date: %q is not a date in YYYY-MM-DD form", endParam)
+		}
+	}
+	if defDays > 0 {
+		switch {
+		case endParam == "":
+			if end = s.today(); end.Before(start) {
+				end = start
+			}
+		case startParam == "":
+			start = end.AddDate(0, 0, -(defDays - 1))
+		}
+	}
+	if !start.IsZero() && !end.IsZero() {
+		if start.After(end) {
+			return span{}, invalid("start_date: %s is after end_date %s",
+				start.Format(time.DateOnly), end.Format(time.DateOnly))
+		}
+		if days := dayCount(start, end); days > maxRangeDays {
+			return span{}, invalid("start_date: the range %s..%s spans more than %d days",
+				start.Format(time.DateOnly), end.Format(time.DateOnly), maxRangeDays)
+		}
+	}
+	if !start.IsZero() {
+		sp.from, sp.startDate = start, start.Format(time.DateOnly)
+	}
+	if !end.IsZero() {
+		sp.to, sp.endDate = end.AddDate(0, 0, 1), end.Format(time.DateOnly)
+	}
+	return sp, nil
+}
+
+// dayCount returns how many calendar days [start, end] covers.
+func dayCount(start, end time.Time) int {
+	n := 0
+	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
+		n++
+		if n > maxRangeDays {
+			break
+		}
+	}
+	return n
+}
+
+// intParam parses an optional integer parameter within [lo, hi].
+func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		if hi == maxInt {
+			return 0, invalid("%s: %q is not an integer >= %d", name, v, lo)
+		}
+		return 0, invalid("%s: %q is not an integer in %d..%d", name, v, lo, hi)
+	}
+	return n, nil
+}
+
+const maxInt = int(^uint(0) >> 1)
+
+// enumParam parses an optional parameter that must be one of allowed.
+func enumParam(q url.Values, name, def string, allowed ...string) (string, error) {
+	v := q.Get(name)
+	if v == "" {
+		return def, nil
+	}
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", invalid("%s: %q is not one of %s", name, v, strings.Join(allowed, ", "))
+}
+
+// timeParam parses an optional RFC 3339 timestamp.
+func timeParam(q url.Values, name string) (time.Time, error) {
+	v := q.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, invalid("%s: %q is not an RFC 3339 timestamp", name, v)
+	}
+	return t, nil
+}
+
+// pagination is the paging block of list responses.
+type pagination struct {
+	Total   int64 `json:"total"`
+	Limit   int   `json:"limit"`
+	Offset  int   `json:"offset"`
+	HasMore bool  `json:"has_more"`
+}
+
+func newPagination(total int64, limit, offset, n int) pagination {
+	return pagination{Total: total, Limit: limit, Offset: offset, HasMore: int64(offset+n) < total}
+}
+
+// pageParams parses limit (1..500) and offset (>= 0).
+func pageParams(q url.Values, defLimit int) (limit, offset int, err error) {
+	if limit, err = intParam(q, "limit", defLimit, 1, 500); err != nil {
+		return 0, 0, err
+	}
+	if offset, err = intParam(q, "offset", 0, 0, maxInt); err != nil {
+		return 0, 0, err
+	}
+	return limit, offset, nil
+}
+
+// rollup aggregates the records that pass f by dim and rolls them up by
+// key. It is the one path every figure of the API takes.
+func (s *Server) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension, key func(*usage.Bucket) string) (usage.Report, error) {
+	buckets, err := s.opts.Store.Aggregate(ctx, f, dim)
+	if err != nil {
+		return usage.Report{}, fmt.Errorf("aggregate: %w", err)
+	}
+	return usage.Rollup(buckets, s.opts.Pricer, key), nil
+}
+
+// byKey groups buckets by their Key (session, project).
+func byKey(b *usage.Bucket) string { return b.Key }
+
+// byNothing puts every bucket in one group.
+func byNothing(*usage.Bucket) string { return "" }
+
+// groupMap indexes a report's groups by key.
+func groupMap(r usage.Report) map[string]*usage.Group {
+	m := make(map[string]*usage.Group, len(r.Groups))
+	for i := range r.Groups {
+		m[r.Groups[i].Key] = &r.Groups[i]
+	}
+	return m
+}
+
+// unpriced returns r's unpriced models, never nil, so that JSON always
+// carries the list.
+func unpriced(r usage.Report) []string {
+	if r.Unpriced == nil {
+		return []string{}
+	}
+	return r.Unpriced
+}
+
+// sessionCounts returns the number of distinct sessions with records in
+// each period (labelled by p in the server's zone) among the records that
+// pass f, and the number of distinct sessions overall. Sessions are not a
+// bucket dimension of time, so this reads the records themselves.
+func (s *Server) sessionCounts(ctx context.Context, f usage.Filter, p usage.Period) (map[string]int, int, error) {
+	recs, err := s.opts.Store.Records(ctx, f, usage.Page{})
+	if err != nil {
+		return nil, 0, fmt.Errorf("records: %w", err)
+	}
+	seen := map[[2]string]bool{}
+	sessions := map[string]bool{}
+	counts := map[string]int{}
+	for i := range recs {
+		label := p.Label(recs[i].Timestamp, s.loc)
+		k := [2]string{label, recs[i].SessionID}
+		if !seen[k] {
+			seen[k] = true
+			counts[label]++
+		}
+		sessions[recs[i].SessionID] = true
+	}
+	return counts, len(sessions), nil
+}
+
+// sessionCount returns the number of distinct sessions among the records
+// that pass f.
+func (s *Server) sessionCount(ctx context.Context, f usage.Filter) (int, error) {
+	buckets, err := s.opts.Store.Aggregate(ctx, f, usage.BySession)
+	if err != nil {
+		return 0, fmt.Errorf("aggregate sessions: %w", err)
+	}
+	seen := map[string]bool{}
+	for _, b := range buckets {
+		seen[b.Key] = true
+	}
+	return len(seen), nil
+}
+
+// timeOrNil returns t in the server's zone, or nil when t is zero, so that
+// JSON leaves unknown times out instead of printing year 1.
+func (s *Server) timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.In(s.loc)
+	return &t
+}
