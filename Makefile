@@ -1,0 +1,31 @@
+# Claude Token Monitor. `make run` starts the server, `make test` runs every test.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+GO ?= go
+
+.PHONY: build run test cover lint bench fuzz clean
+
+build: ## static binary in bin/ctm (no cgo: the SQLite driver is pure Go)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ctm ./cmd/ctm
+
+run: ## the server, with the embedded SQLite database
+	$(GO) run ./cmd/ctm serve
+
+test: ## every test, with the race detector, and the coverage total
+	$(GO) test -race -count=1 -coverpkg=./internal/...,./cmd/... -coverprofile=coverage.out ./...
+	@$(GO) tool cover -func=coverage.out | tail -n 1
+
+lint: ## vet, gofmt and staticcheck
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+
+bench: ## ctm against ccusage on a generated 600 MB data set
+	bash bench/run.sh
+
+fuzz: ## a minute of each fuzz target
+	$(GO) test ./internal/ingest -run '^$$' -fuzz FuzzParseLine -fuzztime 30s
+	$(GO) test ./internal/ingest -run '^$$' -fuzz FuzzStatsCache -fuzztime 30s
+
+clean:
+	rm -rf bin coverage.out

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/config"
+	"github.com/claude-token-monitor/ctm/internal/ingest"
+	"github.com/claude-token-monitor/ctm/internal/logging"
+	"github.com/claude-token-monitor/ctm/internal/pricing"
+	"github.com/claude-token-monitor/ctm/internal/sqlite"
+	"github.com/claude-token-monitor/ctm/internal/usage"
+	"golang.org/x/term"
+)
+
+// environ is what the process gives a command: streams, environment
+// variables and the terminal check. Tests build their own.
+type environ struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	vars           []string
+	dotenv         string // path of the .env file
+	isatty         func(w io.Writer) bool
+}
+
+// app is an opened command context: configuration, logger, store and prices.
+type app struct {
+	cfg     config.Config
+	logger  *slog.Logger
+	store   usage.Store
+	prices  *pricing.Table
+	loc     *time.Location
+	stdout  io.Writer
+	stderr  io.Writer
+	closers []io.Closer
+}
+
+// loadConfig loads the configuration and binds its flags on fs, then parses
+// args. The returned code is non-zero when the command must stop.
+func (env *environ) loadConfig(fs *flag.FlagSet, args []string) (config.Config, int) {
+	cfg, err := config.Load(env.dotenv, env.vars)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "ctm: %v\n", err)
+		return cfg, 2
+	}
+	cfg.BindFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return cfg, -1
+		}
+		return cfg, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.stderr, "ctm %s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return cfg, 2
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(env.stderr, "ctm: %v\n", err)
+		return cfg, 2
+	}
+	return cfg, 0
+}
+
+// openApp loads the configuration, parses the flags, builds the logger,
+// loads prices and opens the store; with catchUp it brings the index up to
+// date with the Claude directories first. On failure it returns nil and the
+// exit code.
+func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string, catchUp bool) (*app, int) {
+	cfg, code := env.loadConfig(fs, args)
+	if code != 0 {
+		if code < 0 {
+			code = 0
+		}
+		return nil, code
+	}
+	a := &app{cfg: cfg, loc: cfg.Location, stdout: env.stdout, stderr: env.stderr}
+	logger, closer, err := logging.New(logging.Options{
+		Level:  cfg.SlogLevel(),
+		Format: cfg.LogFormat,
+		File:   cfg.LogFile,
+		Stderr: env.stderr,
+		Color:  env.isatty(env.stderr),
+	})
+	if err != nil {
+		fmt.Fprintf(env.stderr, "ctm: %v\n", err)
+		return nil, 1
+	}
+	a.logger = logger
+	a.closers = append(a.closers, closer)
+	if a.prices, err = pricing.Load(cfg.PricingFile); err != nil {
+		a.close()
+		return nil, a.fail(err)
+	}
+	store, err := sqlite.Open(ctx, cfg.DatabasePath)
+	if err != nil {
+		a.close()
+		return nil, a.fail(err)
+	}
+	a.store = store
+	a.closers = append(a.closers, store)
+	if catchUp {
+		if err := a.catchUp(ctx, env.isatty(env.stderr)); err != nil {
+			a.close()
+			return nil, a.fail(err)
+		}
+	}
+	return a, 0
+}
+
+// catchUp reads what the Claude directories gained since the last run. A
+// progress bar is drawn on a terminal while a large first index runs.
+func (a *app) catchUp(ctx context.Context, tty bool) error {
+	opts := ingest.Options{}
+	var bar *progressBar
+	if tty {
+		bar = newProgressBar(a.stderr, 32<<20)
+		opts.Progress = bar.update
+	}
+	in := ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, opts)
+	res, err := in.Run(ctx)
+	bar.finish()
+	if err != nil {
+		return fmt.Errorf("index Claude data: %w", err)
+	}
+	a.logger.Debug("caught up", "files", res.FilesChanged, "records", res.Records,
+		"bad_lines", res.BadLines, "bytes", res.BytesRead, "duration", res.Duration)
+	return nil
+}
+
+// filter builds the record filter of a report from its date range and
+// project selection.
+func (a *app) filter(ctx context.Context, since, until, project string) (usage.Filter, error) {
+	var f usage.Filter
+	var err error
+	if f.Since, f.Until, err = usage.DayRange(since, until, a.loc); err != nil {
+		return f, err
+	}
+	if project != "" {
+		if f.Project, err = a.resolveProject(ctx, project); err != nil {
+			return f, err
+		}
+	}
+	return f, nil
+}
+
+// resolveProject accepts a project's full path or any unique part of it, so
+// that "--project api" finds "/home/me/src/api".
+func (a *app) resolveProject(ctx context.Context, name string) (string, error) {
+	buckets, err := a.store.Aggregate(ctx, usage.Filter{}, usage.ByProject)
+	if err != nil {
+		return "", err
+	}
+	var matches []string
+	seen := map[string]bool{}
+	for _, b := range buckets {
+		if seen[b.Key] {
+			continue
+		}
+		seen[b.Key] = true
+		if b.Key == name {
+			return name, nil
+		}
+		if strings.Contains(strings.ToLower(b.Key), strings.ToLower(name)) {
+			matches = append(matches, b.Key)
+		}
+	}
+	switch len(matches) {
+	case 0:
+		return "", usage.Errorf(usage.ENOTFOUND, "--project: no project matches %q", name)
+	case 1:
+		return matches[0], nil
+	default:
+		return "", usage.Errorf(usage.EINVALID, "--project: %q matches %d projects: %s", name, len(matches), strings.Join(matches, ", "))
+	}
+}
+
+// fail prints err for the user and returns the exit code: 2 for bad input,
+// 1 otherwise.
+func (a *app) fail(err error) int {
+	msg := err.Error()
+	var e *usage.Error
+	if errors.As(err, &e) {
+		msg = e.Message
+	}
+	fmt.Fprintf(a.stderr, "ctm: %s\n", msg)
+	if usage.ErrorCode(err) == usage.EINVALID {
+		return 2
+	}
+	return 1
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i].Close(); err != nil && a.logger != nil {
+			a.logger.Warn("close", "error", err)
+		}
+	}
+	a.closers = nil
+}
+
+// isTerminal reports whether w is a terminal, for colour and progress.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

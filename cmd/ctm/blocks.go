@@ -1,0 +1,452 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// recentWindow is how far back --recent looks, as in ccusage.
+const recentWindow = 3 * 24 * time.Hour
+
+// blocksFlags are the flags of ctm blocks besides the configuration.
+type blocksFlags struct {
+	since, until               string
+	json, active, recent, live bool
+	refresh                    time.Duration
+}
+
+func (f *blocksFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.since, "since", "", "first day of block starts to include, YYYY-MM-DD")
+	fs.StringVar(&f.until, "until", "", "last day of block starts to include, YYYY-MM-DD")
+	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
+	fs.BoolVar(&f.active, "active", false, "only the active block")
+	fs.BoolVar(&f.recent, "recent", false, "only blocks of the last 3 days")
+	fs.BoolVar(&f.live, "live", false, "redraw the active block until interrupted")
+	fs.DurationVar(&f.refresh, "refresh", 5*time.Second, "redraw `interval` of --live")
+}
+
+// runBlocks implements ctm blocks.
+func runBlocks(ctx context.Context, args []string, env *environ) int {
+	return runBlocksAt(ctx, args, env, time.Now)
+}
+
+// runBlocksAt is runBlocks with a clock, for tests.
+func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() time.Time) int {
+	fs := newFlagSet("blocks", env.stderr, "ctm blocks [--active] [--recent] [--live] [--json] [flags]",
+		"Catches up the index, then prints the 5-hour usage windows Claude subscriptions\n"+
+			"are metered in: tokens, cost, burn rate, projection and limit status.\n"+
+			"Limits come from --plan (pro, max5, max20, custom), --token-limit (a count or\n"+
+			"\"max\": the largest completed block) and --cost-limit.")
+	var bf blocksFlags
+	bf.bind(fs)
+	a, code := env.openApp(ctx, fs, args, true)
+	if a == nil {
+		return code
+	}
+	defer a.close()
+	limits, err := usage.NewLimits(a.cfg.Plan, a.cfg.TokenLimit, a.cfg.CostLimit)
+	if err != nil {
+		return a.fail(err)
+	}
+	since, until, err := usage.DayRange(bf.since, bf.until, a.loc)
+	if err != nil {
+		return a.fail(err)
+	}
+	if bf.live {
+		if bf.refresh <= 0 {
+			return a.fail(usage.Errorf(usage.EINVALID, "--refresh: %v must be positive", bf.refresh))
+		}
+		l := &live{a: a, limits: limits, clock: clock, clear: env.isatty(env.stdout)}
+		if err := liveLoop(ctx, bf.refresh, l.frame); err != nil {
+			return a.fail(err)
+		}
+		return 0
+	}
+	now := clock()
+	v, err := loadBlocks(ctx, a, limits, now, 0)
+	if err != nil {
+		return a.fail(err)
+	}
+	v.Blocks = slices.DeleteFunc(v.Blocks, func(b usage.Block) bool {
+		return (!since.IsZero() && b.StartTime.Before(since)) ||
+			(!until.IsZero() && !b.StartTime.Before(until)) ||
+			(bf.recent && b.StartTime.Before(now.Add(-recentWindow))) ||
+			(bf.active && !b.IsActive)
+	})
+	if bf.json {
+		err = writeBlocksJSON(a.stdout, v, a.loc)
+	} else {
+		err = writeBlocksTable(a.stdout, v, a.loc)
+	}
+	if err != nil {
+		return a.fail(err)
+	}
+	return 0
+}
+
+// blocksView is what the blocks views show: the blocks with their limit
+// status, the resolved limits, the rolling week and Claude's own numbers.
+type blocksView struct {
+	Now    time.Time              `json:"-"`
+	Blocks []usage.Block          `json:"blocks"`
+	Limits usage.Limits           `json:"limits"`
+	Weekly usage.WindowTotals     `json:"weekly"`
+	Rate   *usage.RateLimitSample `json:"rate_limits"`
+	// Unpriced lists the models without a price, whose cost counts as 0.
+	Unpriced []string `json:"unpriced_models"`
+}
+
+// loadBlocks reads records and computes the blocks view at now. A zero
+// lookback reads all history; otherwise only the records of the last
+// lookback (and at least of the rolling week) are read and trimmed to a
+// block start (see usage.TrimToBlockStart), and limits must already be
+// resolved.
+func loadBlocks(ctx context.Context, a *app, limits usage.Limits, now time.Time, lookback time.Duration) (blocksView, error) {
+	v := blocksView{Now: now}
+	var f usage.Filter
+	if lookback > 0 {
+		f.Since = now.Add(-max(lookback, usage.RollingWeek))
+	}
+	records, err := a.store.Records(ctx, f, usage.Page{})
+	if err != nil {
+		return v, err
+	}
+	v.Weekly = usage.WeeklyTotals(records, a.prices, now)
+	if lookback > 0 {
+		// Records come in time order, so the lookback is a suffix.
+		i, _ := slices.BinarySearchFunc(records, now.Add(-lookback), func(r usage.Record, t time.Time) int {
+			return r.Timestamp.Compare(t)
+		})
+		records = usage.TrimToBlockStart(records[i:])
+	}
+	v.Blocks = usage.Blocks(records, a.prices, now)
+	v.Limits = limits.Apply(v.Blocks, now)
+	v.Unpriced = nonNil(usage.BlocksUnpriced(v.Blocks))
+	v.Rate, err = latestRateLimits(ctx, a.store)
+	return v, err
+}
+
+// latestRateLimits returns the latest rate limits Claude Code sent to the
+// status line, nil when none were or the store does not keep them.
+func latestRateLimits(ctx context.Context, s usage.Store) (*usage.RateLimitSample, error) {
+	rs, ok := s.(usage.RateLimitStore)
+	if !ok {
+		return nil, nil
+	}
+	rl, err := rs.LatestRateLimits(ctx)
+	if usage.ErrorCode(err) == usage.ENOTFOUND {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &rl, nil
+}
+
+// writeBlocksJSON prints v with times in loc.
+func writeBlocksJSON(w io.Writer, v blocksView, loc *time.Location) error {
+	blocks := make([]usage.Block, len(v.Blocks))
+	for i, b := range v.Blocks {
+		b.StartTime, b.EndTime = b.StartTime.In(loc), b.EndTime.In(loc)
+		if !b.FirstTime.IsZero() {
+			b.FirstTime, b.ActualEndTime = b.FirstTime.In(loc), b.ActualEndTime.In(loc)
+		}
+		if b.LimitStatus != nil && !b.LimitStatus.LimitAt.IsZero() {
+			ls := *b.LimitStatus
+			ls.LimitAt = ls.LimitAt.In(loc)
+			b.LimitStatus = &ls
+		}
+		blocks[i] = b
+	}
+	v.Blocks = blocks
+	v.Weekly.Start, v.Weekly.End = v.Weekly.Start.In(loc), v.Weekly.End.In(loc)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// writeBlocksTable prints v for people: one row per block, then the active
+// block, the rolling week and Claude's own numbers.
+func writeBlocksTable(w io.Writer, v blocksView, loc *time.Location) error {
+	var b strings.Builder
+	if len(v.Blocks) == 0 {
+		b.WriteString("No usage blocks found for the selection.\n")
+	} else {
+		header := []string{"Block Start", "End", "Status", "Models", "Entries", "Input", "Output",
+			"Cache Create", "Cache Read", "Total Tokens", "% Limit", "Cost (USD)"}
+		t := newTable(header...)
+		t.alignRight(4, 5, 6, 7, 8, 9, 10, 11)
+		for i := range v.Blocks {
+			bl := &v.Blocks[i]
+			start := bl.StartTime.In(loc)
+			if bl.IsGap {
+				t.add(start.Format("2006-01-02 15:04"), endLabel(start, bl.EndTime.In(loc)),
+					"gap "+formatDuration(bl.EndTime.Sub(bl.StartTime)))
+				continue
+			}
+			t.add(start.Format("2006-01-02 15:04"), endLabel(start, bl.EndTime.In(loc)), blockStatus(bl, v.Now),
+				strings.Join(shortModels(bl.Models), ", "), formatInt(bl.Entries),
+				formatInt(bl.Input), formatInt(bl.Output), formatInt(bl.CacheCreationTokens),
+				formatInt(bl.CacheRead), formatInt(bl.TotalTokens), limitCell(bl.LimitStatus), formatCost(bl.CostUSD))
+		}
+		if err := t.render(&b); err != nil {
+			return err
+		}
+	}
+	b.WriteString("\n")
+	writeLimitsLine(&b, v.Limits)
+	if act := usage.ActiveBlock(v.Blocks); act != nil {
+		writeActiveSummary(&b, act, v.Now, loc)
+	}
+	fmt.Fprintf(&b, "Last 7 days: %s tokens, %s (%s entries)\n",
+		formatInt(v.Weekly.TotalTokens), formatCost(v.Weekly.CostUSD), formatInt(v.Weekly.Entries))
+	if v.Rate != nil {
+		fmt.Fprintf(&b, "Claude's own numbers (received %s): %s\n",
+			v.Rate.Time.In(loc).Format("2006-01-02 15:04"), rateLimitText(v.Rate, loc))
+	}
+	if len(v.Unpriced) > 0 {
+		fmt.Fprintf(&b, "No price known for %s: their cost is counted as $0.00.\n", strings.Join(v.Unpriced, ", "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// endLabel shows the end time, with its date when it falls on another day
+// than start.
+func endLabel(start, end time.Time) string {
+	if y, m, d := start.Date(); end.Year() == y && end.Month() == m && end.Day() == d {
+		return end.Format("15:04")
+	}
+	return end.Format("2006-01-02 15:04")
+}
+
+// blockStatus describes a block in the table: the time left when active,
+// else how long its activity lasted.
+func blockStatus(b *usage.Block, now time.Time) string {
+	if b.IsActive {
+		return "ACTIVE, " + formatDuration(b.EndTime.Sub(now)) + " left"
+	}
+	return formatDuration(b.ActualEndTime.Sub(b.FirstTime)) + " used"
+}
+
+func limitCell(s *usage.LimitStatus) string {
+	if s == nil {
+		return ""
+	}
+	pct := fmt.Sprintf("%.0f%%", 100*max(s.TokenRatio, s.CostRatio))
+	if s.Status != usage.LimitOK {
+		pct += " " + s.Status
+	}
+	return pct
+}
+
+func writeLimitsLine(b *strings.Builder, l usage.Limits) {
+	var parts []string
+	if l.Tokens > 0 {
+		what := formatInt(l.Tokens) + " tokens"
+		if l.TokensFromMax {
+			what += " (largest completed block)"
+		}
+		parts = append(parts, what)
+	} else if l.TokensFromMax {
+		parts = append(parts, "largest completed block (none yet)")
+	}
+	if l.CostUSD > 0 {
+		parts = append(parts, formatCost(l.CostUSD))
+	}
+	if len(parts) == 0 {
+		b.WriteString("Limits: none set (use --plan, --token-limit or --cost-limit)\n")
+		return
+	}
+	plan := ""
+	if l.Plan != "" {
+		plan = " (plan " + string(l.Plan) + ")"
+	}
+	fmt.Fprintf(b, "Limits per block: %s%s\n", strings.Join(parts, ", "), plan)
+}
+
+func writeActiveSummary(b *strings.Builder, act *usage.Block, now time.Time, loc *time.Location) {
+	fmt.Fprintf(b, "Active block: %s - %s, %s left\n", act.StartTime.In(loc).Format("15:04"),
+		act.EndTime.In(loc).Format("15:04"), formatDuration(act.EndTime.Sub(now)))
+	if r := act.BurnRate; r != nil {
+		fmt.Fprintf(b, "  Burn rate: %s tokens/min, %s/hour\n", formatInt(int64(r.TokensPerMinute+0.5)), formatCost(r.CostPerHour))
+	}
+	if p := act.Projection; p != nil {
+		status := ""
+		if act.LimitStatus != nil {
+			status = " (" + act.LimitStatus.ProjectedStatus + ")"
+		}
+		fmt.Fprintf(b, "  Projected: %s tokens, %s by %s%s\n", formatInt(p.TotalTokens), formatCost(p.CostUSD),
+			act.EndTime.In(loc).Format("15:04"), status)
+	}
+	if s := act.LimitStatus; s != nil {
+		fmt.Fprintf(b, "  Limit: %s\n", timeToLimit(s, now, loc))
+	}
+}
+
+// timeToLimit says when the active block reaches its limit.
+func timeToLimit(s *usage.LimitStatus, now time.Time, loc *time.Location) string {
+	switch {
+	case s.Status == usage.LimitExceeded:
+		return "exceeded"
+	case !s.LimitAt.IsZero():
+		return fmt.Sprintf("reached at %s at this rate (in %s)", s.LimitAt.In(loc).Format("15:04"), formatDuration(s.LimitAt.Sub(now)))
+	default:
+		return "not reached before the block ends at this rate"
+	}
+}
+
+// rateLimitText renders Claude's own rate-limit numbers.
+func rateLimitText(rl *usage.RateLimitSample, loc *time.Location) string {
+	var parts []string
+	win := func(name string, w *usage.RateLimitWindow) {
+		if w == nil {
+			return
+		}
+		s := fmt.Sprintf("%s %.0f%%", name, w.UsedPercentage)
+		if !w.ResetsAt.IsZero() {
+			s += " (resets " + w.ResetsAt.In(loc).Format("2006-01-02 15:04") + ")"
+		}
+		parts = append(parts, s)
+	}
+	win("5-hour", rl.FiveHour)
+	win("7-day", rl.SevenDay)
+	return strings.Join(parts, ", ")
+}
+
+// formatDuration renders d rounded down to minutes: "45m", "2h05m", "3d 4h".
+func formatDuration(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	m := int64(d / time.Minute)
+	switch {
+	case m >= 24*60:
+		return fmt.Sprintf("%dd %dh", m/(24*60), m%(24*60)/60)
+	case m >= 60:
+		return fmt.Sprintf("%dh%02dm", m/60, m%60)
+	}
+	return fmt.Sprintf("%dm", m)
+}
+
+// liveLookback is how much history each --live frame and the status line
+// read to find the active block: a day holds a silence of over 5 hours for
+// anyone who sleeps, which pins block starts exactly.
+const liveLookback = 24 * time.Hour
+
+// live draws ctm blocks --live frames.
+type live struct {
+	a      *app
+	limits usage.Limits
+	clock  func() time.Time
+	clear  bool // clear the terminal before each frame
+	// resolved is set once limits are resolved against all history, on
+	// the first frame: "max" depends on completed blocks only, so it does
+	// not change while the active block grows.
+	resolved bool
+}
+
+// liveLoop calls frame now and then every interval until ctx is done.
+func liveLoop(ctx context.Context, interval time.Duration, frame func(ctx context.Context) error) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := frame(ctx); err != nil {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return nil
+			}
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// frame catches up the index and draws the active block once.
+func (l *live) frame(ctx context.Context) error {
+	if !l.resolved {
+		all, err := loadBlocks(ctx, l.a, l.limits, l.clock(), 0)
+		if err != nil {
+			return err
+		}
+		l.limits, l.resolved = all.Limits, true
+		l.limits.TokensFromMax = false
+	} else if err := l.a.catchUp(ctx, false); err != nil {
+		return err
+	}
+	v, err := loadBlocks(ctx, l.a, l.limits, l.clock(), liveLookback)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if l.clear {
+		b.WriteString("\033[H\033[2J")
+	}
+	renderLive(&b, v, l.a.loc)
+	_, err = io.WriteString(l.a.stdout, b.String())
+	return err
+}
+
+// renderLive draws one frame of the active block: usage bars, burn rate,
+// projected end and time to limit.
+func renderLive(b *strings.Builder, v blocksView, loc *time.Location) {
+	fmt.Fprintf(b, "ctm blocks --live   %s   (Ctrl-C to stop)\n\n", v.Now.In(loc).Format("2006-01-02 15:04:05 MST"))
+	act := usage.ActiveBlock(v.Blocks)
+	if act == nil {
+		b.WriteString("No active block: nothing used in the last 5 hours.\n")
+	} else {
+		start, end := act.StartTime.In(loc), act.EndTime.In(loc)
+		fmt.Fprintf(b, "Block       %s - %s, %s left\n", start.Format("2006-01-02 15:04"), end.Format("15:04"),
+			formatDuration(act.EndTime.Sub(v.Now)))
+		elapsed := v.Now.Sub(act.StartTime)
+		fmt.Fprintf(b, "Time        %s %3.0f%%\n", bar(elapsed.Seconds()/usage.BlockDuration.Seconds()),
+			100*elapsed.Seconds()/usage.BlockDuration.Seconds())
+		if v.Limits.Tokens > 0 {
+			r := float64(act.TotalTokens) / float64(v.Limits.Tokens)
+			fmt.Fprintf(b, "Tokens      %s %3.0f%%  %s / %s\n", bar(r), 100*r, formatInt(act.TotalTokens), formatInt(v.Limits.Tokens))
+		} else {
+			fmt.Fprintf(b, "Tokens      %s\n", formatInt(act.TotalTokens))
+		}
+		if v.Limits.CostUSD > 0 {
+			r := act.CostUSD / v.Limits.CostUSD
+			fmt.Fprintf(b, "Cost        %s %3.0f%%  %s / %s\n", bar(r), 100*r, formatCost(act.CostUSD), formatCost(v.Limits.CostUSD))
+		} else {
+			fmt.Fprintf(b, "Cost        %s\n", formatCost(act.CostUSD))
+		}
+		if r := act.BurnRate; r != nil {
+			fmt.Fprintf(b, "Burn rate   %s tokens/min, %s/hour\n", formatInt(int64(r.TokensPerMinute+0.5)), formatCost(r.CostPerHour))
+		} else {
+			b.WriteString("Burn rate   not measurable yet (one request)\n")
+		}
+		if p := act.Projection; p != nil {
+			fmt.Fprintf(b, "Projected   %s tokens, %s at %s\n", formatInt(p.TotalTokens), formatCost(p.CostUSD), end.Format("15:04"))
+		}
+		if s := act.LimitStatus; s != nil {
+			fmt.Fprintf(b, "Limit       %s, %s\n", s.Status, timeToLimit(s, v.Now, loc))
+		}
+		fmt.Fprintf(b, "Models      %s\n", strings.Join(shortModels(act.Models), ", "))
+	}
+	fmt.Fprintf(b, "Last 7 days %s tokens, %s\n", formatInt(v.Weekly.TotalTokens), formatCost(v.Weekly.CostUSD))
+	if v.Rate != nil {
+		fmt.Fprintf(b, "Claude      %s (received %s)\n", rateLimitText(v.Rate, loc), v.Rate.Time.In(loc).Format("15:04"))
+	}
+}
+
+// bar draws ratio (clamped to [0, 1]) as a 30-cell bar.
+func bar(ratio float64) string {
+	const width = 30
+	filled := int(min(max(ratio, 0), 1) * width)
+	return "[" + strings.Repeat("█", filled) + strings.Repeat("░", width-filled) + "]"
+}

@@ -1,0 +1,90 @@
+// Command ctm is Claude Token Monitor: exact token and cost accounting of
+// Claude Code usage, kept in its own database, reported by a CLI and served
+// over HTTP and WebSocket with a web dashboard.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &environ{
+		stdin:  os.Stdin,
+		stdout: os.Stdout,
+		stderr: os.Stderr,
+		vars:   os.Environ(),
+		dotenv: ".env",
+		isatty: isTerminal,
+	}
+	code := run(ctx, os.Args[1:], env)
+	stop()
+	os.Exit(code)
+}
+
+// command is one ctm subcommand.
+type command struct {
+	summary string
+	run     func(ctx context.Context, args []string, env *environ) int
+}
+
+func commands() map[string]command {
+	cmds := map[string]command{
+		"serve":      {"serve the dashboard, API and WebSocket feed", runServe},
+		"blocks":     {"usage per 5-hour block, with limits, burn rate and projection", runBlocks},
+		"statusline": {"one status line for Claude Code (reads its JSON on stdin)", runStatusline},
+		"config":     {"print the effective configuration (secrets masked)", runConfig},
+		"version":    {"print the version", runVersion},
+	}
+	for name, kind := range reportKinds {
+		cmds[name] = command{"usage per " + kind.keyName, func(ctx context.Context, args []string, env *environ) int {
+			return runReport(ctx, kind, args, env)
+		}}
+	}
+	return cmds
+}
+
+// run executes the command line args and returns the process exit code.
+func run(ctx context.Context, args []string, env *environ) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printHelp(env.stdout)
+		return 0
+	}
+	cmd, ok := commands()[args[0]]
+	if !ok {
+		fmt.Fprintf(env.stderr, "ctm: unknown command %q\n\n", args[0])
+		printHelp(env.stderr)
+		return 2
+	}
+	return cmd.run(ctx, args[1:], env)
+}
+
+func printHelp(w io.Writer) {
+	fmt.Fprint(w, `ctm - Claude Token Monitor: what Claude Code costs, exactly.
+
+usage: ctm <command> [flags]
+
+reports (catch up the index, then answer from it):
+  daily      usage per day
+  weekly     usage per week (starting Monday)
+  monthly    usage per month
+  session    usage per session
+  projects   usage per project
+  blocks     usage per 5-hour block: limits, burn rate, projection (--live)
+
+server:
+  serve      the dashboard, JSON API and live feed on http://127.0.0.1:51888
+
+other commands:
+  statusline one status line for Claude Code (reads its JSON on stdin)
+  config     print the effective configuration (secrets masked)
+  version    print the version
+
+Run 'ctm <command> -h' for the flags of a command.
+`)
+}

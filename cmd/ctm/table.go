@@ -1,0 +1,128 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// table renders rows of cells as aligned columns for people. Numeric columns
+// are right-aligned; a rule separates the header and the totals row.
+type table struct {
+	header []string
+	right  []bool // right-align column i
+	rows   [][]string
+	// ruleBefore marks rows that a horizontal rule precedes (the totals).
+	ruleBefore map[int]bool
+}
+
+func newTable(header ...string) *table {
+	t := &table{header: header, right: make([]bool, len(header)), ruleBefore: map[int]bool{}}
+	return t
+}
+
+// alignRight right-aligns the named columns.
+func (t *table) alignRight(cols ...int) *table {
+	for _, c := range cols {
+		t.right[c] = true
+	}
+	return t
+}
+
+func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+
+// addTotal appends a row preceded by a rule.
+func (t *table) addTotal(cells ...string) {
+	t.ruleBefore[len(t.rows)] = true
+	t.add(cells...)
+}
+
+func (t *table) render(w io.Writer) error {
+	widths := make([]int, len(t.header))
+	measure := func(cells []string) {
+		for i, c := range cells {
+			if n := utf8.RuneCountInString(c); i < len(widths) && n > widths[i] {
+				widths[i] = n
+			}
+		}
+	}
+	measure(t.header)
+	for _, r := range t.rows {
+		measure(r)
+	}
+	total := 0
+	for _, w := range widths {
+		total += w
+	}
+	rule := strings.Repeat("─", total+2*(len(widths)-1))
+	var b strings.Builder
+	line := func(cells []string) {
+		for i := range widths {
+			c := ""
+			if i < len(cells) {
+				c = cells[i]
+			}
+			pad := strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c))
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			if t.right[i] {
+				b.WriteString(pad + c)
+			} else if i < len(widths)-1 {
+				b.WriteString(c + pad)
+			} else {
+				b.WriteString(c)
+			}
+		}
+		b.WriteString("\n")
+	}
+	line(t.header)
+	b.WriteString(rule + "\n")
+	for i, r := range t.rows {
+		if t.ruleBefore[i] {
+			b.WriteString(rule + "\n")
+		}
+		line(r)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// formatInt formats n with thousands separators: 1234567 -> "1,234,567".
+func formatInt(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	if neg {
+		s = s[1:]
+	}
+	var b strings.Builder
+	for i, r := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+// formatCost formats a USD amount with two decimals and thousands separators.
+func formatCost(usd float64) string {
+	cents := int64(usd*100 + 0.5)
+	if usd < 0 {
+		cents = int64(usd*100 - 0.5)
+	}
+	whole, frac := cents/100, cents%100
+	if frac < 0 {
+		frac = -frac
+	}
+	sign := ""
+	if cents < 0 && whole == 0 {
+		sign = "-"
+	}
+	return fmt.Sprintf("$%s%s.%02d", sign, formatInt(whole), frac)
+}
