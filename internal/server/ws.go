@@ -1,0 +1,243 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/coder/websocket"
+)
+
+// MountWebSocket serves h at APIPrefix + "/ws", behind the server's
+// middleware (host check, auth, logging). A browser handshake is accepted
+// only from the server's own origin or one of CORSOrigins; a handshake
+// without Origin (not a browser) is accepted.
+func (s *Server) MountWebSocket(h *Hub) {
+	s.Mount("GET "+s.prefix+"/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(r, origin) {
+			// A page on another site must not read a local user's usage
+			// through their browser (cross-site WebSocket hijacking).
+			loggerFrom(r.Context()).Warn("websocket origin refused", slog.String("origin", origin))
+			writeErrorStatus(w, r, http.StatusForbidden, codeForbidden,
+				fmt.Sprintf("origin %q is not allowed", origin))
+			return
+		}
+		h.serve(w, r)
+	}))
+}
+
+// originAllowed reports whether a browser at origin may open a WebSocket:
+// the server's own origin (the dashboard) or a configured CORS origin.
+func (s *Server) originAllowed(r *http.Request, origin string) bool {
+	for _, o := range s.opts.CORSOrigins {
+		if o == "*" || strings.EqualFold(strings.TrimSuffix(o, "/"), origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host)
+}
+
+// StatsSummary returns the data of GET /stats, the payload of stats_update
+// messages. It runs the /stats handler itself, so the two never differ.
+func (s *Server) StatsSummary(ctx context.Context) (any, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.prefix+"/stats", nil)
+	if err != nil {
+		return nil, fmt.Errorf("stats summary: %w", err)
+	}
+	rec := &bufferWriter{header: http.Header{}}
+	s.handleStats(rec, req)
+	var env struct {
+		Data  json.RawMessage `json:"data"`
+		Error *errorBody      `json:"error"`
+	}
+	if err := json.Unmarshal(rec.body.Bytes(), &env); err != nil {
+		return nil, fmt.Errorf("stats summary: decode: %w", err)
+	}
+	if rec.status != http.StatusOK || env.Error != nil {
+		msg := "status " + http.StatusText(rec.status)
+		if env.Error != nil {
+			msg = env.Error.Message
+		}
+		return nil, usage.Errorf(usage.EINTERNAL, "stats summary: %s", msg)
+	}
+	return env.Data, nil
+}
+
+// bufferWriter is an in-memory http.ResponseWriter.
+type bufferWriter struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferWriter) Header() http.Header { return b.header }
+func (b *bufferWriter) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+func (b *bufferWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+// serve runs one WebSocket connection: this goroutine writes, one reads
+// client messages and one pings. All three end when any of them fails or
+// the hub ends the client.
+func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
+	log := loggerFrom(r.Context())
+	// The origin was checked by MountWebSocket, which knows the CORS list.
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	if err != nil {
+		log.Info("websocket handshake failed", slog.Any("error", err))
+		return // Accept has written the HTTP error
+	}
+	// The hard limit keeps a huge message from being read into memory; up
+	// to it, an oversized message gets an error reply instead.
+	conn.SetReadLimit(16 * h.opts.MaxMessageBytes)
+
+	c := newClient(h.opts.SendQueue)
+	if code, reason, ok := h.register(c); !ok {
+		log.Warn("websocket client refused", slog.String(logKeyReason, reason))
+		_ = conn.Close(code, reason)
+		return
+	}
+	defer h.unregister(c)
+	log = log.With(slog.String(logKeyClient, c.id))
+	log.Info("websocket client connected", slog.Int(logKeyClients, h.Clients()))
+
+	// Not r.Context(): the connection is hijacked and outlives the request
+	// as far as net/http is concerned. Not h.ctx either: on shutdown the
+	// hub ends clients through c.gone, so that they get a close code
+	// before their reads are cancelled.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	now := h.opts.Now().UTC().Format(wsTimeFormat)
+	if hello, err := h.encode(MsgConnected, ConnectedData{ClientID: c.id, ServerTime: now}); err == nil {
+		h.enqueue(c, hello)
+	}
+
+	var wg sync.WaitGroup
+	wg.Go(func() { h.read(ctx, cancel, conn, c) })
+	wg.Go(func() { h.ping(ctx, cancel, conn) })
+	code, reason := h.write(ctx, conn, c)
+	if code != 0 {
+		// Before cancel, which would abort the reader and the connection
+		// with it. Best effort: a peer that reads nothing cannot receive
+		// it, and Close gives up after its own 5 s timeout.
+		_ = conn.Close(code, reason)
+	}
+	cancel()
+	_ = conn.CloseNow()
+	wg.Wait()
+	log.Info("websocket client disconnected", slog.String(logKeyReason, reason))
+}
+
+// write sends c's queue until the connection fails or the hub ends the
+// client; it returns the close code and reason to send, 0 for none.
+func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) (websocket.StatusCode, string) {
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, "connection closed"
+		case <-c.gone:
+			return c.code, c.reason
+		case b := <-c.send:
+			wctx, cancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
+			err := conn.Write(wctx, websocket.MessageText, b)
+			cancel()
+			if err != nil {
+				return 0, "write failed"
+			}
+		}
+	}
+}
+
+// ping checks every PingInterval that the peer still answers, so that a
+// vanished client is noticed even when nothing is broadcast.
+func (h *Hub) ping(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn) {
+	t := time.NewTicker(h.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			pctx, pcancel := context.WithTimeout(ctx, h.opts.PongTimeout)
+			err := conn.Ping(pctx)
+			pcancel()
+			if err != nil {
+				cancel()
+				return
+			}
+		}
+	}
+}
+
+// clientMessage is what a client may send.
+type clientMessage struct {
+	Type string          `json:"type"`
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// read handles client messages until the connection fails. Replies go
+// through the client's queue, so the writer stays the only writer of
+// data messages.
+func (h *Hub) read(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn, c *client) {
+	defer cancel()
+	for {
+		_, data, err := conn.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == -1 && !errors.Is(err, context.Canceled) {
+				h.log.Debug("websocket read ended", slog.String(logKeyClient, c.id), slog.Any("error", err))
+			}
+			return
+		}
+		typ, reply := h.reply(data)
+		if typ == "" {
+			continue
+		}
+		if b, err := h.encode(typ, reply); err == nil {
+			h.enqueue(c, b)
+		}
+	}
+}
+
+// reply returns the answer to one client message, or "" for none.
+func (h *Hub) reply(data []byte) (string, any) {
+	if int64(len(data)) > h.opts.MaxMessageBytes {
+		return MsgError, ErrorData{Code: wsCodeTooLarge,
+			Message: fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", len(data), h.opts.MaxMessageBytes)}
+	}
+	var m clientMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return MsgError, ErrorData{Code: wsCodeInvalid, Message: "message is not a JSON object with a type"}
+	}
+	switch m.Type {
+	case MsgPing:
+		return MsgPong, map[string]string{"server_time": h.opts.Now().UTC().Format(wsTimeFormat)}
+	case MsgPong:
+		return "", nil
+	}
+	return MsgError, ErrorData{Code: wsCodeUnknownType,
+		Message: fmt.Sprintf("unknown message type %q; clients may send %q or %q", m.Type, MsgPing, MsgPong)}
+}
