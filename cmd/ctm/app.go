@@ -14,6 +14,7 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/config"
 	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/logging"
+	"github.com/claude-token-monitor/ctm/internal/postgres"
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -98,7 +99,7 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 		a.close()
 		return nil, a.fail(err)
 	}
-	store, err := sqlite.Open(ctx, cfg.DatabasePath)
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		a.close()
 		return nil, a.fail(err)
@@ -112,6 +113,15 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 		}
 	}
 	return a, 0
+}
+
+// openStore opens PostgreSQL when DATABASE_URL is set (team mode), else the
+// embedded SQLite database.
+func openStore(ctx context.Context, cfg config.Config) (usage.Store, error) {
+	if cfg.DatabaseURL != "" {
+		return postgres.Open(ctx, cfg.DatabaseURL)
+	}
+	return sqlite.Open(ctx, cfg.DatabasePath)
 }
 
 // catchUp reads what the Claude directories gained since the last run. A

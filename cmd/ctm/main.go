@@ -38,6 +38,9 @@ func commands() map[string]command {
 		"serve":      {"serve the dashboard, API and WebSocket feed", runServe},
 		"blocks":     {"usage per 5-hour block, with limits, burn rate and projection", runBlocks},
 		"statusline": {"one status line for Claude Code (reads its JSON on stdin)", runStatusline},
+		"export":     {"export usage as CSV or JSON", runExport},
+		"token":      {"create a push token for a team member (team server)", runToken},
+		"push":       {"send local records to a team server", runPush},
 		"config":     {"print the effective configuration (secrets masked)", runConfig},
 		"version":    {"print the version", runVersion},
 	}
@@ -80,7 +83,12 @@ reports (catch up the index, then answer from it):
 server:
   serve      the dashboard, JSON API and live feed on http://127.0.0.1:51888
 
+team mode:
+  token      'ctm token create --user NAME': a push token (needs DATABASE_URL)
+  push       send local records to a team server (--watch to keep going)
+
 other commands:
+  export     usage per day or hour as CSV or JSON
   statusline one status line for Claude Code (reads its JSON on stdin)
   config     print the effective configuration (secrets masked)
   version    print the version

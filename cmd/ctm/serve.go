@@ -5,11 +5,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/server"
+	"github.com/claude-token-monitor/ctm/internal/watch"
 	"github.com/claude-token-monitor/ctm/internal/web"
 )
 
@@ -27,6 +29,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 	defer a.close()
 
 	var lastIngest atomic.Int64 // unix nanoseconds of the last catch-up that stored records
+	var watchMode atomic.Value  // func() string, set once the watcher exists
 	srv, err := server.New(server.Options{
 		Store:            a.store,
 		Pricer:           a.prices,
@@ -46,6 +49,12 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		SnapshotInterval: a.cfg.SnapshotInterval,
 		RetentionDays:    a.cfg.RetentionDays,
 		Static:           web.FS,
+		WatchMode: func() string {
+			if f, ok := watchMode.Load().(func() string); ok {
+				return f()
+			}
+			return ""
+		},
 		LastIngest: func() time.Time {
 			if n := lastIngest.Load(); n != 0 {
 				return time.Unix(0, n)
@@ -56,43 +65,98 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 	if err != nil {
 		return a.fail(err)
 	}
-	if err := srv.Open(); err != nil {
-		return a.fail(err)
-	}
-	a.logger.Info("serving", "url", srv.URL(), "api", srv.URL()+a.cfg.APIPrefix, "database", a.cfg.DatabasePath)
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	hub := server.NewHub(server.HubOptions{
+		Stats:      srv.StatsSummary,
+		MaxClients: a.cfg.MaxWSClients,
+		Logger:     a.logger,
+	})
+	srv.MountWebSocket(hub)
+
 	in := ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, ingest.Options{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		a.keepIndexed(ctx, in, func(res ingest.Result) {
-			if res.Written > 0 {
-				lastIngest.Store(time.Now().UnixNano())
-				srv.Invalidate()
+	ingested := func(res ingest.Result) {
+		if res.Written == 0 {
+			return
+		}
+		lastIngest.Store(time.Now().UnixNano())
+		srv.Invalidate()
+		hub.NotifyIngest()
+	}
+	// The callback runs only once Run has started, after w is assigned.
+	var w *watch.Watcher
+	w, err = watch.New(a.cfg.ClaudeDirs, func(ctx context.Context, paths []string) {
+		var transcripts []string
+		for _, p := range paths {
+			if w.Kind(p) == watch.Transcript {
+				transcripts = append(transcripts, p)
 			}
-		})
-	}()
-	go srv.RunSnapshots(ctx)
+		}
+		if len(transcripts) == 0 {
+			return
+		}
+		res, err := in.IngestFiles(ctx, transcripts)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.logger.Error("live ingest", "error", err)
+			}
+			return
+		}
+		ingested(res)
+	}, watch.Options{PollInterval: a.cfg.PollInterval, Logger: a.logger})
+	if err != nil {
+		return a.fail(err)
+	}
+	watchMode.Store(w.Mode)
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+			a.logger.Error("watch", "error", err)
+		}
+	})
+	wg.Go(func() {
+		// Catch up once the watches are in place, so that nothing written
+		// in between is missed, then now and then in case an event was.
+		select {
+		case <-w.Ready():
+		case <-ctx.Done():
+			return
+		}
+		a.keepIndexed(ctx, in, fullRescanInterval, ingested)
+	})
+	wg.Go(func() { srv.RunSnapshots(ctx) })
+	if err := srv.Open(); err != nil {
+		cancel()
+		wg.Wait()
+		hub.Close()
+		return a.fail(err)
+	}
+	a.logger.Info("serving", "url", srv.URL(), "api", srv.URL()+a.cfg.APIPrefix,
+		"database", a.cfg.DatabasePath, "watch", w.Mode())
 
 	<-ctx.Done()
 	a.logger.Info("shutting down")
+	// The hub first: Shutdown does not wait for upgraded connections.
+	hub.Close()
 	shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer stop()
 	err = srv.Close(shutdownCtx)
-	cancel()
-	<-done
+	wg.Wait()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return a.fail(err)
 	}
 	return 0
 }
 
-// keepIndexed catches up now and then every PollInterval until ctx ends,
-// calling changed after each catch-up.
-func (a *app) keepIndexed(ctx context.Context, in *ingest.Ingester, changed func(ingest.Result)) {
-	t := time.NewTicker(a.cfg.PollInterval)
+// fullRescanInterval is how often serve walks every Claude dir even though
+// the watcher reports changes: a cheap safety net for a missed event.
+const fullRescanInterval = 5 * time.Minute
+
+// keepIndexed catches up now and then every interval until ctx ends,
+// calling changed after each successful catch-up.
+func (a *app) keepIndexed(ctx context.Context, in *ingest.Ingester, interval time.Duration, changed func(ingest.Result)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		res, err := in.Run(ctx)

@@ -252,7 +252,7 @@ func TestLoadErrors(t *testing.T) {
 		env  string
 		want string
 	}{
-		{"port", "BACKEND_PORT=abc", `BACKEND_PORT: "abc" is not a port number (1-65535)`},
+		{"port", "BACKEND_PORT=abc", `BACKEND_PORT: "abc" is not a port number (1-65535, or 0 for any free port)`},
 		{"bool", "DEBUG=maybe", `DEBUG: "maybe" is not a boolean (true or false)`},
 		{"allow remote", "ALLOW_REMOTE=2", `ALLOW_REMOTE: "2" is not a boolean`},
 		{"duration", "SNAPSHOT_INTERVAL=30", `SNAPSHOT_INTERVAL: "30" is not a duration`},
@@ -414,7 +414,7 @@ func TestValidateErrors(t *testing.T) {
 		mutate func(c *Config)
 		want   string
 	}{
-		{"port zero", func(c *Config) { c.Port = 0 }, `BACKEND_PORT: "0" is not a port number (1-65535)`},
+		{"negative port", func(c *Config) { c.Port = -1 }, `BACKEND_PORT: "-1" is not a port number (1-65535, or 0 for any free port)`},
 		{"port too big", func(c *Config) { c.Port = 70000 }, `BACKEND_PORT: "70000" is not a port number`},
 		{"no claude dir", func(c *Config) { c.ClaudeDirs = nil }, `CLAUDE_DIR: "" must name at least one directory`},
 		{"no database", func(c *Config) { c.DatabasePath = "" }, `DATABASE_PATH: "" must not be empty`},
@@ -560,7 +560,7 @@ func TestBindFlagsBadValues(t *testing.T) {
 	}{
 		{[]string{"--token-limit", "many"}, `is not a token count or "max"`},
 		{[]string{"--port", "http"}, `invalid value "http" for flag -port`},
-		{[]string{"--port", "0"}, `BACKEND_PORT: "0" is not a port number`},
+		{[]string{"--port", "-5"}, `BACKEND_PORT: "-5" is not a port number`},
 		{[]string{"--cors-origins", `["x"`}, `CORS_ORIGINS: "[\"x\""`},
 		{[]string{"--tz", "Bad/Zone"}, `TIMEZONE: "Bad/Zone"`},
 	}

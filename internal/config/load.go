@@ -187,7 +187,7 @@ var settings = []setting{
 	{name: "POLL_INTERVAL", set: func(c *Config, v string) (err error) { c.PollInterval, err = parseDuration(v); return err }},
 }
 
-const portReason = "is not a port number (1-65535)"
+const portReason = "is not a port number (1-65535, or 0 for any free port)"
 
 // splitList splits a comma-separated list, dropping blanks.
 func splitList(v string) []string {

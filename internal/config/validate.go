@@ -36,7 +36,8 @@ func (c *Config) Validate() error {
 	} else if !c.Loopback() && c.AuthToken == "" && !c.AllowRemote {
 		bad("HOST", c.Host, "is not a loopback address; set AUTH_TOKEN, or ALLOW_REMOTE=true to listen without one")
 	}
-	if c.Port < 1 || c.Port > 65535 {
+	// 0 asks the system for any free port (the log says which).
+	if c.Port < 0 || c.Port > 65535 {
 		bad("BACKEND_PORT", strconv.Itoa(c.Port), portReason)
 	}
 	if reason := checkAPIPrefix(c.APIPrefix); reason != "" {
