@@ -39,6 +39,8 @@ func dimensionColumns(dim usage.Dimension) (key, quarter, project, group string,
 		return "project", "0::bigint", "''", "project, ", nil
 	case usage.ByUser:
 		return "user_name", "0::bigint", "''", "user_name, ", nil
+	case usage.BySessionQuarterHour:
+		return "session_id", quarterExpr, "''", "qh, session_id, ", nil
 	}
 	return "", "", "", "", usage.Errorf(usage.EINVALID, "unknown aggregate dimension %d", dim)
 }
@@ -77,7 +79,7 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 			&b.WebSearchRequests, &b.Entries, &b.First, &b.Last); err != nil {
 			return nil, fmt.Errorf("aggregate: %w", formatError(err))
 		}
-		if dim == usage.ByQuarterHour {
+		if dim == usage.ByQuarterHour || dim == usage.BySessionQuarterHour {
 			b.Time = time.Unix(qh*900, 0).UTC()
 		}
 		b.First, b.Last = b.First.UTC(), b.Last.UTC()

@@ -62,6 +62,8 @@ func dimensionColumns(dim usage.Dimension) (key, quarter, project, group string,
 		return "project", "0", "''", "project, ", nil
 	case usage.ByUser:
 		return "user", "0", "''", "user, ", nil
+	case usage.BySessionQuarterHour:
+		return "session_id", "qh", "''", "qh, session_id, ", nil
 	}
 	return "", "", "", "", usage.Errorf(usage.EINVALID, "unknown aggregate dimension %d", dim)
 }
@@ -78,6 +80,48 @@ func floorDiv(a, b int64) int64 {
 // ceilDiv returns a/b rounded toward positive infinity, for b > 0.
 func ceilDiv(a, b int64) int64 { return -floorDiv(-a, b) }
 
+// rangePlan splits a filter's time range into whole quarter hours, read
+// from the rollup, and the partial quarter hours at either end, read from
+// records.
+type rangePlan struct {
+	// rollup is false when no whole quarter hour lies inside the range.
+	rollup bool
+	// loQ and hiQ bound the whole quarter hours to [loQ, hiQ) when hasLo
+	// and hasHi are set; an unset bound is open.
+	hasLo, hasHi bool
+	loQ, hiQ     int64
+	// edges are [from, to) ranges of unix milliseconds read from records.
+	edges [][2]int64
+}
+
+// planRange returns the rangePlan of f's Since and Until.
+func planRange(f usage.Filter) rangePlan {
+	var p rangePlan
+	p.hasLo, p.hasHi = !f.Since.IsZero(), !f.Until.IsZero()
+	var since, until int64
+	if p.hasLo {
+		since = ceilMS(f.Since)
+		p.loQ = ceilDiv(since, quarterHourMS)
+	}
+	if p.hasHi {
+		until = ceilMS(f.Until)
+		p.hiQ = floorDiv(until, quarterHourMS)
+	}
+	if p.hasLo && p.hasHi && p.loQ >= p.hiQ {
+		// No whole quarter hour inside the range.
+		p.edges = append(p.edges, [2]int64{since, until})
+		return p
+	}
+	p.rollup = true
+	if head := p.loQ * quarterHourMS; p.hasLo && since < head {
+		p.edges = append(p.edges, [2]int64{since, head})
+	}
+	if tail := p.hiQ * quarterHourMS; p.hasHi && tail < until {
+		p.edges = append(p.edges, [2]int64{tail, until})
+	}
+	return p
+}
+
 // sources returns the parts of the UNION ALL that together hold exactly
 // the records passing f: rollup rows for the whole quarter hours of the
 // range, and records for the partial quarter hours at either end.
@@ -91,47 +135,42 @@ func sources(f usage.Filter) (parts []string, args []any) {
 		parts = append(parts, source)
 		args = append(append(args, eqArgs...), condArgs...)
 	}
-	hasSince, hasUntil := !f.Since.IsZero(), !f.Until.IsZero()
-	var since, until, loQ, hiQ int64
-	if hasSince {
-		since = ceilMS(f.Since)
-		loQ = ceilDiv(since, quarterHourMS)
+	p := planRange(f)
+	for _, e := range p.edges {
+		add(recordsSource, []string{"ts >= ?", "ts < ?"}, e[0], e[1])
 	}
-	if hasUntil {
-		until = ceilMS(f.Until)
-		hiQ = floorDiv(until, quarterHourMS)
-	}
-	if hasSince && hasUntil && loQ >= hiQ {
-		// No whole quarter hour inside the range.
-		add(recordsSource, []string{"ts >= ?", "ts < ?"}, since, until)
-		return parts, args
-	}
-	var rollupConds []string
-	var rollupArgs []any
-	if hasSince {
-		rollupConds, rollupArgs = append(rollupConds, "qh >= ?"), append(rollupArgs, loQ)
-		if head := loQ * quarterHourMS; since < head {
-			add(recordsSource, []string{"ts >= ?", "ts < ?"}, since, head)
+	if p.rollup {
+		var conds []string
+		var condArgs []any
+		if p.hasLo {
+			conds, condArgs = append(conds, "qh >= ?"), append(condArgs, p.loQ)
 		}
-	}
-	if hasUntil {
-		rollupConds, rollupArgs = append(rollupConds, "qh < ?"), append(rollupArgs, hiQ)
-		if tail := hiQ * quarterHourMS; tail < until {
-			add(recordsSource, []string{"ts >= ?", "ts < ?"}, tail, until)
+		if p.hasHi {
+			conds, condArgs = append(conds, "qh < ?"), append(condArgs, p.hiQ)
 		}
+		add(rollupSource, conds, condArgs...)
 	}
-	add(rollupSource, rollupConds, rollupArgs...)
 	return parts, args
 }
 
 // Aggregate sums the records that pass f, grouped by dim, model and the
-// long-context flag, in one GROUP BY query over the rollup table and the
-// records at the partial ends of the range. It returns EINVALID for an
-// unknown dimension.
+// long-context flag. Whole quarter hours come from the rollup (from its
+// in-memory copy when it is kept, see mirror.go) and the partial quarter
+// hours at the ends of the range from records; without the copy it is one
+// GROUP BY query over both. It returns EINVALID for an unknown dimension.
 func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimension) ([]usage.Bucket, error) {
 	key, quarter, project, group, err := dimensionColumns(dim)
 	if err != nil {
 		return nil, err
+	}
+	if !s.noMirror {
+		out, ok, err := s.aggregateMirror(ctx, f, dim)
+		if err != nil {
+			return nil, fmt.Errorf("aggregate: %w", err)
+		}
+		if ok {
+			return out, nil
+		}
 	}
 	parts, args := sources(f)
 	q := `SELECT ` + key + `, ` + quarter + `, ` + project + `, model, lc,
@@ -155,7 +194,7 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 			&b.WebSearchRequests, &b.Entries, &first, &last); err != nil {
 			return nil, fmt.Errorf("aggregate: %w", formatError(err))
 		}
-		if dim == usage.ByQuarterHour {
+		if dim == usage.ByQuarterHour || dim == usage.BySessionQuarterHour {
 			b.Time = fromMS(qh * quarterHourMS)
 		}
 		b.First, b.Last = fromMS(first), fromMS(last)

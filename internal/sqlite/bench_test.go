@@ -117,17 +117,42 @@ func BenchmarkAggregate(b *testing.B) {
 		{"ByProject", usage.Filter{}, usage.ByProject},
 		{"ByUser", usage.Filter{}, usage.ByUser},
 		{"ByQuarterHourLast7Days", usage.Filter{Since: last.AddDate(0, 0, -7)}, usage.ByQuarterHour},
+		{"ByQuarterHourMonth", usage.Filter{Since: last.AddDate(0, -1, 0), Until: last}, usage.ByQuarterHour},
+		{"BySessionQuarterHourMonth", usage.Filter{Since: last.AddDate(0, -1, 0), Until: last}, usage.BySessionQuarterHour},
 		{"BySessionOneProject", usage.Filter{Project: "/Users/dev/project-07"}, usage.BySession},
 	} {
-		b.Run(tc.name, func(b *testing.B) {
-			for b.Loop() {
-				bs, err := s.Aggregate(ctx, tc.f, tc.dim)
-				if err != nil || len(bs) == 0 {
-					b.Fatalf("Aggregate() = %d buckets, %v", len(bs), err)
+		// In memory (the default) and in SQL (rollups too large to copy).
+		for _, path := range []struct {
+			name     string
+			noMirror bool
+		}{{"", false}, {"/SQL", true}} {
+			b.Run(tc.name+path.name, func(b *testing.B) {
+				s.noMirror = path.noMirror
+				defer func() { s.noMirror = false }()
+				for b.Loop() {
+					bs, err := s.Aggregate(ctx, tc.f, tc.dim)
+					if err != nil || len(bs) == 0 {
+						b.Fatalf("Aggregate() = %d buckets, %v", len(bs), err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
+	// The first aggregate after a write reloads the copy of the rollup.
+	b.Run("ByNothingAfterWrite", func(b *testing.B) {
+		next := n
+		for b.Loop() {
+			b.StopTimer()
+			if err := s.Apply(ctx, usage.Batch{Records: benchRecords(next, 1)}); err != nil {
+				b.Fatal(err)
+			}
+			next++
+			b.StartTimer()
+			if _, err := s.Aggregate(ctx, usage.Filter{}, usage.ByNothing); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("CountRecords", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := s.CountRecords(ctx, usage.Filter{}); err != nil {

@@ -79,27 +79,57 @@ var (
 // It returns EINVALID, and stores nothing, when a record has no key or a
 // timestamp outside years 1 to 9999, or a file state has no path.
 func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
-	return s.write(ctx, func(tx *sql.Tx) error {
+	var delta *mirrorDelta
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		// A small batch while the in-memory rollup is in use (a live
+		// append under ctm serve) patches the copy instead of making the
+		// next reader reload all of it.
+		var touched map[int64]bool
+		if n := len(b.Records); n > 0 && n <= maxDeltaRecords && s.mirrorInUse() {
+			var err error
+			if touched, err = touchedQuarters(ctx, tx, b.Records); err != nil {
+				return err
+			}
+		}
 		if err := applyRecords(ctx, tx, b.Records); err != nil {
 			return err
 		}
 		if err := applyFiles(ctx, tx, b.Files); err != nil {
 			return err
 		}
+		if touched != nil {
+			var err error
+			if delta, err = readDelta(ctx, tx, touched); err != nil {
+				return err
+			}
+		}
 		if s.testHookBeforeCommit != nil {
 			s.testHookBeforeCommit()
 		}
 		return nil
 	})
+	if err == nil && delta != nil {
+		s.patchMirror(delta)
+	}
+	return err
 }
 
 // applyRecords upserts records, rowsPerInsert at a time through one
 // prepared statement, and the remainder through a second one.
 func applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Record) error {
+	if len(records) == 0 {
+		return nil
+	}
 	for i := range records {
 		if err := validRecord(&records[i]); err != nil {
 			return err
 		}
+	}
+	// Readers compare the generation with that of their in-memory rollup;
+	// bumping it in this transaction makes the change and the new value
+	// visible together.
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET gen = gen + 1`); err != nil {
+		return fmt.Errorf("apply: bump generation: %w", formatError(err))
 	}
 	args := make([]any, 0, rowsPerInsert*recordFields)
 	exec := func(stmt *sql.Stmt, rs []usage.Record) error {

@@ -76,11 +76,13 @@ var dimensions = []struct {
 	{"BySession", usage.BySession},
 	{"ByProject", usage.ByProject},
 	{"ByUser", usage.ByUser},
+	{"BySessionQuarterHour", usage.BySessionQuarterHour},
 }
 
 // reference aggregates records in memory by the contract's definitions:
 // Filter.Contains, the UTC quarter hour, Record.IsLongContext, and for
-// sessions the project of the bucket's latest record.
+// sessions the project of the bucket's latest record (BySessionQuarterHour
+// leaves Project empty).
 func reference(rs []usage.Record, f usage.Filter, dim usage.Dimension) []usage.Bucket {
 	type groupKey struct {
 		key   string
@@ -104,6 +106,9 @@ func reference(rs []usage.Record, f usage.Filter, dim usage.Dimension) []usage.B
 			k.key = r.Project
 		case usage.ByUser:
 			k.key = r.User
+		case usage.BySessionQuarterHour:
+			k.key = r.SessionID
+			k.time = r.Timestamp.UTC().Truncate(15 * time.Minute)
 		}
 		b := groups[k]
 		if b == nil {
@@ -300,5 +305,58 @@ func testAggregateEmpty(t *testing.T, s usage.Store) {
 		if got := aggregate(t, s, usage.Filter{}, dc.dim); len(got) != 0 {
 			t.Errorf("Aggregate(%s) on an empty store =\n%s\nwant no buckets", dc.name, formatBuckets(got))
 		}
+	}
+}
+
+func testAggregateSessionQuarterHours(t *testing.T, s usage.Store) {
+	// Two sessions interleaved over three quarter hours: one bucket per
+	// (quarter hour, session, model), never merged across sessions or
+	// quarters, and no project.
+	ms := time.Millisecond
+	rs := []usage.Record{
+		rec("a1", 0, opus, "s1", "/p/a", usage.Tokens{Output: 1}),
+		rec("a2", 14*time.Minute, opus, "s1", "/p/b", usage.Tokens{Output: 2}),
+		rec("a3", 14*time.Minute, opus, "s2", "/p/a", usage.Tokens{Output: 4}),
+		rec("a4", 15*time.Minute, opus, "s1", "/p/a", usage.Tokens{Output: 8}),
+		rec("a5", 30*time.Minute-ms, sonnet, "s1", "/p/a", usage.Tokens{Output: 16}),
+		rec("a6", 31*time.Minute, opus, "s2", "/p/a", usage.Tokens{Output: 32}),
+	}
+	apply(t, s, usage.Batch{Records: rs})
+	q := func(m time.Duration) time.Time { return at(m * time.Minute) }
+	b := func(session string, quarter time.Duration, model string, output, entries int64, first, last time.Duration) usage.Bucket {
+		return usage.Bucket{Key: session, Time: q(quarter), Model: model, Tokens: usage.Tokens{Output: output},
+			Entries: entries, First: at(first), Last: at(last)}
+	}
+	for _, tc := range []struct {
+		name string
+		f    usage.Filter
+		want []usage.Bucket
+	}{
+		{"All", usage.Filter{}, []usage.Bucket{
+			b("s1", 0, opus, 3, 2, 0, 14*time.Minute),
+			b("s1", 15, opus, 8, 1, 15*time.Minute, 15*time.Minute),
+			b("s1", 15, sonnet, 16, 1, 30*time.Minute-ms, 30*time.Minute-ms),
+			b("s2", 0, opus, 4, 1, 14*time.Minute, 14*time.Minute),
+			b("s2", 30, opus, 32, 1, 31*time.Minute, 31*time.Minute),
+		}},
+		// A range that starts inside a quarter hour keeps only the part
+		// of that quarter hour in range.
+		{"SinceMidQuarter", usage.Filter{Since: at(10 * time.Minute), Until: at(31 * time.Minute)}, []usage.Bucket{
+			b("s1", 0, opus, 2, 1, 14*time.Minute, 14*time.Minute),
+			b("s1", 15, opus, 8, 1, 15*time.Minute, 15*time.Minute),
+			b("s1", 15, sonnet, 16, 1, 30*time.Minute-ms, 30*time.Minute-ms),
+			b("s2", 0, opus, 4, 1, 14*time.Minute, 14*time.Minute),
+		}},
+		{"Project", usage.Filter{Project: "/p/b"}, []usage.Bucket{
+			b("s1", 0, opus, 2, 1, 14*time.Minute, 14*time.Minute),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := aggregate(t, s, tc.f, usage.BySessionQuarterHour)
+			want := sortBuckets(tc.want)
+			if !sameBuckets(got, want) {
+				t.Errorf("Aggregate(%+v, BySessionQuarterHour) =\n%s\nwant\n%s", tc.f, formatBuckets(got), formatBuckets(want))
+			}
+		})
 	}
 }

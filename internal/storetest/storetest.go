@@ -40,6 +40,7 @@ func Run(t *testing.T, open func(t *testing.T) usage.Store) {
 		t.Run("LongContext", func(t *testing.T) { testAggregateLongContext(t, open(t)) })
 		t.Run("QuarterHourBuckets", func(t *testing.T) { testAggregateQuarterHour(t, open(t)) })
 		t.Run("LatestProjectOfSession", func(t *testing.T) { testAggregateSessionProject(t, open(t)) })
+		t.Run("SessionQuarterHours", func(t *testing.T) { testAggregateSessionQuarterHours(t, open(t)) })
 		t.Run("UnknownDimension", func(t *testing.T) { testAggregateUnknownDimension(t, open(t)) })
 		t.Run("Empty", func(t *testing.T) { testAggregateEmpty(t, open(t)) })
 	})

@@ -88,7 +88,7 @@ func (m *memStore) Aggregate(_ context.Context, f usage.Filter, dim usage.Dimens
 	if m.closed {
 		return nil, errClosed
 	}
-	if dim < usage.ByNothing || dim > usage.ByUser {
+	if dim < usage.ByNothing || dim > usage.BySessionQuarterHour {
 		return nil, usage.Errorf(usage.EINVALID, "unknown dimension %d", dim)
 	}
 	return reference(m.sorted(usage.Filter{}), f, dim), nil

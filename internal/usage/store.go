@@ -43,6 +43,12 @@ const (
 	ByProject
 	// ByUser groups by user (team mode).
 	ByUser
+	// BySessionQuarterHour groups by UTC quarter hour and session id: Key
+	// is the session id and Time the start of the quarter hour (Project is
+	// left empty). It counts distinct sessions per local hour, day, week
+	// or month without reading records, for the same reason ByQuarterHour
+	// rolls up exactly into them.
+	BySessionQuarterHour
 )
 
 // Bucket is the sum of the records that share a group key, a model and a
@@ -51,7 +57,8 @@ const (
 type Bucket struct {
 	// Key is the session id, project or user, by Dimension; "" otherwise.
 	Key string
-	// Time is the start of the quarter hour for ByQuarterHour.
+	// Time is the start of the quarter hour for ByQuarterHour and
+	// BySessionQuarterHour.
 	Time        time.Time
 	Model       string
 	LongContext bool

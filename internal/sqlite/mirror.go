@@ -1,0 +1,519 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// The rollup table is small next to records, but SQLite has no hash
+// aggregation: every GROUP BY sorts its input, and through the pure-Go
+// driver that costs about 1.5 µs a row. At 500k records (36k rollup rows)
+// an all-time total took 55 ms and a month by quarter hour 30 ms, which is
+// what /stats and the WebSocket feed recompute after every ingest. So the
+// store keeps a copy of the rollup in memory and sums it in Go (a few ms
+// for the same queries), and reads only the partial quarter hours at the
+// ends of a range from records.
+//
+// The copy is exact, not a cache that may lag: every Apply that changes
+// records bumps generation.gen in its transaction, in this process or any
+// other, and each Aggregate reads gen and the partial ends in one read
+// transaction. When gen differs from the copy's, the copy is reloaded in
+// that same transaction, so it always reflects exactly the snapshot the
+// rest of the answer comes from.
+//
+// A reload reads every rollup row (about 75 ms for 36k rows), too slow to
+// follow each live append. So a small Apply in this process patches the
+// copy instead: it notes the quarter hours it touches (its records' and
+// those of the stored copies they may replace), reads their rollup rows
+// back inside its transaction, and after the commit swaps them into a new
+// copy, provided the copy was at the generation just before its own.
+
+// maxMirrorRows bounds the in-memory copy (about 100 bytes a row); a larger
+// rollup, years of a whole team's use, is aggregated in SQL instead.
+const maxMirrorRows = 1 << 20
+
+// mirrorRow is one rollup row. Its strings are ids in a dictionary:
+// grouping by a fixed-size key hashes several times faster than by
+// strings, and the rows are smaller.
+type mirrorRow struct {
+	qh                            int64
+	session, project, user, model int32
+	lc                            bool
+	usage.Tokens
+	entries, first, last int64
+}
+
+// mirrorState is an immutable copy of the rollup at one generation.
+type mirrorState struct {
+	gen int64
+	// rows are in qh order; nil with tooBig when the rollup has more than
+	// maxMirrorRows rows.
+	rows   []mirrorRow
+	tooBig bool
+	// dict holds the strings of rows.
+	dict dictionary
+}
+
+// dictionary maps the distinct strings of the rollup to ids and back.
+type dictionary struct {
+	ids   map[string]int32
+	names []string
+}
+
+// id returns b's id, adding it when it is new.
+func (d *dictionary) id(b []byte) int32 {
+	if id, ok := d.ids[string(b)]; ok { // no allocation for the lookup
+		return id
+	}
+	id := int32(len(d.names))
+	v := string(b)
+	d.ids[v] = id
+	d.names = append(d.names, v)
+	return id
+}
+
+// lookup returns the id of s, or -1 when no row holds it.
+func (d *dictionary) lookup(s string) int32 {
+	if id, ok := d.ids[s]; ok {
+		return id
+	}
+	return -1
+}
+
+// overlay is a dictionary that extends a mirror's without changing it,
+// for the strings of the records read at the ends of a range.
+type overlay struct {
+	base  *dictionary
+	extra dictionary
+}
+
+func newOverlay(base *dictionary) *overlay {
+	return &overlay{base: base, extra: dictionary{ids: map[string]int32{}}}
+}
+
+// id returns b's id in base, or a new negative id below -1.
+func (o *overlay) id(b []byte) int32 {
+	if id, ok := o.base.ids[string(b)]; ok {
+		return id
+	}
+	return -2 - o.extra.id(b)
+}
+
+// name returns the string of id.
+func (o *overlay) name(id int32) string {
+	if id >= 0 {
+		return o.base.names[id]
+	}
+	return o.extra.names[-2-id]
+}
+
+// mirror holds the current copy. Aggregates read cur without locking;
+// loads are serialised by mu so that concurrent readers that find the
+// copy stale wait for one load instead of each running their own.
+type mirror struct {
+	mu  sync.Mutex
+	cur atomic.Pointer[mirrorState]
+}
+
+// mirrorColumns are the rollup columns a mirrorRow holds, in scan order.
+const mirrorColumns = `qh, session_id, project, user, model, lc, input, output,
+	cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
+	entries, first_ts, last_ts`
+
+// aggregateMirror answers Aggregate from the in-memory rollup. ok is
+// false when the rollup is too large to copy; the caller then runs the
+// query in SQL.
+func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.Dimension) (out []usage.Bucket, ok bool, err error) {
+	tx, err := s.reader.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, false, formatError(err)
+	}
+	// The transaction only reads; ending it releases the snapshot.
+	defer tx.Rollback()
+	var gen int64
+	if err := tx.QueryRowContext(ctx, `SELECT gen FROM generation`).Scan(&gen); err != nil {
+		return nil, false, formatError(err)
+	}
+	st, err := s.mirrorAt(ctx, tx, gen)
+	if err != nil {
+		return nil, false, err
+	}
+	if st.tooBig {
+		return nil, false, nil
+	}
+	dict := newOverlay(&st.dict)
+	acc := newAccumulator(dim, dict)
+	p := planRange(f)
+	if want, ok := equalIDs(f, &st.dict); ok && p.rollup {
+		lo, hi := 0, len(st.rows)
+		if p.hasLo {
+			lo = sort.Search(len(st.rows), func(i int) bool { return st.rows[i].qh >= p.loQ })
+		}
+		if p.hasHi {
+			hi = sort.Search(len(st.rows), func(i int) bool { return st.rows[i].qh >= p.hiQ })
+		}
+		for i := lo; i < hi; i++ {
+			if r := &st.rows[i]; want.matches(r) {
+				acc.add(r)
+			}
+		}
+	}
+	for _, e := range p.edges {
+		if err := edgeRows(ctx, tx, f, e, dict, acc); err != nil {
+			return nil, false, err
+		}
+	}
+	return acc.buckets(), true, nil
+}
+
+// idFilter holds the ids of a filter's equality fields; -1 matches any.
+type idFilter struct{ session, project, user, model int32 }
+
+// equalIDs returns f's equality fields as ids of d. ok is false when a
+// field names a string no rollup row holds: no row can match.
+func equalIDs(f usage.Filter, d *dictionary) (idFilter, bool) {
+	w := idFilter{-1, -1, -1, -1}
+	for _, c := range []struct {
+		val string
+		id  *int32
+	}{{f.SessionID, &w.session}, {f.Project, &w.project}, {f.User, &w.user}, {f.Model, &w.model}} {
+		if c.val == "" {
+			continue
+		}
+		if *c.id = d.lookup(c.val); *c.id < 0 {
+			return w, false
+		}
+	}
+	return w, true
+}
+
+// matches reports whether r passes the equality fields; the time range is
+// applied by the caller.
+func (w idFilter) matches(r *mirrorRow) bool {
+	return (w.session < 0 || r.session == w.session) &&
+		(w.project < 0 || r.project == w.project) &&
+		(w.user < 0 || r.user == w.user) &&
+		(w.model < 0 || r.model == w.model)
+}
+
+// mirrorAt returns the copy of the rollup at generation gen, loading it
+// through tx (whose snapshot is at gen) unless the current copy is it.
+func (s *Store) mirrorAt(ctx context.Context, tx *sql.Tx, gen int64) (*mirrorState, error) {
+	if st := s.mirror.cur.Load(); st != nil && st.gen == gen {
+		return st, nil
+	}
+	s.mirror.mu.Lock()
+	defer s.mirror.mu.Unlock()
+	if st := s.mirror.cur.Load(); st != nil && st.gen == gen {
+		return st, nil // loaded while this reader waited
+	}
+	limit := maxMirrorRows
+	if s.mirrorLimit > 0 {
+		limit = s.mirrorLimit
+	}
+	st, err := loadMirror(ctx, tx, gen, limit)
+	if err != nil {
+		return nil, err
+	}
+	// A reader on an older snapshot must not replace a newer copy; it
+	// still answers from the copy of its own snapshot.
+	if cur := s.mirror.cur.Load(); cur == nil || cur.gen < gen {
+		s.mirror.cur.Store(st)
+	}
+	return st, nil
+}
+
+// loadMirror reads the whole rollup through tx, unless it has more than
+// limit rows.
+func loadMirror(ctx context.Context, tx *sql.Tx, gen int64, limit int) (*mirrorState, error) {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM rollup`).Scan(&n); err != nil {
+		return nil, fmt.Errorf("load rollup: %w", formatError(err))
+	}
+	if n > limit {
+		return &mirrorState{gen: gen, tooBig: true}, nil
+	}
+	// ORDER BY qh follows the primary key: no sort.
+	rows, err := tx.QueryContext(ctx, `SELECT `+mirrorColumns+` FROM rollup ORDER BY qh`)
+	if err != nil {
+		return nil, fmt.Errorf("load rollup: %w", formatError(err))
+	}
+	defer rows.Close()
+	st := &mirrorState{gen: gen, rows: make([]mirrorRow, 0, n), dict: dictionary{ids: map[string]int32{}}}
+	for rows.Next() {
+		r, err := scanRow(rows, st.dict.id)
+		if err != nil {
+			return nil, fmt.Errorf("load rollup: %w", err)
+		}
+		st.rows = append(st.rows, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load rollup: %w", formatError(err))
+	}
+	return st, nil
+}
+
+// scanRow reads one row in mirrorColumns order, turning its strings into
+// ids with id.
+func scanRow(rows *sql.Rows, id func([]byte) int32) (mirrorRow, error) {
+	var (
+		r                             mirrorRow
+		session, project, user, model sql.RawBytes
+	)
+	if err := rows.Scan(&r.qh, &session, &project, &user, &model, &r.lc,
+		&r.Input, &r.Output, &r.CacheCreation5m, &r.CacheCreation1h, &r.CacheRead,
+		&r.WebSearchRequests, &r.entries, &r.first, &r.last); err != nil {
+		return r, formatError(err)
+	}
+	r.session, r.project, r.user, r.model = id(session), id(project), id(user), id(model)
+	return r, nil
+}
+
+// edgeRows adds the records of f in the [e[0], e[1]) milliseconds to acc,
+// each as a rollup-shaped row of one record.
+func edgeRows(ctx context.Context, tx *sql.Tx, f usage.Filter, e [2]int64, dict *overlay, acc *accumulator) error {
+	conds, args := equalities(f)
+	conds = append(conds, "ts >= ?", "ts < ?")
+	args = append(args, e[0], e[1])
+	rows, err := tx.QueryContext(ctx, recordsSource+" WHERE "+strings.Join(conds, " AND "), args...)
+	if err != nil {
+		return formatError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanRow(rows, dict.id)
+		if err != nil {
+			return err
+		}
+		acc.add(&r)
+	}
+	return formatError(rows.Err())
+}
+
+// groupKey identifies a bucket: the dimension's key and quarter hour, the
+// model and the long-context flag, as ids.
+type groupKey struct {
+	qh         int64
+	key, model int32
+	lc         bool
+}
+
+// group is a bucket being summed, with its bounds in milliseconds.
+type group struct {
+	usage.Tokens
+	entries, first, last int64
+	// project is the id of the project of the latest row (BySession).
+	project int32
+}
+
+// accumulator sums rollup-shaped rows into the buckets of one dimension,
+// as the SQL path's GROUP BY does.
+type accumulator struct {
+	dim    usage.Dimension
+	dict   *overlay
+	groups map[groupKey]*group
+}
+
+func newAccumulator(dim usage.Dimension, dict *overlay) *accumulator {
+	return &accumulator{dim: dim, dict: dict, groups: map[groupKey]*group{}}
+}
+
+func (a *accumulator) add(r *mirrorRow) {
+	k := groupKey{key: -1, model: r.model, lc: r.lc}
+	switch a.dim {
+	case usage.ByQuarterHour:
+		k.qh = r.qh
+	case usage.BySession:
+		k.key = r.session
+	case usage.ByProject:
+		k.key = r.project
+	case usage.ByUser:
+		k.key = r.user
+	case usage.BySessionQuarterHour:
+		k.key, k.qh = r.session, r.qh
+	}
+	g := a.groups[k]
+	if g == nil {
+		g = &group{first: r.first, last: r.last, project: r.project}
+		a.groups[k] = g
+	} else {
+		// The project of a session is that of its latest row; among rows
+		// of the same millisecond the greatest, as in the SQL path.
+		if a.dim == usage.BySession && (r.last > g.last ||
+			r.last == g.last && r.project != g.project && a.dict.name(r.project) > a.dict.name(g.project)) {
+			g.project = r.project
+		}
+		g.first, g.last = min(g.first, r.first), max(g.last, r.last)
+	}
+	g.Tokens = g.Tokens.Add(r.Tokens)
+	g.entries += r.entries
+}
+
+// buckets returns the sums, in no particular order.
+func (a *accumulator) buckets() []usage.Bucket {
+	out := make([]usage.Bucket, 0, len(a.groups))
+	for k, g := range a.groups {
+		b := usage.Bucket{Model: a.dict.name(k.model), LongContext: k.lc, Tokens: g.Tokens, Entries: g.entries,
+			First: fromMS(g.first), Last: fromMS(g.last)}
+		if k.key >= 0 || k.key < -1 {
+			b.Key = a.dict.name(k.key)
+		}
+		switch a.dim {
+		case usage.ByQuarterHour, usage.BySessionQuarterHour:
+			b.Time = fromMS(k.qh * quarterHourMS)
+		case usage.BySession:
+			b.Project = a.dict.name(g.project)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// maxDeltaRecords is the largest batch that patches the in-memory rollup;
+// a larger one (a catch-up) is cheaper to follow by one reload.
+const maxDeltaRecords = 1000
+
+// mirrorInUse reports whether there is an in-memory rollup to patch.
+func (s *Store) mirrorInUse() bool {
+	st := s.mirror.cur.Load()
+	return !s.noMirror && st != nil && !st.tooBig
+}
+
+// mirrorDelta is what an Apply changed in the rollup: the rows of the
+// quarter hours it touched, as they are after it, at generation gen.
+type mirrorDelta struct {
+	gen  int64
+	qhs  map[int64]bool
+	rows []deltaRow // in qh order
+}
+
+// deltaRow is a rollup row with its strings, before they get ids.
+type deltaRow struct {
+	r     mirrorRow
+	names [4]string // session, project, user, model
+}
+
+// touchedQuarters returns the quarter hours whose rollup rows applying
+// records may change: those of the records, and those of the stored
+// copies they may replace (the update trigger moves a replaced record out
+// of its old quarter hour). It runs before the records are written.
+func touchedQuarters(ctx context.Context, tx *sql.Tx, records []usage.Record) (map[int64]bool, error) {
+	qhs := map[int64]bool{}
+	keys := make([]any, 0, len(records))
+	for i := range records {
+		qhs[floorDiv(ms(records[i].Timestamp), quarterHourMS)] = true
+		keys = append(keys, records[i].Key)
+	}
+	// SQLite allows 32,766 parameters; maxDeltaRecords is far below.
+	q := `SELECT DISTINCT ` + quarterExpr + ` FROM records WHERE key IN (?` + strings.Repeat(", ?", len(keys)-1) + `)`
+	rows, err := tx.QueryContext(ctx, q, keys...)
+	if err != nil {
+		return nil, fmt.Errorf("apply: stored copies: %w", formatError(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var qh int64
+		if err := rows.Scan(&qh); err != nil {
+			return nil, fmt.Errorf("apply: stored copies: %w", formatError(err))
+		}
+		qhs[qh] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("apply: stored copies: %w", formatError(err))
+	}
+	return qhs, nil
+}
+
+// readDelta reads, inside the Apply's transaction and after its writes,
+// the generation and the rollup rows of the touched quarter hours.
+func readDelta(ctx context.Context, tx *sql.Tx, qhs map[int64]bool) (*mirrorDelta, error) {
+	d := &mirrorDelta{qhs: qhs}
+	if err := tx.QueryRowContext(ctx, `SELECT gen FROM generation`).Scan(&d.gen); err != nil {
+		return nil, fmt.Errorf("apply: generation: %w", formatError(err))
+	}
+	list := make([]int64, 0, len(qhs))
+	for qh := range qhs {
+		list = append(list, qh)
+	}
+	arg, err := json.Marshal(list)
+	if err != nil {
+		return nil, fmt.Errorf("apply: %w", err)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+mirrorColumns+` FROM rollup
+		WHERE qh IN (SELECT value FROM json_each(?)) ORDER BY qh`, string(arg))
+	if err != nil {
+		return nil, fmt.Errorf("apply: read rollup: %w", formatError(err))
+	}
+	defer rows.Close()
+	for rows.Next() {
+		// Keep the strings, in scan order; ids are assigned when the
+		// delta is applied to a copy.
+		var dr deltaRow
+		n := int32(0)
+		r, err := scanRow(rows, func(b []byte) int32 {
+			dr.names[n] = string(b)
+			n++
+			return n - 1
+		})
+		if err != nil {
+			return nil, fmt.Errorf("apply: read rollup: %w", err)
+		}
+		dr.r = r
+		d.rows = append(d.rows, dr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("apply: read rollup: %w", formatError(err))
+	}
+	return d, nil
+}
+
+// patchMirror applies d to the in-memory rollup when the copy is at the
+// generation just before d's; otherwise another writer came in between
+// and the next reader reloads the copy.
+func (s *Store) patchMirror(d *mirrorDelta) {
+	s.mirror.mu.Lock()
+	defer s.mirror.mu.Unlock()
+	cur := s.mirror.cur.Load()
+	if cur == nil || cur.tooBig || cur.gen != d.gen-1 {
+		return
+	}
+	// The copy is shared with readers: patch a new one.
+	next := &mirrorState{gen: d.gen, dict: dictionary{
+		ids:   maps.Clone(cur.dict.ids),
+		names: slices.Clone(cur.dict.names),
+	}}
+	added := make([]mirrorRow, len(d.rows))
+	for i := range d.rows {
+		r := d.rows[i].r
+		n := &d.rows[i].names
+		r.session, r.project = next.dict.id([]byte(n[0])), next.dict.id([]byte(n[1]))
+		r.user, r.model = next.dict.id([]byte(n[2])), next.dict.id([]byte(n[3]))
+		added[i] = r
+	}
+	// Merge the kept rows and the new ones, both in qh order.
+	next.rows = make([]mirrorRow, 0, len(cur.rows)+len(added))
+	j := 0
+	for i := range cur.rows {
+		r := &cur.rows[i]
+		if d.qhs[r.qh] {
+			continue
+		}
+		for j < len(added) && added[j].qh < r.qh {
+			next.rows = append(next.rows, added[j])
+			j++
+		}
+		next.rows = append(next.rows, *r)
+	}
+	next.rows = append(next.rows, added[j:]...)
+	s.mirror.cur.Store(next)
+}

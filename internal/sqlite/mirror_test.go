@@ -1,0 +1,235 @@
+package sqlite
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/storetest"
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+func TestStoreWithoutMirror(t *testing.T) {
+	// The SQL path must meet the contract on its own: it serves rollups
+	// too large to copy.
+	storetest.Run(t, func(t *testing.T) usage.Store {
+		s := mustOpen(t, tempPath(t))
+		s.noMirror = true
+		return s
+	})
+}
+
+func TestStoreMirrorTooBig(t *testing.T) {
+	// A limit of one row: any real rollup falls back to SQL after the
+	// count, which must be just as correct.
+	storetest.Run(t, func(t *testing.T) usage.Store {
+		s := mustOpen(t, tempPath(t))
+		s.mirrorLimit = 1
+		return s
+	})
+}
+
+// sortedBuckets orders buckets for comparison, with times in UTC.
+func sortedBuckets(bs []usage.Bucket) []usage.Bucket {
+	out := slices.Clone(bs)
+	slices.SortFunc(out, func(x, y usage.Bucket) int {
+		return cmp.Or(cmp.Compare(x.Key, y.Key), x.Time.Compare(y.Time), cmp.Compare(x.Model, y.Model),
+			cmp.Compare(fmt.Sprint(x.LongContext), fmt.Sprint(y.LongContext)))
+	})
+	return out
+}
+
+func TestMirrorMatchesSQL(t *testing.T) {
+	// Both paths over the same file, after every batch of copies that
+	// insert, replace and move records between groups, for every
+	// dimension and a range with partial quarter hours at both ends.
+	path := tempPath(t)
+	mem := mustOpen(t, path)
+	sql := mustOpen(t, path)
+	sql.noMirror = true
+	var copies []usage.Record
+	for i := range 400 {
+		h := mix(uint64(i))
+		copies = append(copies, usage.Record{
+			Key:       fmt.Sprintf("msg_%02d", h%60),
+			Timestamp: day.Add(time.Duration(h%(4*3600)) * time.Second),
+			Model:     []string{"claude-opus-4-6", "claude-sonnet-4-5"}[h%2],
+			SessionID: fmt.Sprintf("s%d", h%4),
+			Project:   fmt.Sprintf("/p/%d", h%3),
+			User:      fmt.Sprintf("u%d", h%2),
+			Tokens:    usage.Tokens{Input: int64(h % 1000), Output: int64(h % 40), CacheRead: int64(h % 250000)},
+		})
+	}
+	filters := []usage.Filter{
+		{},
+		{Since: day.Add(7*time.Minute + 3*time.Second), Until: day.Add(3*time.Hour + 5*time.Minute)},
+		{Since: day.Add(time.Hour), Project: "/p/1"},
+		{Until: day.Add(2 * time.Hour), User: "u0", Model: "claude-opus-4-6"},
+		{SessionID: "s2", Since: day.Add(61 * time.Second), Until: day.Add(119 * time.Second)},
+	}
+	dims := []usage.Dimension{usage.ByNothing, usage.ByQuarterHour, usage.BySession, usage.ByProject,
+		usage.ByUser, usage.BySessionQuarterHour}
+	for i := 0; i < len(copies); i += 57 {
+		if err := mem.Apply(t.Context(), usage.Batch{Records: copies[i:min(i+57, len(copies))]}); err != nil {
+			t.Fatalf("Apply() = %v", err)
+		}
+		// Once aggregates have loaded the copy, each small Apply patches
+		// it to the new generation: the comparison below checks the patch.
+		if i > 0 {
+			var gen int64
+			if err := mem.reader.QueryRow(`SELECT gen FROM generation`).Scan(&gen); err != nil {
+				t.Fatal(err)
+			}
+			if st := mem.mirror.cur.Load(); st == nil || st.gen != gen {
+				t.Fatalf("after Apply the copy is not at generation %d", gen)
+			}
+		}
+		for _, f := range filters {
+			for _, dim := range dims {
+				got, err := mem.Aggregate(t.Context(), f, dim)
+				if err != nil {
+					t.Fatalf("mirror Aggregate(%+v, %d) = %v", f, dim, err)
+				}
+				want, err := sql.Aggregate(t.Context(), f, dim)
+				if err != nil {
+					t.Fatalf("SQL Aggregate(%+v, %d) = %v", f, dim, err)
+				}
+				if g, w := sortedBuckets(got), sortedBuckets(want); !slices.Equal(g, w) {
+					t.Fatalf("after %d copies, Aggregate(%+v, %d):\nmirror %+v\nSQL    %+v", i+57, f, dim, g, w)
+				}
+			}
+		}
+	}
+}
+
+func TestMirrorSeesOtherWriters(t *testing.T) {
+	// Another store on the same file stands for another process (ctm
+	// daily catching up while ctm serve runs): its writes must show in
+	// the next aggregate, though this store never wrote.
+	path := tempPath(t)
+	reader := mustOpen(t, path)
+	writer := mustOpen(t, path)
+	total := func() int64 {
+		t.Helper()
+		bs, err := reader.Aggregate(t.Context(), usage.Filter{}, usage.ByNothing)
+		if err != nil {
+			t.Fatalf("Aggregate() = %v", err)
+		}
+		var n int64
+		for _, b := range bs {
+			n += b.Entries
+		}
+		return n
+	}
+	if got := total(); got != 0 {
+		t.Fatalf("empty store: %d entries, want 0", got)
+	}
+	for i, n := range []int{10, 25} {
+		if err := writer.Apply(t.Context(), usage.Batch{Records: testRecords(n, day.Add(time.Duration(i)*time.Hour), fmt.Sprintf("w%d_", i))}); err != nil {
+			t.Fatalf("Apply() = %v", err)
+		}
+		st := reader.mirror.cur.Load()
+		if got, want := total(), int64([]int{10, 35}[i]); got != want {
+			t.Errorf("after write %d: %d entries, want %d", i, got, want)
+		}
+		if st != nil && reader.mirror.cur.Load() == st {
+			t.Errorf("after write %d the copy was not reloaded", i)
+		}
+	}
+	// Without a write in between the copy is reused, not reloaded.
+	st := reader.mirror.cur.Load()
+	total()
+	if reader.mirror.cur.Load() != st {
+		t.Errorf("the copy was reloaded although nothing changed")
+	}
+	// A batch without records (file states only) changes no aggregate
+	// and keeps the copy.
+	if err := writer.Apply(t.Context(), usage.Batch{Files: []usage.FileState{{Path: "/t/a", Size: 1}}}); err != nil {
+		t.Fatalf("Apply(files) = %v", err)
+	}
+	total()
+	if reader.mirror.cur.Load() != st {
+		t.Errorf("a batch of file states reloaded the copy")
+	}
+}
+
+func TestMirrorOlderSnapshotKeepsNewerCopy(t *testing.T) {
+	s := mustOpen(t, tempPath(t))
+	if err := s.Apply(t.Context(), usage.Batch{Records: testRecords(5, day, "m")}); err != nil {
+		t.Fatalf("Apply() = %v", err)
+	}
+	newer := &mirrorState{gen: 100}
+	s.mirror.cur.Store(newer)
+	tx, err := s.reader.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	st, err := s.mirrorAt(t.Context(), tx, 1)
+	if err != nil {
+		t.Fatalf("mirrorAt() = %v", err)
+	}
+	if len(st.rows) == 0 || st.gen != 1 {
+		t.Errorf("mirrorAt(1) = gen %d with %d rows, want gen 1 with the stored rows", st.gen, len(st.rows))
+	}
+	if s.mirror.cur.Load() != newer {
+		t.Errorf("a load at generation 1 replaced the copy at generation 100")
+	}
+}
+
+func TestMirrorPatchAfterOtherWriter(t *testing.T) {
+	// This store's copy is at generation g; another process writes (g+1),
+	// then this store writes (g+2). Patching g with this store's change
+	// alone would lose the other's, so the copy must be reloaded instead.
+	path := tempPath(t)
+	a := mustOpen(t, path)
+	b := mustOpen(t, path)
+	entries := func() int64 {
+		t.Helper()
+		bs, err := a.Aggregate(t.Context(), usage.Filter{}, usage.ByQuarterHour)
+		if err != nil {
+			t.Fatalf("Aggregate() = %v", err)
+		}
+		var n int64
+		for _, b := range bs {
+			n += b.Entries
+		}
+		return n
+	}
+	if err := a.Apply(t.Context(), usage.Batch{Records: testRecords(3, day, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	entries() // load the copy
+	if err := b.Apply(t.Context(), usage.Batch{Records: testRecords(4, day.Add(time.Hour), "b")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Apply(t.Context(), usage.Batch{Records: testRecords(5, day.Add(2*time.Hour), "c")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := entries(); got != 12 {
+		t.Errorf("entries = %d, want 12 (3 + 4 from the other writer + 5)", got)
+	}
+}
+
+func TestOverlay(t *testing.T) {
+	// Strings the copy does not hold get ids of their own, below -1 (the
+	// "any" of idFilter), without changing the copy's dictionary.
+	base := dictionary{ids: map[string]int32{}}
+	a := base.id([]byte("a"))
+	o := newOverlay(&base)
+	b := o.id([]byte("b"))
+	if got := o.id([]byte("a")); got != a {
+		t.Errorf("id(a) = %d, want the base id %d", got, a)
+	}
+	if b > -2 || o.id([]byte("b")) != b {
+		t.Errorf("id(b) = %d then %d, want one stable id below -1", b, o.id([]byte("b")))
+	}
+	if o.name(a) != "a" || o.name(b) != "b" {
+		t.Errorf("names = %q, %q, want a, b", o.name(a), o.name(b))
+	}
+	if base.lookup("b") != -1 || len(base.names) != 1 {
+		t.Errorf("the overlay changed its base: %v", base.names)
+	}
+}
