@@ -10,26 +10,42 @@ import (
 	"time"
 )
 
-// DefaultCacheTTL is how long a computed read response is reused.
-const DefaultCacheTTL = time.Second
+// DefaultCacheTTL is how long a computed read response is reused when no
+// ingest invalidates it first; see respCache for why it can be long.
+const DefaultCacheTTL = time.Minute
 
 // maxCacheEntries bounds the cache; query strings are client-chosen, so
 // without a bound a client could grow it without end.
 const maxCacheEntries = 1024
 
-// respCache keeps recent 200 responses of the read routes. A dashboard and
-// many clients polling the same views then cost one aggregation per TTL
-// instead of one per request; Invalidate drops everything when the data
-// changes, so a response is never older than the TTL or the last ingest.
+// respCache keeps the 200 responses of the read routes.
 //
-// Concurrent misses of one key wait for a single computation: without
-// that, every request arriving while an expired entry is recomputed would
-// recompute it too, and under load the extra work slows each computation
-// further until the server collapses.
+// Policy: the figures change only when an ingest writes records, and the
+// caller then calls Invalidate (cmd/ctm does after every ingest that wrote
+// records). So an entry stays valid until the next Invalidate; the TTL
+// (default a minute) only bounds how long the parts that depend on the
+// clock alone, "today" and relative periods, can lag when nothing is
+// ingested.
+//
+// Invalidate must not turn into a latency spike: with many clients
+// polling, dropping everything would make every request after an ingest
+// wait for a recomputation. Instead, entries served since they were
+// computed are kept and recomputed at once in the background, and until
+// the fresh copy lands requests get the previous one, which is then at
+// most one recomputation (a few milliseconds) older than the ingest, no
+// different from a request that arrived just before it. Entries nobody
+// asked for since are dropped, so idle keys cost no work per ingest.
+//
+// An entry past its TTL is likewise served while one background
+// computation refreshes it, up to staleFactor TTLs; concurrent misses of
+// one key wait for a single computation: without that, every request
+// arriving while a key is recomputed would recompute it too, and under
+// load the extra work slows each computation further until the server
+// collapses.
 type respCache struct {
 	ttl      time.Duration
 	mu       sync.Mutex
-	gen      uint64 // bumped by clear, so stale computations are not stored
+	gen      uint64 // bumped by invalidate, so stale computations are not stored
 	entries  map[string]*cachedResponse
 	inflight map[string]*flight
 }
@@ -38,6 +54,13 @@ type cachedResponse struct {
 	expires     time.Time
 	contentType string
 	body        []byte
+	// h and req computed the entry; Invalidate reruns them.
+	h   http.HandlerFunc
+	req *http.Request
+	// used is set when the entry is served; stale when an Invalidate
+	// made it out of date and a recomputation is on its way. Both are
+	// guarded by respCache.mu.
+	used, stale bool
 }
 
 // flight is one computation of a key in progress.
@@ -52,8 +75,8 @@ func newRespCache(ttl time.Duration) *respCache {
 }
 
 // staleFactor bounds how long past its TTL an entry may still be served
-// while a fresh copy is computed: 10 TTLs.
-const staleFactor = 10
+// while a fresh copy is computed: 2 TTLs.
+const staleFactor = 2
 
 // lookup returns what to do with key: serve e when it is fresh; serve a
 // stale e while a flight refreshes it (leader: the caller starts the
@@ -63,32 +86,50 @@ func (c *respCache) lookup(key string, now time.Time) (e *cachedResponse, f *fli
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e = c.entries[key]
-	if e != nil && !now.After(e.expires) {
+	if e != nil && !e.stale && !now.After(e.expires) {
+		e.used = true
 		return e, nil, false
 	}
-	if e != nil && now.After(e.expires.Add(staleFactor*c.ttl)) {
+	if e != nil && !e.stale && now.After(e.expires.Add(staleFactor*c.ttl)) {
 		e = nil // too old to serve even while refreshing
+	}
+	if e != nil {
+		e.used = true
 	}
 	if f := c.inflight[key]; f != nil {
 		return e, f, false
 	}
-	f = &flight{done: make(chan struct{}), gen: c.gen}
-	c.inflight[key] = f
+	f = c.startLocked(key)
 	return e, f, true
 }
 
+// startLocked registers a new flight for key at the current generation.
+func (c *respCache) startLocked(key string) *flight {
+	f := &flight{done: make(chan struct{}), gen: c.gen}
+	c.inflight[key] = f
+	return f
+}
+
 // finish ends the flight and stores its result unless the cache was
-// cleared meanwhile.
+// invalidated meanwhile.
 func (c *respCache) finish(key string, f *flight, res *cachedResponse) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	f.res = res
-	delete(c.inflight, key)
+	// Invalidate may have replaced this flight by a newer one.
+	if c.inflight[key] == f {
+		delete(c.inflight, key)
+	}
 	close(f.done)
-	if res == nil || f.gen != c.gen {
+	if f.gen != c.gen {
 		return
 	}
-	if len(c.entries) >= maxCacheEntries {
+	if res == nil {
+		// The recomputation failed: do not keep serving the old copy.
+		delete(c.entries, key)
+		return
+	}
+	if _, ok := c.entries[key]; !ok && len(c.entries) >= maxCacheEntries {
 		now := time.Now()
 		for k, old := range c.entries {
 			if now.After(old.expires) {
@@ -102,26 +143,58 @@ func (c *respCache) finish(key string, f *flight, res *cachedResponse) {
 	c.entries[key] = res
 }
 
-func (c *respCache) clear() {
+// refreshJob is one recomputation started by invalidate.
+type refreshJob struct {
+	key string
+	f   *flight
+	h   http.HandlerFunc
+	req *http.Request
+}
+
+// invalidate marks every entry out of date: entries served since they
+// were computed (or already waiting for a recomputation) are kept, marked
+// stale, and returned as jobs to recompute; the others are dropped.
+func (c *respCache) invalidate() []refreshJob {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	clear(c.entries)
+	var jobs []refreshJob
+	for k, e := range c.entries {
+		if !e.used && !e.stale {
+			delete(c.entries, k)
+			continue
+		}
+		e.stale, e.used = true, false
+		// A flight started before this call computes from older data;
+		// its result is discarded (its gen is old), so start another.
+		jobs = append(jobs, refreshJob{key: k, f: c.startLocked(k), h: e.h, req: e.req})
+	}
+	return jobs
 }
 
-// Invalidate drops every cached response. Call it after the store
-// changes (e.g. after an ingest run that wrote records) so that the next
-// read sees the new data at once.
+// Invalidate marks every cached response out of date. Call it after the
+// store changes (e.g. after an ingest run that wrote records): the
+// responses clients are polling are recomputed at once in the background,
+// and no response computed before the call is served once that is done.
 func (s *Server) Invalidate() {
-	if s.cache != nil {
-		s.cache.clear()
+	if s.cache == nil {
+		return
+	}
+	if jobs := s.cache.invalidate(); len(jobs) > 0 {
+		// One goroutine, one computation at a time: a burst of
+		// recomputations would compete with the requests themselves.
+		go func() {
+			for _, j := range jobs {
+				s.refresh(j.h, j.req, j.key, j.f)
+			}
+		}()
 	}
 }
 
 // cached serves repeated GETs of a read route from the cache. The key is
 // the path and the normalised query, so parameter order does not matter.
-// An expired entry is served while one background computation refreshes
-// it, so steady traffic never waits for an aggregation.
+// An out-of-date entry is served while one background computation
+// refreshes it, so steady traffic never waits for an aggregation.
 func (s *Server) cached(h http.HandlerFunc) http.HandlerFunc {
 	if s.cache == nil {
 		return h
@@ -158,7 +231,7 @@ func (s *Server) cached(h http.HandlerFunc) http.HandlerFunc {
 			defer func() { s.cache.finish(key, f, res) }()
 			rec := &recordingWriter{ResponseWriter: w}
 			h(rec, r)
-			res = rec.result(s.cache.ttl)
+			res = rec.result(s.cache.ttl, h, r)
 		}
 	}
 }
@@ -179,7 +252,7 @@ func (s *Server) refresh(h http.HandlerFunc, r *http.Request, key string, f *fli
 	defer cancel()
 	rec := &recordingWriter{ResponseWriter: discardWriter{header: http.Header{}}}
 	h(rec, r.Clone(ctx))
-	res = rec.result(s.cache.ttl)
+	res = rec.result(s.cache.ttl, h, r)
 }
 
 // discardWriter is a ResponseWriter with nowhere to write.
@@ -222,9 +295,9 @@ func (w *recordingWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// result returns the recorded response as a cache entry, or nil when it
-// is not a 200.
-func (w *recordingWriter) result(ttl time.Duration) *cachedResponse {
+// result returns the recorded response as a cache entry that h and req
+// can recompute, or nil when it is not a 200.
+func (w *recordingWriter) result(ttl time.Duration, h http.HandlerFunc, req *http.Request) *cachedResponse {
 	if w.status != http.StatusOK {
 		return nil
 	}
@@ -232,6 +305,8 @@ func (w *recordingWriter) result(ttl time.Duration) *cachedResponse {
 		expires:     time.Now().Add(ttl),
 		contentType: w.Header().Get("Content-Type"),
 		body:        w.buf.Bytes(),
+		h:           h,
+		req:         req,
 	}
 }
 

@@ -273,7 +273,7 @@ func (s *Server) cors(next http.Handler) http.Handler {
 }
 
 // auth requires "Authorization: Bearer <AuthToken>" on every route but
-// health when a token is configured.
+// health and the dashboard's static files when a token is configured.
 func (s *Server) auth(next http.Handler) http.Handler {
 	if s.opts.AuthToken == "" {
 		return next
@@ -284,16 +284,12 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	health := s.prefix + "/health"
 	ws := s.prefix + "/ws"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == health {
+		if r.URL.Path == health || s.isStaticFile(r) || s.selfAuth[r.URL.Path] {
 			next.ServeHTTP(w, r)
 			return
 		}
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok && r.URL.Path == ws && r.URL.Query().Has("token") {
-			// Browsers cannot set headers on a WebSocket handshake.
-			token, ok = r.URL.Query().Get("token"), true
-		}
-		if !ok && isWebSocketUpgrade(r) {
+		if !ok && r.URL.Path == ws {
 			// Browsers cannot set headers on a WebSocket handshake, so it
 			// alone may carry the token in the query string.
 			token = r.URL.Query().Get("token")
@@ -310,9 +306,18 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	})
 }
 
-// isWebSocketUpgrade reports whether r is a WebSocket handshake.
-func isWebSocketUpgrade(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+// isStaticFile reports whether r reads a dashboard file: a GET or HEAD that
+// only the Static catch-all serves, outside the API prefix. The files hold
+// no usage data, and the page must load to ask for the token at all.
+func (s *Server) isStaticFile(r *http.Request) bool {
+	if s.opts.Static == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		return false
+	}
+	if r.URL.Path == s.prefix || strings.HasPrefix(r.URL.Path, s.prefix+"/") {
+		return false
+	}
+	_, pattern := s.mux.Handler(r)
+	return pattern == "GET /"
 }
 
 // limitBody caps request bodies so that a client cannot exhaust memory.

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
 // operation documents one route for the OpenAPI document.
@@ -65,8 +67,27 @@ var (
 	offsetParam    = query("offset", "Items to skip.", intSchema(0, 0))
 )
 
+// userQueryParam documents the user parameter of the per-user views.
+var userQueryParam = query("user", "Only this user's records (team mode); default every user.", strSchema())
+
+// userViews are the routes that take userQueryParam (see Server.scoped).
+var userViews = []string{"GET /stats", "GET /stats/models", "GET /stats/daily", "GET /stats/trends",
+	"GET /stats/activity", "GET /sessions", "GET /sessions/{id}", "GET /projects", "GET /export",
+	"POST /export", "GET /blocks", "GET /blocks/active"}
+
 // docs describes every route, keyed by its pattern without the prefix.
 func (s *Server) docs() map[string]operation {
+	ops := s.baseDocs()
+	for _, k := range userViews {
+		op := ops[k]
+		op.params = append(op.params, userQueryParam)
+		ops[k] = op
+	}
+	return ops
+}
+
+// baseDocs describes every route but the user parameter.
+func (s *Server) baseDocs() map[string]operation {
 	return map[string]operation{
 		"GET /health": {summary: "Service health: status, uptime, data sources, database, stats cache.",
 			response: healthResponse{}, errors: []int{503}},
@@ -110,6 +131,16 @@ func (s *Server) docs() map[string]operation {
 			response: exportResponse{}, csv: true, errors: []int{500}},
 		"POST /export": {summary: "Download usage as CSV or JSON; the body takes the GET parameters, fields as an array.",
 			body: exportRequest{}, response: exportResponse{}, csv: true, errors: []int{500}},
+		"GET /blocks": {summary: "5-hour usage blocks with limit status, the rolling week and Claude's own rate limits.",
+			params: []param{query("active", "true: only the active block.", enumSchema("true", "false")),
+				query("recent", "true: only blocks that started in the last 3 days.", enumSchema("true", "false")),
+				query("start_date", "Only blocks that started on or after this day, YYYY-MM-DD.", dateSchema()),
+				query("end_date", "Only blocks that started on or before this day, YYYY-MM-DD.", dateSchema())},
+			response: blocksResponse{}},
+		"GET /blocks/active": {summary: "The active 5-hour block with burn rate, projection and limit status; 404 when none is active.",
+			response: usage.Block{}, errors: []int{404}},
+		"GET /users": {summary: "Users with their totals (team mode); records without a user are listed under \"\".",
+			response: usersResponse{}},
 		"GET /config":       {summary: "Effective configuration, without secrets.", response: configResponse{}},
 		"GET /openapi.json": {summary: "This document."},
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
 )
@@ -180,32 +181,51 @@ func TestOpenAPI(t *testing.T) {
 		t.Errorf("openapi = %q", doc.OpenAPI)
 	}
 	v := &validator{schemas: doc.Components.Schemas}
+	// At blockNow the corpus has an active block; a plan makes its limit
+	// status non-null.
+	blockNow := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+	active := newServer(t, func(o *options) {
+		o.Now = func() time.Time { return blockNow }
+		o.Plan = "max5"
+	}).Handler()
 	// One real request per documented operation, including error cases.
 	requests := []struct {
 		method, target, body string
+		h                    http.Handler // nil for h
 	}{
-		{"GET", "/api/v1/health", ""},
-		{"GET", "/api/v1/stats", ""},
-		{"GET", "/api/v1/stats/models?period=all", ""},
-		{"GET", "/api/v1/stats/daily?start_date=2026-01-01&end_date=2026-01-07", ""},
-		{"GET", "/api/v1/stats/trends?period=all&granularity=week", ""},
-		{"GET", "/api/v1/stats/trends?metrics=cost", ""},
-		{"GET", "/api/v1/stats/history?start_time=2000-01-01T00:00:00Z", ""},
-		{"GET", "/api/v1/stats/activity?period=all", ""},
-		{"GET", "/api/v1/stats/activity?period=7d", ""},
-		{"GET", "/api/v1/stats/cache", ""},
-		{"GET", "/api/v1/sessions", ""},
-		{"GET", "/api/v1/sessions/132b2f66-ee5f-46f6-8904-32d9dc4d36c3", ""},
-		{"GET", "/api/v1/sessions/missing", ""},
-		{"GET", "/api/v1/projects", ""},
-		{"GET", "/api/v1/export?format=json&breakdown=model&start_date=2026-01-01&end_date=2026-03-01", ""},
-		{"POST", "/api/v1/export", `{"format":"json","fields":["date","cost_usd"]}`},
-		{"POST", "/api/v1/export", `{"format":"json","bogus":1}`},
-		{"GET", "/api/v1/config", ""},
+		{"GET", "/api/v1/health", "", nil},
+		{"GET", "/api/v1/stats", "", nil},
+		{"GET", "/api/v1/stats/models?period=all", "", nil},
+		{"GET", "/api/v1/stats/daily?start_date=2026-01-01&end_date=2026-01-07", "", nil},
+		{"GET", "/api/v1/stats/trends?period=all&granularity=week", "", nil},
+		{"GET", "/api/v1/stats/trends?metrics=cost", "", nil},
+		{"GET", "/api/v1/stats/history?start_time=2000-01-01T00:00:00Z", "", nil},
+		{"GET", "/api/v1/stats/activity?period=all", "", nil},
+		{"GET", "/api/v1/stats/activity?period=7d", "", nil},
+		{"GET", "/api/v1/stats/cache", "", nil},
+		{"GET", "/api/v1/sessions", "", nil},
+		{"GET", "/api/v1/sessions/132b2f66-ee5f-46f6-8904-32d9dc4d36c3", "", nil},
+		{"GET", "/api/v1/sessions/missing", "", nil},
+		{"GET", "/api/v1/projects", "", nil},
+		{"GET", "/api/v1/export?format=json&breakdown=model&start_date=2026-01-01&end_date=2026-03-01", "", nil},
+		{"POST", "/api/v1/export", `{"format":"json","fields":["date","cost_usd"]}`, nil},
+		{"POST", "/api/v1/export", `{"format":"json","bogus":1}`, nil},
+		{"GET", "/api/v1/config", "", nil},
+		{"GET", "/api/v1/blocks", "", nil},
+		{"GET", "/api/v1/blocks?recent=true&start_date=2026-02-01", "", active},
+		{"GET", "/api/v1/blocks?active=maybe", "", nil},
+		{"GET", "/api/v1/blocks/active", "", nil},
+		{"GET", "/api/v1/blocks/active", "", active},
+		{"GET", "/api/v1/users", "", nil},
+		{"GET", "/api/v1/stats?user=%20bad", "", nil},
 	}
 	covered := map[string]bool{}
 	for _, req := range requests {
-		res := do(t, h, req.method, req.target, strings.NewReader(req.body))
+		rh := h
+		if req.h != nil {
+			rh = req.h
+		}
+		res := do(t, rh, req.method, req.target, strings.NewReader(req.body))
 		path, _, _ := strings.Cut(req.target, "?")
 		if strings.HasPrefix(path, "/api/v1/sessions/") {
 			path = "/api/v1/sessions/{id}"
@@ -243,8 +263,8 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 	}
-	if len(doc.Paths) != 15 {
-		t.Errorf("documented paths = %d, want 15", len(doc.Paths))
+	if len(doc.Paths) != 18 {
+		t.Errorf("documented paths = %d, want 18", len(doc.Paths))
 	}
 	// The request body schema rejects unknown members, like the handler.
 	body := doc.Paths["/api/v1/export"]["post"]["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -259,24 +260,34 @@ func unpriced(r usage.Report) []string {
 
 // sessionCounts returns the number of distinct sessions with records in
 // each period (labelled by p in the server's zone) among the records that
-// pass f, and the number of distinct sessions overall. Sessions are not a
-// bucket dimension of time, so this reads the records themselves.
+// pass f, and the number of distinct sessions overall. It reads one bucket
+// per (quarter hour, session, model), never the records: every zone's
+// offset is a multiple of 15 minutes, so each quarter hour lies in exactly
+// one period.
 func (s *Server) sessionCounts(ctx context.Context, f usage.Filter, p usage.Period) (map[string]int, int, error) {
-	recs, err := s.opts.Store.Records(ctx, f, usage.Page{})
+	buckets, err := s.opts.Store.Aggregate(ctx, f, usage.BySessionQuarterHour)
 	if err != nil {
-		return nil, 0, fmt.Errorf("records: %w", err)
+		return nil, 0, fmt.Errorf("aggregate sessions: %w", err)
 	}
+	// Many buckets share a quarter hour; label each quarter hour once.
+	labels := map[int64]string{}
 	seen := map[[2]string]bool{}
 	sessions := map[string]bool{}
 	counts := map[string]int{}
-	for i := range recs {
-		label := p.Label(recs[i].Timestamp, s.loc)
-		k := [2]string{label, recs[i].SessionID}
+	for i := range buckets {
+		b := &buckets[i]
+		q := b.Time.Unix()
+		label, ok := labels[q]
+		if !ok {
+			label = p.Label(b.Time, s.loc)
+			labels[q] = label
+		}
+		k := [2]string{label, b.Key}
 		if !seen[k] {
 			seen[k] = true
 			counts[label]++
 		}
-		sessions[recs[i].SessionID] = true
+		sessions[b.Key] = true
 	}
 	return counts, len(sessions), nil
 }
@@ -303,4 +314,58 @@ func (s *Server) timeOrNil(t time.Time) *time.Time {
 	}
 	t = t.In(s.loc)
 	return &t
+}
+
+// userFilterKey is the context key of the user a request's views are
+// narrowed to (the user parameter).
+const userFilterKey contextKey = requestInfoKey + 1
+
+// userParam reads the optional user parameter (team mode): "" when absent,
+// EINVALID naming the parameter when it is not a valid user name.
+func userParam(q url.Values) (string, error) {
+	if !q.Has("user") {
+		return "", nil
+	}
+	name := q.Get("user")
+	if err := usage.ValidName("user", name); err != nil {
+		return "", invalid("user: %s", usage.ErrorMessage(err))
+	}
+	return name, nil
+}
+
+// withUser returns ctx narrowed to user's records; "" leaves it as is.
+func withUser(ctx context.Context, user string) context.Context {
+	if user == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, userFilterKey, user)
+}
+
+// userFrom returns the user ctx is narrowed to, or "".
+func userFrom(ctx context.Context) string {
+	u, _ := ctx.Value(userFilterKey).(string)
+	return u
+}
+
+// filterUser returns f narrowed to the user of ctx, unless f already
+// names a user. Every store read of a request passes through it (see
+// userStore), so each view cuts the same user's records.
+func filterUser(ctx context.Context, f usage.Filter) usage.Filter {
+	if f.User == "" {
+		f.User = userFrom(ctx)
+	}
+	return f
+}
+
+// scoped makes h a per-user view: it reads the user parameter into the
+// request context, or answers 400 when it is invalid.
+func (s *Server) scoped(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		user, err := userParam(r.URL.Query())
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		h(w, r.WithContext(withUser(r.Context(), user)))
+	}
 }

@@ -81,8 +81,19 @@ type Options struct {
 	// 0 means DefaultCacheTTL and a negative value turns the cache off.
 	CacheTTL time.Duration
 
-	// Static, when set, is served at "/" (the dashboard).
+	// Static, when set, is served at "/" (the dashboard). Its files hold
+	// no usage data, so they load without AuthToken; the page asks for
+	// the token when the API answers 401.
 	Static fs.FS
+
+	// Plan, TokenLimit and CostLimit set the per-block limits of the
+	// blocks views and alerts, as usage.NewLimits takes them: Plan is
+	// pro, max5, max20, custom or "" for none; TokenLimit 0 takes the
+	// plan's, a negative value means the largest completed block ("max");
+	// CostLimit 0 takes the plan's.
+	Plan       string
+	TokenLimit int64
+	CostLimit  float64
 
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -98,10 +109,19 @@ type Server struct {
 	now     func() time.Time
 	started time.Time
 
-	mux     *http.ServeMux
-	handler http.Handler
-	metrics *metrics
-	cache   *respCache // nil when off
+	// base is Options.Store as given; opts.Store wraps it (userStore).
+	base usage.Store
+	mux  *http.ServeMux
+	// selfAuth holds the paths whose handlers check credentials themselves.
+	selfAuth map[string]bool
+	handler  http.Handler
+	metrics  *metrics
+	cache    *respCache // nil when off
+
+	// limits are the configured per-block limits; blocks holds the state
+	// of NotifyBlocks and of the "max" token limit (see blocks.go).
+	limits usage.Limits
+	blocks blockState
 
 	openAPIOnce sync.Once
 	openAPIDoc  []byte
@@ -169,13 +189,25 @@ func New(opts Options) (*Server, error) {
 	if opts.DisplayName == nil {
 		opts.DisplayName = func(m string) string { return m }
 	}
+	limits, err := usage.NewLimits(opts.Plan, opts.TokenLimit, opts.CostLimit)
+	if err != nil {
+		return nil, fmt.Errorf("server: %s", usage.ErrorMessage(err))
+	}
+	// Every store read of a request goes through userStore, which adds
+	// the request's ?user= to the filter; base keeps the store itself
+	// for its optional interfaces.
+	base := opts.Store
+	opts.Store = userStore{base}
 	s := &Server{
-		opts:   opts,
-		log:    opts.Logger,
-		loc:    opts.Location,
-		prefix: opts.APIPrefix,
-		now:    opts.Now,
-		mux:    http.NewServeMux(),
+		opts:     opts,
+		log:      opts.Logger,
+		loc:      opts.Location,
+		prefix:   opts.APIPrefix,
+		now:      opts.Now,
+		mux:      http.NewServeMux(),
+		selfAuth: map[string]bool{},
+		limits:   limits,
+		base:     base,
 	}
 	s.started = s.now()
 	if opts.CacheTTL == 0 {
@@ -202,18 +234,21 @@ func (s *Server) routes() {
 	p := s.prefix
 	for _, rt := range []route{
 		{"GET " + p + "/health", s.handleHealth},
-		{"GET " + p + "/stats", s.cached(s.handleStats)},
-		{"GET " + p + "/stats/models", s.cached(s.handleModels)},
-		{"GET " + p + "/stats/daily", s.cached(s.handleDaily)},
-		{"GET " + p + "/stats/trends", s.cached(s.handleTrends)},
+		{"GET " + p + "/stats", s.cached(s.scoped(s.handleStats))},
+		{"GET " + p + "/stats/models", s.cached(s.scoped(s.handleModels))},
+		{"GET " + p + "/stats/daily", s.cached(s.scoped(s.handleDaily))},
+		{"GET " + p + "/stats/trends", s.cached(s.scoped(s.handleTrends))},
 		{"GET " + p + "/stats/history", s.handleHistory},
-		{"GET " + p + "/stats/activity", s.cached(s.handleActivity)},
+		{"GET " + p + "/stats/activity", s.cached(s.scoped(s.handleActivity))},
 		{"GET " + p + "/stats/cache", s.handleStatsCache},
-		{"GET " + p + "/sessions", s.cached(s.handleSessions)},
-		{"GET " + p + "/sessions/{id}", s.cached(s.handleSession)},
-		{"GET " + p + "/projects", s.cached(s.handleProjects)},
-		{"GET " + p + "/export", s.handleExportGet},
-		{"POST " + p + "/export", s.handleExportPost},
+		{"GET " + p + "/sessions", s.cached(s.scoped(s.handleSessions))},
+		{"GET " + p + "/sessions/{id}", s.cached(s.scoped(s.handleSession))},
+		{"GET " + p + "/projects", s.cached(s.scoped(s.handleProjects))},
+		{"GET " + p + "/blocks", s.cached(s.scoped(s.handleBlocks))},
+		{"GET " + p + "/blocks/active", s.cached(s.scoped(s.handleActiveBlock))},
+		{"GET " + p + "/users", s.cached(s.handleUsers)},
+		{"GET " + p + "/export", s.scoped(s.handleExportGet)},
+		{"POST " + p + "/export", s.scoped(s.handleExportPost)},
 		{"GET " + p + "/config", s.handleConfig},
 		{"GET " + p + "/openapi.json", s.handleOpenAPI},
 		{"GET /metrics", s.metrics.handler().ServeHTTP},
@@ -246,6 +281,19 @@ func (s *Server) Mount(pattern string, h http.Handler) {
 		}
 		h.ServeHTTP(w, r)
 	}))
+}
+
+// MountSelfAuthenticated is Mount for a handler that checks credentials
+// itself, such as the team ingest and OTLP routes, which accept per-user
+// push tokens: the server's AUTH_TOKEN check is skipped for its path. Call
+// it before Open.
+func (s *Server) MountSelfAuthenticated(pattern string, h http.Handler) {
+	_, path, _ := strings.Cut(pattern, " ")
+	if path == "" {
+		path = pattern
+	}
+	s.selfAuth[path] = true
+	s.Mount(pattern, h)
 }
 
 // APIPrefix returns the normalised API path prefix, e.g. "/api/v1".
