@@ -94,6 +94,12 @@ func serverURL(t *testing.T) string {
 // and serves it, with the dashboard, on 127.0.0.1. mount, when set, adds
 // routes before the server opens.
 func startCorpus(root string, mount func(*server.Server)) (*corpus, error) {
+	return startCorpusWith(root, mount, nil)
+}
+
+// startCorpusWith is startCorpus with edit, when set, adjusting the
+// server's options (its Store holds the ingested corpus) before New.
+func startCorpusWith(root string, mount func(*server.Server), edit func(*server.Options) error) (*corpus, error) {
 	ctx := context.Background()
 	dir, err := os.MkdirTemp("", "ctm-browsertest")
 	if err != nil {
@@ -121,7 +127,7 @@ func startCorpus(root string, mount func(*server.Server)) (*corpus, error) {
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := server.New(server.Options{
+	opts := server.Options{
 		Store:       store,
 		Pricer:      prices,
 		DisplayName: prices.DisplayName,
@@ -133,7 +139,13 @@ func startCorpus(root string, mount func(*server.Server)) (*corpus, error) {
 		StatsCache:  ingest.NewStatsCacheReader(filepath.Join(root, "stats-cache.json")),
 		Static:      web.FS,
 		Now:         func() time.Time { return corpusNow },
-	})
+	}
+	if edit != nil {
+		if err := edit(&opts); err != nil {
+			return fail(err)
+		}
+	}
+	srv, err := server.New(opts)
 	if err != nil {
 		return fail(err)
 	}

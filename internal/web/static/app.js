@@ -105,9 +105,80 @@ class APIError extends Error {
   }
 }
 
+// ---------------------------------------------------------------------------
+// Access token. A server started with AUTH_TOKEN serves this page freely
+// (it holds no data) but answers the API with 401; the page then asks for
+// the token in a form, keeps it for the tab's life in sessionStorage, and
+// sends it as a bearer token (and on the WebSocket URL, where browsers
+// cannot set headers).
+
+const TOKEN_KEY = 'ctm-token';
+let authToken = '';
+try {
+  authToken = sessionStorage.getItem(TOKEN_KEY) || '';
+} catch {
+  // Storage can be disabled; the token then lasts until a reload.
+}
+let authPrompt = null; // the pending form, shared by concurrent requests
+
+function authHeaders() {
+  return authToken ? { Authorization: `Bearer ${authToken}` } : {};
+}
+
+/** askToken shows the token form and resolves once a token is entered. */
+function askToken(message) {
+  if (authPrompt) return authPrompt;
+  authPrompt = new Promise((resolve) => {
+    const dlg = $('#auth-dialog');
+    const form = $('#auth-form');
+    const input = $('#auth-token');
+    $('#auth-error').textContent = message || '';
+    input.value = '';
+    setLive('locked', 'Token required');
+    form.onsubmit = (ev) => {
+      ev.preventDefault();
+      const token = input.value.trim();
+      if (!token) return;
+      authToken = token;
+      try {
+        sessionStorage.setItem(TOKEN_KEY, token);
+      } catch {
+        // See above: the token still works for this page's life.
+      }
+      form.onsubmit = null;
+      dlg.close();
+      authPrompt = null;
+      resolve();
+      // A feed refused for want of the token can connect now.
+      if (!live.ws && live.started) connect();
+    };
+    if (!dlg.open) dlg.showModal();
+    input.focus();
+  });
+  return authPrompt;
+}
+
+// ---------------------------------------------------------------------------
+// User filter (team mode). The views in userViews take ?user=.
+
+const userViews = /^\/(stats(\/(models|daily|trends|activity))?|sessions(\/[^/?]+)?|projects|export|blocks(\/active)?)(\?|$)/;
+
+/** withUser adds the selected user to a per-user view's path. */
+function withUser(path) {
+  if (!state.user || !userViews.test(path)) return path;
+  return `${path}${path.includes('?') ? '&' : '?'}user=${encodeURIComponent(state.user)}`;
+}
+
 /** api GETs a route and returns the envelope's data, or throws APIError. */
 async function api(path) {
-  const res = await fetch(API + path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+  let res;
+  for (;;) {
+    const sent = authToken;
+    res = await fetch(API + withUser(path), { headers: { Accept: 'application/json', ...authHeaders() }, cache: 'no-store' });
+    if (res.status !== 401) break;
+    // Ask unless another request's form already brought a new token.
+    if (authToken === sent) await askToken(sent ? 'The server did not accept that token. Try again.' : '');
+  }
   let body = null;
   try {
     body = await res.json();
@@ -144,6 +215,7 @@ function reportError(what, err) {
 
 const state = {
   stats: null,
+  user: '', // '' for every user
   today: null, // YYYY-MM-DD in the server's zone
   first: null, // first day with usage
   range: { period: '30d' }, // or { start, end }
@@ -222,6 +294,7 @@ function renderRangeControls() {
   $('#range-label').textContent = `${longDay(start)} – ${longDay(end)}`;
   const q = new URLSearchParams({ start_date: start, end_date: end });
   if ($('#export-by-model').checked) q.set('breakdown', 'model');
+  if (state.user) q.set('user', state.user);
   q.set('format', 'csv');
   $('#export-csv').href = `${API}/export?${q}`;
   q.set('format', 'json');
@@ -526,6 +599,7 @@ async function loadBlock() {
       renderBlockUnavailable();
     } else if (err instanceof APIError && err.status === 404) {
       renderBlock(null);
+      $('#block-card').dataset.blockId = '';
     } else {
       $('#block-body').replaceChildren(h('div', { class: 'empty-state' }, `Could not load the current block: ${err.message}`));
     }
@@ -554,6 +628,9 @@ function renderBlock(b) {
   card.hidden = false;
   if (!b || !b.is_active) {
     card.dataset.state = 'idle';
+    card.dataset.blockId = '';
+    card.dataset.totalTokens = '';
+    card.dataset.limitStatus = '';
     $('#block-hint').textContent = '';
     $('#block-body').replaceChildren(h('div', { class: 'empty-state' }, 'No active block. A new 5-hour window starts with your next request.'));
     return;
@@ -561,19 +638,26 @@ function renderBlock(b) {
   card.dataset.state = 'active';
   const start = new Date(b.start_time).getTime();
   const end = new Date(b.end_time).getTime();
-  const now = Date.now();
-  const elapsed = Math.min(1, Math.max(0, (now - start) / (end - start)));
+  // The server's projection knows the time left by the server's clock;
+  // the browser's clock is the fallback for a block without a rate yet.
+  const remaining = b.projection ? Math.max(0, b.projection.remaining_minutes * 60) : Math.max(0, (end - Date.now()) / 1000);
+  const elapsed = Math.min(1, Math.max(0, 1 - (remaining * 1000) / (end - start)));
+  card.dataset.remaining = String(Math.round(remaining));
   $('#block-hint').textContent = `${fmtTime(b.start_time)} – ${fmtTime(b.end_time)}`;
   const progress = (label, right, frac, cls = '') => h('div', {},
     h('div', { class: 'progress-label' }, h('span', {}, label), h('span', {}, right)),
     h('div', { class: `progress ${cls}`, role: 'progressbar', 'aria-label': label, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.round(frac * 100)) }, barOf(frac)));
-  const remaining = Math.max(0, (end - now) / 1000);
   const parts = [progress('Time elapsed', `${fmtDuration(remaining)} left`, elapsed)];
   const ls = b.limit_status;
+  card.dataset.blockId = b.id || '';
+  card.dataset.totalTokens = String(b.total_tokens ?? '');
+  card.dataset.limitStatus = ls?.status || '';
   if (ls && (ls.token_limit || ls.cost_limit)) {
-    const ratio = ls.token_limit ? ls.token_ratio : ls.cost_ratio;
-    const limit = ls.token_limit ? `${fmt.tokens(ls.token_limit)} tokens` : fmt.usd(ls.cost_limit);
-    parts.push(progress(`Limit (${ls.status})`, `${fmt.pct(ratio)} of ${limit}`, Math.min(1, ratio || 0), ls.status));
+    // The nearer limit decides, as the server's status does.
+    const byCost = Boolean(ls.cost_limit) && (!ls.token_limit || (ls.cost_ratio || 0) > (ls.token_ratio || 0));
+    const ratio = (byCost ? ls.cost_ratio : ls.token_ratio) || 0;
+    const limit = byCost ? fmt.usd(ls.cost_limit) : `${fmt.tokens(ls.token_limit)} tokens`;
+    parts.push(progress(`Limit (${ls.status})`, `${fmt.pct(ratio)} of ${limit}`, Math.min(1, ratio), ls.status));
   }
   const stat = (label, value) => h('div', {}, h('dt', {}, label), h('dd', {}, value));
   const br = b.burn_rate;
@@ -584,7 +668,11 @@ function renderBlock(b) {
     stat('Burn rate', br ? `${fmt.tokens(Math.round(br.tokens_per_minute))}/min` : '—'),
     stat('Cost rate', br ? `${fmt.usd(br.cost_per_hour)}/h` : '—'),
     stat('Projected tokens', pr ? fmt.tokens(pr.total_tokens) : '—'),
-    stat('Projected cost', pr ? fmt.usd(pr.cost_usd) : '—')));
+    stat('Projected cost', pr ? fmt.usd(pr.cost_usd) : '—'),
+    ...(ls ? [
+      stat('Projected status', ls.projected_status || '—'),
+      stat('Limit reached', ls.status === 'exceeded' ? 'already' : ls.limit_at ? `at ${fmtTime(ls.limit_at)}` : 'not this block'),
+    ] : [])));
   if (b.models?.length) parts.push(h('div', {}, b.models.map((m) => h('span', { class: 'pill' }, shortModel(m)))));
   $('#block-body').replaceChildren(...parts);
 }
@@ -651,6 +739,7 @@ function scheduleRefresh() {
 // Live updates
 
 const live = {
+  started: false, // connect has run once
   ws: null,
   attempt: 0,
   opened: false,
@@ -667,8 +756,10 @@ function setLive(stateName, text) {
 
 function connect() {
   clearTimeout(live.timer);
+  live.started = true;
   setLive('connecting', live.attempt ? 'Reconnecting…' : 'Connecting…');
-  const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${API}/ws`;
+  const token = authToken ? `?token=${encodeURIComponent(authToken)}` : '';
+  const url = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${API}/ws${token}`;
   let ws;
   try {
     ws = new WebSocket(url);
@@ -720,7 +811,7 @@ function connect() {
  *  forever against a server that will never upgrade. */
 async function wsMissing() {
   try {
-    const res = await fetch(`${API}/ws`, { cache: 'no-store' });
+    const res = await fetch(`${API}/ws`, { cache: 'no-store', headers: authHeaders() });
     if (res.status !== 404) return false;
     const body = await res.json();
     return /no route/i.test(body?.error?.message || '');
@@ -739,11 +830,14 @@ function kickWatchdog() {
 function onMessage(msg) {
   switch (msg.type) {
     case 'stats_update':
-      if (msg.data && msg.data.summary && msg.data.today) renderStats(msg.data);
+      // The feed carries every user's figures; a filtered page reloads.
+      if (!state.user && msg.data && msg.data.summary && msg.data.today) renderStats(msg.data);
       scheduleRefresh();
       break;
     case 'block_update':
-      if (blocksAvailable) renderBlock(unwrapBlock(msg.data));
+      if (!blocksAvailable) break;
+      if (state.user) loadBlock();
+      else renderBlock(unwrapBlock(msg.data));
       break;
     case 'alert':
       toast(msg.data?.message || `Usage alert: ${JSON.stringify(msg.data)}`);
@@ -795,6 +889,11 @@ function wire() {
     setRange(start <= end ? { start, end } : { start: end, end: start });
   });
   $('#export-by-model').addEventListener('change', renderRangeControls);
+  for (const id of ['#export-csv', '#export-json']) $(id).addEventListener('click', download);
+  $('#user-filter').addEventListener('change', (ev) => setUser(ev.target.value));
+  // The page cannot work without the token: the form stays until one is
+  // entered.
+  $('#auth-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
   for (const b of $$('[data-share]')) {
     b.addEventListener('click', () => {
       state.share = b.dataset.share;
@@ -824,6 +923,59 @@ function wire() {
   setInterval(() => { if (blocksAvailable && $('#block-card').dataset.state === 'active') loadBlock(); }, 60000);
 }
 
+// ---------------------------------------------------------------------------
+// Users (team mode)
+
+async function loadUsers() {
+  let data;
+  try {
+    data = await api('/users');
+  } catch (err) {
+    if (!isMissingRoute(err)) reportError('users', err);
+    return;
+  }
+  const users = data.users || [];
+  const wrap = $('#user-filter-wrap');
+  // One user (or a local install) has nothing to choose between.
+  wrap.hidden = users.length <= 1;
+  const names = users.map((u) => u.user).filter(Boolean);
+  if (state.user && !names.includes(state.user)) names.push(state.user);
+  $('#user-filter').replaceChildren(h('option', { value: '' }, 'All users'),
+    ...names.sort().map((n) => h('option', { value: n, selected: n === state.user }, n)));
+}
+
+async function setUser(user) {
+  state.user = user;
+  state.sessions.items = [];
+  try {
+    await loadStats();
+  } catch (err) {
+    reportError('statistics', err);
+  }
+  await Promise.all([loadRange(), loadBlock()]);
+}
+
+/** download fetches an export with the token, which a plain link cannot
+ *  send, and saves it under the server's file name. */
+async function download(ev) {
+  if (!authToken) return; // the link itself works
+  ev.preventDefault();
+  const link = ev.currentTarget;
+  try {
+    const res = await fetch(link.href, { headers: authHeaders(), cache: 'no-store' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const name = /filename="?([^";]+)"?/.exec(res.headers.get('Content-Disposition') || '')?.[1] || 'ctm-export';
+    const url = URL.createObjectURL(await res.blob());
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (err) {
+    reportError('the export', err);
+  }
+}
+
 async function loadHealth() {
   try {
     const hl = await api('/health');
@@ -843,7 +995,7 @@ async function main() {
     state.today = new Date().toISOString().slice(0, 10);
     state.first = state.today;
   }
-  await Promise.all([loadRange(), loadBlock(), loadHealth()]);
+  await Promise.all([loadRange(), loadBlock(), loadHealth(), loadUsers()]);
   document.documentElement.dataset.ready = 'true';
   performance.mark('ctm-ready');
   connect();
