@@ -426,9 +426,6 @@ func TestValidateErrors(t *testing.T) {
 		{"host bad label", func(c *Config) { c.Host = "-a.b" }, `HOST: "-a.b" is not an IP address`},
 		{"host empty label", func(c *Config) { c.Host = "a..b" }, `HOST: "a..b" is not an IP address`},
 		{"host too long", func(c *Config) { c.Host = strings.Repeat("a", 254) }, `is not an IP address`},
-		{"remote without token", func(c *Config) { c.Host = "0.0.0.0" },
-			`HOST: "0.0.0.0" is not a loopback address; set AUTH_TOKEN, or ALLOW_REMOTE=true`},
-		{"remote name without token", func(c *Config) { c.Host = "example.com" }, `HOST: "example.com" is not a loopback`},
 		{"prefix without slash", func(c *Config) { c.APIPrefix = "api" }, `API_PREFIX: "api" must start with '/'`},
 		{"prefix trailing slash", func(c *Config) { c.APIPrefix = "/api/" }, `API_PREFIX: "/api/" must not end with '/'`},
 		{"root prefix", func(c *Config) { c.APIPrefix = "/" }, `must not end with '/'`},
@@ -693,5 +690,37 @@ func TestLoadHomeFallbacks(t *testing.T) {
 	}
 	if got := expandHome("~/a", ""); got != "~/a" {
 		t.Errorf("expandHome with unknown home = %q, want it unchanged", got)
+	}
+}
+
+func TestCheckListen(t *testing.T) {
+	tests := []struct {
+		name   string
+		mutate func(c *Config)
+		want   string
+	}{
+		{"loopback", func(c *Config) {}, ""},
+		{"localhost", func(c *Config) { c.Host = "localhost" }, ""},
+		{"remote without token", func(c *Config) { c.Host = "0.0.0.0" },
+			`HOST: "0.0.0.0" is not a loopback address; set AUTH_TOKEN, or ALLOW_REMOTE=true`},
+		{"remote name without token", func(c *Config) { c.Host = "example.com" }, `HOST: "example.com" is not a loopback`},
+		{"remote with token", func(c *Config) { c.Host = "0.0.0.0"; c.AuthToken = "t" }, ""},
+		{"remote allowed", func(c *Config) { c.Host = "0.0.0.0"; c.AllowRemote = true }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig(t)
+			tt.mutate(&c)
+			if err := c.Validate(); err != nil {
+				t.Fatalf("Validate() = %v; a listen address is checked only by CheckListen", err)
+			}
+			err := c.CheckListen()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("CheckListen() = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("CheckListen() = %v, want it to contain %q", err, tt.want)
+			}
+		})
 	}
 }

@@ -33,8 +33,6 @@ func (c *Config) Validate() error {
 	}
 	if reason := checkHost(c.Host); reason != "" {
 		bad("HOST", c.Host, reason)
-	} else if !c.Loopback() && c.AuthToken == "" && !c.AllowRemote {
-		bad("HOST", c.Host, "is not a loopback address; set AUTH_TOKEN, or ALLOW_REMOTE=true to listen without one")
 	}
 	// 0 asks the system for any free port (the log says which).
 	if c.Port < 0 || c.Port > 65535 {
@@ -97,6 +95,17 @@ func (c *Config) Validate() error {
 		bad("POLL_INTERVAL", c.PollInterval.String(), "must be positive")
 	}
 	return errors.Join(errs...)
+}
+
+// CheckListen reports a HOST that would expose the API to the network
+// without AUTH_TOKEN, unless ALLOW_REMOTE says so. Only the server calls
+// it: a report run with the server's environment must not fail on it.
+func (c *Config) CheckListen() error {
+	if c.Loopback() || c.AuthToken != "" || c.AllowRemote {
+		return nil
+	}
+	return &ValidationError{Var: "HOST", Value: c.Host,
+		Reason: "is not a loopback address; set AUTH_TOKEN, or ALLOW_REMOTE=true to listen without one"}
 }
 
 // checkHost returns why h is not a usable listen host, or "".
