@@ -43,15 +43,16 @@ type app struct {
 	closers []io.Closer
 }
 
-// loadConfig loads the configuration and binds its flags on fs, then parses
+// loadConfig loads the configuration and binds the flags of groups on fs,
+// then parses
 // args. The returned code is non-zero when the command must stop.
-func (env *environ) loadConfig(fs *flag.FlagSet, args []string) (config.Config, int) {
+func (env *environ) loadConfig(fs *flag.FlagSet, args []string, groups config.FlagGroup) (config.Config, int) {
 	cfg, err := config.Load(env.dotenv, env.vars)
 	if err != nil {
 		fmt.Fprintf(env.stderr, "ctm: %v\n", err)
 		return cfg, 2
 	}
-	cfg.BindFlags(fs)
+	cfg.BindFlagGroups(fs, groups)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, -1
@@ -69,12 +70,13 @@ func (env *environ) loadConfig(fs *flag.FlagSet, args []string) (config.Config, 
 	return cfg, 0
 }
 
-// openApp loads the configuration, parses the flags, builds the logger,
+// openApp loads the configuration, parses the flags (those of groups and
+// the command's own), builds the logger,
 // loads prices and opens the store; with catchUp it brings the index up to
 // date with the Claude directories first. On failure it returns nil and the
 // exit code.
-func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string, catchUp bool) (*app, int) {
-	cfg, code := env.loadConfig(fs, args)
+func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string, groups config.FlagGroup, catchUp bool) (*app, int) {
+	cfg, code := env.loadConfig(fs, args, groups)
 	if code != 0 {
 		if code < 0 {
 			code = 0

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/config"
 	"io"
 	"slices"
 	"strings"
@@ -48,7 +49,7 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 			"\"max\": the largest completed block) and --cost-limit.")
 	var bf blocksFlags
 	bf.bind(fs)
-	a, code := env.openApp(ctx, fs, args, true)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags|config.LimitFlags, true)
 	if a == nil {
 		return code
 	}

@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"github.com/claude-token-monitor/ctm/internal/config"
 )
 
 func runConfig(_ context.Context, args []string, env *environ) int {
 	fs := newFlagSet("config", env.stderr, "ctm config [flags]",
 		"Prints the effective configuration (defaults < .env < environment < flags) as JSON, with secrets masked.")
-	cfg, code := env.loadConfig(fs, args)
+	cfg, code := env.loadConfig(fs, args, config.AllFlags)
 	if code != 0 {
 		return max(code, 0)
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/config"
 	"io"
 	"log/slog"
 	"net/http"
@@ -28,7 +29,7 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 	fields := fs.String("fields", "", "comma list of fields (default: all)")
 	breakdown := fs.Bool("breakdown", false, "one row per model")
 	output := fs.String("o", "", "write to this `file` instead of stdout")
-	a, code := env.openApp(ctx, fs, args, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
 	if a == nil {
 		return code
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/config"
 	"io"
 	"slices"
 	"strings"
@@ -53,10 +54,10 @@ func (f *reportFlags) bind(fs *flag.FlagSet) {
 // commands.
 func runReport(ctx context.Context, kind reportKind, args []string, env *environ) int {
 	fs := newFlagSet(kind.name, env.stderr, "ctm "+kind.name+" [flags]",
-		"Catches up the index, then prints usage per "+strings.TrimSuffix(kind.title, "s")+".")
+		"Catches up the index, then prints usage per "+strings.ToLower(kind.title)+".")
 	var rf reportFlags
 	rf.bind(fs)
-	a, code := env.openApp(ctx, fs, args, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
 	if a == nil {
 		return code
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/config"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -11,6 +14,8 @@ import (
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/server"
+	"github.com/claude-token-monitor/ctm/internal/team"
+	"github.com/claude-token-monitor/ctm/internal/usage"
 	"github.com/claude-token-monitor/ctm/internal/watch"
 	"github.com/claude-token-monitor/ctm/internal/web"
 )
@@ -22,11 +27,15 @@ const shutdownTimeout = 5 * time.Second
 func runServe(ctx context.Context, args []string, env *environ) int {
 	fs := newFlagSet("serve", env.stderr, "ctm serve [flags]",
 		"Serves the dashboard, the JSON API and the WebSocket feed, keeping the index current.")
-	a, code := env.openApp(ctx, fs, args, false)
+	a, code := env.openApp(ctx, fs, args, config.AllFlags, false)
 	if a == nil {
 		return code
 	}
 	defer a.close()
+	if err := a.cfg.CheckListen(); err != nil {
+		fmt.Fprintf(env.stderr, "ctm: %v\n", err)
+		return 2
+	}
 
 	var lastIngest atomic.Int64 // unix nanoseconds of the last catch-up that stored records
 	var watchMode atomic.Value  // func() string, set once the watcher exists
@@ -49,6 +58,9 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		SnapshotInterval: a.cfg.SnapshotInterval,
 		RetentionDays:    a.cfg.RetentionDays,
 		Static:           web.FS,
+		Plan:             a.cfg.Plan,
+		TokenLimit:       a.cfg.TokenLimit,
+		CostLimit:        a.cfg.CostLimit,
 		WatchMode: func() string {
 			if f, ok := watchMode.Load().(func() string); ok {
 				return f()
@@ -74,6 +86,23 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 	})
 	srv.MountWebSocket(hub)
 
+	notifyBlocks := func() {
+		if err := srv.NotifyBlocks(ctx, hub); err != nil && ctx.Err() == nil {
+			a.logger.Error("notify blocks", "error", err)
+		}
+	}
+	if ts, ok := a.store.(usage.TeamStore); ok {
+		// Team server: machines push records and Claude Code sends its
+		// telemetry, each with a per-user token the handlers check.
+		auth := team.TokenAuth(ts, a.cfg.AuthToken)
+		pushed := func() {
+			srv.Invalidate()
+			hub.NotifyIngest()
+		}
+		srv.MountSelfAuthenticated("POST "+srv.APIPrefix()+"/ingest", onSuccess(team.NewIngestHandler(a.store, a.logger, auth), pushed))
+		srv.MountSelfAuthenticated("POST /v1/logs", onSuccess(team.NewOTLPHandler(a.store, a.logger, auth), pushed))
+	}
+
 	in := ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, ingest.Options{})
 	ingested := func(res ingest.Result) {
 		if res.Written == 0 {
@@ -82,6 +111,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		lastIngest.Store(time.Now().UnixNano())
 		srv.Invalidate()
 		hub.NotifyIngest()
+		notifyBlocks()
 	}
 	// The callback runs only once Run has started, after w is assigned.
 	var w *watch.Watcher
@@ -126,6 +156,19 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		a.keepIndexed(ctx, in, fullRescanInterval, ingested)
 	})
 	wg.Go(func() { srv.RunSnapshots(ctx) })
+	wg.Go(func() {
+		// A block also ends because time passes, with no new record.
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				notifyBlocks()
+			}
+		}
+	})
 	if err := srv.Open(); err != nil {
 		cancel()
 		wg.Wait()
@@ -147,6 +190,30 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		return a.fail(err)
 	}
 	return 0
+}
+
+// onSuccess calls done after h answers a request with a 2xx status: the
+// team routes write to the store behind the ingester's back, so the server's
+// cache and the live feed must hear of it.
+func onSuccess(h http.Handler, done func()) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		if sw.status >= 200 && sw.status < 300 {
+			done()
+		}
+	})
+}
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
 }
 
 // fullRescanInterval is how often serve walks every Claude dir even though
