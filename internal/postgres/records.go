@@ -23,21 +23,19 @@ const recordColumns = `key, message_id, request_id, ts, model, session_id, proje
 // bound as one array and unnest turns the arrays back into rows, so the
 // statement text and its plan are the same for every batch size.
 //
-// A row whose response_key is stored replaces the stored copy only if
-// usage.Record.PreferAcross prefers it: more output; on equal output a
-// transcript copy over a telemetry copy; then the earlier timestamp. The
-// decision depends only on the two rows, so any order of batches, and any
-// interleaving of concurrent ones, converges to the same row.
-const upsertRecords = `INSERT INTO records (key, response_key, message_id, request_id, ts, model,
+// A row whose key is stored replaces the stored copy only if
+// usage.Record.Prefer prefers it: more output, then the earlier timestamp.
+// The decision depends only on the two rows, so any order of batches, and
+// any interleaving of concurrent ones, converges to the same row.
+const upsertRecords = `INSERT INTO records (key, message_id, request_id, ts, model,
 	session_id, project, cwd, git_branch, version, is_sidechain, service_tier, speed,
 	user_name, machine, telemetry, input, output, cache_creation_5m, cache_creation_1h,
 	cache_read, web_search_requests)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-	$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::boolean[],
-	$13::text[], $14::text[], $15::text[], $16::text[], $17::boolean[], $18::bigint[],
-	$19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[], $23::bigint[])
-ON CONFLICT (response_key) DO UPDATE SET
-	key = excluded.key,
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
+	$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[],
+	$12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[], $17::bigint[],
+	$18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[])
+ON CONFLICT (key) DO UPDATE SET
 	message_id = excluded.message_id,
 	request_id = excluded.request_id,
 	ts = excluded.ts,
@@ -60,8 +58,21 @@ ON CONFLICT (response_key) DO UPDATE SET
 	cache_read = excluded.cache_read,
 	web_search_requests = excluded.web_search_requests
 WHERE excluded.output > records.output
-	OR (excluded.output = records.output AND (excluded.telemetry < records.telemetry
-		OR (excluded.telemetry = records.telemetry AND excluded.ts < records.ts)))`
+	OR (excluded.output = records.output AND excluded.ts < records.ts)`
+
+// deleteSuperseded deletes the telemetry records of the batch's request ids
+// that a transcript record also reports (usage.Record.Supersedes), in
+// either order of arrival.
+const deleteSuperseded = `DELETE FROM records t
+WHERE t.telemetry AND t.request_id <> '' AND t.request_id = ANY($1::text[])
+	AND EXISTS (SELECT 1 FROM records r WHERE NOT r.telemetry AND r.request_id = t.request_id)`
+
+// writeLock serialises the team server's record writes. Whether a
+// telemetry record survives depends on rows another transaction may be
+// writing at the same moment (its transcript copy), which row locks cannot
+// express; one transaction-scoped advisory lock keeps the rule exact at the
+// cost of writes not overlapping, which a team server's push rate allows.
+const writeLock = `SELECT pg_advisory_xact_lock(7245031976510201357)`
 
 // Timestamps outside years 1..9999 cannot come from an RFC 3339 log line;
 // the SQLite store rejects them too, so both stores accept the same input.
@@ -74,8 +85,8 @@ var (
 // It returns EINVALID, and stores nothing, when a record has no key, a
 // timestamp outside years 1 to 9999, or text that PostgreSQL cannot store
 // (invalid UTF-8 or NUL), or a file state has no path. Copies of one
-// response are merged by usage.ResponseKey and kept by
-// usage.Record.PreferAcross.
+// response are kept by usage.Record.Prefer, and a telemetry record is
+// dropped once a transcript record supersedes it.
 func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 	rows, err := mergeBatch(b.Records)
 	if err != nil {
@@ -102,10 +113,12 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 
 // mergeBatch validates records and resolves copies of one response inside
 // the batch, as the database would across batches: one statement cannot
-// touch a row twice. The result is sorted by response key so that
-// concurrent batches lock rows in the same order.
+// touch a row twice. Telemetry records superseded by a transcript record
+// of the batch are dropped. The result is sorted by key so that concurrent
+// batches touch rows in the same order.
 func mergeBatch(records []usage.Record) ([]*usage.Record, error) {
 	byKey := make(map[string]*usage.Record, len(records))
+	transcriptRequests := map[string]bool{}
 	for i := range records {
 		r := &records[i]
 		if err := validRecord(r); err != nil {
@@ -114,21 +127,18 @@ func mergeBatch(records []usage.Record) ([]*usage.Record, error) {
 		if old, ok := byKey[r.Key]; !ok || r.Prefer(old) {
 			byKey[r.Key] = r
 		}
-	}
-	byResponse := make(map[string]*usage.Record, len(byKey))
-	for _, r := range byKey {
-		k := usage.ResponseKey(r)
-		if old, ok := byResponse[k]; !ok || r.PreferAcross(old) {
-			byResponse[k] = r
+		if !r.FromTelemetry() && r.RequestID != "" {
+			transcriptRequests[r.RequestID] = true
 		}
 	}
-	rows := make([]*usage.Record, 0, len(byResponse))
-	for _, r := range byResponse {
+	rows := make([]*usage.Record, 0, len(byKey))
+	for _, r := range byKey {
+		if r.FromTelemetry() && transcriptRequests[r.RequestID] {
+			continue
+		}
 		rows = append(rows, r)
 	}
-	slices.SortFunc(rows, func(a, b *usage.Record) int {
-		return cmp.Compare(usage.ResponseKey(a), usage.ResponseKey(b))
-	})
+	slices.SortFunc(rows, func(a, b *usage.Record) int { return cmp.Compare(a.Key, b.Key) })
 	return rows, nil
 }
 
@@ -173,7 +183,7 @@ func applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Record) error {
 	}
 	n := len(rows)
 	var (
-		key, respKey, msgID, reqID, model, session   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		key, msgID, reqID, model, session            = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		project, cwd, branch, version, tier, speed   = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 		user, machine                                = make([]string, n), make([]string, n)
 		ts                                           = make([]time.Time, n)
@@ -181,16 +191,22 @@ func applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Record) error {
 		input, output, cc5m, cc1h, cacheRead, search = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 	)
 	for i, r := range rows {
-		key[i], respKey[i], msgID[i], reqID[i] = r.Key, usage.ResponseKey(r), r.MessageID, r.RequestID
+		key[i], msgID[i], reqID[i] = r.Key, r.MessageID, r.RequestID
 		ts[i], model[i], session[i], project[i], cwd[i] = ms(r.Timestamp), r.Model, r.SessionID, r.Project, r.CWD
 		branch[i], version[i], sidechain[i], tier[i], speed[i] = r.GitBranch, r.Version, r.IsSidechain, r.ServiceTier, r.Speed
 		user[i], machine[i], telemetry[i] = r.User, r.Machine, r.FromTelemetry()
 		input[i], output[i], cc5m[i], cc1h[i], cacheRead[i], search[i] = r.Input, r.Output, r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests
 	}
-	if _, err := tx.Exec(ctx, upsertRecords, key, respKey, msgID, reqID, ts, model, session,
+	if _, err := tx.Exec(ctx, writeLock); err != nil {
+		return fmt.Errorf("apply: lock: %w", formatError(err))
+	}
+	if _, err := tx.Exec(ctx, upsertRecords, key, msgID, reqID, ts, model, session,
 		project, cwd, branch, version, sidechain, tier, speed, user, machine, telemetry,
 		input, output, cc5m, cc1h, cacheRead, search); err != nil {
 		return fmt.Errorf("apply: %d records: %w", n, formatError(err))
+	}
+	if _, err := tx.Exec(ctx, deleteSuperseded, reqID); err != nil {
+		return fmt.Errorf("apply: superseded telemetry: %w", formatError(err))
 	}
 	return nil
 }

@@ -47,23 +47,29 @@ func all(t *testing.T, s *Store) []usage.Record {
 	return rs
 }
 
-func TestResponseMergedAcrossChannels(t *testing.T) {
+func TestTranscriptSupersedesTelemetry(t *testing.T) {
 	s := mustOpen(t)
 	tr, tel := transcript("1", 50, 0), telemetry("1", 50, 2*time.Second)
-	// Telemetry with more output than a stale transcript copy wins on
-	// tokens; equal output keeps the transcript copy, whatever the order.
+	// A transcript copy replaces the telemetry copy of its request in any
+	// order, even a stale one with less output: later pushes bring the
+	// final count, and only the transcript knows project and cache split.
 	stale := transcript("2", 10, 0)
 	final := telemetry("2", 60, time.Second)
+	// One request id with two message ids is two responses (the real
+	// corpus has one); its telemetry copy goes.
+	splitA, splitB := transcript("5", 7, 0), transcript("5", 8, 0)
+	splitB.MessageID, splitB.Key = "msg_5b", usage.RecordKey("msg_5b", "req_5", "")
 	for _, tc := range []struct {
 		name    string
 		batches [][]usage.Record
-		want    usage.Record
+		want    []usage.Record
 	}{
-		{"TranscriptFirst", [][]usage.Record{{tr}, {tel}}, tr},
-		{"TelemetryFirst", [][]usage.Record{{tel}, {tr}}, tr},
-		{"OneBatch", [][]usage.Record{{tel, tr}}, tr},
-		{"TelemetryHasMoreOutput", [][]usage.Record{{stale}, {final}}, final},
-		{"TelemetryHasMoreOutputFirst", [][]usage.Record{{final}, {stale}}, final},
+		{"TranscriptFirst", [][]usage.Record{{tr}, {tel}}, []usage.Record{tr}},
+		{"TelemetryFirst", [][]usage.Record{{tel}, {tr}}, []usage.Record{tr}},
+		{"OneBatch", [][]usage.Record{{tel, tr}}, []usage.Record{tr}},
+		{"StaleTranscriptStillWins", [][]usage.Record{{final}, {stale}}, []usage.Record{stale}},
+		{"TelemetryOnly", [][]usage.Record{{final}}, []usage.Record{final}},
+		{"SplitRequest", [][]usage.Record{{telemetry("5", 15, 0)}, {splitA, splitB}}, []usage.Record{splitA, splitB}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := mustOpen(t)
@@ -71,8 +77,17 @@ func TestResponseMergedAcrossChannels(t *testing.T) {
 				apply(t, s, b...)
 			}
 			got := all(t, s)
-			if len(got) != 1 || got[0] != tc.want {
-				t.Errorf("Records() = %+v, want only %+v", got, tc.want)
+			if len(got) != len(tc.want) {
+				t.Fatalf("Records() = %+v, want %+v", got, tc.want)
+			}
+			keys := map[string]usage.Record{}
+			for _, r := range got {
+				keys[r.Key] = r
+			}
+			for _, w := range tc.want {
+				if keys[w.Key] != w {
+					t.Errorf("Records() = %+v, want %+v", got, tc.want)
+				}
 			}
 		})
 	}
@@ -107,20 +122,14 @@ func TestApplyErrors(t *testing.T) {
 			return r
 		}()}}, usage.EINVALID},
 		{"FilePathNUL", usage.Batch{Files: []usage.FileState{{Path: "a\x00"}}}, usage.EINVALID},
-		// One key under two request ids: the key is taken by another
-		// response.
-		{"KeyConflict", usage.Batch{Records: []usage.Record{func() usage.Record { r := transcript("9", 1, 0); r.Key = good.Key; return r }()}}, usage.ECONFLICT},
 	} {
-		if tc.name == "KeyConflict" {
-			apply(t, s, good)
-		}
 		err := s.Apply(t.Context(), tc.b)
 		if got := usage.ErrorCode(err); got != tc.code {
 			t.Errorf("Apply(%s) = %v (code %q), want code %q", tc.name, err, got, tc.code)
 		}
 	}
-	if n := len(all(t, s)); n != 1 {
-		t.Errorf("after failed batches, %d records stored, want 1", n)
+	if n := len(all(t, s)); n != 0 {
+		t.Errorf("after failed batches, %d records stored, want none", n)
 	}
 }
 
@@ -158,8 +167,8 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 		names = append(names, n)
 	}
 	rows.Close()
-	if strings.Join(names, ",") != "migrations/0001_init.sql" {
-		t.Errorf("applied migrations = %v, want [migrations/0001_init.sql] once", names)
+	if got := strings.Join(names, ","); got != "migrations/0001_init.sql,migrations/0002_request_id.sql" {
+		t.Errorf("applied migrations = %v, want each of 0001 and 0002 once", names)
 	}
 	if n := len(all(t, s1)); n != 1 {
 		t.Errorf("records after reopening = %d, want 1", n)

@@ -33,8 +33,9 @@ const apiRequestEvent = "claude_code.api_request"
 // refused whole with 400 and nothing is stored.
 //
 // Records are keyed usage.TelemetryKeyPrefix + request_id, and carry the
-// request id, so a store that merges by usage.ResponseKey (the PostgreSQL
-// store) counts a response once when a machine also pushes its transcript.
+// request id, so a store that applies usage.Record.Supersedes (the
+// PostgreSQL store) counts a response once when a machine also pushes its
+// transcript.
 type OTLPHandler struct {
 	store  Applier
 	logger *slog.Logger

@@ -10,42 +10,25 @@ import (
 
 // TelemetryKeyPrefix starts the Key of every record built from Claude
 // Code's OpenTelemetry events. Telemetry carries a request id but no
-// message id, so its records cannot share the transcript key; ResponseKey
-// is what ties the two copies of one response together.
+// message id, so its records cannot share the transcript key.
+//
+// A team server that receives both keeps the transcript copies and drops a
+// telemetry record whose request id a transcript record also has
+// (Supersedes). Transcript records are never merged by request id: one
+// request id can carry more than one message id (the real corpus has one),
+// and DESIGN's rule counts each (message.id, requestId) pair.
 const TelemetryKeyPrefix = "otel:"
 
 // FromTelemetry reports whether r was built from an OpenTelemetry event
 // rather than from a transcript line.
 func (r *Record) FromTelemetry() bool { return strings.HasPrefix(r.Key, TelemetryKeyPrefix) }
 
-// ResponseKey returns the identity under which a team server merges the
-// copies of one API response that reached it by different channels: a
-// transcript record pushed by a machine (keyed message.id:requestId) and
-// the same response reported by telemetry (which has only the request id).
-// A request id names exactly one response, so it is the identity whenever
-// it is known; records keyed by their line (no message id) are never
-// merged, as in RecordKey.
-func ResponseKey(r *Record) string {
-	if r.RequestID == "" || strings.HasPrefix(r.Key, "line:") {
-		return r.Key
-	}
-	return "req:" + r.RequestID
-}
-
-// PreferAcross is Prefer extended to copies that came by different
-// channels: the copy with the most output tokens wins; among equal ones a
-// transcript copy beats a telemetry copy, because it also knows the
-// project, cwd, branch and the 5-minute/1-hour split of cache writes; then
-// the earliest wins. For two copies from the same channel it is exactly
-// Prefer.
-func (r *Record) PreferAcross(old *Record) bool {
-	if r.Output != old.Output {
-		return r.Output > old.Output
-	}
-	if a, b := r.FromTelemetry(), old.FromTelemetry(); a != b {
-		return !a
-	}
-	return r.Timestamp.Before(old.Timestamp)
+// Supersedes reports whether r, a transcript record, replaces the
+// telemetry record t: they report the same API request, and the transcript
+// also knows the message id, project, cwd, branch and the 5-minute/1-hour
+// split of cache writes.
+func (r *Record) Supersedes(t *Record) bool {
+	return !r.FromTelemetry() && t.FromTelemetry() && r.RequestID != "" && r.RequestID == t.RequestID
 }
 
 // UserTotals is one team user: the records stored for them, summed, and

@@ -3,49 +3,32 @@ package usage
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
-func TestResponseKey(t *testing.T) {
+func TestSupersedes(t *testing.T) {
+	transcript := &Record{Key: "msg_1:req_1", MessageID: "msg_1", RequestID: "req_1"}
+	split := &Record{Key: "msg_2:req_1", MessageID: "msg_2", RequestID: "req_1"}
+	telemetry := &Record{Key: "otel:req_1", RequestID: "req_1"}
+	other := &Record{Key: "otel:req_2", RequestID: "req_2"}
+	noReq := &Record{Key: "msg_3:", MessageID: "msg_3"}
 	for _, tc := range []struct {
 		name string
-		r    Record
-		want string
+		r, t *Record
+		want bool
 	}{
-		{"Transcript", Record{Key: "msg_1:req_1", MessageID: "msg_1", RequestID: "req_1"}, "req:req_1"},
-		{"Telemetry", Record{Key: "otel:req_1", RequestID: "req_1"}, "req:req_1"},
-		{"NoRequestID", Record{Key: "msg_1:", MessageID: "msg_1"}, "msg_1:"},
-		{"LineKeyed", Record{Key: "line:uuid-1", RequestID: "req_1"}, "line:uuid-1"},
+		{"transcript over its telemetry", transcript, telemetry, true},
+		{"second message of the same request", split, telemetry, true},
+		{"another request", transcript, other, false},
+		{"telemetry never supersedes", telemetry, transcript, false},
+		{"transcripts are never merged by request", transcript, split, false},
+		{"no request id", noReq, &Record{Key: "otel:"}, false},
 	} {
-		if got := ResponseKey(&tc.r); got != tc.want {
-			t.Errorf("%s: ResponseKey(%+v) = %q, want %q", tc.name, tc.r, got, tc.want)
+		if got := tc.r.Supersedes(tc.t); got != tc.want {
+			t.Errorf("%s: Supersedes = %v, want %v", tc.name, got, tc.want)
 		}
 	}
-}
-
-func TestPreferAcross(t *testing.T) {
-	t0 := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
-	rec := func(key string, output int64, d time.Duration) *Record {
-		return &Record{Key: key, Timestamp: t0.Add(d), Tokens: Tokens{Output: output}}
-	}
-	for _, tc := range []struct {
-		name   string
-		r, old *Record
-		want   bool
-	}{
-		{"MoreOutputWins", rec("otel:a", 10, time.Hour), rec("m:a", 9, 0), true},
-		{"LessOutputLoses", rec("m:a", 9, 0), rec("otel:a", 10, time.Hour), false},
-		{"TranscriptBeatsTelemetry", rec("m:a", 10, time.Hour), rec("otel:a", 10, 0), true},
-		{"TelemetryLosesToTranscript", rec("otel:a", 10, 0), rec("m:a", 10, time.Hour), false},
-		{"SameChannelEarlierWins", rec("m:a", 10, 0), rec("m:a", 10, time.Second), true},
-		{"SameChannelLaterLoses", rec("otel:a", 10, time.Second), rec("otel:a", 10, 0), false},
-	} {
-		if got := tc.r.PreferAcross(tc.old); got != tc.want {
-			t.Errorf("%s: PreferAcross = %v, want %v", tc.name, got, tc.want)
-		}
-		if tc.r.FromTelemetry() == tc.old.FromTelemetry() && tc.r.PreferAcross(tc.old) != tc.r.Prefer(tc.old) {
-			t.Errorf("%s: PreferAcross differs from Prefer within one channel", tc.name)
-		}
+	if !telemetry.FromTelemetry() || transcript.FromTelemetry() {
+		t.Error("FromTelemetry wrong")
 	}
 }
 
