@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"github.com/claude-token-monitor/ctm/internal/postgres/pgtest"
 	"strings"
 	"sync"
 	"testing"
@@ -147,7 +148,7 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestMigrationsAppliedOnce(t *testing.T) {
-	dsn := freshSchema(t)
+	dsn := pgtest.FreshSchema(t)
 	s1 := mustOpenDSN(t, dsn)
 	apply(t, s1, transcript("1", 5, 0))
 	// Two servers starting at once on an existing database.
@@ -340,7 +341,7 @@ func TestErrorsAreReturned(t *testing.T) {
 func TestMigrationFailureIsReported(t *testing.T) {
 	// A database where the first migration's table already exists, but
 	// unrecorded: Open must fail naming the migration, not carry on.
-	dsn := freshSchema(t)
+	dsn := pgtest.FreshSchema(t)
 	s := mustOpenDSN(t, dsn)
 	if _, err := s.pool.Exec(t.Context(), `DELETE FROM schema_migrations`); err != nil {
 		t.Fatal(err)

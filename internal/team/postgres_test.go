@@ -8,22 +8,19 @@ package team_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/postgres"
+	"github.com/claude-token-monitor/ctm/internal/postgres/pgtest"
 	"github.com/claude-token-monitor/ctm/internal/team"
 	"github.com/claude-token-monitor/ctm/internal/usage"
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -33,37 +30,7 @@ import (
 // openPostgres opens a store on a fresh schema, or skips the test.
 func openPostgres(t *testing.T) *postgres.Store {
 	t.Helper()
-	dsn := os.Getenv("CTM_TEST_POSTGRES_DSN")
-	if dsn == "" {
-		t.Skip("CTM_TEST_POSTGRES_DSN is not set; set it to e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable to run the PostgreSQL tests")
-	}
-	var raw [6]byte
-	rand.Read(raw[:])
-	schema := "ctm_team_" + hex.EncodeToString(raw[:])
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connect: %v", err)
-	}
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	conn.Close(ctx)
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, dsn)
-		if err == nil {
-			conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
-			conn.Close(ctx)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("parse DSN: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	s, err := postgres.Open(ctx, u.String())
+	s, err := postgres.Open(context.Background(), pgtest.FreshSchema(t))
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}
