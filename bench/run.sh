@@ -7,14 +7,14 @@
 #   bench/run.sh [ctm-bench flags...]        e.g. bench/run.sh -runs 5 -json /tmp/bench.json
 #
 # Environment: SIZE (600MB), SEED (1), BENCH_DIR (/tmp/ctm-bench-data),
-# CCUSAGE (/work/shared/tools/ccusage.sh).
+# CCUSAGE (../shared/tools/ccusage.sh beside the repository).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 size=${SIZE:-600MB}
 seed=${SEED:-1}
 cache=${BENCH_DIR:-/tmp/ctm-bench-data}
-ccusage=${CCUSAGE:-/work/shared/tools/ccusage.sh}
+ccusage=${CCUSAGE:-$root/../shared/tools/ccusage.sh}
 
 bin=$(mktemp -d "${TMPDIR:-/tmp}/ctm-bench-bin.XXXXXX")
 trap 'rm -rf "$bin"' EXIT

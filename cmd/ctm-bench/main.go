@@ -1,7 +1,7 @@
 // Command ctm-bench measures ctm side by side with ccusage on one Claude
 // Code data directory and prints the DESIGN.md §7 ratios:
 //
-//	ctm-bench -data DIR -ctm PATH/TO/ctm [-ccusage /work/shared/tools/ccusage.sh] [-runs N] [-json FILE]
+//	ctm-bench -data DIR -ctm PATH/TO/ctm [-ccusage ../shared/tools/ccusage.sh] [-runs N] [-json FILE]
 //
 // Every measured command is a child process with a fresh environment: HOME
 // is a new temp dir, CLAUDE_DIR=DIR, DATABASE_PATH a fresh file, TZ=UTC.
@@ -47,7 +47,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.data, "data", "", "Claude data directory to measure (required), e.g. from ctm-gen")
 	fs.StringVar(&c.ctm, "ctm", "", "path to the ctm binary; without it only ccusage is measured")
-	fs.StringVar(&c.ccusage, "ccusage", "/work/shared/tools/ccusage.sh", "path to the ccusage wrapper script; empty to skip")
+	fs.StringVar(&c.ccusage, "ccusage", "../shared/tools/ccusage.sh", "path to the ccusage wrapper script (default: beside the repository); empty to skip")
 	fs.IntVar(&c.runs, "runs", 3, "measured runs of ccusage and of the ctm first index")
 	fs.IntVar(&c.repeats, "repeat", 5, "measured runs of the ctm unchanged-tree report")
 	fs.StringVar(&c.jsonOut, "json", "", "also write the results as JSON to this file")
