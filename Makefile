@@ -3,7 +3,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: build run test cover lint bench fuzz clean
+.PHONY: build run test lint bench bench-api bench-live fuzz clean
 
 build: ## static binary in bin/ctm (no cgo: the SQLite driver is pure Go)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ctm ./cmd/ctm
@@ -22,6 +22,12 @@ lint: ## vet, gofmt and staticcheck
 
 bench: ## ctm against ccusage on a generated 600 MB data set
 	bash bench/run.sh
+
+bench-api: ## API latency at 1,000 req/s for 30 s (/stats and /stats/daily)
+	$(GO) run ./internal/server/loadtest
+
+bench-live: ## append-to-WebSocket latency with 100 clients, 200 appends
+	$(GO) run ./cmd/ctm-livebench -seed 100000
 
 fuzz: ## a minute of each fuzz target
 	$(GO) test ./internal/ingest -run '^$$' -fuzz FuzzParseLine -fuzztime 30s
