@@ -86,7 +86,7 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 	a := &app{cfg: cfg, loc: cfg.Location, stdout: env.stdout, stderr: env.stderr}
 	logger, closer, err := logging.New(logging.Options{
 		Level:  cfg.SlogLevel(),
-		Format: cfg.LogFormat,
+		Format: cfg.LogFormatFor(env.isatty(env.stderr)),
 		File:   cfg.LogFile,
 		Stderr: env.stderr,
 		Color:  env.isatty(env.stderr),

@@ -95,9 +95,7 @@ func TestServeInProcess(t *testing.T) {
 	go func() { code <- run(ctx, []string{"serve"}, env) }()
 	var base string
 	for deadline := time.Now().Add(20 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := servingURL.FindStringSubmatch(logs.String()); m != nil {
-			base = m[1]
-		}
+		base = servedAt(logs.String())
 	}
 	if base == "" {
 		cancel()

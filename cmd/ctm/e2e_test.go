@@ -63,7 +63,17 @@ func copyTree(t *testing.T, src, dst string) {
 	}
 }
 
-var servingURL = regexp.MustCompile(`msg=serving url=(http://\S+)`)
+// servingURL finds the server's address in its log, text or JSON.
+var servingURL = regexp.MustCompile(`msg=serving url=(http://\S+)|"msg":"serving","url":"(http://[^"]+)"`)
+
+// servedAt returns the URL in the log's "serving" line, or "".
+func servedAt(log string) string {
+	m := servingURL.FindStringSubmatch(log)
+	if m == nil {
+		return ""
+	}
+	return m[1] + m[2]
+}
 
 // startServe runs "ctm serve" on a free port and returns its base URL; the
 // process is stopped with SIGTERM at the end of the test, which must make
@@ -82,8 +92,8 @@ func startServe(t *testing.T, vars []string) string {
 	go func() {
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			if m := servingURL.FindStringSubmatch(sc.Text()); m != nil {
-				urls <- m[1]
+			if u := servedAt(sc.Text()); u != "" {
+				urls <- u
 			}
 		}
 	}()

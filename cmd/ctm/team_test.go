@@ -30,8 +30,8 @@ func teamServer(t *testing.T, dsn, admin string) string {
 		}
 	})
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if m := servingURL.FindStringSubmatch(logs.String()); m != nil {
-			return m[1]
+		if u := servedAt(logs.String()); u != "" {
+			return u
 		}
 	}
 	t.Fatalf("team server did not start:\n%s", logs)

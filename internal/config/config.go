@@ -42,7 +42,8 @@ type Config struct {
 	// LogLevel is DEBUG, INFO, WARN or ERROR (LOG_LEVEL); Validate makes it
 	// DEBUG when Debug is set.
 	LogLevel string
-	// LogFormat is "text" or "json" (LOG_FORMAT).
+	// LogFormat is "text" or "json" (LOG_FORMAT); empty leaves the choice
+	// to LogFormatFor.
 	LogFormat string
 	// LogFile, when set, receives a copy of the log (LOG_FILE).
 	LogFile string
@@ -92,7 +93,6 @@ func Default() Config {
 		Port:             51888,
 		APIPrefix:        "/api/v1",
 		LogLevel:         "INFO",
-		LogFormat:        "text",
 		Timezone:         "Local",
 		Location:         time.Local,
 		SnapshotInterval: 30 * time.Minute,
@@ -100,6 +100,19 @@ func Default() Config {
 		MaxWSClients:     100,
 		PollInterval:     2 * time.Second,
 	}
+}
+
+// LogFormatFor returns the log format to use: LogFormat when set, else
+// text on a terminal or with Debug (for people) and JSON otherwise (for
+// log collectors).
+func (c *Config) LogFormatFor(terminal bool) string {
+	switch {
+	case c.LogFormat != "":
+		return c.LogFormat
+	case terminal || c.Debug:
+		return "text"
+	}
+	return "json"
 }
 
 // Addr returns the listen address, host:port.

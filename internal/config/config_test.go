@@ -68,7 +68,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"Port", c.Port, 51888},
 		{"APIPrefix", c.APIPrefix, "/api/v1"},
 		{"LogLevel", c.LogLevel, "INFO"},
-		{"LogFormat", c.LogFormat, "text"},
+		{"LogFormat", c.LogFormat, ""},
 		{"Timezone", c.Timezone, "Local"},
 		{"Location", c.Location, time.Local},
 		{"SnapshotInterval", c.SnapshotInterval, 30 * time.Minute},
@@ -722,5 +722,26 @@ func TestCheckListen(t *testing.T) {
 				t.Errorf("CheckListen() = %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestLogFormatFor(t *testing.T) {
+	tests := []struct {
+		format   string
+		debug    bool
+		terminal bool
+		want     string
+	}{
+		{"", false, true, "text"},
+		{"", false, false, "json"},
+		{"", true, false, "text"},
+		{"json", false, true, "json"},
+		{"text", false, false, "text"},
+	}
+	for _, tt := range tests {
+		c := Config{LogFormat: tt.format, Debug: tt.debug}
+		if got := c.LogFormatFor(tt.terminal); got != tt.want {
+			t.Errorf("LogFormatFor(%v) with LOG_FORMAT=%q DEBUG=%v = %q, want %q", tt.terminal, tt.format, tt.debug, got, tt.want)
+		}
 	}
 }

@@ -38,7 +38,7 @@ func (c *Config) BindFlagGroups(fs *flag.FlagSet, groups FlagGroup) {
 		fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "PostgreSQL `URL`; selects PostgreSQL (DATABASE_URL)")
 		fs.StringVar(&c.Timezone, "tz", c.Timezone, "time `zone` for days and hours, e.g. UTC or Europe/Paris (TIMEZONE)")
 		fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "log `level`: DEBUG, INFO, WARN or ERROR (LOG_LEVEL)")
-		fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format`: text or json (LOG_FORMAT)")
+		fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "log `format`: text or json; default text on a terminal, else json (LOG_FORMAT)")
 		fs.StringVar(&c.LogFile, "log-file", c.LogFile, "also write the log to this `file` (LOG_FILE)")
 		fs.BoolVar(&c.Debug, "debug", c.Debug, "debug logging (DEBUG)")
 		fs.StringVar(&c.PricingFile, "pricing-file", c.PricingFile, "JSON `file` adding or overriding model prices (PRICING_FILE)")

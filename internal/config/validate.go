@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -54,7 +55,7 @@ func (c *Config) Validate() error {
 		c.LogLevel = "DEBUG"
 	}
 	switch format := strings.ToLower(strings.TrimSpace(c.LogFormat)); format {
-	case "text", "json":
+	case "", "text", "json":
 		c.LogFormat = format
 	default:
 		bad("LOG_FORMAT", c.LogFormat, "is not text or json")
@@ -210,7 +211,7 @@ func (c *Config) Redacted() map[string]any {
 		"port":              c.Port,
 		"api_prefix":        c.APIPrefix,
 		"log_level":         c.LogLevel,
-		"log_format":        c.LogFormat,
+		"log_format":        cmp.Or(c.LogFormat, "auto"),
 		"log_file":          c.LogFile,
 		"debug":             c.Debug,
 		"cors_origins":      append([]string{}, c.CORSOrigins...),
