@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -121,4 +122,91 @@ func TestRunRealCorpusMatchesExpected(t *testing.T) {
 		t.Errorf("second Run = %+v, want nothing read", res)
 	}
 	compareReports(t, sink.report(), loadExpected(t))
+}
+
+// checkSink is a refSink that also checks each batch's shape: records
+// in key order, at most limit of them.
+type checkSink struct {
+	*refSink
+	t       *testing.T
+	limit   int
+	batches int
+}
+
+func (s *checkSink) Apply(ctx context.Context, b usage.Batch) error {
+	s.batches++
+	if len(b.Records) > s.limit {
+		s.t.Errorf("batch %d has %d records, want at most %d", s.batches, len(b.Records), s.limit)
+	}
+	if !slices.IsSortedFunc(b.Records, func(x, y usage.Record) int { return strings.Compare(x.Key, y.Key) }) {
+		s.t.Errorf("batch %d records are not in key order", s.batches)
+	}
+	err := s.refSink.Apply(ctx, b)
+	// The ingester reuses the array once Apply returns; scribbling on it
+	// now shows whether anything still depended on it.
+	for i := range b.Records {
+		b.Records[i] = usage.Record{Key: "scribbled"}
+	}
+	return err
+}
+
+func TestBulkRunMatchesExpected(t *testing.T) {
+	root := filepath.Join(sharedTestdata(t), "claude-real")
+	sink := &checkSink{refSink: newRefSink(), t: t, limit: bulkBatchRecords + pieceRecords}
+	in := New(sink, []string{root}, nil, Options{})
+	in.bulkBytes = 0 // every run is a bulk one
+	res, err := in.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	compareReports(t, sink.report(), loadExpected(t))
+	// The real corpus holds fewer records than one bulk batch, and the
+	// file limit is lifted: one Apply.
+	if sink.batches != 1 || res.FilesChanged != 25 {
+		t.Errorf("bulk run applied %d batches for %d files, want 1 for 25", sink.batches, res.FilesChanged)
+	}
+	if _, ok := sink.records["scribbled"]; ok {
+		t.Error("a scribbled record reached the sink")
+	}
+}
+
+func TestSmallBatchesAreSortedAndReused(t *testing.T) {
+	root := filepath.Join(sharedTestdata(t), "claude-real")
+	sink := &checkSink{refSink: newRefSink(), t: t, limit: 50 + pieceRecords}
+	in := New(sink, []string{root}, nil, Options{BatchRecords: 50, BatchFiles: 4})
+	in.bulkBytes = 0 // the options given win over the bulk defaults
+	if _, err := in.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	compareReports(t, sink.report(), loadExpected(t))
+	// 25 files at most 4 a batch.
+	if sink.batches < 7 {
+		t.Errorf("applied %d batches, want at least 7", sink.batches)
+	}
+}
+
+func TestBatchLimits(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  Options
+		total int64
+		want  limits
+	}{
+		{"small run", Options{}, bulkBytes, limits{records: 10_000, files: 500}},
+		{"bulk run", Options{}, bulkBytes + 1,
+			limits{records: bulkBatchRecords, files: bulkBatchFiles, capacity: bulkBatchRecords + pieceRecords}},
+		{"bulk run, records chosen", Options{BatchRecords: 100}, bulkBytes + 1,
+			limits{records: 100, files: bulkBatchFiles, capacity: 100 + pieceRecords}},
+		{"bulk run, files chosen", Options{BatchFiles: 7}, bulkBytes + 1,
+			limits{records: bulkBatchRecords, files: 7, capacity: bulkBatchRecords + pieceRecords}},
+		{"small run, both chosen", Options{BatchRecords: 3, BatchFiles: 2}, 10, limits{records: 3, files: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := New(newRefSink(), nil, nil, tt.opts).batchLimits(tt.total)
+			if got != tt.want {
+				t.Errorf("batchLimits(%d) = %+v, want %+v", tt.total, got, tt.want)
+			}
+		})
+	}
 }
