@@ -16,7 +16,8 @@ const quarterHourMS = 15 * 60 * 1000
 // longExpr is the long-context flag of a records row:
 // usage.Record.IsLongContext in SQL. The threshold is a compile-time
 // constant, not input, so it is spelled into the query rather than bound.
-// The rollup triggers in migrations/0001_init.sql spell the same number.
+// The rollup update trigger in migrations/0001_init.sql spells the same
+// number; Apply sums inserted records with usage.Record.IsLongContext.
 var longExpr = "(input + cache_creation_5m + cache_creation_1h + cache_read > " +
 	strconv.Itoa(usage.LongContextThreshold) + ")"
 

@@ -50,6 +50,12 @@ type Store struct {
 	noMirror    bool
 	mirrorLimit int
 
+	// bulkCheckpoint is whether the writer connection has the raised WAL
+	// checkpoint threshold of large batches (see setCheckpoint). Only
+	// write transactions read or change it, and they run one at a time
+	// on the single writer connection.
+	bulkCheckpoint bool
+
 	// testHookBeforeCommit, when set, runs inside Apply after every row is
 	// written and before the commit; crash tests kill the process there.
 	testHookBeforeCommit func()
@@ -147,6 +153,10 @@ func dsn(path string, writer bool) string {
 		// was no faster on a 600 MB first index (the OS page cache holds
 		// the rest) but raised its peak RSS from about 75 to 120 MB.
 		q.Add("_pragma", "cache_size(-8192)")
+		// Large batches let the WAL grow to 64 MB before a checkpoint
+		// (see setCheckpoint); once a checkpoint has copied it all, the
+		// next writer truncates the file to 16 MB instead of keeping it.
+		q.Add("_pragma", "journal_size_limit(16777216)")
 	} else {
 		// The read pool must never write; make a mistake an error.
 		q.Add("_pragma", "query_only(1)")
