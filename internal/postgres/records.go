@@ -24,7 +24,8 @@ const recordColumns = `key, message_id, request_id, ts, model, session_id, proje
 // statement text and its plan are the same for every batch size.
 //
 // A row whose key is stored replaces the stored copy only if
-// usage.Record.Prefer prefers it: more output, then the earlier timestamp.
+// usage.Record.Prefer prefers it: more output, then the earlier timestamp,
+// then the smaller session id and project.
 // The decision depends only on the two rows, so any order of batches, and
 // any interleaving of concurrent ones, converges to the same row.
 const upsertRecords = `INSERT INTO records (key, message_id, request_id, ts, model,
@@ -58,7 +59,9 @@ ON CONFLICT (key) DO UPDATE SET
 	cache_read = excluded.cache_read,
 	web_search_requests = excluded.web_search_requests
 WHERE excluded.output > records.output
-	OR (excluded.output = records.output AND excluded.ts < records.ts)`
+	OR (excluded.output = records.output AND (excluded.ts < records.ts
+		OR (excluded.ts = records.ts AND (excluded.session_id < records.session_id
+			OR (excluded.session_id = records.session_id AND excluded.project < records.project)))))`
 
 // deleteSuperseded deletes the telemetry records of the batch's request ids
 // that a transcript record also reports (usage.Record.Supersedes), in

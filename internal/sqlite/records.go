@@ -27,8 +27,8 @@ const rowsPerInsert = 64
 
 // upsertRecords returns an INSERT of n records that, when a key is stored,
 // replaces the stored copy only if the new one is preferred by
-// usage.Record.Prefer: more output, or equal output and an earlier
-// timestamp. The decision depends only on the two rows, so any order of
+// usage.Record.Prefer: more output, then the earlier timestamp, then the
+// smaller session id and project. The decision depends only on the two rows, so any order of
 // batches converges. SQLite applies the upsert row by row, so a key that
 // appears twice in one statement is resolved the same way.
 func upsertRecords(n int) string {
@@ -56,7 +56,9 @@ func upsertRecords(n int) string {
 	cache_read = excluded.cache_read,
 	web_search_requests = excluded.web_search_requests
 WHERE excluded.output > records.output
-	OR (excluded.output = records.output AND excluded.ts < records.ts)`)
+	OR (excluded.output = records.output AND (excluded.ts < records.ts
+		OR (excluded.ts = records.ts AND (excluded.session_id < records.session_id
+			OR (excluded.session_id = records.session_id AND excluded.project < records.project)))))`)
 	return b.String()
 }
 
@@ -215,7 +217,8 @@ func applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Record) error
 }
 
 // mergeCopies returns records with one copy per key, the one
-// usage.Record.Prefer keeps (the first among equals, as the upsert does),
+// usage.Record.Prefer keeps (the first among identical copies, as the
+// upsert does),
 // in first-seen order. It returns records itself when every key is
 // distinct, as the ingester's batches are.
 func mergeCopies(records []usage.Record) []usage.Record {

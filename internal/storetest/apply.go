@@ -115,6 +115,36 @@ func testPreferEarlier(t *testing.T, open func(*testing.T) usage.Store) {
 	}
 }
 
+func testPreferIdenticalCopies(t *testing.T, open func(*testing.T) usage.Store) {
+	// A resumed session copies a response verbatim: same output, same
+	// time, another session (and here another project). The kept copy
+	// must not depend on the order the copies arrive in.
+	orig := rec("msg_z", 0, "claude-opus-4-6", "s-aaa", "/p/b", usage.Tokens{Input: 1, Output: 30})
+	resumed := rec("msg_z", 0, "claude-opus-4-6", "s-bbb", "/p/a", usage.Tokens{Input: 1, Output: 30})
+	sameSession := rec("msg_z", 0, "claude-opus-4-6", "s-aaa", "/p/a", usage.Tokens{Input: 1, Output: 30})
+	for _, tc := range []struct {
+		name    string
+		batches [][]usage.Record
+		want    usage.Record
+	}{
+		{"SmallerSessionFirst", [][]usage.Record{{orig}, {resumed}}, orig},
+		{"SmallerSessionLast", [][]usage.Record{{resumed}, {orig}}, orig},
+		{"OneBatch", [][]usage.Record{{resumed, orig}}, orig},
+		{"ThenSmallerProject", [][]usage.Record{{orig}, {sameSession}}, sameSession},
+		{"ThenSmallerProjectFirst", [][]usage.Record{{sameSession}, {orig}}, sameSession},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			for _, rs := range tc.batches {
+				apply(t, s, usage.Batch{Records: rs})
+			}
+			if got := storedOne(t, s); got != normRecord(tc.want) {
+				t.Errorf("stored %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
 // permutations returns every ordering of 0..n-1.
 func permutations(n int) [][]int {
 	if n == 0 {

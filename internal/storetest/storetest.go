@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) usage.Store) {
 		t.Run("EmptyBatch", func(t *testing.T) { testApplyEmpty(t, open(t)) })
 		t.Run("PreferLargerOutput", func(t *testing.T) { testPreferLargerOutput(t, open) })
 		t.Run("PreferEarlierOnEqualOutput", func(t *testing.T) { testPreferEarlier(t, open) })
+		t.Run("PreferIdenticalCopiesByOrder", func(t *testing.T) { testPreferIdenticalCopies(t, open) })
 		t.Run("PreferAnyOrderConverges", func(t *testing.T) { testPreferConverges(t, open(t)) })
 		t.Run("ReplacementMovesAggregates", func(t *testing.T) { testReplacementMovesAggregates(t, open(t)) })
 		t.Run("NoMessageIDNeverMerged", func(t *testing.T) { testNoMessageID(t, open(t)) })

@@ -68,6 +68,9 @@ func TestRecordKeyAndPrefer(t *testing.T) {
 		{"equal output, earlier wins", early, small, true},
 		{"equal output, later loses", small, early, false},
 		{"identical keeps old", small, small, false},
+		{"equal, smaller session wins", &Record{Timestamp: t0, SessionID: "a", Tokens: Tokens{Output: 5}}, &Record{Timestamp: t0, SessionID: "b", Tokens: Tokens{Output: 5}}, true},
+		{"equal, larger session loses", &Record{Timestamp: t0, SessionID: "b", Tokens: Tokens{Output: 5}}, &Record{Timestamp: t0, SessionID: "a", Tokens: Tokens{Output: 5}}, false},
+		{"equal session, smaller project wins", &Record{Timestamp: t0, SessionID: "a", Project: "/a", Tokens: Tokens{Output: 5}}, &Record{Timestamp: t0, SessionID: "a", Project: "/b", Tokens: Tokens{Output: 5}}, true},
 	}
 	for _, tt := range tests {
 		if got := tt.r.Prefer(tt.old); got != tt.want {

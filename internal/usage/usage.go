@@ -92,12 +92,21 @@ func RecordKey(messageID, requestID, lineID string) string {
 // Prefer reports whether r should replace old as the kept copy of one
 // response: the copy with the most output tokens wins (Claude Code writes a
 // line per streamed content block and the last carries the final count), and
-// among equal ones the earliest.
+// among equal ones the earliest. Copies equal in both (a resumed session
+// copies earlier lines verbatim under its own session id) are ordered by
+// session id, then project, so that the kept copy, and so the per-session
+// figures, never depend on the order files were read in.
 func (r *Record) Prefer(old *Record) bool {
 	if r.Output != old.Output {
 		return r.Output > old.Output
 	}
-	return r.Timestamp.Before(old.Timestamp)
+	if !r.Timestamp.Equal(old.Timestamp) {
+		return r.Timestamp.Before(old.Timestamp)
+	}
+	if r.SessionID != old.SessionID {
+		return r.SessionID < old.SessionID
+	}
+	return r.Project < old.Project
 }
 
 // IsLongContext reports whether the request's prompt exceeds
