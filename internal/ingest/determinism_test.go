@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"context"
-	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -55,7 +54,7 @@ func TestKeptCopiesDoNotDependOnOrder(t *testing.T) {
 		}
 	}
 	if len(want) == 0 {
-		t.Fatal(fmt.Sprintf("no sessions generated in %s", dir))
+		t.Fatalf("no sessions generated in %s", dir)
 	}
 }
 
