@@ -56,7 +56,11 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) (res results, er
 	}
 	transcript := filepath.Join(proj, "bench-session.jsonl")
 
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "monitor.db"))
+	prices, err := pricing.Load(pricing.Options{})
+	if err != nil {
+		return res, err
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "monitor.db"), prices)
 	if err != nil {
 		return res, err
 	}
@@ -65,10 +69,6 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) (res results, er
 		return res, fmt.Errorf("seed: %w", err)
 	}
 	if res.seedRecords, err = st.CountRecords(ctx, usage.Filter{}); err != nil {
-		return res, err
-	}
-	prices, err := pricing.Load("")
-	if err != nil {
 		return res, err
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -97,11 +97,11 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 	}
 	a.logger = logger
 	a.closers = append(a.closers, closer)
-	if a.prices, err = pricing.Load(cfg.PricingFile); err != nil {
+	if a.prices, err = pricing.Load(pricing.Options{UserFile: cfg.PricingFile, Refreshed: cfg.RefreshedPrices()}); err != nil {
 		a.close()
 		return nil, a.fail(err)
 	}
-	store, err := openStore(ctx, cfg)
+	store, err := openStore(ctx, cfg, a.prices)
 	if err != nil {
 		a.close()
 		return nil, a.fail(err)
@@ -119,11 +119,11 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 
 // openStore opens PostgreSQL when DATABASE_URL is set (team mode), else the
 // embedded SQLite database.
-func openStore(ctx context.Context, cfg config.Config) (usage.Store, error) {
+func openStore(ctx context.Context, cfg config.Config, prices usage.Pricer) (usage.Store, error) {
 	if cfg.DatabaseURL != "" {
-		return postgres.Open(ctx, cfg.DatabaseURL)
+		return postgres.Open(ctx, cfg.DatabaseURL, prices)
 	}
-	return sqlite.Open(ctx, cfg.DatabasePath)
+	return sqlite.Open(ctx, cfg.DatabasePath, prices)
 }
 
 // catchUp reads what the Claude directories gained since the last run. A

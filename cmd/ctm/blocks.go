@@ -262,7 +262,7 @@ func writeLimitsLine(b *strings.Builder, l usage.Limits) {
 		parts = append(parts, "largest completed block (none yet)")
 	}
 	if l.CostUSD > 0 {
-		parts = append(parts, formatCost(l.CostUSD))
+		parts = append(parts, formatUSD(l.CostUSD))
 	}
 	if len(parts) == 0 {
 		b.WriteString("Limits: none set (use --plan, --token-limit or --cost-limit)\n")
@@ -279,7 +279,7 @@ func writeActiveSummary(b *strings.Builder, act *usage.Block, now time.Time, loc
 	fmt.Fprintf(b, "Active block: %s - %s, %s left\n", act.StartTime.In(loc).Format("15:04"),
 		act.EndTime.In(loc).Format("15:04"), formatDuration(act.EndTime.Sub(now)))
 	if r := act.BurnRate; r != nil {
-		fmt.Fprintf(b, "  Burn rate: %s tokens/min, %s/hour\n", formatInt(int64(r.TokensPerMinute+0.5)), formatCost(r.CostPerHour))
+		fmt.Fprintf(b, "  Burn rate: %s tokens/min, %s/hour\n", formatInt(int64(r.TokensPerMinute+0.5)), formatUSD(r.CostPerHour))
 	}
 	if p := act.Projection; p != nil {
 		status := ""
@@ -421,13 +421,13 @@ func renderLive(b *strings.Builder, v blocksView, loc *time.Location) {
 			fmt.Fprintf(b, "Tokens      %s\n", formatInt(act.TotalTokens))
 		}
 		if v.Limits.CostUSD > 0 {
-			r := act.CostUSD / v.Limits.CostUSD
-			fmt.Fprintf(b, "Cost        %s %3.0f%%  %s / %s\n", bar(r), 100*r, formatCost(act.CostUSD), formatCost(v.Limits.CostUSD))
+			r := act.CostUSD.USD() / v.Limits.CostUSD
+			fmt.Fprintf(b, "Cost        %s %3.0f%%  %s / %s\n", bar(r), 100*r, formatCost(act.CostUSD), formatUSD(v.Limits.CostUSD))
 		} else {
 			fmt.Fprintf(b, "Cost        %s\n", formatCost(act.CostUSD))
 		}
 		if r := act.BurnRate; r != nil {
-			fmt.Fprintf(b, "Burn rate   %s tokens/min, %s/hour\n", formatInt(int64(r.TokensPerMinute+0.5)), formatCost(r.CostPerHour))
+			fmt.Fprintf(b, "Burn rate   %s tokens/min, %s/hour\n", formatInt(int64(r.TokensPerMinute+0.5)), formatUSD(r.CostPerHour))
 		} else {
 			b.WriteString("Burn rate   not measurable yet (one request)\n")
 		}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -344,7 +345,7 @@ func TestRenderLiveNoActiveBlock(t *testing.T) {
 	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
 	renderLive(&b, blocksView{
 		Now:    now,
-		Weekly: usage.WindowTotals{TotalTokens: 1234, CostUSD: 1.5},
+		Weekly: usage.WindowTotals{TotalTokens: 1234, CostUSD: usage.MoneyPerUSD * 3 / 2},
 		Rate: &usage.RateLimitSample{Time: now, FiveHour: &usage.RateLimitWindow{UsedPercentage: 12.4},
 			SevenDay: &usage.RateLimitWindow{UsedPercentage: 50, ResetsAt: now.Add(48 * time.Hour)}},
 	}, time.UTC)
@@ -489,7 +490,7 @@ func TestBlocksMatchCcusage(t *testing.T) {
 	env, _, _ := testEnv(t, dir)
 	ours := blocksAt(t, env, now)
 
-	store, err := sqlite.Open(context.Background(), envVar(env, "DATABASE_PATH"))
+	store, err := sqlite.Open(context.Background(), envVar(env, "DATABASE_PATH"), storetest.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -498,7 +499,7 @@ func TestBlocksMatchCcusage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prices, err := pricing.Load("")
+	prices, err := pricing.Load(pricing.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

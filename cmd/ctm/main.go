@@ -42,6 +42,7 @@ func commands() map[string]command {
 		"token":      {"create a push token for a team member (team server)", runToken},
 		"push":       {"send local records to a team server", runPush},
 		"config":     {"print the effective configuration (secrets masked)", runConfig},
+		"prices":     {"the price table in force; 'prices update' fetches a newer one", runPrices},
 		"version":    {"print the version", runVersion},
 	}
 	for name, kind := range reportKinds {
@@ -90,6 +91,7 @@ team mode:
 other commands:
   export     usage per day or hour as CSV or JSON
   statusline one status line for Claude Code (reads its JSON on stdin)
+  prices     the price table in force ('ctm prices update' fetches a newer one)
   config     print the effective configuration (secrets masked)
   version    print the version
 

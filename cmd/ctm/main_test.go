@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/claude-token-monitor/ctm/internal/usage"
 	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,19 +63,25 @@ func ctm(t testing.TB, env *environ, args ...string) []byte {
 // expected mirrors claude-real.expected.json.
 type expectedFigures struct {
 	Input, Output, CacheRead, CW5, CW1, CacheCreation, WebSearch, Entries int64
-	CostUSD                                                               float64
+	CostUSD                                                               usage.Money
 }
 
 func (e *expectedFigures) UnmarshalJSON(b []byte) error {
-	var raw map[string]float64
+	var raw struct {
+		Input         int64       `json:"input"`
+		Output        int64       `json:"output"`
+		CacheRead     int64       `json:"cache_read"`
+		CW5           int64       `json:"cw5"`
+		CW1           int64       `json:"cw1"`
+		CacheCreation int64       `json:"cache_creation"`
+		WebSearch     int64       `json:"web_search"`
+		Entries       int64       `json:"entries"`
+		CostUSD       usage.Money `json:"cost_usd"`
+	}
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return err
 	}
-	*e = expectedFigures{
-		Input: int64(raw["input"]), Output: int64(raw["output"]), CacheRead: int64(raw["cache_read"]),
-		CW5: int64(raw["cw5"]), CW1: int64(raw["cw1"]), CacheCreation: int64(raw["cache_creation"]),
-		WebSearch: int64(raw["web_search"]), Entries: int64(raw["entries"]), CostUSD: raw["cost_usd"],
-	}
+	*e = expectedFigures(raw)
 	return nil
 }
 
@@ -88,20 +94,20 @@ type expectedFile struct {
 
 // row is the part of a report row the tests compare.
 type row struct {
-	Date            string  `json:"date"`
-	SessionID       string  `json:"session_id"`
-	Model           string  `json:"model"`
-	Input           int64   `json:"input_tokens"`
-	Output          int64   `json:"output_tokens"`
-	CacheCreation   int64   `json:"cache_creation_tokens"`
-	CW5             int64   `json:"cache_creation_5m_tokens"`
-	CW1             int64   `json:"cache_creation_1h_tokens"`
-	CacheRead       int64   `json:"cache_read_tokens"`
-	Total           int64   `json:"total_tokens"`
-	WebSearch       int64   `json:"web_search_requests"`
-	Entries         int64   `json:"entries"`
-	CostUSD         float64 `json:"cost_usd"`
-	ModelBreakdowns []row   `json:"model_breakdowns"`
+	Date            string      `json:"date"`
+	SessionID       string      `json:"session_id"`
+	Model           string      `json:"model"`
+	Input           int64       `json:"input_tokens"`
+	Output          int64       `json:"output_tokens"`
+	CacheCreation   int64       `json:"cache_creation_tokens"`
+	CW5             int64       `json:"cache_creation_5m_tokens"`
+	CW1             int64       `json:"cache_creation_1h_tokens"`
+	CacheRead       int64       `json:"cache_read_tokens"`
+	Total           int64       `json:"total_tokens"`
+	WebSearch       int64       `json:"web_search_requests"`
+	Entries         int64       `json:"entries"`
+	CostUSD         usage.Money `json:"cost_usd"`
+	ModelBreakdowns []row       `json:"model_breakdowns"`
 }
 
 func checkFigures(t *testing.T, what string, got row, want expectedFigures) {
@@ -117,24 +123,31 @@ func checkFigures(t *testing.T, what string, got row, want expectedFigures) {
 	if got.Total != want.Input+want.Output+want.CacheCreation+want.CacheRead {
 		t.Errorf("%s total_tokens = %d, want %d", what, got.Total, want.Input+want.Output+want.CacheCreation+want.CacheRead)
 	}
-	if math.Abs(got.CostUSD-want.CostUSD) > 1e-6*math.Max(1, want.CostUSD) {
-		t.Errorf("%s cost_usd = %.10f, want %.10f", what, got.CostUSD, want.CostUSD)
+	// Money is exact: the same digits as the expected accounting.
+	if got.CostUSD != want.CostUSD {
+		t.Errorf("%s cost_usd = %s, want %s", what, got.CostUSD, want.CostUSD)
 	}
 }
 
-// TestRealCorpusMatchesExpected asserts every figure of
-// claude-real.expected.json through the CLI's JSON.
+// TestRealCorpusMatchesExpected asserts every figure of both real
+// corpora's expected files through the CLI's JSON, costs to the digit.
 func TestRealCorpusMatchesExpected(t *testing.T) {
+	for _, corpus := range []string{"claude-real", "claude-real-2026"} {
+		t.Run(corpus, func(t *testing.T) { testRealCorpus(t, corpus) })
+	}
+}
+
+func testRealCorpus(t *testing.T, corpus string) {
 	dir := realDir(t)
 	var want expectedFile
-	b, err := os.ReadFile(filepath.Join(dir, "claude-real.expected.json"))
+	b, err := os.ReadFile(filepath.Join(dir, corpus+".expected.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &want); err != nil {
 		t.Fatal(err)
 	}
-	env, _, _ := testEnv(t, filepath.Join(dir, "claude-real"))
+	env, _, _ := testEnv(t, filepath.Join(dir, corpus))
 
 	var daily struct {
 		Daily          []row    `json:"daily"`

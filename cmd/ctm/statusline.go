@@ -195,7 +195,7 @@ func statusLine(ctx context.Context, a *app, in statusInput, now time.Time) (str
 	} else {
 		parts = append(parts, fmt.Sprintf("block %s (%s left)", formatCost(act.CostUSD), formatDuration(act.EndTime.Sub(now))))
 		if act.BurnRate != nil {
-			parts = append(parts, formatCost(act.BurnRate.CostPerHour)+"/h")
+			parts = append(parts, formatUSD(act.BurnRate.CostPerHour)+"/h")
 		}
 	}
 	if w, _ := in.RateLimits.FiveHour.window(); w != nil {
@@ -278,7 +278,7 @@ func modelName(a *app, in statusInput) string {
 }
 
 // costOf returns the cost of the records that pass f.
-func costOf(ctx context.Context, a *app, f usage.Filter) (float64, error) {
+func costOf(ctx context.Context, a *app, f usage.Filter) (usage.Money, error) {
 	buckets, err := a.store.Aggregate(ctx, f, usage.ByNothing)
 	if err != nil {
 		return 0, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,7 +100,7 @@ func TestStatuslineGolden(t *testing.T) {
 // openTestStore opens the database of env after a command closed it.
 func openTestStore(t *testing.T, env *environ) *sqlite.Store {
 	t.Helper()
-	s, err := sqlite.Open(context.Background(), envVar(env, "DATABASE_PATH"))
+	s, err := sqlite.Open(context.Background(), envVar(env, "DATABASE_PATH"), storetest.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
-	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
 // table renders rows of cells as aligned columns for people. Numeric columns
@@ -110,19 +112,21 @@ func formatInt(n int64) string {
 	return b.String()
 }
 
-// formatCost formats a USD amount with two decimals and thousands separators.
-func formatCost(usd float64) string {
-	cents := int64(usd*100 + 0.5)
-	if usd < 0 {
-		cents = int64(usd*100 - 0.5)
-	}
-	whole, frac := cents/100, cents%100
-	if frac < 0 {
-		frac = -frac
-	}
+// formatCost formats an exact amount as dollars and cents, rounded half
+// away from zero, with thousands separators.
+func formatCost(m usage.Money) string {
+	fixed := m.Fixed(2)
 	sign := ""
-	if cents < 0 && whole == 0 {
-		sign = "-"
+	if rest, ok := strings.CutPrefix(fixed, "-"); ok {
+		sign, fixed = "-", rest
 	}
-	return fmt.Sprintf("$%s%s.%02d", sign, formatInt(whole), frac)
+	whole, cents, _ := strings.Cut(fixed, ".")
+	n, _ := strconv.ParseInt(whole, 10, 64)
+	return "$" + sign + formatInt(n) + "." + cents
+}
+
+// formatUSD formats a figure in dollars that is not a sum of costs (a
+// limit, a projection) like formatCost.
+func formatUSD(usd float64) string {
+	return formatCost(usage.Money(math.Round(usd * usage.MoneyPerUSD)))
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"github.com/claude-token-monitor/ctm/internal/usage"
 	"strings"
 	"testing"
 )
@@ -17,10 +18,15 @@ func TestFormatInt(t *testing.T) {
 }
 
 func TestFormatCost(t *testing.T) {
-	tests := map[float64]string{0: "$0.00", 0.004: "$0.00", 0.005: "$0.01", 1.239: "$1.24",
-		1234.5: "$1,234.50", 68.6485263: "$68.65", -0.5: "$-0.50", -12.25: "$-12.25"}
+	tests := map[string]string{"0": "$0.00", "0.004": "$0.00", "0.005": "$0.01", "1.239": "$1.24",
+		"1234.5": "$1,234.50", "68.6485263": "$68.65", "-0.5": "$-0.50", "-12.25": "$-12.25",
+		"0.0049999999": "$0.00", "1234567.995": "$1,234,568.00", "-0.001": "$0.00"}
 	for usd, want := range tests {
-		if got := formatCost(usd); got != want {
+		m, err := usage.ParseMoney(usd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := formatCost(m); got != want {
 			t.Errorf("formatCost(%v) = %q, want %q", usd, got, want)
 		}
 	}

@@ -6,6 +6,7 @@ package config
 import (
 	"log/slog"
 	"net"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -62,6 +63,9 @@ type Config struct {
 	RetentionDays int
 	// PricingFile adds or overrides model prices (PRICING_FILE).
 	PricingFile string
+	// PricingURL is where `ctm prices update` fetches a newer price table
+	// (PRICING_URL); nothing else uses the network.
+	PricingURL string
 	// AuthToken protects the API when set (AUTH_TOKEN, or the content of
 	// AUTH_TOKEN_FILE). It is secret.
 	AuthToken string
@@ -99,6 +103,7 @@ func Default() Config {
 		RetentionDays:    90,
 		MaxWSClients:     100,
 		PollInterval:     2 * time.Second,
+		PricingURL:       DefaultPricingURL,
 	}
 }
 
@@ -139,4 +144,16 @@ func (c *Config) SlogLevel() slog.Level {
 		return slog.LevelInfo
 	}
 	return l
+}
+
+// DefaultPricingURL is the price file on the project's main branch.
+const DefaultPricingURL = "https://raw.githubusercontent.com/claude-token-monitor/ctm/main/internal/pricing/prices.json"
+
+// RefreshedPrices is where `ctm prices update` keeps the table it fetched:
+// beside the SQLite database, in the user's data directory.
+func (c Config) RefreshedPrices() string {
+	if c.DatabasePath == "" {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(c.DatabasePath), "prices.json")
 }

@@ -188,6 +188,7 @@ func TestLoadAllVariables(t *testing.T) {
 		CostLimit:        12.5,
 		MaxWSClients:     5,
 		PollInterval:     500 * time.Millisecond,
+		PricingURL:       DefaultPricingURL,
 		Home:             home,
 	}
 	if !reflect.DeepEqual(c, want) {
@@ -540,7 +541,7 @@ func TestBindFlags(t *testing.T) {
 		Timezone: "UTC", Location: time.UTC, LogLevel: "DEBUG", LogFormat: "json", LogFile: "/tmp/l.log",
 		Debug: true, PricingFile: "/p.json", AllowRemote: true, CORSOrigins: []string{"https://b.example"},
 		SnapshotInterval: 5 * time.Minute, RetentionDays: 30, Plan: "max5", TokenLimit: TokenLimitMax,
-		CostLimit: 3.5, MaxWSClients: 7, PollInterval: time.Second, Home: home,
+		CostLimit: 3.5, MaxWSClients: 7, PollInterval: time.Second, Home: home, PricingURL: DefaultPricingURL,
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("after flags =\n%#v\nwant\n%#v", c, want)

@@ -165,6 +165,7 @@ var settings = []setting{
 	{name: "SNAPSHOT_INTERVAL", set: func(c *Config, v string) (err error) { c.SnapshotInterval, err = parseDuration(v); return err }},
 	{name: "RETENTION_DAYS", set: func(c *Config, v string) (err error) { c.RetentionDays, err = parseInt(v); return err }},
 	{name: "PRICING_FILE", set: func(c *Config, v string) error { c.PricingFile = v; return nil }},
+	{name: "PRICING_URL", set: func(c *Config, v string) error { c.PricingURL = v; return nil }},
 	{name: "AUTH_TOKEN", set: func(c *Config, v string) error { c.AuthToken = v; return nil }, secret: true},
 	{name: "AUTH_TOKEN_FILE", set: func(c *Config, v string) error {
 		if c.AuthToken != "" {

@@ -339,6 +339,11 @@ type response struct {
 	written int64
 }
 
+// longPrompt is the prompt size above which the long-context tiers of the
+// price table bill a request; the manifest counts such responses so that
+// tests can see the generator makes them.
+const longPrompt = 200_000
+
 // account adds a finished response to the manifest totals, counting the
 // copy a correct reader keeps: the one with the largest output.
 func (g *generator) account(r *response) {
@@ -353,7 +358,7 @@ func (g *generator) account(r *response) {
 	m.Entries++
 	m.Tokens = m.Tokens.Add(t)
 	g.man.Models[r.model] = m
-	if t.Prompt() > usage.LongContextThreshold {
+	if t.Prompt() > longPrompt {
 		g.man.LongContextResponses++
 	}
 }

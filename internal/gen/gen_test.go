@@ -401,7 +401,7 @@ func TestGeneratedShapes(t *testing.T) {
 			if u.Server != nil && u.Server.WebSearch > 0 {
 				seen["web-search"] = true
 			}
-			if r.Message.Model == modelSonnet45 && u.Input+u.CacheCreation+u.CacheRead > usage.LongContextThreshold {
+			if r.Message.Model == modelSonnet45 && u.Input+u.CacheCreation+u.CacheRead > longPrompt {
 				seen["sonnet-long-context"] = true
 			}
 			if r.IsSidechain && r.AgentID == "" {

@@ -140,8 +140,8 @@ type apiUsage struct {
 	input, output, cacheCreation, cacheRead int64
 	hasCacheObject                          bool
 	cache5m, cache1h                        int64
-	webSearch                               int64
-	serviceTier, speed                      []byte
+	webSearch, webFetch                     int64
+	serviceTier, speed, inferenceGeo        []byte
 }
 
 // progressData is a progress line's data: {type, message: {type, message,
@@ -229,11 +229,14 @@ func (u *apiUsage) scan(s *scanner) {
 				}
 			})
 		case "server_tool_use":
-			u.webSearch = 0
+			u.webSearch, u.webFetch = 0, 0
 			s.object(func(key []byte) {
-				if string(key) == "web_search_requests" {
+				switch string(key) {
+				case "web_search_requests":
 					u.webSearch = s.integer()
-				} else {
+				case "web_fetch_requests":
+					u.webFetch = s.integer()
+				default:
 					s.skip()
 				}
 			})
@@ -241,6 +244,8 @@ func (u *apiUsage) scan(s *scanner) {
 			u.serviceTier = s.stringBytes()
 		case "speed":
 			u.speed = s.stringBytes()
+		case "inference_geo":
+			u.inferenceGeo = s.stringBytes()
 		default:
 			s.skip()
 		}
@@ -311,28 +316,35 @@ func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec u
 	}
 	u := &msg.usage
 	rec = usage.Record{
-		MessageID:   string(msg.id),
-		RequestID:   string(requestID),
-		Timestamp:   ts.UTC(),
-		Model:       strs.str(msg.model),
-		SessionID:   strs.str(l.sessionID),
-		Project:     strs.str(l.cwd),
-		CWD:         strs.str(l.cwd),
-		GitBranch:   strs.str(l.gitBranch),
-		Version:     strs.str(l.version),
-		IsSidechain: sidechain,
-		ServiceTier: strs.str(u.serviceTier),
-		Speed:       strs.str(u.speed),
+		MessageID:    string(msg.id),
+		RequestID:    string(requestID),
+		Timestamp:    ts.UTC(),
+		Model:        strs.str(msg.model),
+		SessionID:    strs.str(l.sessionID),
+		Project:      strs.str(l.cwd),
+		CWD:          strs.str(l.cwd),
+		GitBranch:    strs.str(l.gitBranch),
+		Version:      strs.str(l.version),
+		IsSidechain:  sidechain,
+		ServiceTier:  strs.str(u.serviceTier),
+		Speed:        strs.str(u.speed),
+		InferenceGeo: strs.str(u.inferenceGeo),
 		Tokens: usage.Tokens{
 			Input:             u.input,
 			Output:            u.output,
 			CacheCreation5m:   u.cacheCreation,
 			CacheRead:         u.cacheRead,
 			WebSearchRequests: u.webSearch,
+			WebFetchRequests:  u.webFetch,
 		},
 	}
 	if u.hasCacheObject {
+		// Some gateways write zeros into the object under a non-zero flat
+		// count: what the object does not account for are 5-minute writes.
 		rec.CacheCreation5m, rec.CacheCreation1h = u.cache5m, u.cache1h
+		if rest := u.cacheCreation - u.cache5m - u.cache1h; rest > 0 {
+			rec.CacheCreation5m += rest
+		}
 	}
 	if rec.SessionID == "" {
 		rec.SessionID = src.SessionID

@@ -83,15 +83,22 @@ func referenceParseLine(line []byte, src *Source) (rec usage.Record, ok bool, er
 		MessageID: str(msg, "id"), RequestID: requestID, Timestamp: ts.UTC(), Model: str(msg, "model"),
 		SessionID: str(l, "sessionId"), Project: str(l, "cwd"), CWD: str(l, "cwd"),
 		GitBranch: str(l, "gitBranch"), Version: str(l, "version"), IsSidechain: sidechain,
-		ServiceTier: str(u, "service_tier"), Speed: str(u, "speed"),
+		ServiceTier: str(u, "service_tier"), Speed: str(u, "speed"), InferenceGeo: str(u, "inference_geo"),
 		Tokens: usage.Tokens{
 			Input: num(u, "input_tokens"), Output: num(u, "output_tokens"),
 			CacheCreation5m: num(u, "cache_creation_input_tokens"), CacheRead: num(u, "cache_read_input_tokens"),
 			WebSearchRequests: num(obj(u, "server_tool_use"), "web_search_requests"),
+			WebFetchRequests:  num(obj(u, "server_tool_use"), "web_fetch_requests"),
 		},
 	}
 	if cc := obj(u, "cache_creation"); cc != nil {
+		// DESIGN §3's fallback: what the object leaves out of the flat
+		// count is 5-minute writes.
+		flat := rec.CacheCreation5m
 		rec.CacheCreation5m, rec.CacheCreation1h = num(cc, "ephemeral_5m_input_tokens"), num(cc, "ephemeral_1h_input_tokens")
+		if rest := flat - rec.CacheCreation5m - rec.CacheCreation1h; rest > 0 {
+			rec.CacheCreation5m += rest
+		}
 	}
 	if rec.SessionID == "" {
 		rec.SessionID = src.SessionID

@@ -3,17 +3,10 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
-
-// longExpr is the long-context flag of a row, usage.Record.IsLongContext
-// in SQL. The threshold is a compile-time constant, not input, so it is
-// spelled into the query rather than bound.
-var longExpr = "(input + cache_creation_5m + cache_creation_1h + cache_read > " +
-	strconv.Itoa(usage.LongContextThreshold) + ")"
 
 // quarterExpr is the index of the UTC quarter hour of ts since the epoch.
 // extract returns numeric, so the division is exact and floor also rounds
@@ -45,24 +38,27 @@ func dimensionColumns(dim usage.Dimension) (key, quarter, project, group string,
 	return "", "", "", "", usage.Errorf(usage.EINVALID, "unknown aggregate dimension %d", dim)
 }
 
-// Aggregate sums the records that pass f, grouped by dim, model and the
-// long-context flag, in one GROUP BY query. It returns EINVALID for an
+// Aggregate sums the records that pass f, grouped by dim and model, in one
+// GROUP BY query. It returns EINVALID for an
 // unknown dimension.
 func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimension) ([]usage.Bucket, error) {
 	key, quarter, project, group, err := dimensionColumns(dim)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkPrices(ctx); err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
 	var a args
 	cond := where(f, &a)
 	// sum(bigint) is numeric in PostgreSQL; the casts bring it back to
 	// bigint (a sum beyond 2^63 tokens fails instead of wrapping).
-	q := `SELECT ` + key + `, ` + quarter + ` AS qh, ` + project + `, model, ` + longExpr + ` AS lc,
+	q := `SELECT ` + key + `, ` + quarter + ` AS qh, ` + project + `, model, sum(cost)::bigint,
 		sum(input)::bigint, sum(output)::bigint, sum(cache_creation_5m)::bigint,
 		sum(cache_creation_1h)::bigint, sum(cache_read)::bigint, sum(web_search_requests)::bigint,
-		count(*), min(ts), max(ts)
+		sum(web_fetch_requests)::bigint, count(*), min(ts), max(ts)
 		FROM records` + cond + `
-		GROUP BY ` + group + `model, lc`
+		GROUP BY ` + group + `model`
 	rows, err := s.pool.Query(ctx, q, a...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate: %w", formatError(err))
@@ -74,9 +70,9 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 			b  usage.Bucket
 			qh int64
 		)
-		if err := rows.Scan(&b.Key, &qh, &b.Project, &b.Model, &b.LongContext,
+		if err := rows.Scan(&b.Key, &qh, &b.Project, &b.Model, &b.Cost,
 			&b.Input, &b.Output, &b.CacheCreation5m, &b.CacheCreation1h, &b.CacheRead,
-			&b.WebSearchRequests, &b.Entries, &b.First, &b.Last); err != nil {
+			&b.WebSearchRequests, &b.WebFetchRequests, &b.Entries, &b.First, &b.Last); err != nil {
 			return nil, fmt.Errorf("aggregate: %w", formatError(err))
 		}
 		if dim == usage.ByQuarterHour || dim == usage.BySessionQuarterHour {

@@ -32,14 +32,20 @@ type Store struct {
 	Now func() time.Time
 
 	pool      *pgxpool.Pool
+	prices    usage.Pricer
 	closeOnce sync.Once
 }
 
 // Open connects to the PostgreSQL database at dsn (a postgres:// URL or a
-// key=value string, as DATABASE_URL holds) and applies pending migrations.
+// key=value string, as DATABASE_URL holds), applies pending migrations and,
+// when the stored costs come from another price table, re-prices every
+// record with prices.
 // It returns EINVALID when dsn is empty or cannot be parsed; connection
 // failures are returned as they are.
-func Open(ctx context.Context, dsn string) (*Store, error) {
+func Open(ctx context.Context, dsn string, prices usage.Pricer) (*Store, error) {
+	if prices == nil {
+		return nil, errors.New("open postgres: a price table is required")
+	}
 	if strings.TrimSpace(dsn) == "" {
 		return nil, usage.Errorf(usage.EINVALID, "database URL is empty")
 	}
@@ -52,8 +58,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
-	s := &Store{Now: time.Now, pool: pool}
+	s := &Store{Now: time.Now, pool: pool, prices: prices}
 	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	if err := s.checkPrices(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}

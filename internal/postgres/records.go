@@ -16,8 +16,9 @@ import (
 // recordColumns lists the records columns read back into a usage.Record,
 // in the order scanRecord expects.
 const recordColumns = `key, message_id, request_id, ts, model, session_id, project, cwd,
-	git_branch, version, is_sidechain, service_tier, speed, user_name, machine,
-	input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests`
+	git_branch, version, is_sidechain, service_tier, speed, inference_geo, user_name, machine,
+	input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
+	web_fetch_requests, cost`
 
 // upsertRecords inserts a whole batch in one statement: each column is
 // bound as one array and unnest turns the arrays back into rows, so the
@@ -25,17 +26,20 @@ const recordColumns = `key, message_id, request_id, ts, model, session_id, proje
 //
 // A row whose key is stored replaces the stored copy only if
 // usage.Record.Prefer prefers it: more output, then the earlier timestamp,
-// then the smaller session id and project.
-// The decision depends only on the two rows, so any order of batches, and
-// any interleaving of concurrent ones, converges to the same row.
+// then the smaller session id and project; an equal copy replaces it too
+// (it is the same response read again, which fills in fields an older
+// release did not keep). The decision depends only on the two rows, so
+// any order of batches, and any interleaving of concurrent ones,
+// converges to the same row.
 const upsertRecords = `INSERT INTO records (key, message_id, request_id, ts, model,
 	session_id, project, cwd, git_branch, version, is_sidechain, service_tier, speed,
 	user_name, machine, telemetry, input, output, cache_creation_5m, cache_creation_1h,
-	cache_read, web_search_requests)
+	cache_read, web_search_requests, inference_geo, web_fetch_requests, cost)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
 	$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[],
 	$12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[], $17::bigint[],
-	$18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[])
+	$18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[],
+	$23::text[], $24::bigint[], $25::bigint[])
 ON CONFLICT (key) DO UPDATE SET
 	message_id = excluded.message_id,
 	request_id = excluded.request_id,
@@ -57,11 +61,14 @@ ON CONFLICT (key) DO UPDATE SET
 	cache_creation_5m = excluded.cache_creation_5m,
 	cache_creation_1h = excluded.cache_creation_1h,
 	cache_read = excluded.cache_read,
-	web_search_requests = excluded.web_search_requests
+	web_search_requests = excluded.web_search_requests,
+	inference_geo = excluded.inference_geo,
+	web_fetch_requests = excluded.web_fetch_requests,
+	cost = excluded.cost
 WHERE excluded.output > records.output
 	OR (excluded.output = records.output AND (excluded.ts < records.ts
 		OR (excluded.ts = records.ts AND (excluded.session_id < records.session_id
-			OR (excluded.session_id = records.session_id AND excluded.project < records.project)))))`
+			OR (excluded.session_id = records.session_id AND excluded.project <= records.project)))))`
 
 // deleteSuperseded deletes the telemetry records of the batch's request ids
 // that a transcript record also reports (usage.Record.Supersedes), in
@@ -107,7 +114,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		return nil
 	}
 	return s.write(ctx, func(tx pgx.Tx) error {
-		if err := applyRecords(ctx, tx, rows); err != nil {
+		if err := s.applyRecords(ctx, tx, rows); err != nil {
 			return err
 		}
 		return applyFiles(ctx, tx, b.Files)
@@ -158,7 +165,7 @@ func validRecord(r *usage.Record) error {
 		{"key", r.Key}, {"message_id", r.MessageID}, {"request_id", r.RequestID},
 		{"model", r.Model}, {"session_id", r.SessionID}, {"project", r.Project},
 		{"cwd", r.CWD}, {"git_branch", r.GitBranch}, {"version", r.Version},
-		{"service_tier", r.ServiceTier}, {"speed", r.Speed}, {"user", r.User},
+		{"service_tier", r.ServiceTier}, {"speed", r.Speed}, {"inference_geo", r.InferenceGeo}, {"user", r.User},
 		{"machine", r.Machine},
 	} {
 		if err := validText(f.name, f.v); err != nil {
@@ -179,8 +186,9 @@ func validText(name, v string) error {
 	return nil
 }
 
-// applyRecords upserts rows, already merged and sorted, in one statement.
-func applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Record) error {
+// applyRecords prices rows, already merged and sorted, and upserts them in
+// one statement.
+func (s *Store) applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Record) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -192,6 +200,7 @@ func applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Record) error {
 		ts                                           = make([]time.Time, n)
 		sidechain, telemetry                         = make([]bool, n), make([]bool, n)
 		input, output, cc5m, cc1h, cacheRead, search = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
+		geo, fetch, cost                             = make([]string, n), make([]int64, n), make([]int64, n)
 	)
 	for i, r := range rows {
 		key[i], msgID[i], reqID[i] = r.Key, r.MessageID, r.RequestID
@@ -199,13 +208,19 @@ func applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Record) error {
 		branch[i], version[i], sidechain[i], tier[i], speed[i] = r.GitBranch, r.Version, r.IsSidechain, r.ServiceTier, r.Speed
 		user[i], machine[i], telemetry[i] = r.User, r.Machine, r.FromTelemetry()
 		input[i], output[i], cc5m[i], cc1h[i], cacheRead[i], search[i] = r.Input, r.Output, r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests
+		c, _ := s.prices.Price(r)
+		geo[i], fetch[i], cost[i] = r.InferenceGeo, r.WebFetchRequests, int64(c)
 	}
 	if _, err := tx.Exec(ctx, writeLock); err != nil {
 		return fmt.Errorf("apply: lock: %w", formatError(err))
 	}
+	// Under the write lock: costs added here join costs of the same table.
+	if err := s.ensurePriced(ctx, tx); err != nil {
+		return err
+	}
 	if _, err := tx.Exec(ctx, upsertRecords, key, msgID, reqID, ts, model, session,
 		project, cwd, branch, version, sidechain, tier, speed, user, machine, telemetry,
-		input, output, cc5m, cc1h, cacheRead, search); err != nil {
+		input, output, cc5m, cc1h, cacheRead, search, geo, fetch, cost); err != nil {
 		return fmt.Errorf("apply: %d records: %w", n, formatError(err))
 	}
 	if _, err := tx.Exec(ctx, deleteSuperseded, reqID); err != nil {
@@ -266,6 +281,9 @@ func (s *Store) Records(ctx context.Context, f usage.Filter, p usage.Page) ([]us
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkPrices(ctx); err != nil {
+		return nil, fmt.Errorf("records: %w", err)
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+recordColumns+` FROM records`+cond+` ORDER BY ts, id`+lim, a...)
 	if err != nil {
 		return nil, fmt.Errorf("records: %w", formatError(err))
@@ -276,8 +294,9 @@ func (s *Store) Records(ctx context.Context, f usage.Filter, p usage.Page) ([]us
 		var r usage.Record
 		if err := rows.Scan(&r.Key, &r.MessageID, &r.RequestID, &r.Timestamp, &r.Model, &r.SessionID,
 			&r.Project, &r.CWD, &r.GitBranch, &r.Version, &r.IsSidechain, &r.ServiceTier,
-			&r.Speed, &r.User, &r.Machine, &r.Input, &r.Output, &r.CacheCreation5m,
-			&r.CacheCreation1h, &r.CacheRead, &r.WebSearchRequests); err != nil {
+			&r.Speed, &r.InferenceGeo, &r.User, &r.Machine, &r.Input, &r.Output, &r.CacheCreation5m,
+			&r.CacheCreation1h, &r.CacheRead, &r.WebSearchRequests, &r.WebFetchRequests,
+			&r.Cost); err != nil {
 			return nil, fmt.Errorf("records: %w", formatError(err))
 		}
 		r.Timestamp = r.Timestamp.UTC()

@@ -21,10 +21,10 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap usage.Snapshot) (usage.Sn
 	err := s.write(ctx, func(tx pgx.Tx) error {
 		t := snap.Totals
 		err := tx.QueryRow(ctx, `INSERT INTO snapshots (ts, input, output, cache_creation_5m,
-			cache_creation_1h, cache_read, web_search_requests, cost_usd, entries)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id`,
+			cache_creation_1h, cache_read, web_search_requests, cost_usd, cost, entries)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
 			snap.Time, t.Input, t.Output, t.CacheCreation5m, t.CacheCreation1h, t.CacheRead,
-			t.WebSearchRequests, snap.CostUSD, snap.Entries).Scan(&snap.ID)
+			t.WebSearchRequests, snap.CostUSD.USD(), snap.CostUSD, snap.Entries).Scan(&snap.ID)
 		if err != nil {
 			return fmt.Errorf("save snapshot: %w", formatError(err))
 		}
@@ -34,10 +34,10 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap usage.Snapshot) (usage.Sn
 		var batch pgx.Batch
 		for i, m := range snap.Models {
 			batch.Queue(`INSERT INTO snapshot_models (snapshot_id, pos, model, input, output,
-				cache_creation_5m, cache_creation_1h, cache_read, web_search_requests, cost_usd, entries)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+				cache_creation_5m, cache_creation_1h, cache_read, web_search_requests, cost_usd, cost, entries)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 				snap.ID, i, m.Model, m.Input, m.Output, m.CacheCreation5m, m.CacheCreation1h,
-				m.CacheRead, m.WebSearchRequests, m.CostUSD, m.Entries)
+				m.CacheRead, m.WebSearchRequests, m.CostUSD.USD(), m.CostUSD, m.Entries)
 		}
 		if err := tx.SendBatch(ctx, &batch).Close(); err != nil {
 			return fmt.Errorf("save snapshot: models: %w", formatError(err))
@@ -91,7 +91,7 @@ func (s *Store) Snapshots(ctx context.Context, since, until time.Time, p usage.P
 		return nil, 0, fmt.Errorf("snapshots: count: %w", formatError(err))
 	}
 	snaps, index, err := scanSnapshots(ctx, tx, `SELECT id, ts, input, output, cache_creation_5m,
-		cache_creation_1h, cache_read, web_search_requests, cost_usd, entries FROM snapshots`+cond+`
+		cache_creation_1h, cache_read, web_search_requests, cost, entries FROM snapshots`+cond+`
 		ORDER BY ts DESC, id DESC`+lim, a)
 	if err != nil || len(snaps) == 0 {
 		return snaps, total, err
@@ -101,7 +101,7 @@ func (s *Store) Snapshots(ctx context.Context, since, until time.Time, p usage.P
 		ids[i] = sn.ID
 	}
 	rows, err := tx.Query(ctx, `SELECT snapshot_id, model, input, output, cache_creation_5m,
-		cache_creation_1h, cache_read, web_search_requests, cost_usd, entries
+		cache_creation_1h, cache_read, web_search_requests, cost, entries
 		FROM snapshot_models WHERE snapshot_id = ANY($1) ORDER BY snapshot_id, pos`, ids)
 	if err != nil {
 		return nil, 0, fmt.Errorf("snapshots: models: %w", formatError(err))

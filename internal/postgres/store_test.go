@@ -18,7 +18,7 @@ func mustOpen(tb testing.TB) *Store {
 // mustOpenDSN opens a store on dsn and closes it when the test ends.
 func mustOpenDSN(tb testing.TB, dsn string) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), dsn)
+	s, err := Open(context.Background(), dsn, storetest.Prices)
 	if err != nil {
 		tb.Fatalf("Open() = %v", err)
 	}

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"github.com/claude-token-monitor/ctm/internal/postgres/pgtest"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"strings"
 	"sync"
 	"testing"
@@ -136,13 +137,13 @@ func TestApplyErrors(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	for _, dsn := range []string{"", "   ", "postgres://%zz"} {
-		if _, err := Open(t.Context(), dsn); usage.ErrorCode(err) != usage.EINVALID {
+		if _, err := Open(t.Context(), dsn, storetest.Prices); usage.ErrorCode(err) != usage.EINVALID {
 			t.Errorf("Open(%q) = %v, want EINVALID", dsn, err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if _, err := Open(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2"); err == nil {
+	if _, err := Open(ctx, "postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=2", storetest.Prices); err == nil {
 		t.Errorf("Open(unreachable) = nil error")
 	}
 }
@@ -346,7 +347,7 @@ func TestMigrationFailureIsReported(t *testing.T) {
 	if _, err := s.pool.Exec(t.Context(), `DELETE FROM schema_migrations`); err != nil {
 		t.Fatal(err)
 	}
-	_, err := Open(t.Context(), dsn)
+	_, err := Open(t.Context(), dsn, storetest.Prices)
 	if err == nil || !strings.Contains(err.Error(), "0001_init.sql") {
 		t.Errorf("Open() over a half-migrated database = %v, want an error naming the migration", err)
 	}

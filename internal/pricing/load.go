@@ -1,151 +1,187 @@
 package pricing
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
+	"io/fs"
 	"os"
+	"slices"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
-// file is the JSON format of prices.json and of a user pricing file.
-type file struct {
-	// WebSearchPer1K is the USD price of 1,000 web search requests; a user
-	// file that leaves it out keeps the embedded price.
-	WebSearchPer1K *float64         `json:"web_search_per_1k"`
-	Models         map[string]Price `json:"models"`
+// Options says which price files to read besides the embedded one.
+type Options struct {
+	// Refreshed is the path of the copy `ctm prices update` keeps in the
+	// data directory. It replaces the embedded table when it exists and its
+	// as_of is newer.
+	Refreshed string
+	// UserFile (PRICING_FILE) adds entries or replaces entries of the same
+	// id, whole, and may set the web search, web fetch and batch figures.
+	UserFile string
 }
 
-// Load returns the embedded price table, extended by userFile when it is not
-// empty. Each model in the user file adds a price or replaces the embedded
-// price of the same (normalised) id as a whole. A user file that cannot be
-// read, is not valid JSON, has an unknown field, an empty model id or a
-// negative price gives an error naming the file and the problem.
-func Load(userFile string) (*Table, error) {
-	base, err := parse(embedded)
-	if err == nil && base.WebSearchPer1K == nil {
-		err = errors.New("web_search_per_1k is missing")
-	}
+// Load returns the price table in force: the embedded one or a newer
+// refreshed copy, extended by the user file. A file that cannot be read or
+// is invalid is an error naming the file and the entry at fault.
+func Load(opts Options) (*Table, error) {
+	base, err := parseFull(embedded)
 	if err != nil {
 		// The embedded file is tested; this only guards against a bad edit.
 		return nil, fmt.Errorf("embedded prices.json: %w", err)
 	}
-	prices := base.Models
-	webSearch := *base.WebSearchPer1K
-	if userFile != "" {
-		data, err := os.ReadFile(userFile)
-		if err != nil {
-			return nil, fmt.Errorf("pricing file %q: %w", userFile, err)
-		}
-		user, err := parse(data)
-		if err != nil {
-			return nil, fmt.Errorf("pricing file %q: %w", userFile, err)
-		}
-		maps.Copy(prices, user.Models)
-		if user.WebSearchPer1K != nil {
-			webSearch = *user.WebSearchPer1K
+	if opts.Refreshed != "" {
+		data, err := os.ReadFile(opts.Refreshed)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return nil, fmt.Errorf("refreshed prices %q: %w", opts.Refreshed, err)
+		default:
+			fresh, err := parseFull(data)
+			if err != nil {
+				return nil, fmt.Errorf("refreshed prices %q: %w (delete it, or run `ctm prices update` again)", opts.Refreshed, err)
+			}
+			if fresh.AsOf > base.AsOf {
+				for _, m := range fresh.models {
+					m.Origin = FromRefreshed
+				}
+				base = fresh
+			}
 		}
 	}
-	return newTable(webSearch, prices), nil
+	if opts.UserFile == "" {
+		return base, nil
+	}
+	data, err := os.ReadFile(opts.UserFile)
+	if err != nil {
+		return nil, fmt.Errorf("pricing file %q: %w", opts.UserFile, err)
+	}
+	t, err := overlay(base, data)
+	if err != nil {
+		return nil, fmt.Errorf("pricing file %q: %w", opts.UserFile, err)
+	}
+	return t, nil
 }
 
-// parse decodes and validates one price file. Model ids are normalised so
-// that a user may write "claude-opus-4.5" or "anthropic/claude-opus-4-5".
-func parse(data []byte) (file, error) {
-	var f file
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		return f, decodeError(data, err)
+// Parse validates a complete price file (format 2 with as_of, the web
+// search, web fetch and batch figures and at least one model) and returns
+// its table, as `ctm prices update` does before it keeps a download.
+func Parse(data []byte) (*Table, error) { return parseFull(data) }
+
+func parseFull(data []byte) (*Table, error) {
+	f, err := decodeFile(data)
+	if err != nil {
+		return nil, err
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return f, errors.New("unexpected data after the JSON object")
+	switch {
+	case f.Format != 2:
+		return nil, fmt.Errorf("format %d: want 2", f.Format)
+	case f.AsOf == "":
+		return nil, errors.New("as_of is missing")
+	case f.WebSearchPer1K == nil:
+		return nil, errors.New("web_search_per_1k is missing")
+	case f.WebFetchPer1K == nil:
+		return nil, errors.New("web_fetch_per_1k is missing")
+	case f.Batch == nil:
+		return nil, errors.New("batch is missing")
+	case len(f.Models) == 0:
+		return nil, errors.New("models is empty")
 	}
-	if f.WebSearchPer1K != nil {
-		if err := checkRate("web_search_per_1k", *f.WebSearchPer1K); err != nil {
-			return f, err
+	return build(f, nil, FromEmbedded)
+}
+
+// overlay applies a user file to base.
+func overlay(base *Table, data []byte) (*Table, error) {
+	f, err := decodeFile(data)
+	if err != nil {
+		return nil, err
+	}
+	if f.Format != 0 && f.Format != 2 {
+		return nil, fmt.Errorf("format %d: want 2 (or none, for a file of the first release)", f.Format)
+	}
+	return build(f, base, FromUserFile)
+}
+
+// build validates f and makes a table of it, on top of base when set.
+func build(f *fileJSON, base *Table, origin Origin) (*Table, error) {
+	var (
+		asOf, source               string
+		webSearch, webFetch, batch micros
+		models                     = map[string]*Model{}
+	)
+	if base != nil {
+		asOf, source = base.AsOf, base.Source
+		webSearch, webFetch, batch = base.webSearch, base.webFetch, base.batch
+		// Copies: newTable prepares each model for its own batch figure.
+		for id, m := range base.models {
+			c := *m
+			c.Periods = slices.Clone(m.Periods)
+			models[id] = &c
 		}
 	}
-	models := make(map[string]Price, len(f.Models))
-	for key, p := range f.Models {
+	if f.AsOf != "" {
+		if _, err := parseDay("as_of", f.AsOf); err != nil {
+			return nil, err
+		}
+		if f.AsOf > asOf {
+			asOf = f.AsOf
+		}
+	}
+	if f.Source != "" {
+		source = f.Source
+	}
+	for _, fig := range []struct {
+		name string
+		in   *json.Number
+		out  *micros
+	}{
+		{"web_search_per_1k", f.WebSearchPer1K, &webSearch},
+		{"web_fetch_per_1k", f.WebFetchPer1K, &webFetch},
+	} {
+		if fig.in != nil {
+			v, err := parseMicros(*fig.in)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", fig.name, err)
+			}
+			*fig.out = v
+		}
+	}
+	if f.Batch != nil {
+		v, err := multiplier("batch", *f.Batch)
+		if err != nil {
+			return nil, err
+		}
+		batch = v
+	}
+	own := map[string]bool{}
+	for key, e := range f.Models {
 		id := Normalize(key)
 		if id == "" {
-			return f, fmt.Errorf("model %q: empty model id", key)
+			return nil, fmt.Errorf("model %q: empty model id", key)
 		}
-		if _, dup := models[id]; dup {
-			return f, fmt.Errorf("model %q: id %q is listed twice", key, id)
+		if own[id] {
+			return nil, fmt.Errorf("model %q: id %q is listed twice", key, id)
 		}
-		if err := p.validate(); err != nil {
-			return f, fmt.Errorf("model %q: %w", key, err)
+		own[id] = true
+		if e == nil {
+			return nil, fmt.Errorf("model %q: null entry", key)
 		}
-		p.ID = id
-		models[id] = p
+		m, err := e.model(id)
+		if err != nil {
+			return nil, fmt.Errorf("model %q: %w", key, err)
+		}
+		m.Origin = origin
+		models[id] = m
 	}
-	f.Models = models
-	return f, nil
+	t, err := newTable(asOf, source, webSearch, webFetch, batch, models)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
-// decodeError adds the line number to JSON syntax and type errors, which
-// otherwise only carry a byte offset.
-func decodeError(data []byte, err error) error {
-	var (
-		syntax *json.SyntaxError
-		typ    *json.UnmarshalTypeError
-		offset int64 = -1
-	)
-	switch {
-	case errors.As(err, &syntax):
-		offset = syntax.Offset
-	case errors.As(err, &typ):
-		offset = typ.Offset
-	case errors.Is(err, io.EOF):
-		return errors.New("empty file, want a JSON object")
-	}
-	if offset < 0 {
-		return fmt.Errorf("bad JSON: %w", err)
-	}
-	line := 1 + bytes.Count(data[:min(offset, int64(len(data)))], []byte("\n"))
-	return fmt.Errorf("bad JSON at line %d: %w", line, err)
-}
-
-func (p Price) validate() error {
-	if err := p.Rates.validate(""); err != nil {
-		return err
-	}
-	if lc := p.LongContext; lc != nil {
-		if lc.Threshold <= 0 {
-			return fmt.Errorf("long_context.threshold %d must be positive", lc.Threshold)
-		}
-		if err := lc.Rates.validate("long_context."); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (r Rates) validate(prefix string) error {
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{
-		{"input", r.Input},
-		{"output", r.Output},
-		{"cache_write_5m", r.CacheWrite5m},
-		{"cache_write_1h", r.CacheWrite1h},
-		{"cache_read", r.CacheRead},
-	} {
-		if err := checkRate(prefix+f.name, f.v); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func checkRate(name string, v float64) error {
-	if v < 0 {
-		return fmt.Errorf("%s price %v must not be negative", name, v)
-	}
-	return nil
+// usageErrorf is a bad-input error of a price file.
+func usageErrorf(format string, args ...any) error {
+	return usage.Errorf(usage.EINVALID, format, args...)
 }

@@ -1,174 +1,179 @@
 package pricing
 
 import (
-	"math"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
-// designRates are the prices of DESIGN §3, written out independently of
-// prices.json: in, out, 5m write, 1h write, read.
-var designRates = map[string][5]float64{
-	"claude-opus-4-5":   {5, 25, 6.25, 10, 0.50},
-	"claude-opus-4-6":   {5, 25, 6.25, 10, 0.50},
-	"claude-opus-4-7":   {5, 25, 6.25, 10, 0.50},
-	"claude-opus-4-8":   {5, 25, 6.25, 10, 0.50},
-	"claude-opus-4-1":   {15, 75, 18.75, 30, 1.50},
-	"claude-opus-4":     {15, 75, 18.75, 30, 1.50},
-	"claude-3-opus":     {15, 75, 18.75, 30, 1.50},
-	"claude-sonnet-4-6": {3, 15, 3.75, 6, 0.30},
-	"claude-sonnet-4-5": {3, 15, 3.75, 6, 0.30},
-	"claude-sonnet-4":   {3, 15, 3.75, 6, 0.30},
-	"claude-3-7-sonnet": {3, 15, 3.75, 6, 0.30},
-	"claude-3-5-sonnet": {3, 15, 3.75, 6, 0.30},
-	"claude-haiku-4-5":  {1, 5, 1.25, 2, 0.10},
-	"claude-3-5-haiku":  {0.80, 4, 1, 1.60, 0.08},
-	"claude-3-haiku":    {0.25, 1.25, 0.30, 0.50, 0.03},
-	"claude-sonnet-5":   {2, 10, 2.50, 4, 0.20},
-}
-
-// designLongContext are the long-context rates of DESIGN §3.
-var designLongContext = [5]float64{6, 22.50, 7.50, 12, 0.60}
-
-// oneMillionOf returns, for each token class in rate order, a Tokens value
-// holding one million tokens of that class only.
-func oneMillionOf() [5]usage.Tokens {
-	const m = 1_000_000
-	return [5]usage.Tokens{
-		{Input: m}, {Output: m}, {CacheCreation5m: m}, {CacheCreation1h: m}, {CacheRead: m},
-	}
-}
-
-var classNames = [5]string{"input", "output", "cache_write_5m", "cache_write_1h", "cache_read"}
-
 func mustLoad(t *testing.T, userFile string) *Table {
 	t.Helper()
-	tab, err := Load(userFile)
+	tab, err := Load(Options{UserFile: userFile})
 	if err != nil {
-		t.Fatalf("Load(%q) = %v", userFile, err)
+		t.Fatalf("Load(%q): %v", userFile, err)
 	}
 	return tab
 }
 
-func near(got, want float64) bool {
-	return math.Abs(got-want) <= 1e-9*math.Max(1, math.Abs(want))
-}
-
-func TestCostDesignTable(t *testing.T) {
-	tab := mustLoad(t, "")
-	for id, rates := range designRates {
-		for _, model := range []string{id, id + "-20250101", id + "@20250101"} {
-			t.Run(model, func(t *testing.T) {
-				for i, tok := range oneMillionOf() {
-					got, known := tab.Cost(model, tok, false)
-					if !known || !near(got, rates[i]) {
-						t.Errorf("Cost(%q, 1M %s) = %v, %v; want %v, true", model, classNames[i], got, known, rates[i])
-					}
-				}
-			})
-		}
+func day(s string) time.Time {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		panic(err)
 	}
+	return t
 }
 
-func TestEmbeddedTableMatchesDesign(t *testing.T) {
+const million = 1_000_000
+
+// TestDesignTable checks every row of DESIGN §3's table: a million tokens
+// of each kind costs exactly the listed rate.
+func TestDesignTable(t *testing.T) {
 	tab := mustLoad(t, "")
-	want := slices.Sorted(func(yield func(string) bool) {
-		for id := range designRates {
-			if !yield(id) {
-				return
+	rows := []struct {
+		ids                   []string
+		in, out, w5, w1, read string
+		at                    string
+	}{
+		{[]string{"claude-fable-5-2", "claude-mythos-5-2"}, "8", "40", "10", "16", "0.2", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-fable-5-1", "claude-mythos-5-1"}, "10", "50", "12.5", "20", "0.25", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-fable-5", "claude-mythos-5"}, "10", "50", "12.5", "20", "1", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-opus-5-5"}, "4", "20", "5", "8", "0.2", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-opus-5", "claude-opus-4-8", "claude-opus-4-7", "claude-opus-4-6", "claude-opus-4-5"}, "5", "25", "6.25", "10", "0.5", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-opus-4-1", "claude-opus-4", "claude-3-opus"}, "15", "75", "18.75", "30", "1.5", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-sonnet-5-5"}, "2", "10", "2.5", "4", "0.2", "2026-10-06T23:59:59Z"},
+		{[]string{"claude-sonnet-5-5"}, "2", "10", "2.5", "4", "0.1", "2026-10-07T00:00:00Z"},
+		{[]string{"claude-sonnet-5"}, "2", "10", "2.5", "4", "0.2", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-sonnet-4-6", "claude-sonnet-4-5", "claude-sonnet-4", "claude-3-7-sonnet", "claude-3-5-sonnet"}, "3", "15", "3.75", "6", "0.3", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-haiku-4-5"}, "1", "5", "1.25", "2", "0.1", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-3-5-haiku"}, "0.8", "4", "1", "1.6", "0.08", "2026-11-20T00:00:00Z"},
+		{[]string{"claude-3-haiku"}, "0.25", "1.25", "0.3", "0.5", "0.03", "2026-11-20T00:00:00Z"},
+	}
+	for _, row := range rows {
+		for _, id := range row.ids {
+			// A million of one kind at a time stays under every tier.
+			for i, tok := range []usage.Tokens{{Input: 99_000}, {Output: million}, {CacheCreation5m: 99_000}, {CacheCreation1h: 99_000}, {CacheRead: 99_000}} {
+				want := []string{row.in, row.out, row.w5, row.w1, row.read}[i]
+				r := usage.Record{Model: id, Timestamp: day(row.at), Tokens: tok}
+				got, ok := tab.Price(&r)
+				if !ok {
+					t.Fatalf("%s has no price", id)
+				}
+				n := max(tok.Input, tok.Output, tok.CacheCreation5m, tok.CacheCreation1h, tok.CacheRead)
+				wantMoney, err := usage.ParseMoney(want)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if wantMoney = wantMoney * usage.Money(n) / million; got != wantMoney {
+					t.Errorf("%s at %s, %+v: %s, want %s", id, row.at, tok, got, wantMoney)
+				}
 			}
 		}
-	})
-	if got := tab.Models(); !slices.Equal(got, want) {
-		t.Errorf("Models() = %v, want %v", got, want)
-	}
-	for _, id := range tab.Models() {
-		p, _ := tab.Lookup(id)
-		hasLC := id == "claude-sonnet-4" || id == "claude-sonnet-4-5"
-		if (p.LongContext != nil) != hasLC {
-			t.Errorf("%s: long context rates present = %v, want %v", id, p.LongContext != nil, hasLC)
-		}
-		if p.LongContext != nil && p.LongContext.Threshold != usage.LongContextThreshold {
-			t.Errorf("%s: long context threshold = %d, want %d", id, p.LongContext.Threshold, usage.LongContextThreshold)
-		}
-		if p.DisplayName == "" || p.ID != id {
-			t.Errorf("%s: Lookup = %+v, want its own id and a display name", id, p)
-		}
-	}
-	if got := tab.WebSearchPer1K(); got != 10 {
-		t.Errorf("WebSearchPer1K() = %v, want 10", got)
 	}
 }
 
-func TestCostLongContext(t *testing.T) {
-	tab := mustLoad(t, "")
-	// A prompt of exactly the threshold is not long context; one token more
-	// is, and then every token of the request uses the long-context rates.
-	at := usage.Tokens{Input: 1_000, CacheCreation5m: 9_000, CacheCreation1h: 40_000, CacheRead: 150_000, Output: 2_000}
-	over := at
-	over.CacheRead++
-	cost := func(r [5]float64, t usage.Tokens) float64 {
-		return (float64(t.Input)*r[0] + float64(t.Output)*r[1] + float64(t.CacheCreation5m)*r[2] +
-			float64(t.CacheCreation1h)*r[3] + float64(t.CacheRead)*r[4]) / 1e6
-	}
-	tests := []struct {
-		model string
-		tok   usage.Tokens
-		want  float64
-	}{
-		{"claude-sonnet-4-5-20250929", at, cost(designRates["claude-sonnet-4-5"], at)},
-		{"claude-sonnet-4-5-20250929", over, cost(designLongContext, over)},
-		{"claude-sonnet-4-20250514", at, cost(designRates["claude-sonnet-4"], at)},
-		{"claude-sonnet-4-20250514", over, cost(designLongContext, over)},
-		// Models without long-context rates ignore the flag.
-		{"claude-sonnet-4-6", over, cost(designRates["claude-sonnet-4-6"], over)},
-		{"claude-opus-4-6", over, cost(designRates["claude-opus-4-6"], over)},
-	}
-	for _, tt := range tests {
-		r := usage.Record{Tokens: tt.tok}
-		got, known := tab.Cost(tt.model, tt.tok, r.IsLongContext())
-		if !known || !near(got, tt.want) {
-			t.Errorf("Cost(%q, prompt %d, long=%v) = %v, %v; want %v, true",
-				tt.model, tt.tok.Prompt(), r.IsLongContext(), got, known, tt.want)
-		}
-	}
-	// Each class is billed at its own long-context rate.
-	for i, tok := range oneMillionOf() {
-		got, _ := tab.Cost("claude-sonnet-4-5", tok, true)
-		if !near(got, designLongContext[i]) {
-			t.Errorf("long-context Cost(1M %s) = %v, want %v", classNames[i], got, designLongContext[i])
-		}
-	}
-}
-
-func TestCostWebSearchAnd1hWrites(t *testing.T) {
+// TestPriceRules checks each billing rule at its boundaries against
+// figures computed by hand.
+func TestPriceRules(t *testing.T) {
 	tab := mustLoad(t, "")
 	tests := []struct {
-		name  string
-		model string
-		tok   usage.Tokens
-		want  float64
-		known bool
+		name string
+		r    usage.Record
+		want string
 	}{
-		{"web search only", "claude-opus-4-6", usage.Tokens{WebSearchRequests: 3}, 0.03, true},
-		{"web search plus tokens", "claude-haiku-4-5-20251001",
-			usage.Tokens{Input: 2_000_000, WebSearchRequests: 1000}, 2 + 10, true},
-		{"1h and 5m writes priced apart", "claude-opus-4-5-20251101",
-			usage.Tokens{CacheCreation5m: 400_000, CacheCreation1h: 100_000}, 0.4*6.25 + 0.1*10, true},
-		{"unknown model costs nothing", "gpt-4o", usage.Tokens{Input: 1_000_000, WebSearchRequests: 5}, 0, false},
-		{"synthetic is unknown", "<synthetic>", usage.Tokens{Output: 10}, 0, false},
-		{"empty model is unknown", "", usage.Tokens{Output: 10}, 0, false},
+		// Long context: over 200,000 prompt tokens (input + writes + reads),
+		// the whole request at 2x input and 1.5x output.
+		{"opus 4.6 prompt 200,000 on 2026-03-12", usage.Record{Model: "claude-opus-4-6", Timestamp: day("2026-03-12T23:59:59Z"),
+			Tokens: usage.Tokens{Input: 100_000, CacheRead: 50_000, CacheCreation5m: 50_000, Output: 1000}}, "0.8625"},
+		{"opus 4.6 prompt 200,001 on 2026-03-12", usage.Record{Model: "claude-opus-4-6", Timestamp: day("2026-03-12T23:59:59Z"),
+			Tokens: usage.Tokens{Input: 100_001, CacheRead: 50_000, CacheCreation5m: 50_000, Output: 1000}}, "1.71251"},
+		{"opus 4.6 prompt 200,001 on 2026-03-13", usage.Record{Model: "claude-opus-4-6", Timestamp: day("2026-03-13T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 100_001, CacheRead: 50_000, CacheCreation5m: 50_000, Output: 1000}}, "0.862505"},
+		{"sonnet 4.6 prompt 200,001 on 2026-03-12", usage.Record{Model: "claude-sonnet-4-6", Timestamp: day("2026-03-12T12:00:00Z"),
+			Tokens: usage.Tokens{Input: 200_001, Output: 1000}}, "1.222506"},
+		{"sonnet 4.6 prompt 200,001 on 2026-03-13", usage.Record{Model: "claude-sonnet-4-6", Timestamp: day("2026-03-13T12:00:00Z"),
+			Tokens: usage.Tokens{Input: 200_001, Output: 1000}}, "0.615003"},
+		{"sonnet 4.5 prompt 200,001 in 2026-11", usage.Record{Model: "claude-sonnet-4-5-20250929", Timestamp: day("2026-11-12T12:00:00Z"),
+			Tokens: usage.Tokens{Input: 200_001, Output: 1000}}, "1.222506"},
+		{"sonnet 4 prompt 200,000", usage.Record{Model: "claude-sonnet-4-20250514", Timestamp: day("2025-08-12T12:00:00Z"),
+			Tokens: usage.Tokens{Input: 200_000, Output: 1_000_000}}, "15.6"},
+		// Output never counts toward the prompt.
+		{"sonnet 4 big output", usage.Record{Model: "claude-sonnet-4", Timestamp: day("2025-08-12T12:00:00Z"),
+			Tokens: usage.Tokens{Input: 10, Output: 300_000}}, "4.50003"},
+		// Haiku 5.5: its prompt-size tier starts above 100,000.
+		{"haiku 5.5 prompt 100,000", usage.Record{Model: "claude-haiku-5-5", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 100_000, Output: 1000}}, "0.0105"},
+		{"haiku 5.5 prompt 100,001", usage.Record{Model: "claude-haiku-5-5", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 100_001, Output: 1000}}, "0.0525005"},
+		// Effective dates.
+		{"sonnet 5.5 read 2026-10-06", usage.Record{Model: "claude-sonnet-5-5", Timestamp: day("2026-10-06T23:59:59Z"),
+			Tokens: usage.Tokens{CacheRead: 90_000}}, "0.018"},
+		{"sonnet 5.5 read 2026-10-07", usage.Record{Model: "claude-sonnet-5-5", Timestamp: day("2026-10-07T00:00:00Z"),
+			Tokens: usage.Tokens{CacheRead: 90_000}}, "0.009"},
+		// Fast mode: 2x on Opus 4.8, 5, 5.5 and Fable 5.2, 6x on Opus 4.6;
+		// a model without a fast rate bills fast requests at its usual rates.
+		{"opus 4.8 fast", usage.Record{Model: "claude-opus-4-8", Speed: "fast", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 1000, Output: 1000, CacheRead: 10_000}}, "0.07"},
+		{"opus 5 fast", usage.Record{Model: "claude-opus-5", Speed: "fast", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Output: 1000}}, "0.05"},
+		{"opus 5.5 fast", usage.Record{Model: "claude-opus-5-5", Speed: "fast", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Output: 1000}}, "0.04"},
+		{"fable 5.2 fast", usage.Record{Model: "claude-fable-5-2", Speed: "fast", Timestamp: day("2026-11-20T00:00:00Z"),
+			Tokens: usage.Tokens{Output: 1000}}, "0.08"},
+		{"opus 4.6 fast", usage.Record{Model: "claude-opus-4-6", Speed: "fast", Timestamp: day("2026-06-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 1000, Output: 1000}}, "0.18"},
+		{"opus 4.7 fast has no fast rate", usage.Record{Model: "claude-opus-4-7", Speed: "fast", Timestamp: day("2026-06-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 1000, Output: 1000}}, "0.03"},
+		{"opus 4.8 standard speed", usage.Record{Model: "claude-opus-4-8", Speed: "standard", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 1000, Output: 1000, CacheRead: 10_000}}, "0.035"},
+		// Fast x residency x long context stack: 10 / 37.50 x 6 x 1.1.
+		{"opus 4.6 fast us long 2026-03-12", usage.Record{Model: "claude-opus-4-6", Speed: "fast", InferenceGeo: "us",
+			Timestamp: day("2026-03-12T00:00:00Z"), Tokens: usage.Tokens{Input: 200_001, Output: 1000}}, "13.447566"},
+		{"opus 4.6 fast us 2026-03-13", usage.Record{Model: "claude-opus-4-6", Speed: "fast", InferenceGeo: "us",
+			Timestamp: day("2026-03-13T00:00:00Z"), Tokens: usage.Tokens{Input: 200_001, Output: 1000}}, "6.765033"},
+		// Residency: 1.1x on 4.6 and later models only; other geos 1x.
+		{"opus 4.8 us", usage.Record{Model: "claude-opus-4-8", InferenceGeo: "us", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 10_000}}, "0.055"},
+		{"opus 4.8 global", usage.Record{Model: "claude-opus-4-8", InferenceGeo: "global", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 10_000}}, "0.05"},
+		{"opus 4.8 not_available", usage.Record{Model: "claude-opus-4-8", InferenceGeo: "not_available", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 10_000}}, "0.05"},
+		{"opus 4.5 us is not eligible", usage.Record{Model: "claude-opus-4-5", InferenceGeo: "us", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 10_000}}, "0.05"},
+		// Batch: half of every rate.
+		{"sonnet 4.5 batch", usage.Record{Model: "claude-sonnet-4-5", ServiceTier: "batch", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 10_000, Output: 10_000, CacheRead: 10_000}}, "0.0915"},
+		{"sonnet 4.5 standard tier", usage.Record{Model: "claude-sonnet-4-5", ServiceTier: "standard", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{Input: 10_000, Output: 10_000, CacheRead: 10_000}}, "0.183"},
+		// 0.125 x 0.5 x 1.1 = 0.06875 per million: 687.5e-10 a token. A
+		// request's cost is rounded once, half to even.
+		{"haiku 5.5 batch us one write", usage.Record{Model: "claude-haiku-5-5", ServiceTier: "batch", InferenceGeo: "us",
+			Timestamp: day("2026-11-01T00:00:00Z"), Tokens: usage.Tokens{CacheCreation5m: 1}}, "0.0000000688"},
+		{"haiku 5.5 batch us three writes", usage.Record{Model: "claude-haiku-5-5", ServiceTier: "batch", InferenceGeo: "us",
+			Timestamp: day("2026-11-01T00:00:00Z"), Tokens: usage.Tokens{CacheCreation5m: 3}}, "0.0000002062"},
+		// Server tools: $10 per 1,000 searches, fetches free.
+		{"web search and fetch", usage.Record{Model: "claude-sonnet-4-5", Timestamp: day("2026-11-01T00:00:00Z"),
+			Tokens: usage.Tokens{WebSearchRequests: 3, WebFetchRequests: 7}}, "0.03"},
+		// 1-hour writes at their own rate.
+		{"opus 4.5 1h writes", usage.Record{Model: "claude-opus-4-5", Timestamp: day("2026-01-01T00:00:00Z"),
+			Tokens: usage.Tokens{CacheCreation5m: 1000, CacheCreation1h: 1000}}, "0.01625"},
+		// Counts no transcript can hold still neither wrap nor go negative.
+		{"huge counts saturate", usage.Record{Model: "claude-opus-4-1", Timestamp: day("2026-01-01T00:00:00Z"),
+			Tokens: usage.Tokens{Output: 1 << 62, Input: 1 << 62}}, "922337203.6854775807"},
+		{"negative counts are zero", usage.Record{Model: "claude-opus-4-1", Timestamp: day("2026-01-01T00:00:00Z"),
+			Tokens: usage.Tokens{Output: -1000, Input: 1000}}, "0.015"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, known := tab.Cost(tt.model, tt.tok, false)
-			if known != tt.known || !near(got, tt.want) {
-				t.Errorf("Cost(%q, %+v) = %v, %v; want %v, %v", tt.model, tt.tok, got, known, tt.want, tt.known)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := tab.Price(&tc.r)
+			if !ok {
+				t.Fatalf("%s has no price", tc.r.Model)
+			}
+			if got.String() != tc.want {
+				t.Errorf("Price = %s, want %s", got, tc.want)
 			}
 		})
 	}
@@ -176,176 +181,179 @@ func TestCostWebSearchAnd1hWrites(t *testing.T) {
 
 func TestLookupMatching(t *testing.T) {
 	tab := mustLoad(t, "")
-	tests := []struct {
-		model  string
-		wantID string // "" means unknown
-	}{
-		{"claude-opus-4-5-20251101", "claude-opus-4-5"},
-		{"claude-opus-4-20250514", "claude-opus-4"},
-		{"claude-opus-4", "claude-opus-4"},
-		{"claude-opus-4-1-20250805", "claude-opus-4-1"},
-		{"claude-3-5-sonnet@20240620", "claude-3-5-sonnet"},
-		{"claude-3.5-sonnet", "claude-3-5-sonnet"},
-		{"claude-3-5-haiku-20241022", "claude-3-5-haiku"},
-		{"claude-3-haiku-20240307", "claude-3-haiku"},
-		{"Claude-Sonnet-4-5", "claude-sonnet-4-5"},
-		{"claude-sonnet-4-5-20250929[1m]", "claude-sonnet-4-5"},
-		{"anthropic/claude-opus-4-5", "claude-opus-4-5"},
-		{"anthropic/claude-opus-4.5", "claude-opus-4-5"},
-		{"us.anthropic.claude-sonnet-4-5-20250929-v1:0", "claude-sonnet-4-5"},
-		{"eu.anthropic.claude-3-7-sonnet-20250219-v1:0", "claude-3-7-sonnet"},
-		{"global.anthropic.claude-haiku-4-5-20251001-v1:0", "claude-haiku-4-5"},
-		{"apac.anthropic.claude-sonnet-4-20250514-v1:0", "claude-sonnet-4"},
-		{"anthropic.claude-3-haiku-20240307-v1:0", "claude-3-haiku"},
-		{"bedrock/us.anthropic.claude-opus-4-1-20250805-v1:0", "claude-opus-4-1"},
-		{"vertex_ai/claude-3-5-sonnet@20240620", "claude-3-5-sonnet"},
-		{"openrouter/anthropic/claude-sonnet-4.6", "claude-sonnet-4-6"},
-		// claude-opus-4-1 must not capture a longer version number.
-		{"claude-opus-4-10", "claude-opus-4"},
-		{"claude-sonnet-45", ""},
-		{"notanthropic.claude-opus-4-5", ""},
-		{"gpt-4o", ""},
-		{"<synthetic>", ""},
-		{"", ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.model, func(t *testing.T) {
-			p, ok := tab.Lookup(tt.model)
-			if ok != (tt.wantID != "") || p.ID != tt.wantID {
-				t.Errorf("Lookup(%q) = %q, %v; want %q, %v", tt.model, p.ID, ok, tt.wantID, tt.wantID != "")
-			}
-		})
-	}
-}
-
-func TestDisplayName(t *testing.T) {
-	tab := mustLoad(t, "")
-	tests := []struct{ model, want string }{
-		{"claude-opus-4-5-20251101", "Claude Opus 4.5"},
-		{"claude-sonnet-4-20250514", "Claude Sonnet 4"},
-		{"us.anthropic.claude-haiku-4-5-20251001-v1:0", "Claude Haiku 4.5"},
-		{"claude-3-5-haiku-20241022", "Claude Haiku 3.5"},
-		{"mystery-model", "mystery-model"},
-	}
-	for _, tt := range tests {
-		if got := tab.DisplayName(tt.model); got != tt.want {
-			t.Errorf("DisplayName(%q) = %q, want %q", tt.model, got, tt.want)
+	for model, want := range map[string]string{
+		"claude-fable-5-20260601":                      "claude-fable-5",
+		"claude-fable-5-2":                             "claude-fable-5-2",
+		"claude-fable-5-2-20261110":                    "claude-fable-5-2",
+		"claude-mythos-5-1":                            "claude-mythos-5-1",
+		"claude-opus-5":                                "claude-opus-5",
+		"claude-opus-5-5-20261001":                     "claude-opus-5-5",
+		"claude-opus-5-7":                              "",
+		"claude-opus-4-10":                             "",
+		"claude-opus-4-1-20250805":                     "claude-opus-4-1",
+		"claude-opus-4-0":                              "claude-opus-4",
+		"claude-sonnet-4-0":                            "claude-sonnet-4",
+		"us.anthropic.claude-opus-4-6-v1:0":            "claude-opus-4-6",
+		"eu.anthropic.claude-sonnet-4-5-20250929-v1:0": "claude-sonnet-4-5",
+		"anthropic.claude-3-5-sonnet-20240620-v1:0":    "claude-3-5-sonnet",
+		"anthropic/claude-sonnet-4.5":                  "claude-sonnet-4-5",
+		"vertex_ai/claude-opus-4-1@20250805":           "claude-opus-4-1",
+		"claude-3-5-sonnet-v2@20241022":                "claude-3-5-sonnet",
+		"claude-sonnet-4-5[1m]":                        "claude-sonnet-4-5",
+		"Claude-Opus-4-5":                              "claude-opus-4-5",
+		"claude-3-7-sonnet-latest":                     "claude-3-7-sonnet",
+		"claude-haiku-4-5-20251001":                    "claude-haiku-4-5",
+		"claude-sonnet-4-5-thinking":                   "",
+		"gpt-4o":                                       "",
+		"<synthetic>":                                  "",
+		"":                                             "",
+	} {
+		got := ""
+		if m := tab.Lookup(model); m != nil {
+			got = m.ID
+		}
+		if got != want {
+			t.Errorf("Lookup(%q) = %q, want %q", model, got, want)
+		}
+		if tab.Priced(model) != (want != "") {
+			t.Errorf("Priced(%q) = %v", model, !(want != ""))
 		}
 	}
 }
 
 func writeFile(t *testing.T, content string) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "prices.json")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+	p := filepath.Join(t.TempDir(), "prices.json")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return p
 }
 
-func TestLoadUserFileOverrides(t *testing.T) {
-	path := writeFile(t, `{
-  "web_search_per_1k": 20,
-  "models": {
-    "Claude-Opus-4.5": {"input": 1, "output": 2, "cache_write_5m": 3, "cache_write_1h": 4, "cache_read": 5},
-    "my-model": {"display_name": "My Model", "input": 7, "output": 8,
-      "long_context": {"threshold": 1000, "input": 70, "output": 80}}
-  }
-}`)
-	tab := mustLoad(t, path)
-	tests := []struct {
-		name  string
-		model string
-		tok   usage.Tokens
-		long  bool
-		want  float64
+func TestUserFileOverridesAndAdds(t *testing.T) {
+	// A file of the first release's format (no as_of, long_context) still
+	// works, and ids are normalised.
+	p := writeFile(t, `{"web_search_per_1k": 20, "models": {
+		"claude-opus-4.5": {"input": 1, "output": 2, "cache_write_5m": 3, "cache_write_1h": 4, "cache_read": 5},
+		"acme/my-model": {"display_name": "Mine", "input": 1, "output": 1, "cache_write_5m": 1, "cache_write_1h": 1, "cache_read": 1,
+			"long_context": {"threshold": 10, "input": 2, "output": 2, "cache_write_5m": 2, "cache_write_1h": 2, "cache_read": 2}}}}`)
+	tab := mustLoad(t, p)
+	at := day("2026-11-01T00:00:00Z")
+	for _, tc := range []struct {
+		r    usage.Record
+		want string
 	}{
-		{"override replaces embedded price", "claude-opus-4-5-20251101",
-			usage.Tokens{Input: 1e6, Output: 1e6, CacheCreation5m: 1e6, CacheCreation1h: 1e6, CacheRead: 1e6}, false, 15},
-		{"other embedded prices stay", "claude-opus-4-6", usage.Tokens{Input: 1e6}, false, 5},
-		{"new model is priced", "my-model-v2", usage.Tokens{Input: 1e6, Output: 1e6}, false, 15},
-		{"new model long context", "my-model", usage.Tokens{Input: 1e6, Output: 1e6}, true, 150},
-		{"web search price overridden", "claude-opus-4-6", usage.Tokens{WebSearchRequests: 1000}, false, 20},
+		{usage.Record{Model: "claude-opus-4-5", Timestamp: at, Tokens: usage.Tokens{Input: million, WebSearchRequests: 1}}, "1.02"},
+		{usage.Record{Model: "my-model-20260101", Timestamp: at, Tokens: usage.Tokens{Input: 10}}, "0.02001"},
+		{usage.Record{Model: "my-model", Timestamp: at, Tokens: usage.Tokens{Input: 11}}, "0.020022"},
+		// Entries the file does not name keep the embedded prices.
+		{usage.Record{Model: "claude-opus-4-1", Timestamp: at, Tokens: usage.Tokens{Input: million}}, "15.02"},
+	} {
+		r := tc.r
+		r.Tokens.WebSearchRequests = 1
+		if got, _ := tab.Price(&r); got.String() != tc.want {
+			t.Errorf("%s: %s, want %s", r.Model, got, tc.want)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, known := tab.Cost(tt.model, tt.tok, tt.long)
-			if !known || !near(got, tt.want) {
-				t.Errorf("Cost(%q) = %v, %v; want %v, true", tt.model, got, known, tt.want)
+	if m := tab.Lookup("claude-opus-4-5"); m.Origin != FromUserFile {
+		t.Errorf("origin of an overridden entry = %s", m.Origin)
+	}
+	if m := tab.Lookup("claude-opus-4-1"); m.Origin != FromEmbedded {
+		t.Errorf("origin of an embedded entry = %s", m.Origin)
+	}
+	if tab.DisplayName("my-model") != "Mine" {
+		t.Errorf("DisplayName = %q", tab.DisplayName("my-model"))
+	}
+}
+
+func TestBadFiles(t *testing.T) {
+	rates := `"input": 1, "output": 1, "cache_write_5m": 1, "cache_write_1h": 1, "cache_read": 1`
+	for _, tc := range []struct{ name, body, want string }{
+		{"not json", `{`, "bad JSON"},
+		{"empty", ``, "empty file"},
+		{"unknown field", `{"models": {}, "extra": 1}`, `unknown field "extra"`},
+		{"negative", `{"models": {"m": {"input": -1, "output": 1, "cache_write_5m": 1, "cache_write_1h": 1, "cache_read": 1}}}`, `model "m": input: -1 must not be negative`},
+		{"too precise", `{"models": {"m": {"input": 0.0000001, "output": 1, "cache_write_5m": 1, "cache_write_1h": 1, "cache_read": 1}}}`, "more than 6 decimal places"},
+		{"absurd", `{"models": {"m": {"input": 1e7, "output": 1, "cache_write_5m": 1, "cache_write_1h": 1, "cache_read": 1}}}`, "absurdly large"},
+		{"missing rate", `{"models": {"m": {"input": 1}}}`, `model "m": output is missing`},
+		{"empty id", `{"models": {"": {` + rates + `}}}`, "empty model id"},
+		{"twice", `{"models": {"a.b": {` + rates + `}, "a-b": {` + rates + `}}}`, "listed twice"},
+		{"gap", `{"models": {"m": {"prices": [{"until": "2026-01-01", ` + rates + `}, {"from": "2026-02-01", ` + rates + `}]}}}`, `prices[1] must start`},
+		{"open start missing", `{"models": {"m": {"prices": [{"from": "2026-01-01", ` + rates + `}]}}}`, `must have no "from"`},
+		{"bad date", `{"models": {"m": {"prices": [{"until": "2026-13-01", ` + rates + `}, {"from": "2026-13-01", ` + rates + `}]}}}`, `not a valid YYYY-MM-DD date`},
+		{"both forms", `{"models": {"m": {` + rates + `, "prices": [{` + rates + `}]}}}`, "not both"},
+		{"bad tier", `{"models": {"m": {` + rates + `, "tiers": [{"above": 0, ` + rates + `}]}}}`, "positive number of tokens"},
+		{"bad multiplier", `{"models": {"m": {` + rates + `, "fast": 0}}}`, "fast 0 must be above 0"},
+		{"alias clash", `{"models": {"m": {` + rates + `, "aliases": ["claude-opus-4-5"]}}}`, "also a model of its own"},
+		{"format", `{"format": 3, "models": {}}`, "format 3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(Options{UserFile: writeFile(t, tc.body)})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "prices.json") {
+				t.Errorf("error = %v, want one naming the file and %q", err, tc.want)
 			}
 		})
 	}
-	if got := tab.DisplayName("my-model"); got != "My Model" {
-		t.Errorf("DisplayName(my-model) = %q, want %q", got, "My Model")
-	}
-	// An override without a display name falls back to the raw model.
-	if got := tab.DisplayName("claude-opus-4-5"); got != "claude-opus-4-5" {
-		t.Errorf("DisplayName(claude-opus-4-5) = %q, want the raw id", got)
-	}
-	// A user file must not change the embedded table of a later Load.
-	if got, _ := mustLoad(t, "").Cost("claude-opus-4-5", usage.Tokens{Input: 1e6}, false); got != 5 {
-		t.Errorf("embedded opus-4-5 input after override = %v, want 5", got)
+	if _, err := Load(Options{UserFile: filepath.Join(t.TempDir(), "none.json")}); err == nil {
+		t.Error("a missing user file loaded")
 	}
 }
 
-func TestLoadUserFileKeepsWebSearchPrice(t *testing.T) {
-	tab := mustLoad(t, writeFile(t, `{"models": {}}`))
-	if got := tab.WebSearchPer1K(); got != 10 {
-		t.Errorf("WebSearchPer1K() = %v, want the embedded 10", got)
+func TestRefreshedTable(t *testing.T) {
+	base := mustLoad(t, "")
+	newer := strings.Replace(string(embedded), `"as_of": "2026-11-10"`, `"as_of": "2099-01-01"`, 1)
+	newer = strings.Replace(newer, `"input": 8, "output": 40`, `"input": 9, "output": 40`, 1)
+	p := writeFile(t, newer)
+	tab, err := Load(Options{Refreshed: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tab.AsOf != "2099-01-01" || tab.Lookup("claude-fable-5-2").Origin != FromRefreshed || tab.Fingerprint() == base.Fingerprint() {
+		t.Errorf("a newer refreshed table is not in force: as_of %s", tab.AsOf)
+	}
+	older := strings.Replace(string(embedded), `"as_of": "2026-11-10"`, `"as_of": "2000-01-01"`, 1)
+	if tab, err = Load(Options{Refreshed: writeFile(t, older)}); err != nil || tab.Fingerprint() != base.Fingerprint() {
+		t.Errorf("an older refreshed table replaced the embedded one (%v)", err)
+	}
+	if tab, err = Load(Options{Refreshed: filepath.Join(t.TempDir(), "absent.json")}); err != nil || tab.Fingerprint() != base.Fingerprint() {
+		t.Errorf("no refreshed file: %v", err)
+	}
+	if _, err = Load(Options{Refreshed: writeFile(t, `{"format": 2}`)}); err == nil || !strings.Contains(err.Error(), "refreshed prices") {
+		t.Errorf("a broken refreshed file: %v", err)
 	}
 }
 
-func TestLoadBadUserFile(t *testing.T) {
-	tests := []struct {
-		name    string
-		content string
-		want    string // substring of the error besides the file name
-	}{
-		{"bad JSON", "{\n  \"models\": {\n    \"x\": {\"input\": 1,}\n  }\n}", "bad JSON at line 3"},
-		{"wrong type", `{"models": {"x": {"input": "cheap"}}}`, "bad JSON at line 1"},
-		{"empty file", ``, "empty file"},
-		{"truncated", `{"models": {`, "bad JSON"},
-		{"trailing data", `{"models": {}} {}`, "unexpected data"},
-		{"unknown top-level field", `{"modles": {}}`, `unknown field "modles"`},
-		{"unknown model field", `{"models": {"x": {"inptu": 1}}}`, `unknown field "inptu"`},
-		{"negative price", `{"models": {"x": {"input": 1, "cache_read": -0.5}}}`, "cache_read price -0.5 must not be negative"},
-		{"negative long context price", `{"models": {"x": {"long_context": {"threshold": 5, "output": -1}}}}`,
-			"long_context.output price -1"},
-		{"zero threshold", `{"models": {"x": {"long_context": {"input": 1}}}}`, "threshold 0 must be positive"},
-		{"negative web search", `{"web_search_per_1k": -10}`, "web_search_per_1k price -10"},
-		{"empty id", `{"models": {" ": {"input": 1}}}`, "empty model id"},
-		{"duplicate id", `{"models": {"claude-x.1": {}, "claude-x-1": {}}}`, "listed twice"},
+// TestEncodeRoundTrip: `ctm prices --json` prints what PRICING_FILE and
+// Parse accept, and the same table comes back.
+func TestEncodeRoundTrip(t *testing.T) {
+	tab := mustLoad(t, "")
+	data, err := tab.encode()
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := writeFile(t, tt.content)
-			_, err := Load(path)
-			if err == nil {
-				t.Fatalf("Load(%s) = nil error, want one containing %q", tt.content, tt.want)
-			}
-			if !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Load(%s) error = %q, want it to name %q and contain %q", tt.content, err, path, tt.want)
-			}
-		})
+	again, err := Parse(data)
+	if err != nil {
+		t.Fatalf("Parse(encode()): %v\n%s", err, data)
 	}
-	missing := filepath.Join(t.TempDir(), "nope.json")
-	if _, err := Load(missing); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Errorf("Load(missing) error = %v, want one naming %q", err, missing)
+	if again.Fingerprint() != tab.Fingerprint() {
+		t.Error("the encoded table has another fingerprint")
+	}
+	user, err := Load(Options{UserFile: writeFile(t, string(data))})
+	if err != nil || user.Fingerprint() != tab.Fingerprint() {
+		t.Errorf("the encoded table as PRICING_FILE: %v", err)
 	}
 }
 
 func TestNormalize(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"claude-opus-4.5", "claude-opus-4-5"},
-		{"vertex_ai/claude-3-5-sonnet@20240620", "claude-3-5-sonnet-20240620"},
-		{"us-gov.anthropic.claude-3-haiku", "claude-3-haiku"},
-		{".anthropic.claude-3-haiku", "-anthropic-claude-3-haiku"},
-		{"us_x.anthropic.claude", "us_x-anthropic-claude"},
-		{"  Claude-Haiku-4-5 ", "claude-haiku-4-5"},
-	}
-	for _, tt := range tests {
-		if got := Normalize(tt.in); got != tt.want {
-			t.Errorf("Normalize(%q) = %q, want %q", tt.in, got, tt.want)
+	for in, want := range map[string]string{
+		"  Claude-Opus-4.5 ":                    "claude-opus-4-5",
+		"bedrock/anthropic.claude-3-haiku":      "claude-3-haiku",
+		"global.anthropic.claude-opus-4-6-v1:0": "claude-opus-4-6",
+		"claude-sonnet-4-5[1m]":                 "claude-sonnet-4-5",
+		"claude_opus_4_5":                       "claude-opus-4-5",
+	} {
+		if got := Normalize(in); got != want {
+			t.Errorf("Normalize(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -135,22 +135,26 @@ func readRecords(t *testing.T, root string) map[string]testRecord {
 	return records
 }
 
-// TestRealDataCost prices every record of the real corpus one by one and
-// checks the totals and per-model costs against claude-real.expected.json.
+// TestRealDataCost prices every record of both real corpora one by one
+// and checks the totals and per-model costs against their expected files,
+// to the last digit.
 func TestRealDataCost(t *testing.T) {
-	if testing.Short() {
-		t.Skip("reads 18 MB of transcripts")
+	for _, corpus := range []string{"claude-real", "claude-real-2026"} {
+		t.Run(corpus, func(t *testing.T) { testRealDataCost(t, corpus) })
 	}
-	expPath := filepath.Join(realData, "claude-real.expected.json")
+}
+
+func testRealDataCost(t *testing.T, corpus string) {
+	expPath := filepath.Join(realData, corpus+".expected.json")
 	data, err := os.ReadFile(expPath)
 	if err != nil {
-		t.Skipf("shared test data not available: %v", err)
+		t.Skipf("shared test data not available (want %s): %v", expPath, err)
 	}
 	type figures struct {
 		Input, Output, CW5, CW1, Entries int64
-		CacheRead                        int64   `json:"cache_read"`
-		WebSearch                        int64   `json:"web_search"`
-		CostUSD                          float64 `json:"cost_usd"`
+		CacheRead                        int64       `json:"cache_read"`
+		WebSearch                        int64       `json:"web_search"`
+		CostUSD                          usage.Money `json:"cost_usd"`
 	}
 	var want struct {
 		Totals figures            `json:"totals"`
@@ -161,13 +165,17 @@ func TestRealDataCost(t *testing.T) {
 	}
 
 	tab := mustLoad(t, "")
-	records := readRecords(t, filepath.Join(realData, "claude-real", "projects"))
+	records := readRecords(t, filepath.Join(realData, corpus, "projects"))
 	var total usage.Tokens
-	var totalCost float64
-	modelCost := map[string]float64{}
+	var totalCost usage.Money
+	modelCost := map[string]usage.Money{}
 	for _, r := range records {
-		rec := usage.Record{Tokens: r.tok}
-		c, known := tab.Cost(r.model, r.tok, rec.IsLongContext())
+		ts, err := time.Parse(time.RFC3339Nano, r.timestamp)
+		if err != nil {
+			t.Fatalf("timestamp %q: %v", r.timestamp, err)
+		}
+		rec := usage.Record{Model: r.model, Timestamp: ts, Tokens: r.tok}
+		c, known := tab.Price(&rec)
 		if !known {
 			t.Errorf("model %q has no price", r.model)
 		}
@@ -184,13 +192,12 @@ func TestRealDataCost(t *testing.T) {
 		total.CacheRead != w.CacheRead || total.WebSearchRequests != w.WebSearch {
 		t.Fatalf("parsed %d records with %+v, want %d with %+v", len(records), total, w.Entries, w)
 	}
-	relEqual := func(got, want float64) bool { return math.Abs(got-want) <= 1e-6*math.Abs(want) }
-	if !relEqual(totalCost, w.CostUSD) {
-		t.Errorf("total cost = %.9f, want %.9f", totalCost, w.CostUSD)
+	if totalCost != w.CostUSD {
+		t.Errorf("total cost = %s, want %s", totalCost, w.CostUSD)
 	}
 	for model, m := range want.Models {
-		if got := modelCost[model]; !relEqual(got, m.CostUSD) {
-			t.Errorf("cost of %s = %.9f, want %.9f", model, got, m.CostUSD)
+		if got := modelCost[model]; got != m.CostUSD {
+			t.Errorf("cost of %s = %s, want %s", model, got, m.CostUSD)
 		}
 	}
 }

@@ -251,14 +251,14 @@ type BlockAlert struct {
 	Threshold float64 `json:"threshold"`
 	// Ratio is the block's share of its limit, the larger of the token
 	// and cost shares.
-	Ratio       float64   `json:"ratio"`
-	BlockID     string    `json:"block_id"`
-	StartTime   time.Time `json:"start_time"`
-	EndTime     time.Time `json:"end_time"`
-	TotalTokens int64     `json:"total_tokens"`
-	CostUSD     float64   `json:"cost_usd"`
-	TokenLimit  int64     `json:"token_limit,omitempty"`
-	CostLimit   float64   `json:"cost_limit,omitempty"`
+	Ratio       float64     `json:"ratio"`
+	BlockID     string      `json:"block_id"`
+	StartTime   time.Time   `json:"start_time"`
+	EndTime     time.Time   `json:"end_time"`
+	TotalTokens int64       `json:"total_tokens"`
+	CostUSD     usage.Money `json:"cost_usd"`
+	TokenLimit  int64       `json:"token_limit,omitempty"`
+	CostLimit   float64     `json:"cost_limit,omitempty"`
 	// Message says it in a sentence, for display.
 	Message string `json:"message"`
 }
@@ -340,6 +340,6 @@ func blockFingerprint(b *usage.Block) string {
 	if b.LimitStatus != nil {
 		status = b.LimitStatus.Status
 	}
-	return fmt.Sprintf("%s|%d|%d|%.9f|%s|%s", b.ID, b.Entries, b.TotalTokens, b.CostUSD,
+	return fmt.Sprintf("%s|%d|%d|%s|%s|%s", b.ID, b.Entries, b.TotalTokens, b.CostUSD,
 		b.ActualEndTime.UTC().Format(time.RFC3339Nano), status)
 }

@@ -78,8 +78,8 @@ func TestBlocksOfCorpus(t *testing.T) {
 	for i, b := range got.Blocks {
 		w := want[i]
 		if b.ID != w.ID || !b.StartTime.Equal(w.StartTime) || b.IsGap != w.IsGap || b.Entries != w.Entries ||
-			b.TotalTokens != w.TotalTokens || !near(b.CostUSD, w.CostUSD) {
-			t.Errorf("block %d = %s %v gap=%v %d entries %d tokens $%f, want %s %v gap=%v %d entries %d tokens $%f",
+			b.TotalTokens != w.TotalTokens || !near(b.CostUSD, w.CostUSD.USD()) {
+			t.Errorf("block %d = %s %v gap=%v %d entries %d tokens $%f, want %s %v gap=%v %d entries %d tokens $%s",
 				i, b.ID, b.StartTime, b.IsGap, b.Entries, b.TotalTokens, b.CostUSD,
 				w.ID, w.StartTime, w.IsGap, w.Entries, w.TotalTokens, w.CostUSD)
 		}
@@ -192,7 +192,7 @@ func TestBlocksSelection(t *testing.T) {
 		if err := json.Unmarshal(r.Env.Data, &b); err != nil {
 			t.Fatal(err)
 		}
-		if b.ID != act.ID || b.TotalTokens != act.TotalTokens || b.Entries != act.Entries || !near(b.CostUSD, act.CostUSD) {
+		if b.ID != act.ID || b.TotalTokens != act.TotalTokens || b.Entries != act.Entries || !near(b.CostUSD, act.CostUSD.USD()) {
 			t.Errorf("active = %s %d tokens %d entries, want %s %d tokens %d entries",
 				b.ID, b.TotalTokens, b.Entries, act.ID, act.TotalTokens, act.Entries)
 		}

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -158,7 +159,7 @@ func modelEntries(t *testing.T, h http.Handler) int64 {
 
 func TestInvalidate(t *testing.T) {
 	// A store of its own, so that the test can add records.
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "c.db"))
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "c.db"), storetest.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,20 +30,20 @@ type exportRequest struct {
 // exportRecord is one exported row; only the requested fields are set.
 // With granularity hour, date is the local hour "YYYY-MM-DDTHH".
 type exportRecord struct {
-	Date                  *string  `json:"date,omitempty"`
-	Model                 *string  `json:"model,omitempty"`
-	InputTokens           *int64   `json:"input_tokens,omitempty"`
-	OutputTokens          *int64   `json:"output_tokens,omitempty"`
-	CacheCreationTokens   *int64   `json:"cache_creation_tokens,omitempty"`
-	CacheCreation5mTokens *int64   `json:"cache_creation_5m_tokens,omitempty"`
-	CacheCreation1hTokens *int64   `json:"cache_creation_1h_tokens,omitempty"`
-	CacheReadTokens       *int64   `json:"cache_read_tokens,omitempty"`
-	TotalTokens           *int64   `json:"total_tokens,omitempty"`
-	WebSearchRequests     *int64   `json:"web_search_requests,omitempty"`
-	CostUSD               *float64 `json:"cost_usd,omitempty"`
-	CacheHitRate          *float64 `json:"cache_hit_rate,omitempty"`
-	Entries               *int64   `json:"entries,omitempty"`
-	SessionCount          *int64   `json:"session_count,omitempty"`
+	Date                  *string      `json:"date,omitempty"`
+	Model                 *string      `json:"model,omitempty"`
+	InputTokens           *int64       `json:"input_tokens,omitempty"`
+	OutputTokens          *int64       `json:"output_tokens,omitempty"`
+	CacheCreationTokens   *int64       `json:"cache_creation_tokens,omitempty"`
+	CacheCreation5mTokens *int64       `json:"cache_creation_5m_tokens,omitempty"`
+	CacheCreation1hTokens *int64       `json:"cache_creation_1h_tokens,omitempty"`
+	CacheReadTokens       *int64       `json:"cache_read_tokens,omitempty"`
+	TotalTokens           *int64       `json:"total_tokens,omitempty"`
+	WebSearchRequests     *int64       `json:"web_search_requests,omitempty"`
+	CostUSD               *usage.Money `json:"cost_usd,omitempty"`
+	CacheHitRate          *float64     `json:"cache_hit_rate,omitempty"`
+	Entries               *int64       `json:"entries,omitempty"`
+	SessionCount          *int64       `json:"session_count,omitempty"`
 }
 
 // exportRow is one row's complete values before field selection.
@@ -78,7 +78,7 @@ var exportFields = []exportField{
 	{"cache_read_tokens", func(e *exportRecord, r *exportRow) { e.CacheReadTokens = ptr(r.agg.CacheRead) }, func(r *exportRow) string { return intText(r.agg.CacheRead) }},
 	{"total_tokens", func(e *exportRecord, r *exportRow) { e.TotalTokens = ptr(r.agg.TotalTokens) }, func(r *exportRow) string { return intText(r.agg.TotalTokens) }},
 	{"web_search_requests", func(e *exportRecord, r *exportRow) { e.WebSearchRequests = ptr(r.agg.WebSearchRequests) }, func(r *exportRow) string { return intText(r.agg.WebSearchRequests) }},
-	{"cost_usd", func(e *exportRecord, r *exportRow) { e.CostUSD = ptr(r.agg.CostUSD) }, func(r *exportRow) string { return floatText(r.agg.CostUSD) }},
+	{"cost_usd", func(e *exportRecord, r *exportRow) { e.CostUSD = ptr(r.agg.CostUSD) }, func(r *exportRow) string { return r.agg.CostUSD.String() }},
 	{"cache_hit_rate", func(e *exportRecord, r *exportRow) { e.CacheHitRate = ptr(r.agg.CacheHitRate) }, func(r *exportRow) string { return floatText(r.agg.CacheHitRate) }},
 	{"entries", func(e *exportRecord, r *exportRow) { e.Entries = ptr(r.agg.Entries) }, func(r *exportRow) string { return intText(r.agg.Entries) }},
 	{"session_count", func(e *exportRecord, r *exportRow) { e.SessionCount = ptr(r.sessions) }, func(r *exportRow) string { return intText(r.sessions) }},

@@ -33,7 +33,7 @@ type historyResponse struct {
 }
 
 // aggregateOf rebuilds the derived figures of a stored sum.
-func aggregateOf(t usage.Tokens, cost float64, entries int64) usage.Aggregate {
+func aggregateOf(t usage.Tokens, cost usage.Money, entries int64) usage.Aggregate {
 	return usage.Aggregate{
 		Tokens:              t,
 		CacheCreationTokens: t.CacheCreation(),

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"io"
 	"log/slog"
 	"math"
@@ -94,14 +95,14 @@ func setup(dir string) error {
 	if err := json.Unmarshal(raw, &fixture.expected); err != nil {
 		return err
 	}
-	if fixture.pricer, err = pricing.Load(""); err != nil {
+	if fixture.pricer, err = pricing.Load(pricing.Options{}); err != nil {
 		return err
 	}
 	abs, err := filepath.Abs(corpusRoot)
 	if err != nil {
 		return err
 	}
-	if fixture.store, err = sqlite.Open(ctx, filepath.Join(dir, "corpus.db")); err != nil {
+	if fixture.store, err = sqlite.Open(ctx, filepath.Join(dir, "corpus.db"), storetest.Prices); err != nil {
 		return err
 	}
 	// The real ingester, as ctm serve runs it.
@@ -115,7 +116,7 @@ func setup(dir string) error {
 
 // openStore opens a fresh database holding recs.
 func openStore(ctx context.Context, path string, recs []usage.Record) (*sqlite.Store, error) {
-	st, err := sqlite.Open(ctx, path)
+	st, err := sqlite.Open(ctx, path, storetest.Prices)
 	if err != nil {
 		return nil, err
 	}

@@ -112,7 +112,7 @@ func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
 		} {
 			emit(ch, tokensDesc, prometheus.CounterValue, float64(kv.n), m.Model, kv.typ)
 		}
-		emit(ch, costDesc, prometheus.CounterValue, m.CostUSD, m.Model)
+		emit(ch, costDesc, prometheus.CounterValue, m.CostUSD.USD(), m.Model)
 	}
 	emit(ch, recordsDesc, prometheus.CounterValue, float64(rep.Totals.Entries))
 	last := rep.Totals.Last

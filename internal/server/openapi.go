@@ -314,6 +314,9 @@ func (g *schemaGen) envelope(t reflect.Type) map[string]any {
 	}
 }
 
+// moneyType is written as an exact decimal number (usage.Money).
+var moneyType = reflect.TypeFor[usage.Money]()
+
 // schema returns the schema of t; nullable allows JSON null (nil pointers,
 // slices and maps that are not omitted).
 func (g *schemaGen) schema(t reflect.Type, nullable bool) map[string]any {
@@ -321,6 +324,8 @@ func (g *schemaGen) schema(t reflect.Type, nullable bool) map[string]any {
 	switch {
 	case t == timeType:
 		s = timeSchema()
+	case t == moneyType:
+		s = map[string]any{"type": "number", "description": "US dollars, an exact decimal with at most 10 places"}
 	case t.Kind() == reflect.Pointer:
 		return g.schema(t.Elem(), nullable)
 	case t.Kind() == reflect.String:

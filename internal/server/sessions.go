@@ -118,9 +118,9 @@ type timelineEntry struct {
 	Model       string    `json:"model"`
 	IsSidechain bool      `json:"is_sidechain"`
 	usage.Tokens
-	CacheCreationTokens int64   `json:"cache_creation_tokens"`
-	TotalTokens         int64   `json:"total_tokens"`
-	CostUSD             float64 `json:"cost_usd"`
+	CacheCreationTokens int64       `json:"cache_creation_tokens"`
+	TotalTokens         int64       `json:"total_tokens"`
+	CostUSD             usage.Money `json:"cost_usd"`
 }
 
 // sessionDetail is the body of GET /sessions/{id}.
@@ -164,7 +164,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 	}
 	for i := range recs {
 		rec := &recs[i]
-		cost, _ := s.opts.Pricer.Cost(rec.Model, rec.Tokens, rec.IsLongContext())
+		cost := rec.Cost
 		d.Timeline = append(d.Timeline, timelineEntry{
 			Timestamp:           rec.Timestamp.In(s.loc),
 			Model:               rec.Model,

@@ -87,11 +87,11 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var week usage.Tokens
-	var weekCost float64
+	var weekCost usage.Money
 	for d := weekAgo; d.Before(today); d = d.AddDate(0, 0, 1) {
 		a := dayAgg(d)
 		week = week.Add(a.Tokens)
-		weekCost += a.CostUSD
+		weekCost = weekCost.Add(a.CostUSD)
 	}
 	t := dayAgg(today)
 	y := dayAgg(yesterday)
@@ -107,12 +107,12 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		Comparison: comparison{
 			VsYesterday: change{
 				TokensChange:   fractionalChange(float64(t.TotalTokens), float64(y.TotalTokens)),
-				CostChange:     fractionalChange(t.CostUSD, y.CostUSD),
+				CostChange:     fractionalChange(t.CostUSD.USD(), y.CostUSD.USD()),
 				CacheHitChange: fractionalChange(t.CacheHitRate, y.CacheHitRate),
 			},
 			VsLastWeekAvg: change{
 				TokensChange:   fractionalChange(float64(t.TotalTokens), float64(week.Total())/7),
-				CostChange:     fractionalChange(t.CostUSD, weekCost/7),
+				CostChange:     fractionalChange(t.CostUSD.USD(), weekCost.USD()/7),
 				CacheHitChange: fractionalChange(t.CacheHitRate, week.CacheHitRate()),
 			},
 		},
@@ -173,7 +173,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 			DisplayName:     s.opts.DisplayName(m.Model),
 			Aggregate:       m.Aggregate,
 			UsagePercentage: percentage(float64(m.TotalTokens), float64(tot.TotalTokens)),
-			CostPercentage:  percentage(m.CostUSD, tot.CostUSD),
+			CostPercentage:  percentage(m.CostUSD.USD(), tot.CostUSD.USD()),
 			Priced:          !containsString(rep.Unpriced, m.Model),
 		})
 	}
@@ -266,11 +266,11 @@ func (s *Server) handleDaily(w http.ResponseWriter, r *http.Request) {
 	sum.SessionCount = sessions
 	if n := float64(sum.TotalDays); n > 0 {
 		sum.AvgDailyTokens = float64(sum.TotalTokens) / n
-		sum.AvgDailyCostUSD = sum.CostUSD / n
+		sum.AvgDailyCostUSD = sum.CostUSD.USD() / n
 		sum.AvgDailyEntries = float64(sum.Entries) / n
 	}
 	if sum.ActiveDays > 0 {
-		sum.AvgActiveDayCost = sum.CostUSD / float64(sum.ActiveDays)
+		sum.AvgActiveDayCost = sum.CostUSD.USD() / float64(sum.ActiveDays)
 	}
 	writeJSON(w, r, resp)
 }
@@ -287,11 +287,11 @@ type tokenSeries struct {
 // trendSeries is the chart data of /stats/trends; series that were not
 // requested through metrics are left out.
 type trendSeries struct {
-	Labels       []string     `json:"labels"`
-	Entries      []int64      `json:"entries"`
-	Tokens       *tokenSeries `json:"tokens,omitempty"`
-	CostUSD      []float64    `json:"cost_usd,omitempty"`
-	CacheHitRate []float64    `json:"cache_hit_rate,omitempty"`
+	Labels       []string      `json:"labels"`
+	Entries      []int64       `json:"entries"`
+	Tokens       *tokenSeries  `json:"tokens,omitempty"`
+	CostUSD      []usage.Money `json:"cost_usd,omitempty"`
+	CacheHitRate []float64     `json:"cache_hit_rate,omitempty"`
 }
 
 // stat summarises a series.
@@ -385,7 +385,7 @@ func (s *Server) handleTrends(w http.ResponseWriter, r *http.Request) {
 		ser.Tokens = &tokenSeries{Input: []int64{}, Output: []int64{}, CacheCreation: []int64{}, CacheRead: []int64{}, Total: []int64{}}
 	}
 	if want["cost"] {
-		ser.CostUSD = []float64{}
+		ser.CostUSD = []usage.Money{}
 	}
 	if want["cache_hit"] {
 		ser.CacheHitRate = []float64{}
@@ -414,7 +414,7 @@ func (s *Server) handleTrends(w http.ResponseWriter, r *http.Request) {
 			ser.CacheHitRate = append(ser.CacheHitRate, a.CacheHitRate)
 		}
 		tokStat.add(float64(a.TotalTokens))
-		costStat.add(a.CostUSD)
+		costStat.add(a.CostUSD.USD())
 		if a.Prompt() > 0 {
 			if activeRates == 0 || a.CacheHitRate < hitStat.Min {
 				hitStat.Min = a.CacheHitRate

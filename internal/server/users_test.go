@@ -47,12 +47,12 @@ func teamRecords() []usage.Record {
 
 // costOf prices records one by one, as the accounting rules say.
 func costOf(recs ...usage.Record) float64 {
-	var c float64
+	var c usage.Money
 	for _, r := range recs {
-		cost, _ := fixture.pricer.Cost(r.Model, r.Tokens, r.IsLongContext())
+		cost, _ := fixture.pricer.Price(&r)
 		c += cost
 	}
-	return c
+	return c.USD()
 }
 
 func TestUsers(t *testing.T) {

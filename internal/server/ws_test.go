@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"log/slog"
 	"net"
 	"net/http"
@@ -62,11 +63,11 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 func newLive(t *testing.T, cfg liveConfig) *live {
 	t.Helper()
 	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ws.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ws.db"), storetest.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prices, err := pricing.Load("")
+	prices, err := pricing.Load(pricing.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +469,7 @@ func TestLivePipeline(t *testing.T) {
 	transcript := filepath.Join(proj, "sess-live.jsonl")
 	appendFile(t, transcript, assistantLine("a", 100, 10, "/work/app")+"\n")
 
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "live.db"))
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "live.db"), storetest.Prices)
 	if err != nil {
 		t.Fatal(err)
 	}

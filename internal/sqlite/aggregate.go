@@ -13,14 +13,6 @@ import (
 // row's time span.
 const quarterHourMS = 15 * 60 * 1000
 
-// longExpr is the long-context flag of a records row:
-// usage.Record.IsLongContext in SQL. The threshold is a compile-time
-// constant, not input, so it is spelled into the query rather than bound.
-// The rollup update trigger in migrations/0001_init.sql spells the same
-// number; Apply sums inserted records with usage.Record.IsLongContext.
-var longExpr = "(input + cache_creation_5m + cache_creation_1h + cache_read > " +
-	strconv.Itoa(usage.LongContextThreshold) + ")"
-
 // quarterExpr is the index of the UTC quarter hour of a records row's ts.
 // Integer division truncates toward zero, so times before 1970 are
 // shifted down by one to floor them.
@@ -28,18 +20,18 @@ var quarterExpr = "(ts / " + strconv.Itoa(quarterHourMS) + " - (ts % " + strconv
 
 // sourceColumns are the columns every aggregate source yields, in the
 // shape of the rollup table.
-const sourceColumns = `qh, session_id, project, user, model, lc, input, output,
+const sourceColumns = `qh, session_id, project, user, model, cost, input, output,
 	cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-	entries, first_ts, last_ts`
+	web_fetch_requests, entries, first_ts, last_ts`
 
 // rollupSource reads whole quarter hours from the rollup table.
 const rollupSource = `SELECT ` + sourceColumns + ` FROM rollup`
 
 // recordsSource reads single records in the rollup's shape, for the partial
 // quarter hours at the ends of a time range.
-var recordsSource = `SELECT ` + quarterExpr + ` AS qh, session_id, project, user, model, ` +
-	longExpr + ` AS lc, input, output, cache_creation_5m, cache_creation_1h, cache_read,
-	web_search_requests, 1 AS entries, ts AS first_ts, ts AS last_ts FROM records`
+var recordsSource = `SELECT ` + quarterExpr + ` AS qh, session_id, project, user, model,
+	cost, input, output, cache_creation_5m, cache_creation_1h, cache_read,
+	web_search_requests, web_fetch_requests, 1 AS entries, ts AS first_ts, ts AS last_ts FROM records`
 
 // latestProjectExpr picks the project of a group's latest record. Each
 // source row is keyed by its last_ts as a fixed-width non-negative decimal
@@ -154,8 +146,7 @@ func sources(f usage.Filter) (parts []string, args []any) {
 	return parts, args
 }
 
-// Aggregate sums the records that pass f, grouped by dim, model and the
-// long-context flag. Whole quarter hours come from the rollup (from its
+// Aggregate sums the records that pass f, grouped by dim and model. Whole quarter hours come from the rollup (from its
 // in-memory copy when it is kept, see mirror.go) and the partial quarter
 // hours at the ends of the range from records; without the copy it is one
 // GROUP BY query over both. It returns EINVALID for an unknown dimension.
@@ -163,6 +154,9 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 	key, quarter, project, group, err := dimensionColumns(dim)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.checkPrices(ctx); err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
 	}
 	if !s.noMirror {
 		out, ok, err := s.aggregateMirror(ctx, f, dim)
@@ -174,11 +168,12 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 		}
 	}
 	parts, args := sources(f)
-	q := `SELECT ` + key + `, ` + quarter + `, ` + project + `, model, lc,
+	q := `SELECT ` + key + `, ` + quarter + `, ` + project + `, model, sum(cost),
 		sum(input), sum(output), sum(cache_creation_5m), sum(cache_creation_1h),
-		sum(cache_read), sum(web_search_requests), sum(entries), min(first_ts), max(last_ts)
+		sum(cache_read), sum(web_search_requests), sum(web_fetch_requests), sum(entries),
+		min(first_ts), max(last_ts)
 		FROM (` + strings.Join(parts, "\nUNION ALL\n") + `)
-		GROUP BY ` + group + `model, lc`
+		GROUP BY ` + group + `model`
 	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate: %w", formatError(err))
@@ -190,9 +185,9 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 			b               usage.Bucket
 			qh, first, last int64
 		)
-		if err := rows.Scan(&b.Key, &qh, &b.Project, &b.Model, &b.LongContext,
+		if err := rows.Scan(&b.Key, &qh, &b.Project, &b.Model, &b.Cost,
 			&b.Input, &b.Output, &b.CacheCreation5m, &b.CacheCreation1h, &b.CacheRead,
-			&b.WebSearchRequests, &b.Entries, &first, &last); err != nil {
+			&b.WebSearchRequests, &b.WebFetchRequests, &b.Entries, &first, &last); err != nil {
 			return nil, fmt.Errorf("aggregate: %w", formatError(err))
 		}
 		if dim == usage.ByQuarterHour || dim == usage.BySessionQuarterHour {

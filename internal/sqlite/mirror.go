@@ -48,7 +48,7 @@ const maxMirrorRows = 1 << 20
 type mirrorRow struct {
 	qh                            int64
 	session, project, user, model int32
-	lc                            bool
+	cost                          usage.Money
 	usage.Tokens
 	entries, first, last int64
 }
@@ -126,9 +126,7 @@ type mirror struct {
 }
 
 // mirrorColumns are the rollup columns a mirrorRow holds, in scan order.
-const mirrorColumns = `qh, session_id, project, user, model, lc, input, output,
-	cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-	entries, first_ts, last_ts`
+const mirrorColumns = sourceColumns
 
 // aggregateMirror answers Aggregate from the in-memory rollup. ok is
 // false when the rollup is too large to copy; the caller then runs the
@@ -270,9 +268,9 @@ func scanRow(rows *sql.Rows, id func([]byte) int32) (mirrorRow, error) {
 		r                             mirrorRow
 		session, project, user, model sql.RawBytes
 	)
-	if err := rows.Scan(&r.qh, &session, &project, &user, &model, &r.lc,
+	if err := rows.Scan(&r.qh, &session, &project, &user, &model, &r.cost,
 		&r.Input, &r.Output, &r.CacheCreation5m, &r.CacheCreation1h, &r.CacheRead,
-		&r.WebSearchRequests, &r.entries, &r.first, &r.last); err != nil {
+		&r.WebSearchRequests, &r.WebFetchRequests, &r.entries, &r.first, &r.last); err != nil {
 		return r, formatError(err)
 	}
 	r.session, r.project, r.user, r.model = id(session), id(project), id(user), id(model)
@@ -300,17 +298,17 @@ func edgeRows(ctx context.Context, tx *sql.Tx, f usage.Filter, e [2]int64, dict 
 	return formatError(rows.Err())
 }
 
-// groupKey identifies a bucket: the dimension's key and quarter hour, the
-// model and the long-context flag, as ids.
+// groupKey identifies a bucket: the dimension's key and quarter hour and
+// the model, as ids.
 type groupKey struct {
 	qh         int64
 	key, model int32
-	lc         bool
 }
 
 // group is a bucket being summed, with its bounds in milliseconds.
 type group struct {
 	usage.Tokens
+	cost                 usage.Money
 	entries, first, last int64
 	// project is the id of the project of the latest row (BySession).
 	project int32
@@ -329,7 +327,7 @@ func newAccumulator(dim usage.Dimension, dict *overlay) *accumulator {
 }
 
 func (a *accumulator) add(r *mirrorRow) {
-	k := groupKey{key: -1, model: r.model, lc: r.lc}
+	k := groupKey{key: -1, model: r.model}
 	switch a.dim {
 	case usage.ByQuarterHour:
 		k.qh = r.qh
@@ -356,6 +354,7 @@ func (a *accumulator) add(r *mirrorRow) {
 		g.first, g.last = min(g.first, r.first), max(g.last, r.last)
 	}
 	g.Tokens = g.Tokens.Add(r.Tokens)
+	g.cost = g.cost.Add(r.cost)
 	g.entries += r.entries
 }
 
@@ -363,7 +362,7 @@ func (a *accumulator) add(r *mirrorRow) {
 func (a *accumulator) buckets() []usage.Bucket {
 	out := make([]usage.Bucket, 0, len(a.groups))
 	for k, g := range a.groups {
-		b := usage.Bucket{Model: a.dict.name(k.model), LongContext: k.lc, Tokens: g.Tokens, Entries: g.entries,
+		b := usage.Bucket{Model: a.dict.name(k.model), Tokens: g.Tokens, Cost: g.cost, Entries: g.entries,
 			First: fromMS(g.first), Last: fromMS(g.last)}
 		if k.key >= 0 || k.key < -1 {
 			b.Key = a.dict.name(k.key)

@@ -35,8 +35,7 @@ func TestStoreMirrorTooBig(t *testing.T) {
 func sortedBuckets(bs []usage.Bucket) []usage.Bucket {
 	out := slices.Clone(bs)
 	slices.SortFunc(out, func(x, y usage.Bucket) int {
-		return cmp.Or(cmp.Compare(x.Key, y.Key), x.Time.Compare(y.Time), cmp.Compare(x.Model, y.Model),
-			cmp.Compare(fmt.Sprint(x.LongContext), fmt.Sprint(y.LongContext)))
+		return cmp.Or(cmp.Compare(x.Key, y.Key), x.Time.Compare(y.Time), cmp.Compare(x.Model, y.Model))
 	})
 	return out
 }

@@ -13,24 +13,28 @@ import (
 // recordColumns lists the records columns in the order of Record fields
 // used by recordArgs and scanRecord.
 const recordColumns = `key, message_id, request_id, ts, model, session_id, project, cwd,
-	git_branch, version, is_sidechain, service_tier, speed, user, machine,
-	input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests`
+	git_branch, version, is_sidechain, service_tier, speed, inference_geo, user, machine,
+	input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
+	web_fetch_requests, cost`
 
 // recordFields is the number of columns in recordColumns.
-const recordFields = 21
+const recordFields = 24
 
 // rowsPerInsert is how many records one INSERT statement carries. Binding
 // many rows per statement amortises the per-statement cost of
 // database/sql and the driver, which dominates single-row inserts; 64 rows
-// use 1,344 parameters, far below SQLite's limit of 32,766.
+// use 1,536 parameters, far below SQLite's limit of 32,766.
 const rowsPerInsert = 64
 
 // upsertRecords returns an INSERT of n records that, when a key is stored,
 // replaces the stored copy only if the new one is preferred by
 // usage.Record.Prefer: more output, then the earlier timestamp, then the
-// smaller session id and project. The decision depends only on the two rows, so any order of
-// batches converges. SQLite applies the upsert row by row, so a key that
-// appears twice in one statement is resolved the same way.
+// smaller session id and project. The decision depends only on the two
+// rows, so any order of batches converges. A copy equal in all four also
+// replaces the stored one: it is the same response read again, and
+// reading it again is how fields that an older release did not keep get
+// filled in. SQLite applies the upsert row by row, so a key that appears
+// twice in one statement is resolved the same way.
 func upsertRecords(n int) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO records (" + recordColumns + ") VALUES " + placeholders(n, recordFields))
@@ -47,6 +51,7 @@ func upsertRecords(n int) string {
 	is_sidechain = excluded.is_sidechain,
 	service_tier = excluded.service_tier,
 	speed = excluded.speed,
+	inference_geo = excluded.inference_geo,
 	user = excluded.user,
 	machine = excluded.machine,
 	input = excluded.input,
@@ -54,11 +59,13 @@ func upsertRecords(n int) string {
 	cache_creation_5m = excluded.cache_creation_5m,
 	cache_creation_1h = excluded.cache_creation_1h,
 	cache_read = excluded.cache_read,
-	web_search_requests = excluded.web_search_requests
+	web_search_requests = excluded.web_search_requests,
+	web_fetch_requests = excluded.web_fetch_requests,
+	cost = excluded.cost
 WHERE excluded.output > records.output
 	OR (excluded.output = records.output AND (excluded.ts < records.ts
 		OR (excluded.ts = records.ts AND (excluded.session_id < records.session_id
-			OR (excluded.session_id = records.session_id AND excluded.project < records.project)))))`)
+			OR (excluded.session_id = records.session_id AND excluded.project <= records.project)))))`)
 	return b.String()
 }
 
@@ -76,6 +83,13 @@ var (
 func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 	var delta *mirrorDelta
 	err := s.write(ctx, func(tx *sql.Tx) error {
+		// Another process may have re-priced the store with its own table;
+		// records priced here must join costs of the same table.
+		if len(b.Records) > 0 {
+			if err := s.ensurePriced(ctx, tx); err != nil {
+				return err
+			}
+		}
 		// A small batch while the in-memory rollup is in use (a live
 		// append under ctm serve) patches the copy instead of making the
 		// next reader reload all of it.
@@ -89,7 +103,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		if err := s.setCheckpoint(ctx, tx, len(b.Records) > maxDeltaRecords); err != nil {
 			return err
 		}
-		if err := applyRecords(ctx, tx, b.Records); err != nil {
+		if err := s.applyRecords(ctx, tx, b.Records); err != nil {
 			return err
 		}
 		if err := applyFiles(ctx, tx, b.Files); err != nil {
@@ -171,7 +185,7 @@ func placeholders(n, fields int) string {
 // instead of one per record as a trigger would. Keys already stored go
 // through the upsert of upsertRecords, whose update trigger moves the
 // replaced record's sums in the rollup.
-func applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Record) error {
+func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Record) error {
 	if len(records) == 0 {
 		return nil
 	}
@@ -179,6 +193,9 @@ func applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Record) error
 		if err := validRecord(&records[i]); err != nil {
 			return err
 		}
+	}
+	for i := range records {
+		records[i].Cost, _ = s.prices.Price(&records[i])
 	}
 	// Readers compare the generation with that of their in-memory rollup;
 	// bumping it in this transaction makes the change and the new value
@@ -313,12 +330,12 @@ func inChunks(ctx context.Context, tx *sql.Tx, records []usage.Record, query fun
 type rollupKey struct {
 	qh                            int64
 	session, project, user, model string
-	lc                            bool
 }
 
 // rollupSum is what a batch adds to one rollup row.
 type rollupSum struct {
 	usage.Tokens
+	cost                 usage.Money
 	entries, first, last int64
 }
 
@@ -331,12 +348,12 @@ type rollupDelta struct {
 
 func newRollupDelta() *rollupDelta { return &rollupDelta{at: map[rollupKey]int{}} }
 
-// add counts r in its rollup row, with the quarter hour and long-context
-// flag that migrations/0001_init.sql's trigger computed in SQL.
+// add counts r in its rollup row, with the quarter hour that the
+// rollup trigger computes in SQL.
 func (d *rollupDelta) add(r *usage.Record) {
 	ts := ms(r.Timestamp)
 	k := rollupKey{qh: floorDiv(ts, quarterHourMS), session: r.SessionID, project: r.Project,
-		user: r.User, model: r.Model, lc: r.IsLongContext()}
+		user: r.User, model: r.Model}
 	i, ok := d.at[k]
 	if !ok {
 		i = len(d.keys)
@@ -346,26 +363,27 @@ func (d *rollupDelta) add(r *usage.Record) {
 	}
 	s := &d.sums[i]
 	s.Tokens = s.Tokens.Add(r.Tokens)
+	s.cost = s.cost.Add(r.Cost)
 	s.entries++
 	s.first, s.last = min(s.first, ts), max(s.last, ts)
 }
 
 // rollupFields is the number of columns upsertRollup binds per row.
-const rollupFields = 15
+const rollupFields = 16
 
 // upsertRollup returns an upsert of n rollup rows that adds them to the
 // stored rows of the same key, as the insert trigger did per record.
 func upsertRollup(n int) string {
-	return `INSERT INTO rollup (qh, session_id, project, user, model, lc, input, output,
-	cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-	entries, first_ts, last_ts) VALUES ` + placeholders(n, rollupFields) + `
-ON CONFLICT (qh, session_id, project, user, model, lc) DO UPDATE SET
+	return `INSERT INTO rollup (` + sourceColumns + `) VALUES ` + placeholders(n, rollupFields) + `
+ON CONFLICT (qh, session_id, project, user, model) DO UPDATE SET
+	cost = cost + excluded.cost,
 	input = input + excluded.input,
 	output = output + excluded.output,
 	cache_creation_5m = cache_creation_5m + excluded.cache_creation_5m,
 	cache_creation_1h = cache_creation_1h + excluded.cache_creation_1h,
 	cache_read = cache_read + excluded.cache_read,
 	web_search_requests = web_search_requests + excluded.web_search_requests,
+	web_fetch_requests = web_fetch_requests + excluded.web_fetch_requests,
 	entries = entries + excluded.entries,
 	first_ts = min(first_ts, excluded.first_ts),
 	last_ts = max(last_ts, excluded.last_ts)`
@@ -379,9 +397,9 @@ func (d *rollupDelta) apply(ctx context.Context, tx *sql.Tx) error {
 		args = args[:0]
 		for i := lo; i < hi; i++ {
 			k, s := &d.keys[i], &d.sums[i]
-			args = append(args, k.qh, k.session, k.project, k.user, k.model, k.lc,
+			args = append(args, k.qh, k.session, k.project, k.user, k.model, s.cost,
 				s.Input, s.Output, s.CacheCreation5m, s.CacheCreation1h, s.CacheRead,
-				s.WebSearchRequests, s.entries, s.first, s.last)
+				s.WebSearchRequests, s.WebFetchRequests, s.entries, s.first, s.last)
 		}
 		if _, err := tx.ExecContext(ctx, upsertRollup(hi-lo), args...); err != nil {
 			return fmt.Errorf("apply: rollup: %w", formatError(err))
@@ -404,8 +422,9 @@ func validRecord(r *usage.Record) error {
 func appendRecordArgs(args []any, r *usage.Record) []any {
 	return append(args, r.Key, r.MessageID, r.RequestID, ms(r.Timestamp), r.Model,
 		r.SessionID, r.Project, r.CWD, r.GitBranch, r.Version, r.IsSidechain,
-		r.ServiceTier, r.Speed, r.User, r.Machine, r.Input, r.Output,
-		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests)
+		r.ServiceTier, r.Speed, r.InferenceGeo, r.User, r.Machine, r.Input, r.Output,
+		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests,
+		r.WebFetchRequests, r.Cost)
 }
 
 // equalities returns the conditions and arguments for f's equality
@@ -469,6 +488,9 @@ func (s *Store) Records(ctx context.Context, f usage.Filter, p usage.Page) ([]us
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkPrices(ctx); err != nil {
+		return nil, fmt.Errorf("records: %w", err)
+	}
 	cond, args := where(f)
 	// ORDER BY ts, id is served by the ts index (which ends in the rowid)
 	// without a sort.
@@ -486,8 +508,9 @@ func (s *Store) Records(ctx context.Context, f usage.Filter, p usage.Page) ([]us
 		)
 		if err := rows.Scan(&r.Key, &r.MessageID, &r.RequestID, &ts, &r.Model, &r.SessionID,
 			&r.Project, &r.CWD, &r.GitBranch, &r.Version, &r.IsSidechain, &r.ServiceTier,
-			&r.Speed, &r.User, &r.Machine, &r.Input, &r.Output, &r.CacheCreation5m,
-			&r.CacheCreation1h, &r.CacheRead, &r.WebSearchRequests); err != nil {
+			&r.Speed, &r.InferenceGeo, &r.User, &r.Machine, &r.Input, &r.Output, &r.CacheCreation5m,
+			&r.CacheCreation1h, &r.CacheRead, &r.WebSearchRequests, &r.WebFetchRequests,
+			&r.Cost); err != nil {
 			return nil, fmt.Errorf("records: %w", formatError(err))
 		}
 		r.Timestamp = fromMS(ts)

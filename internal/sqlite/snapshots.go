@@ -26,10 +26,10 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap usage.Snapshot) (usage.Sn
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		t := snap.Totals
 		err := tx.QueryRowContext(ctx, `INSERT INTO snapshots (ts, input, output, cache_creation_5m,
-			cache_creation_1h, cache_read, web_search_requests, cost_usd, entries)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			cache_creation_1h, cache_read, web_search_requests, cost_usd, cost, entries)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			ms(snap.Time), t.Input, t.Output, t.CacheCreation5m, t.CacheCreation1h, t.CacheRead,
-			t.WebSearchRequests, snap.CostUSD, snap.Entries).Scan(&snap.ID)
+			t.WebSearchRequests, snap.CostUSD.USD(), snap.CostUSD, snap.Entries).Scan(&snap.ID)
 		if err != nil {
 			return fmt.Errorf("save snapshot: %w", formatError(err))
 		}
@@ -38,7 +38,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap usage.Snapshot) (usage.Sn
 		}
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO snapshot_models (snapshot_id, pos, model,
 			input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-			cost_usd, entries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+			cost_usd, cost, entries) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("save snapshot: %w", formatError(err))
 		}
@@ -46,7 +46,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap usage.Snapshot) (usage.Sn
 		for i, m := range snap.Models {
 			if _, err := stmt.ExecContext(ctx, snap.ID, i, m.Model, m.Input, m.Output,
 				m.CacheCreation5m, m.CacheCreation1h, m.CacheRead, m.WebSearchRequests,
-				m.CostUSD, m.Entries); err != nil {
+				m.CostUSD.USD(), m.CostUSD, m.Entries); err != nil {
 				return fmt.Errorf("save snapshot: model %q: %w", m.Model, formatError(err))
 			}
 		}
@@ -100,7 +100,7 @@ func (s *Store) Snapshots(ctx context.Context, since, until time.Time, p usage.P
 		return nil, 0, fmt.Errorf("snapshots: count: %w", formatError(err))
 	}
 	page := `SELECT id, ts, input, output, cache_creation_5m, cache_creation_1h, cache_read,
-		web_search_requests, cost_usd, entries FROM snapshots` + cond + `
+		web_search_requests, cost, entries FROM snapshots` + cond + `
 		ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?`
 	pageArgs := append(args, lim, off)
 	snaps, index, err := scanSnapshots(ctx, tx, page, pageArgs)
@@ -111,7 +111,7 @@ func (s *Store) Snapshots(ctx context.Context, since, until time.Time, p usage.P
 		return snaps, total, nil
 	}
 	models := `SELECT m.snapshot_id, m.model, m.input, m.output, m.cache_creation_5m,
-		m.cache_creation_1h, m.cache_read, m.web_search_requests, m.cost_usd, m.entries
+		m.cache_creation_1h, m.cache_read, m.web_search_requests, m.cost, m.entries
 		FROM snapshot_models m JOIN (SELECT id FROM snapshots` + cond + `
 		ORDER BY ts DESC, id DESC LIMIT ? OFFSET ?) p ON p.id = m.snapshot_id
 		ORDER BY m.snapshot_id, m.pos`

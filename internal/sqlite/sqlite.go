@@ -36,6 +36,7 @@ type Store struct {
 	Now func() time.Time
 
 	path   string
+	prices usage.Pricer
 	writer *sql.DB
 	reader *sql.DB
 
@@ -68,11 +69,15 @@ type Store struct {
 const busyTimeout = 5 * time.Second
 
 // Open opens the SQLite database at path, creating it and its parent
-// directory if needed, and applies pending migrations. It returns EINVALID
-// when path is empty or is not a SQLite database.
-func Open(ctx context.Context, path string) (*Store, error) {
+// directory if needed, applies pending migrations and, when the stored
+// costs come from another price table, re-prices every record with prices.
+// It returns EINVALID when path is empty or is not a SQLite database.
+func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error) {
 	if path == "" {
 		return nil, usage.Errorf(usage.EINVALID, "database path is empty")
+	}
+	if prices == nil {
+		return nil, errors.New("open sqlite: a price table is required")
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -84,7 +89,7 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		return nil, fmt.Errorf("open sqlite %q: create directory: %w", path, err)
 	}
 
-	s := &Store{Now: time.Now, path: abs}
+	s := &Store{Now: time.Now, path: abs, prices: prices}
 	s.writer, err = sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
@@ -97,6 +102,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	s.writer.SetConnMaxIdleTime(0)
 
 	if err := s.migrate(ctx); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	if err := s.write(ctx, func(tx *sql.Tx) error { return s.ensurePriced(ctx, tx) }); err != nil {
 		s.writer.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}

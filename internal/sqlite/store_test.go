@@ -21,7 +21,7 @@ import (
 // mustOpen opens a store at path and closes it when the test ends.
 func mustOpen(tb testing.TB, path string) *Store {
 	tb.Helper()
-	s, err := Open(context.Background(), path)
+	s, err := Open(context.Background(), path, storetest.Prices)
 	if err != nil {
 		tb.Fatalf("Open(%q) = %v", path, err)
 	}
@@ -176,7 +176,7 @@ func TestOpenErrors(t *testing.T) {
 		{"PathIsADirectory", dir, usage.EINTERNAL, []string{dir}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := Open(t.Context(), tc.path)
+			s, err := Open(t.Context(), tc.path, storetest.Prices)
 			if err == nil {
 				s.Close()
 				t.Fatalf("Open(%q) = nil error, want one", tc.path)
@@ -285,7 +285,7 @@ func TestCrashHelper(t *testing.T) {
 	if path == "" {
 		t.Skip("helper process for TestCrashMidWrite")
 	}
-	s, err := Open(context.Background(), path)
+	s, err := Open(context.Background(), path, storetest.Prices)
 	if err != nil {
 		t.Fatalf("Open(%q) = %v", path, err)
 	}
@@ -356,10 +356,10 @@ func TestFormatError(t *testing.T) {
 }
 
 // rollupFromRecords recomputes the rollup table from records.
-const rollupFromRecords = `SELECT ` + "qh, session_id, project, user, model, lc, sum(input), sum(output), " +
+const rollupFromRecords = `SELECT ` + "qh, session_id, project, user, model, sum(cost), sum(input), sum(output), " +
 	`sum(cache_creation_5m), sum(cache_creation_1h), sum(cache_read), sum(web_search_requests),
-	sum(entries), min(first_ts), max(last_ts) FROM (` + "%s" + `)
-	GROUP BY qh, session_id, project, user, model, lc ORDER BY qh, session_id, project, user, model, lc`
+	sum(web_fetch_requests), sum(entries), min(first_ts), max(last_ts) FROM (` + "%s" + `)
+	GROUP BY qh, session_id, project, user, model ORDER BY qh, session_id, project, user, model`
 
 func TestRollupMatchesRecords(t *testing.T) {
 	// Many copies of few responses, applied in scrambled batches, so that
@@ -394,8 +394,8 @@ func TestRollupMatchesRecords(t *testing.T) {
 		defer rows.Close()
 		var out []string
 		for rows.Next() {
-			v := make([]any, 15)
-			p := make([]any, 15)
+			v := make([]any, 16)
+			p := make([]any, 16)
 			for i := range v {
 				p[i] = &v[i]
 			}
@@ -447,7 +447,7 @@ func TestClosedStoreErrors(t *testing.T) {
 func TestOpenCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	s, err := Open(ctx, tempPath(t))
+	s, err := Open(ctx, tempPath(t), storetest.Prices)
 	if err == nil {
 		s.Close()
 		t.Fatalf("Open(canceled ctx) = nil error, want one")
@@ -533,7 +533,7 @@ func TestMigrationFailureIsReported(t *testing.T) {
 	}
 	db.Close()
 
-	s, err := Open(t.Context(), path)
+	s, err := Open(t.Context(), path, storetest.Prices)
 	if err == nil {
 		s.Close()
 		t.Fatalf("Open() = nil error, want a migration failure")

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -88,7 +89,6 @@ func reference(rs []usage.Record, f usage.Filter, dim usage.Dimension) []usage.B
 		key   string
 		time  time.Time
 		model string
-		long  bool
 	}
 	groups := map[groupKey]*usage.Bucket{}
 	for i := range rs {
@@ -96,7 +96,7 @@ func reference(rs []usage.Record, f usage.Filter, dim usage.Dimension) []usage.B
 		if !f.Contains(r) {
 			continue
 		}
-		k := groupKey{model: r.Model, long: r.IsLongContext()}
+		k := groupKey{model: r.Model}
 		switch dim {
 		case usage.ByQuarterHour:
 			k.time = r.Timestamp.UTC().Truncate(15 * time.Minute)
@@ -112,7 +112,7 @@ func reference(rs []usage.Record, f usage.Filter, dim usage.Dimension) []usage.B
 		}
 		b := groups[k]
 		if b == nil {
-			b = &usage.Bucket{Key: k.key, Time: k.time, Model: k.model, LongContext: k.long,
+			b = &usage.Bucket{Key: k.key, Time: k.time, Model: k.model,
 				First: r.Timestamp, Last: r.Timestamp}
 			if dim == usage.BySession {
 				b.Project = r.Project
@@ -120,6 +120,7 @@ func reference(rs []usage.Record, f usage.Filter, dim usage.Dimension) []usage.B
 			groups[k] = b
 		}
 		b.Tokens = b.Tokens.Add(r.Tokens)
+		b.Cost += price(*r)
 		b.Entries++
 		if r.Timestamp.Before(b.First) {
 			b.First = r.Timestamp
@@ -139,12 +140,18 @@ func reference(rs []usage.Record, f usage.Filter, dim usage.Dimension) []usage.B
 }
 
 // sameBuckets reports whether two sorted, normalised bucket lists match.
+// A wanted bucket written by hand with no cost leaves the cost to the
+// tests that compare with the reference (dimensions, cost per record).
 func sameBuckets(got, want []usage.Bucket) bool {
 	if len(got) != len(want) {
 		return false
 	}
 	for i := range got {
-		if got[i] != want[i] {
+		g := got[i]
+		if want[i].Cost == 0 {
+			g.Cost = 0
+		}
+		if g != want[i] {
 			return false
 		}
 	}
@@ -192,21 +199,21 @@ func testAggregateHandChecked(t *testing.T, s usage.Store) {
 		want []usage.Bucket
 	}{
 		{"ByProject", usage.Filter{}, usage.ByProject, []usage.Bucket{
-			{Key: "/p/a", Model: opus, Tokens: h1.Tokens, Entries: 1, First: at(0), Last: at(0)},
-			{Key: "/p/a", Model: sonnet, Tokens: h3.Tokens, Entries: 1, First: at(25 * time.Minute), Last: at(25 * time.Minute)},
-			{Key: "/p/b", Model: opus, Tokens: h2.Tokens, Entries: 1, First: at(20 * time.Minute), Last: at(20 * time.Minute)},
+			{Key: "/p/a", Model: opus, Tokens: h1.Tokens, Cost: price(h1), Entries: 1, First: at(0), Last: at(0)},
+			{Key: "/p/a", Model: sonnet, Tokens: h3.Tokens, Cost: price(h3), Entries: 1, First: at(25 * time.Minute), Last: at(25 * time.Minute)},
+			{Key: "/p/b", Model: opus, Tokens: h2.Tokens, Cost: price(h2), Entries: 1, First: at(20 * time.Minute), Last: at(20 * time.Minute)},
 		}},
 		{"ByNothingOneModel", usage.Filter{Model: opus}, usage.ByNothing, []usage.Bucket{
 			{Model: opus, Tokens: usage.Tokens{Input: 11, Output: 22, CacheCreation5m: 33, CacheCreation1h: 44, CacheRead: 55, WebSearchRequests: 1},
-				Entries: 2, First: at(0), Last: at(20 * time.Minute)},
+				Cost: price(h1) + price(h2), Entries: 2, First: at(0), Last: at(20 * time.Minute)},
 		}},
 		{"ByUserSince", usage.Filter{Since: at(20 * time.Minute)}, usage.ByUser, []usage.Bucket{
-			{Key: "ann", Model: sonnet, Tokens: h3.Tokens, Entries: 1, First: at(25 * time.Minute), Last: at(25 * time.Minute)},
-			{Key: "bob", Model: opus, Tokens: h2.Tokens, Entries: 1, First: at(20 * time.Minute), Last: at(20 * time.Minute)},
+			{Key: "ann", Model: sonnet, Tokens: h3.Tokens, Cost: price(h3), Entries: 1, First: at(25 * time.Minute), Last: at(25 * time.Minute)},
+			{Key: "bob", Model: opus, Tokens: h2.Tokens, Cost: price(h2), Entries: 1, First: at(20 * time.Minute), Last: at(20 * time.Minute)},
 		}},
 		{"BySessionUntil", usage.Filter{Until: at(25 * time.Minute)}, usage.BySession, []usage.Bucket{
-			{Key: "s1", Model: opus, Tokens: h1.Tokens, Entries: 1, First: at(0), Last: at(0), Project: "/p/a"},
-			{Key: "s2", Model: opus, Tokens: h2.Tokens, Entries: 1, First: at(20 * time.Minute), Last: at(20 * time.Minute), Project: "/p/b"},
+			{Key: "s1", Model: opus, Tokens: h1.Tokens, Cost: price(h1), Entries: 1, First: at(0), Last: at(0), Project: "/p/a"},
+			{Key: "s2", Model: opus, Tokens: h2.Tokens, Cost: price(h2), Entries: 1, First: at(20 * time.Minute), Last: at(20 * time.Minute), Project: "/p/b"},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,26 +226,38 @@ func testAggregateHandChecked(t *testing.T, s usage.Store) {
 	}
 }
 
-func testAggregateLongContext(t *testing.T, s usage.Store) {
-	// The flag looks at input + cache writes + cache reads, strictly above
-	// the threshold; output never counts.
+func testAggregateCostPerRecord(t *testing.T, s usage.Store) {
+	// Each record is priced on its own: a tier bills the whole request
+	// whose prompt (input + cache writes + cache reads, never output) is
+	// above its size, so the sum of the records' costs is not the price of
+	// their summed tokens.
 	over := rec("l1", 0, sonnet, "s1", "/p/a", usage.Tokens{Input: 1000, CacheCreation5m: 100000, CacheCreation1h: 50000, CacheRead: 49001, Output: 1})
 	edge := rec("l2", time.Minute, sonnet, "s1", "/p/a", usage.Tokens{Input: 1000, CacheCreation5m: 100000, CacheCreation1h: 50000, CacheRead: 49000, Output: 500000})
 	small := rec("l3", 2*time.Minute, sonnet, "s1", "/p/a", usage.Tokens{Input: 10, Output: 10})
 	apply(t, s, usage.Batch{Records: []usage.Record{over, edge, small}})
 
-	want := sortBuckets([]usage.Bucket{
-		{Model: sonnet, LongContext: true, Tokens: over.Tokens, Entries: 1, First: over.Timestamp, Last: over.Timestamp},
-		{Model: sonnet, LongContext: false, Tokens: edge.Tokens.Add(small.Tokens), Entries: 2, First: edge.Timestamp, Last: small.Timestamp},
-	})
+	sum := over.Tokens.Add(edge.Tokens).Add(small.Tokens)
+	want := []usage.Bucket{{Model: sonnet, Tokens: sum, Cost: price(over) + price(edge) + price(small),
+		Entries: 3, First: over.Timestamp, Last: small.Timestamp}}
+	whole := usage.Record{Model: sonnet, Timestamp: over.Timestamp, Tokens: sum}
+	if price(whole) == want[0].Cost {
+		t.Fatalf("test data: the summed tokens cost what the records cost; the test would prove nothing")
+	}
 	if got := aggregate(t, s, usage.Filter{}, usage.ByNothing); !sameBuckets(got, want) {
 		t.Errorf("Aggregate(ByNothing) =\n%s\nwant\n%s", formatBuckets(got), formatBuckets(want))
 	}
-	for i := range want {
-		want[i].Key, want[i].Project = "s1", "/p/a"
-	}
+	want[0].Key, want[0].Project = "s1", "/p/a"
 	if got := aggregate(t, s, usage.Filter{}, usage.BySession); !sameBuckets(got, want) {
 		t.Errorf("Aggregate(BySession) =\n%s\nwant\n%s", formatBuckets(got), formatBuckets(want))
+	}
+	recs, err := s.Records(context.Background(), usage.Filter{}, usage.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if want := price(r); r.Cost != want {
+			t.Errorf("record %s: Cost = %s, want %s", r.Key, r.Cost, want)
+		}
 	}
 }
 

@@ -17,7 +17,7 @@ func saveSnapshots(t *testing.T, s usage.Store, n int) []usage.Snapshot {
 		snap := usage.Snapshot{
 			Time:    at(time.Duration(i) * time.Hour),
 			Totals:  usage.Tokens{Input: int64(100 * (i + 1)), Output: int64(i), CacheCreation5m: 1, CacheCreation1h: 2, CacheRead: 3, WebSearchRequests: 4},
-			CostUSD: 1.25 * float64(i+1),
+			CostUSD: usage.Money(i+1) * usage.MoneyPerUSD * 5 / 4,
 			Entries: int64(10 + i),
 		}
 		for j := range i + 1 {
@@ -26,7 +26,7 @@ func saveSnapshots(t *testing.T, s usage.Store, n int) []usage.Snapshot {
 			snap.Models = append(snap.Models, usage.SnapshotModel{
 				Model:   model,
 				Tokens:  usage.Tokens{Input: int64(j + 1), Output: int64(i)},
-				CostUSD: 0.5 * float64(j+1),
+				CostUSD: usage.Money(j+1) * usage.MoneyPerUSD / 2,
 				Entries: int64(j + 1),
 			})
 		}

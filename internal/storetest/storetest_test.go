@@ -47,6 +47,7 @@ func (m *memStore) Apply(_ context.Context, b usage.Batch) error {
 	}
 	for _, r := range b.Records {
 		r.Timestamp = r.Timestamp.Truncate(time.Millisecond)
+		r.Cost, _ = Prices.Price(&r)
 		if old, ok := m.records[r.Key]; !ok || r.Prefer(&old) {
 			m.records[r.Key] = r
 		}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -30,7 +31,7 @@ import (
 // openPostgres opens a store on a fresh schema, or skips the test.
 func openPostgres(t *testing.T) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(context.Background(), pgtest.FreshSchema(t))
+	s, err := postgres.Open(context.Background(), pgtest.FreshSchema(t), storetest.Prices)
 	if err != nil {
 		t.Fatalf("Open() = %v", err)
 	}

@@ -6,12 +6,17 @@ import (
 	"time"
 )
 
-// Pricer prices token counts. It is implemented by package pricing.
+// Pricer is the price table in force. It is implemented by package
+// pricing.
 type Pricer interface {
-	// Cost returns the USD cost of t on model, billed at long-context rates
-	// when longContext is set and the model has them. known is false when
-	// the model has no price; the cost is then 0.
-	Cost(model string, t Tokens, longContext bool) (cost float64, known bool)
+	// Price returns the cost of one response. priced is false when its
+	// model has no price; the cost is then 0.
+	Price(r *Record) (cost Money, priced bool)
+	// Priced reports whether model has a price.
+	Priced(model string) bool
+	// Fingerprint identifies the table's content: tables with equal
+	// fingerprints price every record the same.
+	Fingerprint() string
 }
 
 // Aggregate is a sum of records with its derived figures.
@@ -20,19 +25,19 @@ type Aggregate struct {
 	CacheCreationTokens int64   `json:"cache_creation_tokens"`
 	TotalTokens         int64   `json:"total_tokens"`
 	CacheHitRate        float64 `json:"cache_hit_rate"`
-	CostUSD             float64 `json:"cost_usd"`
+	CostUSD             Money   `json:"cost_usd"`
 	Entries             int64   `json:"entries"`
 	// First and Last are the earliest and latest record timestamps.
 	First time.Time `json:"-"`
 	Last  time.Time `json:"-"`
 }
 
-func (a *Aggregate) add(b *Bucket, cost float64) {
+func (a *Aggregate) add(b *Bucket) {
 	a.Tokens = a.Tokens.Add(b.Tokens)
 	a.CacheCreationTokens = a.Tokens.CacheCreation()
 	a.TotalTokens = a.Tokens.Total()
 	a.CacheHitRate = a.Tokens.CacheHitRate()
-	a.CostUSD += cost
+	a.CostUSD = a.CostUSD.Add(b.Cost)
 	a.Entries += b.Entries
 	if !b.First.IsZero() && (a.First.IsZero() || b.First.Before(a.First)) {
 		a.First = b.First
@@ -77,8 +82,9 @@ type Report struct {
 	Unpriced []string
 }
 
-// Rollup prices buckets and sums them into groups by key(bucket), ordered by
-// key. It is how every view is cut from the same records.
+// Rollup sums buckets into groups by key(bucket), ordered by key, and names
+// the models p has no price for. It is how every view is cut from the same
+// records; costs are the records' own, summed as integers.
 func Rollup(buckets []Bucket, p Pricer, key func(*Bucket) string) Report {
 	type acc struct {
 		g      Group
@@ -87,8 +93,8 @@ func Rollup(buckets []Bucket, p Pricer, key func(*Bucket) string) Report {
 	groups := map[string]*acc{}
 	totals := &acc{models: map[string]*ModelAggregate{}}
 	unpriced := map[string]bool{}
-	add := func(a *acc, b *Bucket, cost float64) {
-		a.g.add(b, cost)
+	add := func(a *acc, b *Bucket) {
+		a.g.add(b)
 		if !b.Last.Before(a.g.Last) && b.Project != "" {
 			a.g.Project = b.Project
 		}
@@ -97,11 +103,16 @@ func Rollup(buckets []Bucket, p Pricer, key func(*Bucket) string) Report {
 			m = &ModelAggregate{Model: b.Model}
 			a.models[b.Model] = m
 		}
-		m.add(b, cost)
+		m.add(b)
 	}
+	priced := map[string]bool{}
 	for i := range buckets {
 		b := &buckets[i]
-		cost, known := p.Cost(b.Model, b.Tokens, b.LongContext)
+		known, seen := priced[b.Model]
+		if !seen {
+			known = p.Priced(b.Model)
+			priced[b.Model] = known
+		}
 		if !known {
 			unpriced[b.Model] = true
 		}
@@ -111,8 +122,8 @@ func Rollup(buckets []Bucket, p Pricer, key func(*Bucket) string) Report {
 			a = &acc{g: Group{Key: k}, models: map[string]*ModelAggregate{}}
 			groups[k] = a
 		}
-		add(a, b, cost)
-		add(totals, b, cost)
+		add(a, b)
+		add(totals, b)
 	}
 	finish := func(a *acc) Group {
 		g := a.g

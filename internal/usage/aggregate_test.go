@@ -9,20 +9,12 @@ import (
 	"time"
 )
 
-// unitPricer charges $1 per million tokens of any kind, doubled for long
-// context, and knows every model but "mystery".
+// unitPricer knows every model but "mystery".
 type unitPricer struct{}
 
-func (unitPricer) Cost(model string, t Tokens, long bool) (float64, bool) {
-	if model == "mystery" {
-		return 0, false
-	}
-	c := float64(t.Total()) / 1e6
-	if long {
-		c *= 2
-	}
-	return c, true
-}
+func (unitPricer) Price(r *Record) (Money, bool) { return 0, r.Model != "mystery" }
+func (unitPricer) Priced(model string) bool      { return model != "mystery" }
+func (unitPricer) Fingerprint() string           { return "unit" }
 
 func TestTokensDerived(t *testing.T) {
 	tok := Tokens{Input: 10, Output: 20, CacheCreation5m: 30, CacheCreation1h: 40, CacheRead: 100}
@@ -77,14 +69,6 @@ func TestRecordKeyAndPrefer(t *testing.T) {
 			t.Errorf("%s: Prefer = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	long := &Record{Tokens: Tokens{Input: LongContextThreshold, CacheRead: 1}}
-	if !long.IsLongContext() || small.IsLongContext() {
-		t.Error("IsLongContext wrong")
-	}
-	exact := &Record{Tokens: Tokens{Input: LongContextThreshold}}
-	if exact.IsLongContext() {
-		t.Error("a prompt of exactly the threshold is not long context")
-	}
 }
 
 func TestFilterContains(t *testing.T) {
@@ -115,9 +99,9 @@ func TestFilterContains(t *testing.T) {
 func TestRollup(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 23, 45, 0, 0, time.UTC)
 	buckets := []Bucket{
-		{Key: "b", Model: "opus", Tokens: Tokens{Input: 1_000_000}, Entries: 1, First: t0, Last: t0, Project: "/one"},
-		{Key: "a", Model: "haiku", Tokens: Tokens{Output: 3_000_000}, Entries: 2, First: t0.Add(time.Hour), Last: t0.Add(2 * time.Hour)},
-		{Key: "b", Model: "opus", LongContext: true, Tokens: Tokens{CacheRead: 1_000_000}, Entries: 1, First: t0.Add(-time.Hour), Last: t0.Add(time.Hour), Project: "/two"},
+		{Key: "b", Model: "opus", Tokens: Tokens{Input: 1_000_000}, Cost: MoneyPerUSD, Entries: 1, First: t0, Last: t0, Project: "/one"},
+		{Key: "a", Model: "haiku", Tokens: Tokens{Output: 3_000_000}, Cost: 3 * MoneyPerUSD, Entries: 2, First: t0.Add(time.Hour), Last: t0.Add(2 * time.Hour)},
+		{Key: "b", Model: "opus", Tokens: Tokens{CacheRead: 1_000_000}, Cost: 2 * MoneyPerUSD, Entries: 1, First: t0.Add(-time.Hour), Last: t0.Add(time.Hour), Project: "/two"},
 		{Key: "b", Model: "mystery", Tokens: Tokens{Input: 5}, Entries: 1, First: t0, Last: t0},
 	}
 	rep := Rollup(buckets, unitPricer{}, func(b *Bucket) string { return b.Key })
@@ -125,7 +109,7 @@ func TestRollup(t *testing.T) {
 		t.Fatalf("groups = %+v, want a then b", rep.Groups)
 	}
 	b := rep.Groups[1]
-	if b.CostUSD != 3 || b.Entries != 3 || b.Input != 1_000_005 || b.CacheRead != 1_000_000 {
+	if b.CostUSD != 3*MoneyPerUSD || b.Entries != 3 || b.Input != 1_000_005 || b.CacheRead != 1_000_000 {
 		t.Errorf("group b = %+v", b.Aggregate)
 	}
 	if b.Project != "/two" {
@@ -137,7 +121,7 @@ func TestRollup(t *testing.T) {
 	if got := fmt.Sprint(b.ModelNames()); got != "[opus mystery]" {
 		t.Errorf("group b models = %s, want opus (by cost) then mystery", got)
 	}
-	if rep.Totals.CostUSD != 6 || rep.Totals.Entries != 5 || rep.Totals.TotalTokens != 5_000_005 {
+	if rep.Totals.CostUSD != 6*MoneyPerUSD || rep.Totals.Entries != 5 || rep.Totals.TotalTokens != 5_000_005 {
 		t.Errorf("totals = %+v", rep.Totals.Aggregate)
 	}
 	if rep.Totals.CacheCreationTokens != 0 || rep.Totals.CacheHitRate == 0 {
@@ -147,7 +131,7 @@ func TestRollup(t *testing.T) {
 		t.Errorf("unpriced = %v", rep.Unpriced)
 	}
 	// Groups add up to the totals.
-	var sum float64
+	var sum Money
 	var entries int64
 	for _, g := range rep.Groups {
 		sum += g.CostUSD

@@ -34,9 +34,9 @@ type Block struct {
 	IsGap    bool  `json:"is_gap"`
 	Entries  int64 `json:"entries"`
 	Tokens
-	CacheCreationTokens int64   `json:"cache_creation_tokens"`
-	TotalTokens         int64   `json:"total_tokens"`
-	CostUSD             float64 `json:"cost_usd"`
+	CacheCreationTokens int64 `json:"cache_creation_tokens"`
+	TotalTokens         int64 `json:"total_tokens"`
+	CostUSD             Money `json:"cost_usd"`
 	// Models lists the block's models in order of first use.
 	Models []string `json:"models"`
 	// UnpricedModels lists the block's models that had no price; their
@@ -61,15 +61,14 @@ type BurnRate struct {
 // Projection extrapolates the active block's burn rate to its end.
 type Projection struct {
 	TotalTokens      int64   `json:"total_tokens"`
-	CostUSD          float64 `json:"cost_usd"`
+	CostUSD          Money   `json:"cost_usd"`
 	RemainingMinutes float64 `json:"remaining_minutes"`
 }
 
 // blockBuilder accumulates the records of one block.
 type blockBuilder struct {
-	b        Block
-	models   map[string]bool
-	unpriced map[string]bool
+	b      Block
+	models map[string]bool
 }
 
 func newBlockBuilder(start time.Time) *blockBuilder {
@@ -80,8 +79,7 @@ func newBlockBuilder(start time.Time) *blockBuilder {
 			EndTime:   start.Add(BlockDuration),
 			Models:    []string{},
 		},
-		models:   map[string]bool{},
-		unpriced: map[string]bool{},
+		models: map[string]bool{},
 	}
 }
 
@@ -93,15 +91,13 @@ func (bb *blockBuilder) add(r *Record, p Pricer) {
 	b.ActualEndTime = r.Timestamp
 	b.Entries++
 	b.Tokens = b.Tokens.Add(r.Tokens)
-	cost, known := p.Cost(r.Model, r.Tokens, r.IsLongContext())
-	b.CostUSD += cost
+	b.CostUSD = b.CostUSD.Add(r.Cost)
 	if !bb.models[r.Model] {
 		bb.models[r.Model] = true
 		b.Models = append(b.Models, r.Model)
-	}
-	if !known && !bb.unpriced[r.Model] {
-		bb.unpriced[r.Model] = true
-		b.UnpricedModels = append(b.UnpricedModels, r.Model)
+		if !p.Priced(r.Model) {
+			b.UnpricedModels = append(b.UnpricedModels, r.Model)
+		}
 	}
 }
 
@@ -117,7 +113,7 @@ func (bb *blockBuilder) finish(now time.Time) Block {
 		remaining := max(0, b.EndTime.Sub(now).Minutes())
 		b.Projection = &Projection{
 			TotalTokens:      b.TotalTokens + int64(math.Round(b.BurnRate.TokensPerMinute*remaining)),
-			CostUSD:          b.CostUSD + b.BurnRate.CostPerHour/60*remaining,
+			CostUSD:          b.CostUSD.Add(Money(math.Round(b.BurnRate.CostPerHour / 60 * remaining * MoneyPerUSD))),
 			RemainingMinutes: remaining,
 		}
 	}
@@ -133,7 +129,7 @@ func burnRate(b *Block) *BurnRate {
 	}
 	return &BurnRate{
 		TokensPerMinute: float64(b.TotalTokens) / minutes,
-		CostPerHour:     b.CostUSD / minutes * 60,
+		CostPerHour:     b.CostUSD.USD() / minutes * 60,
 	}
 }
 
@@ -375,7 +371,7 @@ func (l Limits) Status(b *Block, now time.Time) *LimitStatus {
 		ratio = s.TokenRatio
 	}
 	if l.CostUSD > 0 {
-		s.CostRatio = b.CostUSD / l.CostUSD
+		s.CostRatio = b.CostUSD.USD() / l.CostUSD
 		ratio = max(ratio, s.CostRatio)
 	}
 	s.Status = statusOf(ratio)
@@ -385,7 +381,7 @@ func (l Limits) Status(b *Block, now time.Time) *LimitStatus {
 			pr = float64(p.TotalTokens) / float64(l.Tokens)
 		}
 		if l.CostUSD > 0 {
-			pr = max(pr, p.CostUSD/l.CostUSD)
+			pr = max(pr, p.CostUSD.USD()/l.CostUSD)
 		}
 		s.ProjectedStatus = statusOf(pr)
 	}
@@ -403,7 +399,7 @@ func (l Limits) limitAt(b *Block, now time.Time) time.Time {
 		minutes = float64(l.Tokens-b.TotalTokens) / b.BurnRate.TokensPerMinute
 	}
 	if l.CostUSD > 0 && b.BurnRate.CostPerHour > 0 {
-		minutes = min(minutes, (l.CostUSD-b.CostUSD)/b.BurnRate.CostPerHour*60)
+		minutes = min(minutes, (l.CostUSD-b.CostUSD.USD())/b.BurnRate.CostPerHour*60)
 	}
 	if math.IsInf(minutes, 1) {
 		return time.Time{}
@@ -443,7 +439,7 @@ type WindowTotals struct {
 	Tokens
 	CacheCreationTokens int64    `json:"cache_creation_tokens"`
 	TotalTokens         int64    `json:"total_tokens"`
-	CostUSD             float64  `json:"cost_usd"`
+	CostUSD             Money    `json:"cost_usd"`
 	Entries             int64    `json:"entries"`
 	Models              []string `json:"models"`
 	UnpricedModels      []string `json:"unpriced_models,omitempty"`
@@ -469,10 +465,9 @@ func WindowTotalsOf(records []Record, p Pricer, start, end time.Time) WindowTota
 		}
 		w.Tokens = w.Tokens.Add(r.Tokens)
 		w.Entries++
-		cost, known := p.Cost(r.Model, r.Tokens, r.IsLongContext())
-		w.CostUSD += cost
+		w.CostUSD = w.CostUSD.Add(r.Cost)
 		w.Models = append(w.Models, r.Model)
-		if !known {
+		if !p.Priced(r.Model) {
 			w.UnpricedModels = append(w.UnpricedModels, r.Model)
 		}
 	}

@@ -10,21 +10,33 @@ import (
 	"time"
 )
 
-// flatPricer charges $1 per million tokens of any kind, twice that at
-// long-context rates, and knows every model but "mystery". It records the
-// long-context flags it was asked about.
-type flatPricer struct{ long []bool }
+// flatPricer charges $1 per million tokens of any kind and knows every
+// model but "mystery".
+type flatPricer struct{}
 
-func (p *flatPricer) Cost(model string, t Tokens, longContext bool) (float64, bool) {
-	p.long = append(p.long, longContext)
-	if model == "mystery" {
+func (*flatPricer) Price(r *Record) (Money, bool) {
+	if r.Model == "mystery" {
 		return 0, false
 	}
-	c := float64(t.Total()) / 1e6
-	if longContext {
-		c *= 2
+	return Money(r.Total()) * MoneyPerUSD / 1e6, true
+}
+
+func (*flatPricer) Priced(model string) bool { return model != "mystery" }
+
+func (*flatPricer) Fingerprint() string { return "flat" }
+
+// priced sets each record's cost as a store would.
+func priced(records []Record, p Pricer) []Record {
+	out := slices.Clone(records)
+	for i := range out {
+		out[i].Cost, _ = p.Price(&out[i])
 	}
-	return c, true
+	return out
+}
+
+// pricedBlocks is Blocks over records priced by p.
+func pricedBlocks(records []Record, p Pricer, now time.Time) []Block {
+	return Blocks(priced(records, p), p, now)
 }
 
 // bt is the day most block tests run on, 00:00 UTC.
@@ -172,9 +184,9 @@ func TestBlocksAlgorithm(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := shapes(Blocks(tt.records, &flatPricer{}, tt.now))
+			got := shapes(pricedBlocks(tt.records, &flatPricer{}, tt.now))
 			if !slices.Equal(got, tt.want) {
-				t.Errorf("Blocks() =\n%+v\nwant\n%+v", got, tt.want)
+				t.Errorf("pricedBlocks() =\n%+v\nwant\n%+v", got, tt.want)
 			}
 		})
 	}
@@ -187,16 +199,16 @@ func TestBlocksOutOfOrder(t *testing.T) {
 		ts := bt.Add(time.Duration(i/8)*9*time.Hour + time.Duration(i%8)*23*time.Minute)
 		sorted = append(sorted, rec(ts, []string{"a", "b"}[i%2], int64(i+1), int64(i)))
 	}
-	want := Blocks(sorted, &flatPricer{}, bt.AddDate(0, 1, 0))
+	want := pricedBlocks(sorted, &flatPricer{}, bt.AddDate(0, 1, 0))
 	if n := len(want); n != 9 { // 5 bursts and 4 gaps
 		t.Fatalf("sorted input gave %d blocks, want 9", n)
 	}
 	shuffled := slices.Clone(sorted)
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
 	before := slices.Clone(shuffled)
-	got := Blocks(shuffled, &flatPricer{}, bt.AddDate(0, 1, 0))
+	got := pricedBlocks(shuffled, &flatPricer{}, bt.AddDate(0, 1, 0))
 	if !slices.Equal(shapes(got), shapes(want)) {
-		t.Errorf("Blocks(shuffled) =\n%+v\nwant\n%+v", shapes(got), shapes(want))
+		t.Errorf("pricedBlocks(shuffled) =\n%+v\nwant\n%+v", shapes(got), shapes(want))
 	}
 	for i := range got {
 		if !slices.Equal(got[i].Models, want[i].Models) || got[i].Tokens != want[i].Tokens {
@@ -220,7 +232,7 @@ func TestBlocksFloorIsUTC(t *testing.T) {
 		t.Skipf("no zone data: %v", err)
 	}
 	r := rec(time.Date(2026, 3, 2, 10, 45, 0, 0, kolkata), "a", 1, 0) // 05:15 UTC
-	b := Blocks([]Record{r}, &flatPricer{}, bt.AddDate(0, 1, 0))[0]
+	b := pricedBlocks([]Record{r}, &flatPricer{}, bt.AddDate(0, 1, 0))[0]
 	if want := time.Date(2026, 3, 2, 5, 0, 0, 0, time.UTC); !b.StartTime.Equal(want) {
 		t.Errorf("start = %v, want %v", b.StartTime, want)
 	}
@@ -237,7 +249,7 @@ func TestBlocksFloorIsUTC(t *testing.T) {
 	}
 	// 2026-03-08 02:00 EST becomes 03:00 EDT. 00:30 EST is 05:30 UTC.
 	r = rec(time.Date(2026, 3, 8, 0, 30, 0, 0, ny), "a", 1, 0)
-	b = Blocks([]Record{r}, &flatPricer{}, bt.AddDate(0, 1, 0))[0]
+	b = pricedBlocks([]Record{r}, &flatPricer{}, bt.AddDate(0, 1, 0))[0]
 	if d := b.EndTime.Sub(b.StartTime); d != BlockDuration {
 		t.Errorf("block lasts %v, want %v", d, BlockDuration)
 	}
@@ -256,14 +268,11 @@ func TestBlocksFigures(t *testing.T) {
 		{Timestamp: at(11, 0, 0), Model: "a", Tokens: Tokens{Input: 150_000, CacheRead: 60_000, Output: 1000}},
 		{Timestamp: at(11, 0, 0), Model: "b", Tokens: Tokens{Input: 150_000}},
 	}
-	blocks := Blocks(records, p, at(12, 0, 0))
+	blocks := pricedBlocks(records, p, at(12, 0, 0))
 	if len(blocks) != 1 {
 		t.Fatalf("got %d blocks, want 1", len(blocks))
 	}
 	b := blocks[0]
-	if want := []bool{false, false, true, false}; !slices.Equal(p.long, want) {
-		t.Errorf("long-context flags priced = %v, want %v", p.long, want)
-	}
 	want := Tokens{Input: 302_000, Output: 1500, CacheCreation5m: 100, CacheCreation1h: 50, CacheRead: 60_350, WebSearchRequests: 1}
 	if b.Tokens != want {
 		t.Errorf("tokens = %+v, want %+v", b.Tokens, want)
@@ -272,7 +281,7 @@ func TestBlocksFigures(t *testing.T) {
 		t.Errorf("cache_creation, total, entries = %d, %d, %d; want 150, 364000, 4", b.CacheCreationTokens, b.TotalTokens, b.Entries)
 	}
 	// 2,000 + 211,000*2 + 150,000 tokens at $1/M; mystery is unpriced.
-	if wantCost := (2000 + 211_000*2 + 150_000) / 1e6; math.Abs(b.CostUSD-wantCost) > 1e-12 {
+	if wantCost := Money(2000+211_000+150_000) * MoneyPerUSD / 1e6; b.CostUSD != wantCost {
 		t.Errorf("cost = %v, want %v", b.CostUSD, wantCost)
 	}
 	if !slices.Equal(b.Models, []string{"b", "mystery", "a"}) {
@@ -294,7 +303,7 @@ func TestBurnRateAndProjection(t *testing.T) {
 		rec(at(9, 30, 0), "a", 2000, 0),
 		rec(at(10, 0, 0), "a", 3000, 0),
 	}
-	b := Blocks(records, &flatPricer{}, at(10, 30, 0))[0]
+	b := pricedBlocks(records, &flatPricer{}, at(10, 30, 0))[0]
 	if !b.IsActive {
 		t.Fatal("block is not active")
 	}
@@ -308,23 +317,23 @@ func TestBurnRateAndProjection(t *testing.T) {
 	if p == nil {
 		t.Fatal("projection is nil")
 	}
-	if p.RemainingMinutes != 210 || p.TotalTokens != 6000+100*210 || math.Abs(p.CostUSD-(0.006+0.006*3.5)) > 1e-12 {
+	if p.RemainingMinutes != 210 || p.TotalTokens != 6000+100*210 || math.Abs(p.CostUSD.USD()-(0.006+0.006*3.5)) > 1e-12 {
 		t.Errorf("projection = %+v, want 210 min, 27000 tokens, $0.027", *p)
 	}
 
 	// The same block once over: a burn rate, no projection.
-	if old := Blocks(records, &flatPricer{}, at(15, 0, 0))[0]; old.BurnRate == nil || old.Projection != nil {
+	if old := pricedBlocks(records, &flatPricer{}, at(15, 0, 0))[0]; old.BurnRate == nil || old.Projection != nil {
 		t.Errorf("ended block: burn rate %v, projection %v; want a rate and no projection", old.BurnRate, old.Projection)
 	}
 	// A single record has no duration, hence no rate and no projection.
-	one := Blocks(records[:1], &flatPricer{}, at(9, 10, 0))[0]
+	one := pricedBlocks(records[:1], &flatPricer{}, at(9, 10, 0))[0]
 	if !one.IsActive || one.BurnRate != nil || one.Projection != nil {
 		t.Errorf("single record: active %v, burn rate %v, projection %v; want active, nil, nil", one.IsActive, one.BurnRate, one.Projection)
 	}
 }
 
 func TestBlockJSONShape(t *testing.T) {
-	blocks := Blocks([]Record{rec(at(1, 0, 0), "a", 1, 1), rec(at(9, 0, 0), "a", 1, 1), rec(at(9, 1, 0), "a", 1, 1)}, &flatPricer{}, at(9, 2, 0))
+	blocks := pricedBlocks([]Record{rec(at(1, 0, 0), "a", 1, 1), rec(at(9, 0, 0), "a", 1, 1), rec(at(9, 1, 0), "a", 1, 1)}, &flatPricer{}, at(9, 2, 0))
 	Limits{Tokens: 100}.Apply(blocks, at(9, 2, 0))
 	b, err := json.Marshal(blocks)
 	if err != nil {
@@ -395,7 +404,7 @@ func TestNewLimits(t *testing.T) {
 func TestLimitStatus(t *testing.T) {
 	now := at(12, 0, 0)
 	block := func(total int64, cost float64) *Block {
-		return &Block{TotalTokens: total, CostUSD: cost, EndTime: at(15, 0, 0)}
+		return &Block{TotalTokens: total, CostUSD: Money(cost * MoneyPerUSD), EndTime: at(15, 0, 0)}
 	}
 	tests := []struct {
 		name   string
@@ -451,7 +460,7 @@ func TestLimitsActiveBlock(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			blocks := Blocks(records, &flatPricer{}, now)
+			blocks := pricedBlocks(records, &flatPricer{}, now)
 			tt.limits.Apply(blocks, now)
 			s := blocks[0].LimitStatus
 			if s == nil {
@@ -475,7 +484,7 @@ func TestLimitsMax(t *testing.T) {
 		rec(at(18, 0, 0), "a", 5000, 0),
 	}
 	now := at(19, 0, 0) // the last block is active and does not count
-	blocks := Blocks(records, &flatPricer{}, now)
+	blocks := pricedBlocks(records, &flatPricer{}, now)
 	if got := MaxBlockTokens(blocks); got != 900 {
 		t.Errorf("MaxBlockTokens = %d, want 900", got)
 	}
@@ -498,11 +507,11 @@ func TestLimitsMax(t *testing.T) {
 		t.Errorf("first block status = %+v, want ok at 500/900", s)
 	}
 	// Nothing completed: the max limit stays unset, so no status.
-	only := Blocks(records[3:], &flatPricer{}, now)
+	only := pricedBlocks(records[3:], &flatPricer{}, now)
 	if r := l.Apply(only, now); r.Tokens != 0 || only[0].LimitStatus != nil {
 		t.Errorf("max with no completed block: limit %d, status %+v; want 0, nil", r.Tokens, only[0].LimitStatus)
 	}
-	if ActiveBlock(Blocks(records, &flatPricer{}, at(0, 0, 0).AddDate(1, 0, 0))) != nil {
+	if ActiveBlock(pricedBlocks(records, &flatPricer{}, at(0, 0, 0).AddDate(1, 0, 0))) != nil {
 		t.Error("ActiveBlock found a block a year later")
 	}
 }
@@ -516,14 +525,14 @@ func TestWeeklyTotals(t *testing.T) {
 		{Timestamp: now.Add(-time.Minute), Model: "mystery", Tokens: Tokens{Input: 5, CacheRead: 5}},
 		rec(now, "future", 1000, 0), // the window ends before now
 	}
-	w := WeeklyTotals(records, &flatPricer{}, now)
+	w := WeeklyTotals(priced(records, &flatPricer{}), &flatPricer{}, now)
 	if w.Entries != 3 || w.Input != 16 || w.Output != 22 || w.CacheRead != 5 || w.TotalTokens != 43 {
 		t.Errorf("weekly = %+v, want 3 entries, 16 in, 22 out, 5 read, 43 total", w)
 	}
 	if !slices.Equal(w.Models, []string{"a", "b", "mystery"}) || !slices.Equal(w.UnpricedModels, []string{"mystery"}) {
 		t.Errorf("models %v, unpriced %v; want [a b mystery], [mystery]", w.Models, w.UnpricedModels)
 	}
-	if math.Abs(w.CostUSD-33e-6) > 1e-15 {
+	if w.CostUSD != 33*MoneyPerUSD/1e6 {
 		t.Errorf("cost = %v, want 33e-6", w.CostUSD)
 	}
 	if !w.Start.Equal(now.Add(-RollingWeek)) || !w.End.Equal(now) {
@@ -552,7 +561,7 @@ func TestTrimToBlockStart(t *testing.T) {
 		rec(at(21, 30, 0), "a", 1, 0),
 	}
 	now := at(22, 0, 0)
-	whole := Blocks(all, &flatPricer{}, now)
+	whole := pricedBlocks(all, &flatPricer{}, now)
 	// A window that starts mid-block, at 04:00: without trimming, its first
 	// block would wrongly start at 04:00.
 	window := all[1:]
@@ -560,7 +569,7 @@ func TestTrimToBlockStart(t *testing.T) {
 	if len(trimmed) != 3 || !trimmed[0].Timestamp.Equal(at(16, 20, 0)) {
 		t.Fatalf("TrimToBlockStart kept %d records from %v, want 3 from 16:20", len(trimmed), trimmed[0].Timestamp)
 	}
-	got := Blocks(trimmed, &flatPricer{}, now)
+	got := pricedBlocks(trimmed, &flatPricer{}, now)
 	if want := whole[len(whole)-len(got):]; !slices.Equal(shapes(got), shapes(want)) {
 		t.Errorf("blocks of the trimmed window =\n%+v\nwant the tail of the whole history\n%+v", shapes(got), shapes(want))
 	}

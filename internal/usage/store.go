@@ -26,8 +26,7 @@ func (f Filter) Contains(r *Record) bool {
 		(f.User == "" || r.User == f.User)
 }
 
-// Dimension is what an aggregate groups records by, besides model and the
-// long-context flag.
+// Dimension is what an aggregate groups records by, besides model.
 type Dimension int
 
 const (
@@ -51,18 +50,17 @@ const (
 	BySessionQuarterHour
 )
 
-// Bucket is the sum of the records that share a group key, a model and a
-// long-context flag. Costs are not stored: they are computed from buckets
-// so that a change of prices applies to all history.
+// Bucket is the sum of the records that share a group key and a model.
 type Bucket struct {
 	// Key is the session id, project or user, by Dimension; "" otherwise.
 	Key string
 	// Time is the start of the quarter hour for ByQuarterHour and
 	// BySessionQuarterHour.
-	Time        time.Time
-	Model       string
-	LongContext bool
+	Time  time.Time
+	Model string
 	Tokens
+	// Cost is the sum of the records' costs.
+	Cost    Money
 	Entries int64
 	// First and Last are the earliest and latest record timestamps.
 	First, Last time.Time
@@ -98,7 +96,7 @@ type Snapshot struct {
 	ID      int64           `json:"id"`
 	Time    time.Time       `json:"timestamp"`
 	Totals  Tokens          `json:"totals"`
-	CostUSD float64         `json:"cost_usd"`
+	CostUSD Money           `json:"cost_usd"`
 	Entries int64           `json:"entries"`
 	Models  []SnapshotModel `json:"models"`
 }
@@ -107,8 +105,8 @@ type Snapshot struct {
 type SnapshotModel struct {
 	Model string `json:"model"`
 	Tokens
-	CostUSD float64 `json:"cost_usd"`
-	Entries int64   `json:"entries"`
+	CostUSD Money `json:"cost_usd"`
+	Entries int64 `json:"entries"`
 }
 
 // Page is an offset/limit window over a list.

@@ -16,6 +16,7 @@ type Tokens struct {
 	CacheCreation1h   int64 `json:"cache_creation_1h_tokens"`
 	CacheRead         int64 `json:"cache_read_tokens"`
 	WebSearchRequests int64 `json:"web_search_requests"`
+	WebFetchRequests  int64 `json:"web_fetch_requests"`
 }
 
 // CacheCreation returns all cache-write tokens, 5-minute and 1-hour.
@@ -25,7 +26,7 @@ func (t Tokens) CacheCreation() int64 { return t.CacheCreation5m + t.CacheCreati
 func (t Tokens) Total() int64 { return t.Input + t.Output + t.CacheCreation() + t.CacheRead }
 
 // Prompt returns the tokens sent to the model (input, cache writes and cache
-// reads); it decides whether a request is billed at long-context rates.
+// reads); its size decides a request's price tier.
 func (t Tokens) Prompt() int64 { return t.Input + t.CacheCreation() + t.CacheRead }
 
 // CacheHitRate returns cache_read / (input + cache writes + cache reads), or 0
@@ -46,12 +47,9 @@ func (t Tokens) Add(u Tokens) Tokens {
 		CacheCreation1h:   t.CacheCreation1h + u.CacheCreation1h,
 		CacheRead:         t.CacheRead + u.CacheRead,
 		WebSearchRequests: t.WebSearchRequests + u.WebSearchRequests,
+		WebFetchRequests:  t.WebFetchRequests + u.WebFetchRequests,
 	}
 }
-
-// LongContextThreshold is the prompt size above which models with
-// long-context pricing bill the whole request at long-context rates.
-const LongContextThreshold = 200_000
 
 // Record is one distinct API response: the usage Claude Code logged for it
 // and where it came from. Records with the same Key are the same response.
@@ -70,13 +68,21 @@ type Record struct {
 	GitBranch   string `json:"git_branch,omitempty"`
 	Version     string `json:"version,omitempty"`
 	IsSidechain bool   `json:"is_sidechain"`
-	ServiceTier string `json:"service_tier,omitempty"`
-	Speed       string `json:"speed,omitempty"`
+	// ServiceTier ("standard", "batch", ...), Speed ("standard", "fast")
+	// and InferenceGeo ("us", "global", ...) are usage fields that the
+	// price depends on.
+	ServiceTier  string `json:"service_tier,omitempty"`
+	Speed        string `json:"speed,omitempty"`
+	InferenceGeo string `json:"inference_geo,omitempty"`
 	// User and Machine identify who produced the record in team mode; both
 	// are empty for local records.
 	User    string `json:"user,omitempty"`
 	Machine string `json:"machine,omitempty"`
 	Tokens
+	// Cost is the price of the response under the table in force. Stores
+	// compute it when they store the record and again whenever the table
+	// changes, so what a producer puts here is ignored.
+	Cost Money `json:"cost_usd"`
 }
 
 // RecordKey returns the identity of an API response. Copies of one response
@@ -108,7 +114,3 @@ func (r *Record) Prefer(old *Record) bool {
 	}
 	return r.Project < old.Project
 }
-
-// IsLongContext reports whether the request's prompt exceeds
-// LongContextThreshold.
-func (r *Record) IsLongContext() bool { return r.Prompt() > LongContextThreshold }

@@ -117,7 +117,11 @@ func startServer(ctx context.Context, corpus string, stderr io.Writer) (string, 
 	if _, err := os.Stat(root); err != nil {
 		return fail(fmt.Errorf("corpus: %w", err))
 	}
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "load.db"))
+	prices, err := pricing.Load(pricing.Options{})
+	if err != nil {
+		return fail(err)
+	}
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "load.db"), prices)
 	if err != nil {
 		return fail(err)
 	}
@@ -128,11 +132,6 @@ func startServer(ctx context.Context, corpus string, stderr io.Writer) (string, 
 		return fail(fmt.Errorf("ingest %s: %w", root, err))
 	}
 	fmt.Fprintf(stderr, "ingested %d records from %d files of %s\n", res.Written, res.FilesScanned, root)
-	prices, err := pricing.Load("")
-	if err != nil {
-		_ = store.Close()
-		return fail(err)
-	}
 	srv, err := server.New(server.Options{
 		Store: store, Pricer: prices, DisplayName: prices.DisplayName, Logger: discard,
 		DataSources: []string{root}, Version: "loadtest",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,7 +114,7 @@ func startCorpusWith(root string, mount func(*server.Server), edit func(*server.
 		return nil, err
 	}
 	closers = append(closers, func() { _ = os.RemoveAll(dir) })
-	store, err := sqlite.Open(ctx, filepath.Join(dir, "ctm.db"))
+	store, err := sqlite.Open(ctx, filepath.Join(dir, "ctm.db"), storetest.Prices)
 	if err != nil {
 		return fail(err)
 	}
@@ -123,7 +124,7 @@ func startCorpusWith(root string, mount func(*server.Server), edit func(*server.
 	if _, err := in.Run(ctx); err != nil {
 		return fail(fmt.Errorf("ingest %s: %w", root, err))
 	}
-	prices, err := pricing.Load("")
+	prices, err := pricing.Load(pricing.Options{})
 	if err != nil {
 		return fail(err)
 	}
