@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -42,6 +43,8 @@ func FuzzParseLine(f *testing.F) {
 		`{"typ\u0065":"assistant","message":{"usage":{"input_tokens":99999999999999999999}},"timestamp":"2026-01-01T00:00:00Z","cwd":"\ud83d\ude00\\"}`,
 		`{"usage":[[[[[[[[[[]]]]]]]]]],"a":"\"","b":{"c":"\\"}}`,
 		"{\"usage\":\"\xff\"}",
+		`{"type":"assistant","message":{"id":"m","model":"x","usage":{"output_tokens":-1,"input_tokens":9223372036854775807}},"timestamp":"2026-01-01T00:00:00Z"}`,
+		`{"type":"assistant","message":{"id":"m","model":"x","usage":{"cache_read_input_tokens":1e400,"cache_creation":{"ephemeral_1h_input_tokens":-5}}},"timestamp":"2026-01-01T00:00:00Z"}`,
 		`{"usage"`, `{`, `}`, `{"usage":1}x`, `{"usage":tru}`, ` `,
 	} {
 		f.Add([]byte(s))
@@ -49,7 +52,13 @@ func FuzzParseLine(f *testing.F) {
 	src := &Source{Path: "/p/-a/s.jsonl", SessionID: "s", Project: "/a"}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		got, ok, err := ParseLine(line, src)
-		if ok && (err != nil || got.Key == "" || got.Timestamp.IsZero()) {
+		if ok && ((err != nil && !errors.Is(err, ErrBadValue)) || got.Key == "" || got.Timestamp.IsZero()) {
+			t.Fatalf("ParseLine(%q) = %+v, %v, %v", line, got, ok, err)
+		}
+		if tk := got.Tokens; ok && (tk.Input < 0 || tk.Output < 0 || tk.CacheCreation5m < 0 || tk.CacheCreation1h < 0 ||
+			tk.CacheRead < 0 || tk.WebSearchRequests < 0 || tk.Input > MaxTokenCount || tk.Output > MaxTokenCount ||
+			tk.CacheCreation5m > MaxTokenCount || tk.CacheCreation1h > MaxTokenCount || tk.CacheRead > MaxTokenCount ||
+			tk.WebSearchRequests > MaxTokenCount) {
 			t.Fatalf("ParseLine(%q) = %+v, %v, %v", line, got, ok, err)
 		}
 		if !json.Valid(bytes.TrimSpace(line)) {

@@ -75,7 +75,10 @@ type Result struct {
 	// the sink after merging copies of one response within a batch.
 	Records, Written int64
 	// BadLines counts lines that could not be parsed.
-	BadLines  int64
+	BadLines int64
+	// BadValues counts records kept with an out-of-range value replaced
+	// (a negative token count read as 0).
+	BadValues int64
 	BytesRead int64
 	Duration  time.Duration
 }
@@ -273,6 +276,7 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 		res.BytesRead += p.bytes
 		res.Records += int64(len(p.records))
 		res.BadLines += p.bad
+		res.BadValues += p.badValues
 		if p.first {
 			res.FilesChanged++
 		}
@@ -309,7 +313,7 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 	}
 	in.logger.Debug("ingest done", slog.Int("files_scanned", res.FilesScanned),
 		slog.Int("files_changed", res.FilesChanged), slog.Int64("records", res.Records),
-		slog.Int64("bad_lines", res.BadLines), slog.Int64("bytes_read", res.BytesRead),
+		slog.Int64("bad_lines", res.BadLines), slog.Int64("bad_values", res.BadValues), slog.Int64("bytes_read", res.BytesRead),
 		slog.Duration("duration", res.Duration))
 	return res, nil
 }

@@ -71,6 +71,10 @@ var usageMarker = []byte(`"usage"`)
 // A line without the bytes "usage" is reported as holding no record after
 // only a check that it looks like an object, so not every malformed line is
 // caught; every cut-short line that holds usage is.
+//
+// A token count over MaxTokenCount makes the line bad. A negative one is
+// read as 0: the record is returned with ok true and an error wrapping
+// ErrBadValue, so that callers can count it.
 func ParseLine(line []byte, src *Source) (rec usage.Record, ok bool, err error) {
 	return parseLine(line, src, nil)
 }
@@ -346,6 +350,10 @@ func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec u
 			rec.CacheCreation5m += rest
 		}
 	}
+	valueErr := checkTokens(&rec.Tokens)
+	if errors.Is(valueErr, ErrBadLine) {
+		return usage.Record{}, false, valueErr
+	}
 	if rec.SessionID == "" {
 		rec.SessionID = src.SessionID
 	}
@@ -358,5 +366,5 @@ func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec u
 		lineID = "sha256:" + hex.EncodeToString(sum[:16])
 	}
 	rec.Key = usage.RecordKey(rec.MessageID, rec.RequestID, lineID)
-	return rec, true, nil
+	return rec, true, valueErr
 }

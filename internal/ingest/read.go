@@ -25,8 +25,10 @@ type piece struct {
 	records []usage.Record
 	state   *usage.FileState
 	bad     int64 // bad lines in this piece
-	bytes   int64 // bytes read for this piece
-	first   bool  // first piece of its file
+	// badValues counts the records of this piece with a value replaced.
+	badValues int64
+	bytes     int64 // bytes read for this piece
+	first     bool  // first piece of its file
 }
 
 // resumeOffset decides where to continue reading a file: at the stored
@@ -136,7 +138,7 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 			// but the offset stays before it: reading it again once
 			// its newline arrives finds the same key.
 			if err == nil {
-				if rec, ok, perr := parseLine(line, &j.src, &r.strs); perr == nil && ok {
+				if rec, ok, _ := parseLine(line, &j.src, &r.strs); ok {
 					p.records = append(p.records, rec)
 				}
 			}
@@ -149,13 +151,17 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 			rec, ok, err = parseLine(line, &j.src, &r.strs)
 		}
 		switch {
+		case ok:
+			if err != nil { // ErrBadValue: usable, with a value replaced
+				p.badValues++
+				logger.Debug("out-of-range value in a transcript line", slog.Int64("offset", state.Offset-n), slog.Any("error", err))
+			}
+			p.records = append(p.records, rec)
 		case err != nil:
 			p.bad++
 			bad++
 			state.BadLines++
 			logger.Debug("unparseable transcript line", slog.Int64("offset", state.Offset-n), slog.Any("error", err))
-		case ok:
-			p.records = append(p.records, rec)
 		}
 		if len(p.records) >= pieceRecords {
 			if !send(p) {

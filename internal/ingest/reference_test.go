@@ -6,9 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +54,21 @@ func referenceParseLine(line []byte, src *Source) (rec usage.Record, ok bool, er
 		if !isNum {
 			return 0
 		}
-		return numberToInt([]byte(n))
+		// Independent of the scanner: integers exactly, other numbers
+		// truncated, numbers beyond int64 saturated.
+		if i, err := n.Int64(); err == nil {
+			return i
+		}
+		f, err := strconv.ParseFloat(string(n), 64)
+		switch {
+		case err != nil && !errors.Is(err, strconv.ErrRange):
+			return 0
+		case f >= math.MaxInt64:
+			return math.MaxInt64
+		case f <= math.MinInt64:
+			return math.MinInt64
+		}
+		return int64(f)
 	}
 	msg, requestID, timestamp, uuid := obj(l, "message"), str(l, "requestId"), str(l, "timestamp"), str(l, "uuid")
 	sidechain := l["isSidechain"] == true
@@ -100,6 +117,19 @@ func referenceParseLine(line []byte, src *Source) (rec usage.Record, ok bool, er
 			rec.CacheCreation5m += rest
 		}
 	}
+	// Counts over a billion reject the line; negative ones read as 0.
+	counts := []*int64{&rec.Input, &rec.Output, &rec.CacheCreation5m, &rec.CacheCreation1h, &rec.CacheRead, &rec.WebSearchRequests}
+	for _, c := range counts {
+		if *c > 1e9 {
+			return usage.Record{}, false, fmt.Errorf("count %d over a billion", *c)
+		}
+	}
+	var valueErr error
+	for _, c := range counts {
+		if *c < 0 {
+			*c, valueErr = 0, ErrBadValue
+		}
+	}
 	if rec.SessionID == "" {
 		rec.SessionID = src.SessionID
 	}
@@ -111,7 +141,7 @@ func referenceParseLine(line []byte, src *Source) (rec usage.Record, ok bool, er
 		uuid = "sha256:" + hex.EncodeToString(sum[:16])
 	}
 	rec.Key = usage.RecordKey(rec.MessageID, rec.RequestID, uuid)
-	return rec, true, nil
+	return rec, true, valueErr
 }
 
 // sharedTestdata returns ../shared/testdata beside the repository, where

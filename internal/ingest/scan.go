@@ -122,14 +122,14 @@ func (s *scanner) boolean() bool {
 }
 
 // integer consumes a value and returns it as an int64 when it is a number,
-// else 0.
+// else 0. A number beyond int64 saturates (see tokenInt).
 func (s *scanner) integer() int64 {
 	c := s.peek()
 	if c != '-' && (c < '0' || c > '9') {
 		s.skip()
 		return 0
 	}
-	return numberToInt(s.scalar())
+	return tokenInt(s.scalar())
 }
 
 // numberToInt converts a JSON number to int64: integers exactly, anything

@@ -87,6 +87,7 @@ func TestTranscriptSupersedesTelemetry(t *testing.T) {
 				keys[r.Key] = r
 			}
 			for _, w := range tc.want {
+				w.Cost, _ = storetest.Prices.Price(&w)
 				if keys[w.Key] != w {
 					t.Errorf("Records() = %+v, want %+v", got, tc.want)
 				}
@@ -169,8 +170,8 @@ func TestMigrationsAppliedOnce(t *testing.T) {
 		names = append(names, n)
 	}
 	rows.Close()
-	if got := strings.Join(names, ","); got != "migrations/0001_init.sql,migrations/0002_request_id.sql" {
-		t.Errorf("applied migrations = %v, want each of 0001 and 0002 once", names)
+	if got := strings.Join(names, ","); got != "migrations/0001_init.sql,migrations/0002_request_id.sql,migrations/0003_prices.sql" {
+		t.Errorf("applied migrations = %v, want each of 0001 to 0003 once", names)
 	}
 	if n := len(all(t, s1)); n != 1 {
 		t.Errorf("records after reopening = %d, want 1", n)

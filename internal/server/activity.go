@@ -93,7 +93,7 @@ func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
 		hm.TotalTokens[d][h] = g.TotalTokens
 		dayEntries[d] += g.Entries
 		hours[h].Entries += g.Entries
-		hours[h].TotalTokens += g.TotalTokens
+		hours[h].TotalTokens = usage.SatAdd(hours[h].TotalTokens, g.TotalTokens)
 	}
 	resp := activityResponse{
 		Period:    period,

@@ -18,6 +18,15 @@ const DefaultCacheTTL = time.Minute
 // without a bound a client could grow it without end.
 const maxCacheEntries = 1024
 
+// maxCacheBytes bounds the bodies the cache holds in total, and
+// maxCacheEntryBytes one body: a count of entries alone does not bound
+// memory when each entry can be megabytes. A larger response is served
+// but not kept, and recording it stops at the bound.
+const (
+	maxCacheBytes      = 64 << 20
+	maxCacheEntryBytes = 4 << 20
+)
+
 // respCache keeps the 200 responses of the read routes.
 //
 // Policy: the figures change only when an ingest writes records, and the
@@ -48,6 +57,9 @@ type respCache struct {
 	gen      uint64 // bumped by invalidate, so stale computations are not stored
 	entries  map[string]*cachedResponse
 	inflight map[string]*flight
+	// size is the sum of the bodies in entries, at most maxBytes; an
+	// entry larger than maxEntry is never stored.
+	size, maxBytes, maxEntry int
 }
 
 type cachedResponse struct {
@@ -71,7 +83,10 @@ type flight struct {
 }
 
 func newRespCache(ttl time.Duration) *respCache {
-	return &respCache{ttl: ttl, entries: map[string]*cachedResponse{}, inflight: map[string]*flight{}}
+	return &respCache{
+		ttl: ttl, entries: map[string]*cachedResponse{}, inflight: map[string]*flight{},
+		maxBytes: maxCacheBytes, maxEntry: maxCacheEntryBytes,
+	}
 }
 
 // staleFactor bounds how long past its TTL an entry may still be served
@@ -124,23 +139,40 @@ func (c *respCache) finish(key string, f *flight, res *cachedResponse) {
 	if f.gen != c.gen {
 		return
 	}
-	if res == nil {
-		// The recomputation failed: do not keep serving the old copy.
-		delete(c.entries, key)
+	if res == nil || len(res.body) > c.maxEntry {
+		// The recomputation failed, or its body is too large to keep: do
+		// not keep serving the old copy.
+		c.deleteLocked(key)
 		return
 	}
-	if _, ok := c.entries[key]; !ok && len(c.entries) >= maxCacheEntries {
+	c.deleteLocked(key)
+	if len(c.entries) >= maxCacheEntries || c.size+len(res.body) > c.maxBytes {
 		now := time.Now()
 		for k, old := range c.entries {
 			if now.After(old.expires) {
-				delete(c.entries, k)
+				c.deleteLocked(k)
 			}
 		}
-		if len(c.entries) >= maxCacheEntries {
-			clear(c.entries)
+		// Map order is random, so this evicts arbitrary entries: cheap,
+		// and fair enough for a cache whose entries are recomputed in
+		// milliseconds.
+		for k := range c.entries {
+			if len(c.entries) < maxCacheEntries && c.size+len(res.body) <= c.maxBytes {
+				break
+			}
+			c.deleteLocked(k)
 		}
 	}
 	c.entries[key] = res
+	c.size += len(res.body)
+}
+
+// deleteLocked removes key's entry, keeping size in step.
+func (c *respCache) deleteLocked(key string) {
+	if e, ok := c.entries[key]; ok {
+		c.size -= len(e.body)
+		delete(c.entries, key)
+	}
 }
 
 // refreshJob is one recomputation started by invalidate.
@@ -161,7 +193,7 @@ func (c *respCache) invalidate() []refreshJob {
 	var jobs []refreshJob
 	for k, e := range c.entries {
 		if !e.used && !e.stale {
-			delete(c.entries, k)
+			c.deleteLocked(k)
 			continue
 		}
 		e.stale, e.used = true, false
@@ -229,7 +261,7 @@ func (s *Server) cached(h http.HandlerFunc) http.HandlerFunc {
 			var res *cachedResponse
 			// Finish even if h panics, so that waiters are released.
 			defer func() { s.cache.finish(key, f, res) }()
-			rec := &recordingWriter{ResponseWriter: w}
+			rec := &recordingWriter{ResponseWriter: w, limit: s.cache.maxEntry}
 			h(rec, r)
 			res = rec.result(s.cache.ttl, h, r)
 		}
@@ -250,7 +282,7 @@ func (s *Server) refresh(h http.HandlerFunc, r *http.Request, key string, f *fli
 	// but not its cancellation, and bound the work.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
-	rec := &recordingWriter{ResponseWriter: discardWriter{header: http.Header{}}}
+	rec := &recordingWriter{ResponseWriter: discardWriter{header: http.Header{}}, limit: s.cache.maxEntry}
 	h(rec, r.Clone(ctx))
 	res = rec.result(s.cache.ttl, h, r)
 }
@@ -273,11 +305,14 @@ func serveCached(w http.ResponseWriter, r *http.Request, e *cachedResponse) {
 	}
 }
 
-// recordingWriter passes a response through while keeping a copy.
+// recordingWriter passes a response through while keeping a copy of up
+// to limit bytes; a longer response is marked too big and not cached.
 type recordingWriter struct {
 	http.ResponseWriter
 	status int
 	buf    bytes.Buffer
+	limit  int
+	tooBig bool
 }
 
 func (w *recordingWriter) WriteHeader(status int) {
@@ -291,14 +326,21 @@ func (w *recordingWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
-	w.buf.Write(b)
+	if !w.tooBig {
+		if w.buf.Len()+len(b) > w.limit {
+			w.tooBig = true
+			w.buf = bytes.Buffer{}
+		} else {
+			w.buf.Write(b)
+		}
+	}
 	return w.ResponseWriter.Write(b)
 }
 
 // result returns the recorded response as a cache entry that h and req
 // can recompute, or nil when it is not a 200.
 func (w *recordingWriter) result(ttl time.Duration, h http.HandlerFunc, req *http.Request) *cachedResponse {
-	if w.status != http.StatusOK {
+	if w.status != http.StatusOK || w.tooBig {
 		return nil
 	}
 	return &cachedResponse{

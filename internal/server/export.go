@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -180,13 +181,35 @@ func decodeJSONBody(body io.Reader, v any) error {
 func jsonErrorText(err error) string {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
-		return fmt.Sprintf("field %s must be %s", typeErr.Field, typeErr.Type)
+		// Describe the expected JSON kind; the Go type is an internal name.
+		if typeErr.Field == "" {
+			return fmt.Sprintf("the body must be a JSON object, not %s", typeErr.Value)
+		}
+		return fmt.Sprintf("field %s must be %s", typeErr.Field, jsonKind(typeErr.Type))
 	}
 	msg := err.Error()
 	if len(msg) > 200 {
 		msg = msg[:200]
 	}
 	return strings.TrimPrefix(msg, "json: ")
+}
+
+// jsonKind names the JSON value a Go type decodes from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64,
+		reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(jsonKind(t.Elem()), "a "), "an ") + "s"
+	default:
+		return "an object"
+	}
 }
 
 // export validates req and writes the CSV download or the JSON document.

@@ -135,6 +135,15 @@ func TestBadParams(t *testing.T) {
 		{"daily end malformed", "GET", "/api/v1/stats/daily?end_date=yesterday", "", "end_date"},
 		{"daily start after end", "GET", "/api/v1/stats/daily?start_date=2026-02-01&end_date=2026-01-01", "", "start_date"},
 		{"daily range too long", "GET", "/api/v1/stats/daily?start_date=1990-01-01&end_date=2026-01-01", "", "start_date"},
+		{"daily year 1 to 9999", "GET", "/api/v1/stats/daily?start_date=0001-01-01&end_date=9999-12-31", "", "start_date"},
+		{"daily year 0", "GET", "/api/v1/stats/daily?start_date=0000-01-01", "", "start_date"},
+		{"daily year 10000", "GET", "/api/v1/stats/daily?end_date=10000-01-01", "", "end_date"},
+		{"export year 1 to 9999", "GET", "/api/v1/export?start_date=0001-01-01&end_date=9999-12-31", "", "start_date"},
+		{"history end before default start", "GET", "/api/v1/stats/history?end_time=2000-01-01T00:00:00Z", "", "end_time"},
+		{"history end year 1", "GET", "/api/v1/stats/history?start_time=2026-01-01T00:00:00Z&end_time=0001-01-01T00:00:00Z", "", "end_time"},
+		{"sessions offset overflow", "GET", "/api/v1/sessions?offset=9223372036854775808", "", "offset"},
+		{"post array", "POST", "/api/v1/export", `[]`, "body"},
+		{"post string", "POST", "/api/v1/export", `"csv"`, "body"},
 		{"trends granularity", "GET", "/api/v1/stats/trends?granularity=minute", "", "granularity"},
 		{"trends metric", "GET", "/api/v1/stats/trends?metrics=tokens,bogus", "", "metrics"},
 		{"trends period", "GET", "/api/v1/stats/trends?period=2d", "", "period"},
@@ -168,5 +177,16 @@ func TestBadParams(t *testing.T) {
 			r := do(t, h, tc.method, tc.target, strings.NewReader(tc.body))
 			wantError(t, r, http.StatusBadRequest, "INVALID_PARAMS", tc.param)
 		})
+	}
+}
+
+func TestExportBodyErrorsNameNoGoType(t *testing.T) {
+	h := newServer(t, nil).Handler()
+	for _, body := range []string{`[]`, `"csv"`, `1`, `{"fields":"date"}`, `{"format":1}`} {
+		r := do(t, h, http.MethodPost, "/api/v1/export", strings.NewReader(body))
+		wantError(t, r, http.StatusBadRequest, "INVALID_PARAMS", "body")
+		if msg := r.Env.Error.Message; strings.Contains(msg, "server.") || strings.Contains(msg, "[]string") {
+			t.Errorf("POST %s: message %q names a Go type", body, msg)
+		}
 	}
 }

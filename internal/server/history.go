@@ -56,13 +56,21 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	if start.IsZero() && q.Get("start_time") == "" {
+	hasStart := q.Get("start_time") != ""
+	if !hasStart {
 		// Like the service this replaces: the last 24 hours by default.
 		start = s.now().Add(-24 * time.Hour)
 	}
-	if !end.IsZero() && !start.Before(end) {
-		writeError(w, r, invalid("start_time: %s is not before end_time %s",
-			start.Format(time.RFC3339), end.Format(time.RFC3339)))
+	// Presence is read from the query, not IsZero: 0001-01-01T00:00:00Z
+	// is Go's zero time and still a bound the client asked for.
+	if q.Get("end_time") != "" && !start.Before(end) {
+		if !hasStart {
+			writeError(w, r, invalid("end_time: %s is not after the default start_time %s (24 hours ago)",
+				end.Format(time.RFC3339), start.Format(time.RFC3339)))
+			return
+		}
+		writeError(w, r, invalid("end_time: %s is not after start_time %s",
+			end.Format(time.RFC3339), start.Format(time.RFC3339)))
 		return
 	}
 	limit, offset, err := pageParams(q, 100)

@@ -95,6 +95,8 @@ func (s *Server) firstActivity(ctx context.Context) (time.Time, error) {
 // dateSpan parses start_date and end_date (YYYY-MM-DD, inclusive). With
 // defDays > 0 the default is the last defDays days and a missing bound is
 // set relative to the other; with defDays == 0 missing bounds stay open.
+// Whenever both bounds are set the range may cover at most maxRangeDays
+// days, so no response built day by day is unbounded.
 func (s *Server) dateSpan(startParam, endParam string, defDays int) (span, error) {
 	if startParam == "" && endParam == "" {
 		if defDays == 0 {
@@ -102,49 +104,64 @@ func (s *Server) dateSpan(startParam, endParam string, defDays int) (span, error
 		}
 		return s.lastDays(defDays), nil
 	}
-	var sp span
+	// Presence is tracked apart from the values: 0001-01-01 in UTC is Go's
+	// zero time, which must not read as "no bound".
+	hasStart, hasEnd := startParam != "", endParam != ""
 	var start, end time.Time
 	var err error
-	if startParam != "" {
-		if start, err = usage.ParseDay(startParam, s.loc); err != nil {
-			return span{}, invalid("start_date: %q is not a date in YYYY-MM-DD form", startParam)
+	if hasStart {
+		if start, err = s.dayParam("start_date", startParam); err != nil {
+			return span{}, err
 		}
 	}
-	if endParam != "" {
-		if end, err = usage.ParseDay(endParam, s.loc); err != nil {
-			return span{}, invalid("end_date: %q is not a date in YYYY-MM-DD form", endParam)
+	if hasEnd {
+		if end, err = s.dayParam("end_date", endParam); err != nil {
+			return span{}, err
 		}
 	}
 	if defDays > 0 {
 		switch {
-		case endParam == "":
+		case !hasEnd:
 			if end = s.today(); end.Before(start) {
 				end = start
 			}
-		case startParam == "":
+		case !hasStart:
 			start = end.AddDate(0, 0, -(defDays - 1))
 		}
+		hasStart, hasEnd = true, true
 	}
-	if !start.IsZero() && !end.IsZero() {
+	if hasStart && hasEnd {
 		if start.After(end) {
 			return span{}, invalid("start_date: %s is after end_date %s",
 				start.Format(time.DateOnly), end.Format(time.DateOnly))
 		}
 		if days := dayCount(start, end); days > maxRangeDays {
-			return span{}, invalid("start_date: the range %s..%s spans more than %d days",
-				start.Format(time.DateOnly), end.Format(time.DateOnly), maxRangeDays)
+			return span{}, invalid("start_date: the range %s..%s spans more than %d days; ask for at most %d days at a time",
+				start.Format(time.DateOnly), end.Format(time.DateOnly), maxRangeDays, maxRangeDays)
 		}
 	}
-	if !start.IsZero() {
+	var sp span
+	if hasStart {
 		sp.from, sp.startDate = start, start.Format(time.DateOnly)
 	}
-	if !end.IsZero() {
+	if hasEnd {
 		sp.to, sp.endDate = end.AddDate(0, 0, 1), end.Format(time.DateOnly)
 	}
 	return sp, nil
 }
 
-// dayCount returns how many calendar days [start, end] covers.
+// dayParam parses one YYYY-MM-DD parameter of years 1 to 9999; Go also
+// reads year 0, which no calendar view can label.
+func (s *Server) dayParam(name, v string) (time.Time, error) {
+	t, err := usage.ParseDay(v, s.loc)
+	if err != nil || t.Year() < 1 {
+		return time.Time{}, invalid("%s: %q is not a date in YYYY-MM-DD form (years 0001 to 9999)", name, v)
+	}
+	return t, nil
+}
+
+// dayCount returns how many calendar days [start, end] covers, counting
+// no further than maxRangeDays+1.
 func dayCount(start, end time.Time) int {
 	n := 0
 	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
@@ -209,8 +226,17 @@ type pagination struct {
 	HasMore bool  `json:"has_more"`
 }
 
+// newPagination describes the page of n items at offset among total;
+// offset may be anything up to maxInt, so nothing here adds to it.
 func newPagination(total int64, limit, offset, n int) pagination {
-	return pagination{Total: total, Limit: limit, Offset: offset, HasMore: int64(offset+n) < total}
+	return pagination{Total: total, Limit: limit, Offset: offset, HasMore: int64(offset) < total-int64(n)}
+}
+
+// pageBounds returns the bounds [lo, hi) of the page of limit items at
+// offset in a list of n, without overflow for any offset and limit >= 0.
+func pageBounds(n, offset, limit int) (lo, hi int) {
+	lo = min(offset, n)
+	return lo, lo + min(limit, n-lo)
 }
 
 // pageParams parses limit (1..500) and offset (>= 0).

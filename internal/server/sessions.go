@@ -85,7 +85,8 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 		}
 		return c
 	})
-	page := all[min(offset, len(all)):min(offset+limit, len(all))]
+	lo, hi := pageBounds(len(all), offset, limit)
+	page := all[lo:hi]
 	writeJSON(w, r, sessionsResponse{
 		Sessions:       page,
 		Pagination:     newPagination(int64(len(all)), limit, offset, len(page)),

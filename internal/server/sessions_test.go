@@ -188,3 +188,23 @@ func TestProjects(t *testing.T) {
 	}
 	checkFigures(t, "totals", got.Totals, want)
 }
+
+func TestPaginationHugeOffset(t *testing.T) {
+	h := newServer(t, nil).Handler()
+	for _, target := range []string{
+		"/api/v1/sessions?offset=9223372036854775807",
+		"/api/v1/sessions?offset=9223372036854775807&limit=500",
+		"/api/v1/stats/history?offset=9223372036854775807&limit=500",
+	} {
+		var got struct {
+			Pagination struct {
+				Offset  int  `json:"offset"`
+				HasMore bool `json:"has_more"`
+			} `json:"pagination"`
+		}
+		get(t, h, target, &got)
+		if got.Pagination.Offset != 9223372036854775807 || got.Pagination.HasMore {
+			t.Errorf("GET %s: pagination = %+v, want offset 2^63-1 and no more", target, got.Pagination)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"math"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -158,6 +159,26 @@ func TestStatsDaily(t *testing.T) {
 		get(t, h, "/api/v1/stats/daily?end_date=2026-01-07", &got)
 		if got.StartDate != "2026-01-01" || len(got.Days) != 7 {
 			t.Errorf("range = %s..%s, want 2026-01-01..2026-01-07", got.StartDate, got.EndDate)
+		}
+	})
+	t.Run("years 1 and 9999 are real bounds", func(t *testing.T) {
+		// 0001-01-01 in UTC is Go's zero time; it must still be a bound,
+		// never "no start" (which made 0001..9999 a 3.65M-day answer).
+		get(t, h, "/api/v1/stats/daily?start_date=0001-01-01&end_date=0001-01-03", &got)
+		if got.StartDate != "0001-01-01" || got.EndDate != "0001-01-03" || len(got.Days) != 3 {
+			t.Errorf("range = %q..%q (%d days), want 0001-01-01..0001-01-03 (3)", got.StartDate, got.EndDate, len(got.Days))
+		}
+		get(t, h, "/api/v1/stats/daily?start_date=9999-12-29&end_date=9999-12-31", &got)
+		if got.StartDate != "9999-12-29" || got.EndDate != "9999-12-31" || len(got.Days) != 3 {
+			t.Errorf("range = %q..%q (%d days), want 9999-12-29..9999-12-31 (3)", got.StartDate, got.EndDate, len(got.Days))
+		}
+		for _, target := range []string{
+			"/api/v1/stats/daily?start_date=0001-01-01&end_date=9999-12-31",
+			"/api/v1/stats/daily?start_date=0001-01-01",
+			"/api/v1/stats/daily?start_date=0001-01-01&end_date=2026-01-01",
+		} {
+			r := do(t, h, http.MethodGet, target, nil)
+			wantError(t, r, http.StatusBadRequest, "INVALID_PARAMS", "start_date", "3660 days")
 		}
 	})
 	t.Run("time zone moves records across days", func(t *testing.T) {

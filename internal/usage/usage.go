@@ -4,6 +4,7 @@
 package usage
 
 import (
+	"math"
 	"time"
 )
 
@@ -20,14 +21,16 @@ type Tokens struct {
 }
 
 // CacheCreation returns all cache-write tokens, 5-minute and 1-hour.
-func (t Tokens) CacheCreation() int64 { return t.CacheCreation5m + t.CacheCreation1h }
+func (t Tokens) CacheCreation() int64 { return SatAdd(t.CacheCreation5m, t.CacheCreation1h) }
 
 // Total returns input + output + cache writes + cache reads.
-func (t Tokens) Total() int64 { return t.Input + t.Output + t.CacheCreation() + t.CacheRead }
+func (t Tokens) Total() int64 {
+	return SatAdd(SatAdd(t.Input, t.Output), SatAdd(t.CacheCreation(), t.CacheRead))
+}
 
 // Prompt returns the tokens sent to the model (input, cache writes and cache
 // reads); its size decides a request's price tier.
-func (t Tokens) Prompt() int64 { return t.Input + t.CacheCreation() + t.CacheRead }
+func (t Tokens) Prompt() int64 { return SatAdd(t.Input, SatAdd(t.CacheCreation(), t.CacheRead)) }
 
 // CacheHitRate returns cache_read / (input + cache writes + cache reads), or 0
 // when nothing was sent.
@@ -38,17 +41,30 @@ func (t Tokens) CacheHitRate() float64 {
 	return 0
 }
 
-// Add returns the field-wise sum of t and u.
+// Add returns the field-wise sum of t and u, saturating at the int64
+// bounds: a sum that wrapped would turn a huge count into a negative one.
 func (t Tokens) Add(u Tokens) Tokens {
 	return Tokens{
-		Input:             t.Input + u.Input,
-		Output:            t.Output + u.Output,
-		CacheCreation5m:   t.CacheCreation5m + u.CacheCreation5m,
-		CacheCreation1h:   t.CacheCreation1h + u.CacheCreation1h,
-		CacheRead:         t.CacheRead + u.CacheRead,
-		WebSearchRequests: t.WebSearchRequests + u.WebSearchRequests,
-		WebFetchRequests:  t.WebFetchRequests + u.WebFetchRequests,
+		Input:             SatAdd(t.Input, u.Input),
+		Output:            SatAdd(t.Output, u.Output),
+		CacheCreation5m:   SatAdd(t.CacheCreation5m, u.CacheCreation5m),
+		CacheCreation1h:   SatAdd(t.CacheCreation1h, u.CacheCreation1h),
+		CacheRead:         SatAdd(t.CacheRead, u.CacheRead),
+		WebSearchRequests: SatAdd(t.WebSearchRequests, u.WebSearchRequests),
+		WebFetchRequests:  SatAdd(t.WebFetchRequests, u.WebFetchRequests),
 	}
+}
+
+// SatAdd returns a + b, or the int64 bound it would pass.
+func SatAdd(a, b int64) int64 {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return math.MaxInt64
+	case a < 0 && b < 0 && s >= 0:
+		return math.MinInt64
+	}
+	return s
 }
 
 // Record is one distinct API response: the usage Claude Code logged for it
