@@ -182,7 +182,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	if stats.Summary.Total != cli.Totals.Total || stats.Summary.Entries != cli.Totals.Entries ||
-		fmt.Sprintf("%s", stats.Summary.CostUSD) != fmt.Sprintf("%s", cli.Totals.CostUSD) {
+		stats.Summary.CostUSD != cli.Totals.CostUSD {
 		t.Errorf("/stats summary %+v, CLI totals %+v", stats.Summary, cli.Totals)
 	}
 	var daily struct {
@@ -200,7 +200,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	for _, c := range cli.Daily {
 		a := apiDays[c.Date]
-		if a.Total != c.Total || a.Entries != c.Entries || fmt.Sprintf("%s", a.CostUSD) != fmt.Sprintf("%s", c.CostUSD) {
+		if a.Total != c.Total || a.Entries != c.Entries || a.CostUSD != c.CostUSD {
 			t.Errorf("day %s: API %d tokens %d entries $%s, CLI %d / %d / $%s", c.Date, a.Total, a.Entries, a.CostUSD, c.Total, c.Entries, c.CostUSD)
 		}
 	}
