@@ -53,6 +53,7 @@ func (env *environ) loadConfig(fs *flag.FlagSet, args []string, groups config.Fl
 		return cfg, 2
 	}
 	cfg.BindFlagGroups(fs, groups)
+	addShortFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, -1

@@ -26,8 +26,8 @@ type blocksFlags struct {
 }
 
 func (f *blocksFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&f.since, "since", "", "first day of block starts to include, YYYY-MM-DD")
-	fs.StringVar(&f.until, "until", "", "last day of block starts to include, YYYY-MM-DD")
+	fs.StringVar(&f.since, "since", "", "first `day` of block starts to include, YYYY-MM-DD or YYYYMMDD")
+	fs.StringVar(&f.until, "until", "", "last `day` of block starts to include, YYYY-MM-DD or YYYYMMDD")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&f.active, "active", false, "only the active block")
 	fs.BoolVar(&f.recent, "recent", false, "only blocks of the last 3 days")
@@ -56,6 +56,9 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 	defer a.close()
 	limits, err := usage.NewLimits(a.cfg.Plan, a.cfg.TokenLimit, a.cfg.CostLimit)
 	if err != nil {
+		return a.fail(err)
+	}
+	if err := normalizeDays(&bf.since, &bf.until); err != nil {
 		return a.fail(err)
 	}
 	since, until, err := usage.DayRange(bf.since, bf.until, a.loc)

@@ -23,8 +23,8 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 	fs := newFlagSet("export", env.stderr, "ctm export [--format csv|json] [--since D] [--until D] [-o FILE]",
 		"Exports usage per day or hour as CSV or JSON (default: the last 30 days, CSV, to stdout).")
 	format := fs.String("format", "csv", "csv or json")
-	since := fs.String("since", "", "first day, YYYY-MM-DD")
-	until := fs.String("until", "", "last day, YYYY-MM-DD")
+	since := fs.String("since", "", "first `day`, YYYY-MM-DD or YYYYMMDD")
+	until := fs.String("until", "", "last `day`, YYYY-MM-DD or YYYYMMDD")
 	granularity := fs.String("granularity", "day", "day or hour")
 	fields := fs.String("fields", "", "comma list of fields (default: all)")
 	breakdown := fs.Bool("breakdown", false, "one row per model")
@@ -34,6 +34,9 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 		return code
 	}
 	defer a.close()
+	if err := normalizeDays(since, until); err != nil {
+		return a.fail(err)
+	}
 	if err := a.catchUp(ctx, env.isatty(env.stderr)); err != nil {
 		return a.fail(err)
 	}
