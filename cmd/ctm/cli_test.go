@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -158,6 +160,77 @@ func TestVersionAndHelpCommands(t *testing.T) {
 	}
 	if code, _, stderr := runCode(env, "help", "frobnicate"); code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("ctm help frobnicate: exit %d, stderr %q", code, stderr)
+	}
+}
+
+func TestClaudeDirMustExist(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "claude-typo")
+	notClaude := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notClaude, "notes.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, dir, want string
+	}{
+		{"missing", missing, missing + " does not exist"},
+		{"no projects folder", notClaude, notClaude + " holds no projects/ folder"},
+		{"one of two missing", filepath.Join(realDir(t), "claude-real") + "," + missing, missing + " does not exist"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env, _, _ := testEnv(t, tt.dir)
+			for _, cmd := range []string{"daily", "session", "blocks", "export"} {
+				code, stdout, stderr := runCode(env, cmd)
+				if code == 0 || !strings.Contains(stderr, tt.want) {
+					t.Errorf("ctm %s: exit %d, stderr %q; want non-zero and %q", cmd, code, stderr, tt.want)
+				}
+				if strings.Contains(stdout, "No usage found") {
+					t.Errorf("ctm %s reported no usage instead of the bad directory: %q", cmd, stdout)
+				}
+			}
+		})
+	}
+	t.Run("chosen empty dir", func(t *testing.T) {
+		env, _, _ := testEnv(t, t.TempDir())
+		if out := string(ctm(t, env, "daily")); !strings.Contains(out, "No usage found") {
+			t.Errorf("ctm daily on an empty dir printed %q", out)
+		}
+	})
+}
+
+func TestDatabaseErrorsNameThePath(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "notes.db")
+	if err := os.WriteFile(bad, bytes.Repeat([]byte("not a database\n"), 200), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env, _, _ := testEnv(t, filepath.Join(realDir(t), "claude-real"), "DATABASE_PATH="+bad)
+	code, _, stderr := runCode(env, "daily")
+	if code == 0 || !strings.Contains(stderr, `DATABASE_PATH "`+bad+`" is not a SQLite database`) {
+		t.Errorf("ctm daily on a text file: exit %d, stderr %q", code, stderr)
+	}
+
+	// The read-only cases cannot be staged for a root test process, which
+	// may write anywhere, so explainDBError gets SQLite's error and a probe.
+	readonly := errors.New("attempt to write a readonly database (1544)")
+	path := "/data/ctm/monitor.db"
+	denied := func(string) error { return os.ErrPermission }
+	var probed []string
+	allowed := func(dir string) error { probed = append(probed, dir); return nil }
+	got := explainDBError(path, readonly, denied).Error()
+	if want := `DATABASE_PATH "/data/ctm/monitor.db": the directory /data/ctm cannot be written`; !strings.Contains(got, want) {
+		t.Errorf("read-only directory: %q, want %q", got, want)
+	}
+	got = explainDBError(path, readonly, allowed).Error()
+	if want := `DATABASE_PATH "/data/ctm/monitor.db": the database file cannot be written`; !strings.Contains(got, want) || !slices.Equal(probed, []string{"/data/ctm"}) {
+		t.Errorf("read-only file: %q after probing %v, want %q after probing /data/ctm", got, probed, want)
+	}
+	if got := explainDBError(path, errors.New("disk I/O error"), denied).Error(); !strings.Contains(got, path) {
+		t.Errorf("other error %q does not name the database", got)
+	}
+	if err := dirWritable(t.TempDir()); err != nil {
+		t.Errorf("dirWritable(temp dir) = %v", err)
+	}
+	if err := dirWritable(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("dirWritable(missing dir) = nil, want an error")
 	}
 }
 
