@@ -234,6 +234,36 @@ func TestDatabaseErrorsNameThePath(t *testing.T) {
 	}
 }
 
+// TestExportSaysWhyItIsEmpty: the corpus ends in 2026-03, so the default
+// last 30 days hold nothing and the CSV is a header only.
+func TestExportSaysWhyItIsEmpty(t *testing.T) {
+	env, _, _ := testEnv(t, filepath.Join(realDir(t), "claude-real"))
+	for _, format := range []string{"csv", "json"} {
+		code, stdout, stderr := runCode(env, "export", "--format", format)
+		if code != 0 {
+			t.Fatalf("ctm export --format %s: exit %d: %s", format, code, stderr)
+		}
+		if !strings.Contains(stderr, "ctm export: no usage between ") ||
+			!strings.Contains(stderr, "the data runs from 2025-08-14 to 2026-03-01") {
+			t.Errorf("ctm export --format %s: stderr %q, want the empty range and the data's range", format, stderr)
+		}
+		if stdout == "" {
+			t.Errorf("ctm export --format %s printed nothing on stdout, want the empty export", format)
+		}
+	}
+	if _, _, stderr := runCode(env, "export", "--since", "2026-02-05", "--until", "2026-02-07"); strings.Contains(stderr, "no usage") {
+		t.Errorf("an export with rows still says %q", stderr)
+	}
+	code, _, stderr := runCode(env, "export", "--since", "2025-09-01", "--until", "2025-09-30")
+	if code != 0 || !strings.Contains(stderr, "no usage between 2025-09-01 and 2025-09-30; the data runs from 2025-08-14 to 2026-03-01") {
+		t.Errorf("empty chosen range: exit %d, stderr %q", code, stderr)
+	}
+	empty, _, _ := testEnv(t, t.TempDir())
+	if _, _, stderr := runCode(empty, "export"); !strings.Contains(stderr, "nothing is recorded yet") {
+		t.Errorf("empty database: stderr %q", stderr)
+	}
+}
+
 func TestSessionSort(t *testing.T) {
 	env, _, _ := testEnv(t, filepath.Join(realDir(t), "claude-real"))
 	sessions := func(args ...string) []row {
