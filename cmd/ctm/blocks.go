@@ -86,9 +86,12 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 			(bf.recent && b.StartTime.Before(now.Add(-recentWindow))) ||
 			(bf.active && !b.IsActive)
 	})
-	if bf.json {
+	switch {
+	case bf.json:
 		err = writeBlocksJSON(a.stdout, v, a.loc)
-	} else {
+	case bf.active && len(v.Blocks) == 0:
+		_, err = fmt.Fprintln(a.stdout, noActiveBlock)
+	default:
 		err = writeBlocksTable(a.stdout, v, a.loc)
 	}
 	if err != nil {
@@ -233,13 +236,18 @@ func endLabel(start, end time.Time) string {
 	return end.Format("2006-01-02 15:04")
 }
 
+// noActiveBlock is what the views say when no block is active.
+const noActiveBlock = "No active block: nothing used in the last 5 hours."
+
 // blockStatus describes a block in the table: the time left when active,
-// else how long its activity lasted.
+// else how much of the window it used, from the block's start to its last
+// request, as ccusage shows it: the window opens at the start, not at the
+// first request.
 func blockStatus(b *usage.Block, now time.Time) string {
 	if b.IsActive {
 		return "ACTIVE, " + formatDuration(b.EndTime.Sub(now)) + " left"
 	}
-	return formatDuration(b.ActualEndTime.Sub(b.FirstTime)) + " used"
+	return formatDuration(b.ActualEndTime.Sub(b.StartTime)) + " used"
 }
 
 func limitCell(s *usage.LimitStatus) string {
@@ -409,7 +417,7 @@ func renderLive(b *strings.Builder, v blocksView, loc *time.Location) {
 	fmt.Fprintf(b, "ctm blocks --live   %s   (Ctrl-C to stop)\n\n", v.Now.In(loc).Format("2006-01-02 15:04:05 MST"))
 	act := usage.ActiveBlock(v.Blocks)
 	if act == nil {
-		b.WriteString("No active block: nothing used in the last 5 hours.\n")
+		b.WriteString(noActiveBlock + "\n")
 	} else {
 		start, end := act.StartTime.In(loc), act.EndTime.In(loc)
 		fmt.Fprintf(b, "Block       %s - %s, %s left\n", start.Format("2006-01-02 15:04"), end.Format("15:04"),

@@ -138,17 +138,23 @@ func burnRate(b *Block) *BurnRate {
 }
 
 // gapBlock returns the block of inactivity between a record at last and the
-// next one at next: from the end of the window the last record could still
-// have counted in, to the next record.
-func gapBlock(last, next time.Time) Block {
+// block that starts at next: from the end of the window the last record
+// could still have counted in (as ccusage starts it) to the next block's
+// start. ccusage ends a gap at the next record instead, which puts the gap
+// inside the next block, up to an hour of it or all of it; ok is false when
+// no time is left between the two, and no gap is shown.
+func gapBlock(last, next time.Time) (gap Block, ok bool) {
 	start := last.Add(BlockDuration)
+	if !start.Before(next) {
+		return Block{}, false
+	}
 	return Block{
 		ID:        "gap-" + start.UTC().Format(time.RFC3339Nano),
 		StartTime: start,
 		EndTime:   next,
 		IsGap:     true,
 		Models:    []string{},
-	}
+	}, true
 }
 
 // Blocks cuts records into 5-hour usage windows with the algorithm ccusage
@@ -156,7 +162,8 @@ func gapBlock(last, next time.Time) Block {
 // time order; a block starts at its first record's time floored to the UTC
 // hour; a record more than BlockDuration after the block's start or after
 // the previous record opens a new block; a silence of more than
-// BlockDuration between two records appears as a gap block. A block is
+// BlockDuration between two records appears as a gap block that ends where
+// the next block starts (see gapBlock). A block is
 // active while now is before its end and its last record is less than
 // BlockDuration old. Each record is priced on its own, so long-context
 // pricing applies per request. records need not be sorted and are not
@@ -179,7 +186,9 @@ func Blocks(records []Record, p Pricer, now time.Time) []Block {
 		if cur != nil && (t.Sub(cur.b.StartTime) > BlockDuration || t.Sub(last) > BlockDuration) {
 			blocks = append(blocks, cur.finish(now))
 			if t.Sub(last) > BlockDuration {
-				blocks = append(blocks, gapBlock(last, t))
+				if gap, ok := gapBlock(last, t.UTC().Truncate(time.Hour)); ok {
+					blocks = append(blocks, gap)
+				}
 			}
 			cur = nil
 		}
