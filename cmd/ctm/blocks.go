@@ -138,8 +138,11 @@ func loadBlocks(ctx context.Context, a *app, limits usage.Limits, now time.Time,
 	v.Blocks = usage.Blocks(records, a.prices, now)
 	v.Limits = limits.Apply(v.Blocks, now)
 	v.Unpriced = nonNil(usage.BlocksUnpriced(v.Blocks))
-	v.Rate, err = latestRateLimits(ctx, a.store)
-	return v, err
+	if v.Rate, err = latestRateLimits(ctx, a.store); err != nil {
+		return v, err
+	}
+	usage.ApplyRateLimits(v.Blocks, v.Rate, now)
+	return v, nil
 }
 
 // latestRateLimits returns the latest rate limits Claude Code sent to the
@@ -250,11 +253,19 @@ func blockStatus(b *usage.Block, now time.Time) string {
 	return formatDuration(b.ActualEndTime.Sub(b.StartTime)) + " used"
 }
 
+// limitCell shows the share of the limit that decides the status, marked
+// as Claude's own figure or as an estimate when it is one.
 func limitCell(s *usage.LimitStatus) string {
 	if s == nil {
 		return ""
 	}
-	pct := fmt.Sprintf("%.0f%%", 100*max(s.TokenRatio, s.CostRatio))
+	pct := fmt.Sprintf("%.0f%%", 100*s.Ratio)
+	switch s.Source {
+	case usage.LimitSourceClaude:
+		pct += " (Claude)"
+	case usage.LimitSourceEstimate:
+		pct += " est."
+	}
 	if s.Status != usage.LimitOK {
 		pct += " " + s.Status
 	}
@@ -284,6 +295,13 @@ func writeLimitsLine(b *strings.Builder, l usage.Limits) {
 		plan = " (plan " + string(l.Plan) + ")"
 	}
 	fmt.Fprintf(b, "Limits per block: %s%s\n", strings.Join(parts, ", "), plan)
+	if l.Estimate {
+		fmt.Fprintf(b, "  The plan's %s is an estimate of its allowance in API-price dollars; Anthropic\n"+
+			"  publishes none. Claude Code's own percentages replace it when the status line receives them.\n", formatCost(l.CostUSD))
+	}
+	if l.Tokens > 0 || l.TokensFromMax {
+		b.WriteString("  Token limits count input, output and cache writes, not cache reads.\n")
+	}
 }
 
 func writeActiveSummary(b *strings.Builder, act *usage.Block, now time.Time, loc *time.Location) {
@@ -305,9 +323,17 @@ func writeActiveSummary(b *strings.Builder, act *usage.Block, now time.Time, loc
 	}
 }
 
+// claudeLimitText says what Claude Code reported for the block, when its
+// figure is the block's status.
+func claudeLimitText(s *usage.LimitStatus) string {
+	return fmt.Sprintf("%.0f%% used, as Claude Code reports it (%s)", 100*s.Ratio, s.Status)
+}
+
 // timeToLimit says when the active block reaches its limit.
 func timeToLimit(s *usage.LimitStatus, now time.Time, loc *time.Location) string {
 	switch {
+	case s.Source == usage.LimitSourceClaude:
+		return claudeLimitText(s)
 	case s.Status == usage.LimitExceeded:
 		return "exceeded"
 	case !s.LimitAt.IsZero():
@@ -425,15 +451,23 @@ func renderLive(b *strings.Builder, v blocksView, loc *time.Location) {
 		elapsed := v.Now.Sub(act.StartTime)
 		fmt.Fprintf(b, "Time        %s %3.0f%%\n", bar(elapsed.Seconds()/usage.BlockDuration.Seconds()),
 			100*elapsed.Seconds()/usage.BlockDuration.Seconds())
+		if s := act.LimitStatus; s != nil && s.Source == usage.LimitSourceClaude {
+			fmt.Fprintf(b, "Claude 5h   %s %3.0f%%  (Claude Code's own figure)\n", bar(s.Ratio), 100*s.Ratio)
+		}
 		if v.Limits.Tokens > 0 {
-			r := float64(act.TotalTokens) / float64(v.Limits.Tokens)
-			fmt.Fprintf(b, "Tokens      %s %3.0f%%  %s / %s\n", bar(r), 100*r, formatInt(act.TotalTokens), formatInt(v.Limits.Tokens))
+			// Like with like: a token limit counts no cache reads.
+			r := float64(act.LimitTokens) / float64(v.Limits.Tokens)
+			fmt.Fprintf(b, "Tokens      %s %3.0f%%  %s / %s (without cache reads)\n", bar(r), 100*r, formatInt(act.LimitTokens), formatInt(v.Limits.Tokens))
 		} else {
 			fmt.Fprintf(b, "Tokens      %s\n", formatInt(act.TotalTokens))
 		}
 		if v.Limits.CostUSD > 0 {
 			r := act.CostUSD / v.Limits.CostUSD
-			fmt.Fprintf(b, "Cost        %s %3.0f%%  %s / %s\n", bar(r), 100*r, formatCost(act.CostUSD), formatCost(v.Limits.CostUSD))
+			est := ""
+			if v.Limits.Estimate {
+				est = " (plan estimate)"
+			}
+			fmt.Fprintf(b, "Cost        %s %3.0f%%  %s / %s%s\n", bar(r), 100*r, formatCost(act.CostUSD), formatCost(v.Limits.CostUSD), est)
 		} else {
 			fmt.Fprintf(b, "Cost        %s\n", formatCost(act.CostUSD))
 		}

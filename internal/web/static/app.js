@@ -652,12 +652,15 @@ function renderBlock(b) {
   card.dataset.blockId = b.id || '';
   card.dataset.totalTokens = String(b.total_tokens ?? '');
   card.dataset.limitStatus = ls?.status || '';
-  if (ls && (ls.token_limit || ls.cost_limit)) {
-    // The nearer limit decides, as the server's status does.
-    const byCost = Boolean(ls.cost_limit) && (!ls.token_limit || (ls.cost_ratio || 0) > (ls.token_ratio || 0));
-    const ratio = (byCost ? ls.cost_ratio : ls.token_ratio) || 0;
-    const limit = byCost ? fmt.usd(ls.cost_limit) : `${fmt.tokens(ls.token_limit)} tokens`;
-    parts.push(progress(`Limit (${ls.status})`, `${fmt.pct(ratio)} of ${limit}`, Math.min(1, ratio), ls.status));
+  if (ls) {
+    // The server says which share decides and where it comes from:
+    // Claude Code's own figure, a plan's estimate or a configured limit.
+    const ratio = ls.ratio || 0;
+    let of;
+    if (ls.source === 'claude') of = "of Claude's 5-hour limit";
+    else if (ls.cost_limit && ratio === ls.cost_ratio) of = `of ${fmt.usd(ls.cost_limit)}${ls.source === 'estimate' ? ' (plan estimate)' : ''}`;
+    else of = `of ${fmt.tokens(ls.token_limit)} tokens (no cache reads)`;
+    parts.push(progress(`Limit (${ls.status})`, `${fmt.pct(ratio)} ${of}`, Math.min(1, ratio), ls.status));
   }
   const stat = (label, value) => h('div', {}, h('dt', {}, label), h('dd', {}, value));
   const br = b.burn_rate;
