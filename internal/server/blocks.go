@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -124,8 +125,9 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, resp)
 }
 
-// handleActiveBlock serves the active block with its limit status, or 404
-// NOT_FOUND "no active block".
+// handleActiveBlock serves the active block with its limit status, or
+// data null when none is active: having no active block is a normal state,
+// not an error, and a 404 would make every dashboard load log one.
 func (s *Server) handleActiveBlock(w http.ResponseWriter, r *http.Request) {
 	act, err := s.activeBlock(r.Context(), s.now())
 	if err != nil {
@@ -133,7 +135,7 @@ func (s *Server) handleActiveBlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if act == nil {
-		writeError(w, r, usage.Errorf(usage.ENOTFOUND, "no active block"))
+		writeJSON(w, r, json.RawMessage("null"))
 		return
 	}
 	writeJSON(w, r, s.localBlock(*act))
