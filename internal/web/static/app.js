@@ -25,11 +25,40 @@ const fmt = {
     if (v > 0 && v < 0.01) return '<$0.01';
     return usdFmt.format(v);
   },
-  usdAxis: (v) => (v >= 1000 ? `$${compactFmt.format(v)}` : v >= 10 || v === 0 ? `$${Math.round(v)}` : `$${v.toFixed(v < 1 ? 2 : 1)}`),
+  usdAxis: Object.assign(
+    (v) => (v >= 1000 ? `$${compactFmt.format(v)}` : v >= 10 || v === 0 ? `$${Math.round(v)}` : `$${v.toFixed(2)}`),
+    {
+      // One number of decimals for every tick of an axis: cents when any
+      // tick has them, else whole dollars.
+      forTicks: (ts) => {
+        const top = Math.max(...ts);
+        const cents = top < 1000 && ts.some((v) => Math.abs(v - Math.round(v)) > 1e-9);
+        return (v) => (top >= 1000 ? `$${compactFmt.format(v)}` : `$${v.toFixed(cents ? 2 : 0)}`);
+      },
+    }),
   pct: (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}%`),
   share: (v) => (v == null ? '—' : `${v.toFixed(1)}%`),
   change: (v) => (v == null ? 'n/a' : `${v > 0 ? '+' : v < 0 ? '−' : '±'}${Math.abs(v * 100).toFixed(1)}%`),
 };
+
+// Axes of costs share usdAxis's one style per axis.
+fmt.usd.forTicks = fmt.usdAxis.forTicks;
+
+/** markScrollable flags every table box whose table is wider than the
+ *  box, so that the page can show that it scrolls sideways. */
+function markScrollable(root = document) {
+  for (const wrap of root.querySelectorAll('.table-wrap')) {
+    const more = wrap.scrollWidth > wrap.clientWidth + 1;
+    wrap.dataset.scrollable = String(more);
+    let hint = wrap.nextElementSibling;
+    if (!hint || !hint.classList.contains('scroll-hint')) {
+      hint = h('div', { class: 'scroll-hint', 'aria-hidden': 'true' }, 'Scroll sideways for more columns →');
+      wrap.after(hint);
+    }
+    hint.hidden = !more;
+  }
+}
+const wrapObserver = typeof ResizeObserver === 'function' ? new ResizeObserver(() => markScrollable()) : null;
 
 let timeZone; // the server's zone when the browser knows it, else the browser's
 function tzFormat(opts) {
@@ -41,6 +70,8 @@ function tzFormat(opts) {
 }
 let dateTimeFmt = tzFormat({ dateStyle: 'medium', timeStyle: 'short' });
 let timeFmt = tzFormat({ hour: '2-digit', minute: '2-digit' });
+// The footer's clock is 24-hour like every other time on the page.
+let clockFmt = tzFormat({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 const fmtDateTime = (s) => (s ? dateTimeFmt.format(new Date(s)) : '—');
 const fmtTime = (s) => (s ? timeFmt.format(new Date(s)) : '—');
 const shortDay = (d) => {
@@ -219,6 +250,7 @@ const state = {
   today: null, // YYYY-MM-DD in the server's zone
   first: null, // first day with usage
   range: { period: '30d' }, // or { start, end }
+  rangeNote: '', // why the range is not the one asked for
   hidden: new Set(),
   share: 'tokens',
   models: [],
@@ -251,6 +283,7 @@ function renderStats(stats) {
     timeZone = stats.timezone === 'Local' ? undefined : stats.timezone;
     dateTimeFmt = tzFormat({ dateStyle: 'medium', timeStyle: 'short' });
     timeFmt = tzFormat({ hour: '2-digit', minute: '2-digit' });
+    clockFmt = tzFormat({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
     $('#tz').textContent = `times in ${stats.timezone}`;
   }
   for (const node of $$('.kpis [data-metric]')) {
@@ -259,6 +292,11 @@ function renderStats(stats) {
     node.dataset.value = num == null ? '' : String(num);
     const f = fmt[node.dataset.format] || fmt.int;
     node.textContent = f(num);
+    if (node.dataset.metric === 'today.cache_hit_rate' && !(stats.today?.entries > 0)) {
+      // A rate of nothing is not 0%.
+      node.textContent = '–';
+      node.title = 'no requests today';
+    }
     if (node.dataset.format === 'tokens' && num != null) node.title = `${fmt.int(num)} tokens`;
     if (node.dataset.format === 'usd' && num != null) node.title = `$${num.toFixed(4)}`;
     if (node.dataset.format === 'change') {
@@ -274,7 +312,7 @@ function renderStats(stats) {
   banner.textContent = unpriced.length
     ? `No price is known for ${unpriced.join(', ')}: their cost counts as $0 in every figure.`
     : '';
-  $('#footer-updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  $('#footer-updated').textContent = `Updated ${clockFmt.format(new Date())}`;
 }
 
 async function loadStats() {
@@ -292,6 +330,8 @@ function renderRangeControls() {
   $('#range-from').max = state.today;
   $('#range-to').max = state.today;
   $('#range-label').textContent = `${longDay(start)} – ${longDay(end)}`;
+  $('#range-note').hidden = !state.rangeNote;
+  $('#range-note').textContent = state.rangeNote || '';
   const q = new URLSearchParams({ start_date: start, end_date: end });
   if ($('#export-by-model').checked) q.set('breakdown', 'model');
   if (state.user) q.set('user', state.user);
@@ -303,6 +343,7 @@ function renderRangeControls() {
 
 function setRange(range) {
   state.range = range;
+  state.rangeNote = '';
   state.sessions.items = [];
   loadRange();
 }
@@ -435,10 +476,17 @@ function renderActivity(act, custom) {
     format: fmt.int,
     cellRows: (i, j) => [{ label: 'Tokens', value: fmt.tokens(hm.total_tokens?.[i]?.[j] || 0) }],
   });
-  const s = act.summary || {};
   const scope = custom ? 'all time' : `${act.start_date} – ${act.end_date}`;
-  $('#activity-hint').textContent = s.most_active_day != null
-    ? `${scope} · busiest: ${s.most_active_day}, ${String(s.most_active_hour).padStart(2, '0')}:00`
+  // The busiest cell of the grid itself: the busiest day and the busiest
+  // hour, taken apart, need not meet in one cell.
+  let best = null;
+  (hm.entries || []).forEach((row, i) => (row || []).forEach((v, j) => {
+    if (v > 0 && (!best || v > best.v)) best = { i, j, v };
+  }));
+  const hint = $('#activity-hint');
+  hint.dataset.busiest = best ? `${hm.days[best.i]} ${hm.hours[best.j]}` : '';
+  hint.textContent = best
+    ? `${scope} · busiest: ${hm.days[best.i]} ${String(hm.hours[best.j]).padStart(2, '0')}:00, ${fmt.int(best.v)} requests`
     : scope;
 }
 
@@ -522,6 +570,7 @@ async function openSession(id) {
     h('section', {}, h('h3', {}, `Request timeline (${fmt.int(timeline.length)} requests)`), bars),
     h('section', {}, h('h3', {}, 'Cumulative cost'), cumulative),
   );
+  markScrollable($('#session-dialog'));
   const labels = timeline.map((e) => e.timestamp);
   stackedBarChart(bars, {
     title: 'Tokens per request',
@@ -988,11 +1037,30 @@ async function loadHealth() {
   }
 }
 
+/** chooseDefaultRange starts on the last 30 days that have data when the
+ *  30 days up to today have none (Claude Code deletes old transcripts, but
+ *  ctm keeps them), and says so, instead of showing empty panels. */
+function chooseDefaultRange() {
+  const last = state.stats?.summary?.last_activity;
+  if (!last || state.range.start) return;
+  const lastDay = last.slice(0, 10);
+  if (lastDay >= span().start) return;
+  const days = periodDays[state.range.period] || 30;
+  const start = addDays(lastDay, -(days - 1));
+  state.range = { start: start < state.first ? state.first : start, end: lastDay };
+  state.rangeNote = `No usage in the last ${days} days: showing the ${days} days up to ${longDay(lastDay)}, the last with usage.`;
+}
+
 async function main() {
   wire();
+  for (const wrap of $$('.table-wrap')) {
+    wrapObserver?.observe(wrap);
+    if (wrap.firstElementChild) wrapObserver?.observe(wrap.firstElementChild);
+  }
   renderLegend();
   try {
     await loadStats();
+    chooseDefaultRange();
   } catch (err) {
     reportError('statistics', err);
     state.today = new Date().toISOString().slice(0, 10);

@@ -1,0 +1,190 @@
+package browsertest
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/claude-token-monitor/ctm/internal/server"
+)
+
+// laterNow is nine months after the corpus ends: every transcript is older
+// than 30 days, as for a user whose history only ctm still keeps.
+var laterNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+// laterCorpus serves the corpus with the clock at laterNow.
+func laterCorpus(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(corpusRoot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := startCorpusWith(root, nil, func(o *server.Options) error {
+		o.Now = func() time.Time { return laterNow }
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.stop)
+	return c.url
+}
+
+// TestDefaultRangeFromData: with nothing in the last 30 days, the first
+// view is the last 30 days that have data, and the page says so.
+func TestDefaultRangeFromData(t *testing.T) {
+	requireChromium(t)
+	base := laterCorpus(t)
+	b := newBrowser(t, 1400, 900)
+	b.open(t, base+"/")
+	b.waitFor(t, "the trend chart of the chosen range", `document.querySelector('#trend-chart').dataset.start`)
+	start := eval[string](t, b, `document.querySelector('#trend-chart').dataset.start`)
+	end := eval[string](t, b, `document.querySelector('#trend-chart').dataset.end`)
+	if start != "2026-01-31" || end != "2026-03-01" {
+		t.Errorf("default range %s..%s, want the 30 days up to the last day with data, 2026-01-31..2026-03-01", start, end)
+	}
+	note := eval[string](t, b, `(() => { const n = document.querySelector('#range-note'); return n.hidden ? '' : n.textContent; })()`)
+	if !strings.Contains(note, "No usage in the last 30 days") || !strings.Contains(note, "1 Mar 2026") {
+		t.Errorf("range note = %q, want it to say why the range moved", note)
+	}
+	if rows := eval[int](t, b, `document.querySelectorAll('#sessions-table tbody button.link').length`); rows == 0 {
+		t.Error("the sessions table is empty on first load")
+	}
+	// Choosing a range by hand drops the note.
+	b.click(t, `[data-period="7d"]`)
+	b.waitFor(t, "the note hidden after a choice", `document.querySelector('#range-note').hidden`)
+
+	// The clock is far past the last request: no block is active, which
+	// is a normal state and logs nothing.
+	if errs := consoleErrors(t, b, base); len(errs) > 0 {
+		t.Errorf("console errors without an active block:\n%s", strings.Join(errs, "\n"))
+	}
+	footer := eval[string](t, b, `document.querySelector('#footer-updated').textContent`)
+	if strings.Contains(footer, "AM") || strings.Contains(footer, "PM") || !strings.Contains(footer, ":") {
+		t.Errorf("footer %q, want a 24-hour clock like the rest of the page", footer)
+	}
+	if got := eval[string](t, b, `document.querySelector('[data-metric="today.cache_hit_rate"]').textContent`); got != "–" {
+		t.Errorf("today's cache hit rate with no requests today = %q, want –", got)
+	}
+	b.screenshot(t, "default-range-1400.png")
+}
+
+// TestBusiestCell: the hint names the heatmap's busiest cell, not the
+// busiest day joined with the busiest hour.
+func TestBusiestCell(t *testing.T) {
+	b := newBrowser(t, 1400, 900)
+	base := serverURL(t)
+	b.open(t, base+"/")
+	b.click(t, `[data-period="all"]`)
+	b.waitFor(t, "the heatmap of all time", `document.querySelector('#activity-hint').textContent.startsWith('2025-08-14') && document.querySelector('#activity-hint').dataset.busiest`)
+	var act struct {
+		Heatmap struct {
+			Days    []string  `json:"days"`
+			Hours   []int     `json:"hours"`
+			Entries [][]int64 `json:"entries"`
+		} `json:"heatmap"`
+		Summary struct {
+			Day  string `json:"most_active_day"`
+			Hour int    `json:"most_active_hour"`
+		} `json:"summary"`
+	}
+	getAPI(t, base, "/stats/activity?period=all", &act)
+	bi, bj, best := -1, -1, int64(0)
+	for i, row := range act.Heatmap.Entries {
+		for j, v := range row {
+			if v > best {
+				bi, bj, best = i, j, v
+			}
+		}
+	}
+	if bi < 0 {
+		t.Fatal("the corpus heatmap is empty")
+	}
+	want := fmt.Sprintf("%s %d", act.Heatmap.Days[bi], act.Heatmap.Hours[bj])
+	if got := eval[string](t, b, `document.querySelector('#activity-hint').dataset.busiest`); got != want {
+		t.Errorf("busiest cell = %q, want %q (%d requests)", got, want, best)
+	}
+	hint := eval[string](t, b, `document.querySelector('#activity-hint').textContent`)
+	if wantText := fmt.Sprintf("busiest: %s %02d:00, %d requests", act.Heatmap.Days[bi], act.Heatmap.Hours[bj], best); !strings.Contains(hint, wantText) {
+		t.Errorf("hint = %q, want %q", hint, wantText)
+	}
+}
+
+// TestSessionDialogAt375 opens the most expensive session on a phone: the
+// dialog fits the viewport and nothing in it sticks out sideways; wide
+// tables scroll inside their own box and say so.
+func TestSessionDialogAt375(t *testing.T) {
+	for _, dark := range []bool{false, true} {
+		name := "light"
+		if dark {
+			name = "dark"
+		}
+		t.Run(name, func(t *testing.T) {
+			b := newBrowser(t, 375, 812)
+			base := serverURL(t)
+			if dark {
+				if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+					Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.open(t, base+"/")
+			b.click(t, `[data-period="all"]`)
+			b.waitFor(t, "sessions of all time", `document.querySelectorAll('#sessions-table tbody button.link').length > 5`)
+			// Wide tables scroll in their box, with a visible cue.
+			for _, id := range []string{"sessions-table", "projects-table"} {
+				wrap := fmt.Sprintf(`document.querySelector('#%s').closest('.table-wrap')`, id)
+				if !eval[bool](t, b, wrap+`.scrollWidth > `+wrap+`.clientWidth`) {
+					continue // fits: nothing to show
+				}
+				cue := eval[bool](t, b, wrap+`.dataset.scrollable === 'true' && getComputedStyle(`+wrap+`).backgroundImage !== 'none' && !`+wrap+`.nextElementSibling.hidden && `+wrap+`.nextElementSibling.offsetHeight > 0`)
+				if !cue {
+					t.Errorf("#%s overflows its box without a visible sign that it scrolls", id)
+				}
+			}
+			if w := eval[int](t, b, `document.documentElement.scrollWidth`); w > 375 {
+				t.Errorf("page is %d px wide at 375 px", w)
+			}
+			b.screenshot(t, "dashboard-375-"+name+".png")
+
+			b.click(t, "#sessions-table tbody button.link")
+			b.waitFor(t, "session timeline", `document.querySelector('#session-dialog').open && document.querySelector('#session-timeline') && document.querySelector('#session-timeline').dataset.points`)
+			// Every box in the dialog ends inside it, apart from content
+			// that scrolls within a box of its own.
+			over := eval[[]string](t, b, `(() => {
+				const dlg = document.querySelector('#session-dialog');
+				const r = dlg.getBoundingClientRect();
+				const out = [];
+				if (r.right > window.innerWidth || r.left < 0) out.push('dialog ' + r.left + '..' + r.right);
+				if (dlg.scrollWidth > dlg.clientWidth) out.push('dialog scrolls sideways: ' + dlg.scrollWidth + ' > ' + dlg.clientWidth);
+				for (const e of dlg.querySelectorAll('*')) {
+					if (e.closest('.table-wrap') && !e.classList.contains('table-wrap')) continue;
+					const b = e.getBoundingClientRect();
+					if (b.width && b.right > r.right + 0.5) out.push(e.tagName + (e.id ? '#' + e.id : '') + '.' + e.className + ' ends at ' + Math.round(b.right));
+				}
+				return out.slice(0, 10);
+			})()`)
+			if len(over) > 0 {
+				t.Errorf("dialog content overflows at 375 px:\n%s", strings.Join(over, "\n"))
+			}
+			labels := eval[[]string](t, b, `[...document.querySelectorAll('#session-timeline svg text.x-label')].map(e => e.textContent)`)
+			if len(labels) == 0 {
+				t.Error("the session timeline has no x labels")
+			}
+			seen := map[string]int{}
+			for _, l := range labels {
+				seen[l]++
+				if seen[l] == 2 {
+					t.Errorf("timeline x label %q repeats: %q", l, labels)
+				}
+			}
+			b.screenshot(t, "session-375-"+name+".png")
+		})
+	}
+}
