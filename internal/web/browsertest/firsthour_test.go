@@ -188,3 +188,88 @@ func TestSessionDialogAt375(t *testing.T) {
 		})
 	}
 }
+
+// TestTrendGroupsLongRanges: 200 days of bars would be hair-thin, so a
+// long range is drawn by week, with the same totals.
+func TestTrendGroupsLongRanges(t *testing.T) {
+	b := newBrowser(t, 1400, 900)
+	base := serverURL(t)
+	b.open(t, base+"/")
+	if unit := eval[string](t, b, `document.querySelector('#trend-chart').dataset.unit`); unit != "day" {
+		t.Errorf("30 days drawn by %q, want day", unit)
+	}
+	b.click(t, `[data-period="all"]`)
+	b.waitFor(t, "all time", `document.querySelector('#trend-chart').dataset.start === '2025-08-14'`)
+	var daily struct {
+		Days []struct {
+			Date        string `json:"date"`
+			TotalTokens int64  `json:"total_tokens"`
+		} `json:"days"`
+	}
+	getAPI(t, base, "/stats/daily?start_date=2025-08-14&end_date=2026-03-01", &daily)
+	weeks := map[string]bool{}
+	var total int64
+	for _, d := range daily.Days {
+		day, err := time.Parse(time.DateOnly, d.Date)
+		if err != nil {
+			t.Fatal(err)
+		}
+		monday := day.AddDate(0, 0, -((int(day.Weekday()) + 6) % 7))
+		weeks[monday.Format(time.DateOnly)] = true
+		total += d.TotalTokens
+	}
+	if len(daily.Days) <= 120 {
+		t.Fatalf("all time holds %d days; the corpus spans 200", len(daily.Days))
+	}
+	if unit := eval[string](t, b, `document.querySelector('#trend-chart').dataset.unit`); unit != "week" {
+		t.Errorf("%d days drawn by %q, want week", len(daily.Days), unit)
+	}
+	if bars := eval[string](t, b, `document.querySelector('#trend-chart').dataset.bars`); bars != fmt.Sprint(len(weeks)) {
+		t.Errorf("bars = %s, want %d weeks", bars, len(weeks))
+	}
+	if got := eval[string](t, b, `document.querySelector('#trend-chart').dataset.totalTokens`); got != fmt.Sprint(total) {
+		t.Errorf("weekly bars hold %s tokens, the days %d", got, total)
+	}
+	if title := eval[string](t, b, `document.querySelector('#trend-title').textContent`); title != "Weekly usage" {
+		t.Errorf("trend title %q, want Weekly usage", title)
+	}
+}
+
+// TestProjectShareOfTotal: the projects' bars are shares of all tokens,
+// so they add up to 100%, not scaled to the largest project.
+func TestProjectShareOfTotal(t *testing.T) {
+	b := newBrowser(t, 1400, 900)
+	base := serverURL(t)
+	b.open(t, base+"/")
+	b.click(t, `[data-period="all"]`)
+	b.waitFor(t, "projects of all time", `document.querySelectorAll('#projects-table tbody tr').length > 5 && document.querySelector('#trend-chart').dataset.start === '2025-08-14'`)
+	var projects struct {
+		Projects []struct {
+			TotalTokens int64 `json:"total_tokens"`
+		} `json:"projects"`
+		Totals struct {
+			TotalTokens int64 `json:"total_tokens"`
+		} `json:"totals"`
+	}
+	getAPI(t, base, "/projects?start_date=2025-08-14&end_date=2026-03-01", &projects)
+	widths := eval[[]string](t, b, `[...document.querySelectorAll('#projects-table tbody .bar')].map(e => e.style.width)`)
+	if len(widths) != len(projects.Projects) {
+		t.Fatalf("%d bars for %d projects", len(widths), len(projects.Projects))
+	}
+	largest := 0
+	for i, p := range projects.Projects {
+		pct := int(float64(p.TotalTokens)/float64(projects.Totals.TotalTokens)*100 + 0.5)
+		if want := fmt.Sprintf("%d%%", max(2, pct)); widths[i] != want {
+			t.Errorf("project %d bar %s, want %s of all tokens", i, widths[i], want)
+		}
+		largest = max(largest, pct)
+	}
+	// Every project with requests has at least one session.
+	if zero := eval[[]string](t, b, `[...document.querySelectorAll('#projects-table tbody tr')].filter(r => r.cells[1].textContent === '0' && r.cells[2].textContent !== '0').map(r => r.cells[0].textContent)`); len(zero) > 0 {
+		t.Errorf("projects with requests and 0 sessions: %q", zero)
+	}
+	b.screenshot(t, "dashboard-all-1400.png")
+	if largest >= 100 {
+		t.Errorf("the largest project holds %d%% of the tokens; the test needs several projects", largest)
+	}
+}

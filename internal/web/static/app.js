@@ -372,18 +372,55 @@ function renderLegend() {
     }, h('i', { class: `sw f-${s.cls}${s.line ? ' line' : ''}`, 'aria-hidden': 'true' }), s.name))));
 }
 
+/** trendUnit picks the bar of the trend chart: a day while bars stay wide
+ *  enough to see, else a week (from Monday), else a month. */
+function trendUnit(days) {
+  if (days <= 120) return 'day';
+  return days <= 2 * 366 ? 'week' : 'month';
+}
+
+/** groupDays sums daily rows into weeks or months; each group's date is
+ *  its first day. */
+function groupDays(days, unit) {
+  if (unit === 'day') return days;
+  const keyOf = (d) => {
+    if (unit === 'month') return `${d.slice(0, 7)}-01`;
+    const back = (new Date(`${d}T00:00:00Z`).getUTCDay() + 6) % 7; // days since Monday
+    return addDays(d, -back);
+  };
+  const out = [];
+  for (const d of days) {
+    const key = keyOf(d.date);
+    let g = out[out.length - 1];
+    if (!g || g.date !== key) {
+      g = { date: key };
+      out.push(g);
+    }
+    for (const k of ['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'total_tokens', 'cost_usd', 'entries']) {
+      g[k] = (g[k] || 0) + (d[k] || 0);
+    }
+  }
+  return out;
+}
+
 function renderTrend(daily) {
   state.daily = daily;
   const days = daily.days || [];
   const host = $('#trend-chart');
+  const unit = trendUnit(days.length);
+  const bars = groupDays(days, unit);
+  const monthName = (d) => new Date(`${d}T00:00:00Z`).toLocaleDateString('en-GB', { month: 'short', year: 'numeric', timeZone: 'UTC' });
+  host.dataset.unit = unit;
+  host.dataset.bars = String(bars.length);
+  $('#trend-title').textContent = { day: 'Daily usage', week: 'Weekly usage', month: 'Monthly usage' }[unit];
   stackedBarChart(host, {
-    title: `Daily tokens by type and cost, ${daily.start_date} to ${daily.end_date}`,
-    labels: days.map((d) => d.date),
-    stacks: SERIES.map((s) => ({ name: s.name, cls: s.cls, values: days.map((d) => d[s.key] || 0), hidden: state.hidden.has(s.key), format: fmt.tokens })),
-    lines: [{ name: 'Cost', cls: 'cost', axis: 'right', values: days.map((d) => d.cost_usd || 0), format: fmt.usd, hidden: state.hidden.has('cost_usd') }],
+    title: `${{ day: 'Daily', week: 'Weekly', month: 'Monthly' }[unit]} tokens by type and cost, ${daily.start_date} to ${daily.end_date}`,
+    labels: bars.map((d) => d.date),
+    stacks: SERIES.map((s) => ({ name: s.name, cls: s.cls, values: bars.map((d) => d[s.key] || 0), hidden: state.hidden.has(s.key), format: fmt.tokens })),
+    lines: [{ name: 'Cost', cls: 'cost', axis: 'right', values: bars.map((d) => d.cost_usd || 0), format: fmt.usd, hidden: state.hidden.has('cost_usd') }],
     yFormat: fmt.tokens,
-    xFormat: shortDay,
-    tipTitle: (d) => longDay(d),
+    xFormat: unit === 'month' ? monthName : shortDay,
+    tipTitle: (d) => (unit === 'day' ? longDay(d) : unit === 'week' ? `Week of ${longDay(d)}` : monthName(d)),
     // Tall enough on wide screens to match the models card beside it.
     height: (w) => Math.round(Math.min(380, Math.max(240, w * 0.45))),
     empty: 'No usage in this range',
@@ -599,13 +636,14 @@ async function openSession(id) {
 
 function renderProjects(data) {
   state.projects = data.projects || [];
-  const max = Math.max(1, ...state.projects.map((p) => p.total_tokens));
+  // A share of all tokens in the range, not of the largest project.
+  const total = Math.max(1, data.totals?.total_tokens || state.projects.reduce((a, p) => a + p.total_tokens, 0));
   const rows = state.projects.map((p) => h('tr', {},
     h('td', { class: 'ellipsis', title: p.project },
       h('button', { type: 'button', class: 'link', 'aria-label': `Show sessions of ${p.project}`, onclick: () => filterProject(p.project) }, shortProject(p.project))),
     h('td', { class: 'num' }, fmt.int(p.session_count)),
     h('td', { class: 'num' }, fmt.int(p.entries)),
-    h('td', {}, h('span', { class: 'bar-track wide', 'aria-hidden': 'true' }, barOf(p.total_tokens / max))),
+    h('td', {}, h('span', { class: 'bar-track wide', 'aria-hidden': 'true' }, barOf(p.total_tokens / total))),
     h('td', { class: 'num', title: `${fmt.int(p.total_tokens)} tokens` }, fmt.tokens(p.total_tokens)),
     h('td', { class: 'num' }, fmt.usd(p.cost_usd)),
     h('td', {}, fmtDateTime(p.last_activity))));
