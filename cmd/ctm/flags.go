@@ -69,7 +69,6 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		}
 		groups = append(groups, []*flag.Flag{f})
 	})
-	// Sort each group short names first, and the groups by long name.
 	for _, g := range groups {
 		slices.SortFunc(g, func(a, b *flag.Flag) int {
 			if len(a.Name) == 1 != (len(b.Name) == 1) {
@@ -81,9 +80,10 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 			return strings.Compare(a.Name, b.Name)
 		})
 	}
+	// A group sorts under its first long name: -s, --since with --since.
 	primary := func(g []*flag.Flag) string {
 		for _, f := range g {
-			if len(f.Name) > 1 && f.Usage == g[0].Usage {
+			if len(f.Name) > 1 {
 				return f.Name
 			}
 		}
