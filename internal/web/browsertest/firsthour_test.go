@@ -71,7 +71,14 @@ func TestDefaultRangeFromData(t *testing.T) {
 	if got := eval[string](t, b, `document.querySelector('[data-metric="today.cache_hit_rate"]').textContent`); got != "–" {
 		t.Errorf("today's cache hit rate with no requests today = %q, want –", got)
 	}
-	b.screenshot(t, "default-range-1400.png")
+	b.screenshot(t, "default-range-1400-light.png")
+	if _, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.open(t, base+"/")
+	b.screenshot(t, "default-range-1400-dark.png")
 }
 
 // TestBusiestCell: the hint names the heatmap's busiest cell, not the
@@ -115,7 +122,7 @@ func TestBusiestCell(t *testing.T) {
 	}
 }
 
-// TestSessionDialogAt375 opens the most expensive session on a phone: the
+// TestSessionDialogAt375 opens a session on a phone: the
 // dialog fits the viewport and nothing in it sticks out sideways; wide
 // tables scroll inside their own box and say so.
 func TestSessionDialogAt375(t *testing.T) {
@@ -153,7 +160,9 @@ func TestSessionDialogAt375(t *testing.T) {
 			}
 			b.screenshot(t, "dashboard-375-"+name+".png")
 
-			b.click(t, "#sessions-table tbody button.link")
+			// The second most recent session costs $0.88: its cumulative
+			// cost axis runs past $1, where cents and dimes once mixed.
+			b.click(t, "#sessions-table tbody tr:nth-child(2) button.link")
 			b.waitFor(t, "session timeline", `document.querySelector('#session-dialog').open && document.querySelector('#session-timeline') && document.querySelector('#session-timeline').dataset.points`)
 			// Every box in the dialog ends inside it, apart from content
 			// that scrolls within a box of its own.
@@ -182,6 +191,27 @@ func TestSessionDialogAt375(t *testing.T) {
 				seen[l]++
 				if seen[l] == 2 {
 					t.Errorf("timeline x label %q repeats: %q", l, labels)
+				}
+			}
+			// Each cost axis writes all its ticks alike: never "$0.50"
+			// beside "$1.0".
+			for _, sel := range []string{"#session-cumulative svg text.y-label", "#session-timeline svg text.y-label.right"} {
+				ticks := eval[[]string](t, b, fmt.Sprintf(`[...document.querySelectorAll(%q)].map(e => e.textContent)`, sel))
+				if len(ticks) < 2 {
+					t.Errorf("%s: %d ticks, want an axis", sel, len(ticks))
+					continue
+				}
+				decimals := func(s string) int {
+					if i := strings.IndexByte(s, '.'); i >= 0 {
+						return len(s) - i - 1
+					}
+					return 0
+				}
+				for _, tk := range ticks[1:] { // the first is $0
+					if decimals(tk) != decimals(ticks[len(ticks)-1]) {
+						t.Errorf("%s ticks %q mix decimals", sel, ticks)
+						break
+					}
 				}
 			}
 			b.screenshot(t, "session-375-"+name+".png")

@@ -222,7 +222,7 @@ function renderXY(host, o, width) {
     const rf0 = right[0].format || String;
     const rf = rf0.forTicks ? rf0.forTicks(rt) : rf0;
     rt.forEach((v) => {
-      const t = el('text', { x: m.left + w + 8, y: ry(v) + 4, 'text-anchor': 'start' }, axis);
+      const t = el('text', { x: m.left + w + 8, y: ry(v) + 4, 'text-anchor': 'start', class: 'y-label right' }, axis);
       t.textContent = rf(v);
     });
   }
