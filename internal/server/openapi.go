@@ -109,7 +109,7 @@ func (s *Server) baseDocs() map[string]operation {
 				query("end_time", "RFC 3339, exclusive.", timeSchema()), limitParam, offsetParam},
 			response: historyResponse{}},
 		"GET /stats/activity": {summary: "Weekday × hour heatmap of records and tokens, with peak hours.",
-			params: []param{periodParam("7d")}, response: activityResponse{}},
+			params: []param{periodParam("7d"), startDateParam, endDateParam}, response: activityResponse{}},
 		"GET /stats/cache": {summary: "Claude Code's parsed stats-cache.json, served as its own view.",
 			response: statsCacheResponse{}, errors: []int{404, 500}},
 		"GET /sessions": {summary: "Sessions with totals, filtered, sorted and paged.",

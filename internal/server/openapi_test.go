@@ -202,6 +202,7 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/stats/history?start_time=2000-01-01T00:00:00Z", "", nil},
 		{"GET", "/api/v1/stats/activity?period=all", "", nil},
 		{"GET", "/api/v1/stats/activity?period=7d", "", nil},
+		{"GET", "/api/v1/stats/activity?start_date=2026-02-01&end_date=2026-02-28", "", nil},
 		{"GET", "/api/v1/stats/cache", "", nil},
 		{"GET", "/api/v1/sessions", "", nil},
 		{"GET", "/api/v1/sessions/132b2f66-ee5f-46f6-8904-32d9dc4d36c3", "", nil},

@@ -55,6 +55,10 @@ func TestDefaultRangeFromData(t *testing.T) {
 	if rows := eval[int](t, b, `document.querySelectorAll('#sessions-table tbody button.link').length`); rows == 0 {
 		t.Error("the sessions table is empty on first load")
 	}
+	// The heatmap shows the same days as the other panels.
+	if hint := eval[string](t, b, `document.querySelector('#activity-hint').textContent`); !strings.HasPrefix(hint, "2026-01-31 – 2026-03-01") {
+		t.Errorf("activity hint %q, want the chosen days 2026-01-31 – 2026-03-01", hint)
+	}
 	// Choosing a range by hand drops the note.
 	b.click(t, `[data-period="7d"]`)
 	b.waitFor(t, "the note hidden after a choice", `document.querySelector('#range-note').hidden`)

@@ -500,7 +500,7 @@ function renderModels(models) {
 // ---------------------------------------------------------------------------
 // Activity heatmap
 
-function renderActivity(act, custom) {
+function renderActivity(act) {
   const hm = act.heatmap || { days: [], hours: [], entries: [], total_tokens: [] };
   heatmap($('#activity-chart'), {
     title: 'Requests by weekday and hour',
@@ -513,7 +513,7 @@ function renderActivity(act, custom) {
     format: fmt.int,
     cellRows: (i, j) => [{ label: 'Tokens', value: fmt.tokens(hm.total_tokens?.[i]?.[j] || 0) }],
   });
-  const scope = custom ? 'all time' : `${act.start_date} – ${act.end_date}`;
+  const scope = `${act.start_date} – ${act.end_date}`;
   // The busiest cell of the grid itself: the busiest day and the busiest
   // hour, taken apart, need not meet in one cell.
   let best = null;
@@ -782,7 +782,9 @@ async function loadRange() {
     daily: api(`/stats/daily?${q}`),
     projects: api(`/projects?${q}`),
     models: custom ? null : api(`/stats/models?period=${period}`),
-    activity: api(`/stats/activity?period=${period}`),
+    // A chosen range (or the one picked from the data) is sent as dates,
+    // so that the heatmap shows the same days as the other panels.
+    activity: api(custom ? `/stats/activity?${q}` : `/stats/activity?period=${period}`),
     sessions: api(sessionQuery(0)),
   };
   const settle = async (name, fn) => {
@@ -800,7 +802,7 @@ async function loadRange() {
       if (custom) renderModels(modelsFromProjects(p));
     }),
     custom ? null : settle('models', (m) => renderModels(m.models || [])),
-    settle('activity', (a) => renderActivity(a, custom)),
+    settle('activity', renderActivity),
     settle('sessions', (s) => {
       state.sessions.items = s.sessions;
       state.sessions.total = s.pagination?.total ?? s.sessions.length;
