@@ -312,7 +312,9 @@ func writeActiveSummary(b *strings.Builder, act *usage.Block, now time.Time, loc
 	}
 	if p := act.Projection; p != nil {
 		status := ""
-		if act.LimitStatus != nil {
+		// Claude's own figure has no projection: the burn rate says
+		// nothing about how Claude's meter moves.
+		if act.LimitStatus != nil && act.LimitStatus.ProjectedStatus != "" {
 			status = " (" + act.LimitStatus.ProjectedStatus + ")"
 		}
 		fmt.Fprintf(b, "  Projected: %s tokens, %s by %s%s\n", formatInt(p.TotalTokens), formatCost(p.CostUSD),

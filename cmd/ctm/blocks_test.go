@@ -793,6 +793,9 @@ func TestBlocksLimitsMakeSense(t *testing.T) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
+	if strings.Contains(out, "()") {
+		t.Errorf("table shows an empty projected status:\n%s", out)
+	}
 	// A newer sample whose window has reset since no longer decides.
 	store, err = sqlite.Open(context.Background(), envVar(env, "DATABASE_PATH"))
 	if err != nil {
