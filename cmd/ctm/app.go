@@ -6,8 +6,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -53,6 +55,7 @@ func (env *environ) loadConfig(fs *flag.FlagSet, args []string, groups config.Fl
 		return cfg, 2
 	}
 	cfg.BindFlagGroups(fs, groups)
+	addShortFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, -1
@@ -123,12 +126,94 @@ func openStore(ctx context.Context, cfg config.Config, prices usage.Pricer) (usa
 	if cfg.DatabaseURL != "" {
 		return postgres.Open(ctx, cfg.DatabaseURL, prices)
 	}
-	return sqlite.Open(ctx, cfg.DatabasePath, prices)
+	s, err := sqlite.Open(ctx, cfg.DatabasePath, prices)
+	if err != nil {
+		return nil, explainDBError(cfg.DatabasePath, err, dirWritable)
+	}
+	return s, nil
+}
+
+// explainDBError names the database file in a SQLite error, whose own text
+// ("file is not a SQLite database", "attempt to write a readonly database
+// (1544)") does not say which file or what to do. For a read-only database
+// it says whether the directory or the file cannot be written, using
+// canWrite to probe the directory; nil errors stay nil.
+func explainDBError(path string, err error, canWrite func(dir string) error) error {
+	if err == nil || path == "" {
+		return err
+	}
+	msg := err.Error()
+	var ue *usage.Error
+	if errors.As(err, &ue) {
+		msg = ue.Message
+	}
+	switch {
+	case strings.Contains(msg, "readonly database") || strings.Contains(msg, "read-only"):
+		dir := filepath.Dir(path)
+		if werr := canWrite(dir); werr != nil {
+			return usage.Errorf(usage.EINVALID, "DATABASE_PATH %q: the directory %s cannot be written (SQLite creates its -wal and -shm files there): %v", path, dir, werr)
+		}
+		return usage.Errorf(usage.EINVALID, "DATABASE_PATH %q: the database file cannot be written: %s", path, msg)
+	case strings.Contains(msg, "not a SQLite database") || strings.Contains(msg, "not a database"):
+		return usage.Errorf(usage.EINVALID, "DATABASE_PATH %q is not a SQLite database; point DATABASE_PATH (or --db) at a ctm database or at a new file", path)
+	case !strings.Contains(msg, path):
+		return fmt.Errorf("database %q: %w", path, err)
+	}
+	return err
+}
+
+// dirWritable reports whether a file can be created in dir, by creating
+// one: permission bits alone do not tell (root, ACLs, read-only mounts).
+func dirWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".ctm-write-check-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// checkClaudeDirs returns an error naming each Claude directory that does
+// not exist or holds no projects/ folder, where a typo in CLAUDE_DIR would
+// otherwise look like "no usage". A directory that exists and is empty is
+// accepted: the user chose it, and it simply holds nothing yet.
+func checkClaudeDirs(dirs []string) error {
+	var errs []string
+	for _, d := range dirs {
+		fi, err := os.Stat(d)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			errs = append(errs, fmt.Sprintf("Claude data directory %s does not exist (check CLAUDE_DIR or --claude-dir)", d))
+			continue
+		case err != nil:
+			errs = append(errs, fmt.Sprintf("Claude data directory %s: %v", d, err))
+			continue
+		case !fi.IsDir():
+			errs = append(errs, fmt.Sprintf("Claude data directory %s is not a directory", d))
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(d, "projects")); err == nil {
+			continue
+		}
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("Claude data directory %s: %v", d, err))
+		} else if len(entries) > 0 {
+			errs = append(errs, fmt.Sprintf("Claude data directory %s holds no projects/ folder: is it Claude Code's data directory (usually ~/.claude)?", d))
+		}
+	}
+	if len(errs) > 0 {
+		return usage.Errorf(usage.EINVALID, "%s", strings.Join(errs, "; "))
+	}
+	return nil
 }
 
 // catchUp reads what the Claude directories gained since the last run. A
 // progress bar is drawn on a terminal while a large first index runs.
 func (a *app) catchUp(ctx context.Context, tty bool) error {
+	if err := checkClaudeDirs(a.cfg.ClaudeDirs); err != nil {
+		return err
+	}
 	opts := ingest.Options{}
 	var bar *progressBar
 	if tty {
@@ -139,6 +224,9 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	res, err := in.Run(ctx)
 	bar.finish()
 	if err != nil {
+		if a.cfg.DatabaseURL == "" {
+			err = explainDBError(a.cfg.DatabasePath, err, dirWritable)
+		}
 		return fmt.Errorf("index Claude data: %w", err)
 	}
 	a.logger.Debug("caught up", "files", res.FilesChanged, "records", res.Records,

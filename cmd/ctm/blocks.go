@@ -26,8 +26,8 @@ type blocksFlags struct {
 }
 
 func (f *blocksFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&f.since, "since", "", "first day of block starts to include, YYYY-MM-DD")
-	fs.StringVar(&f.until, "until", "", "last day of block starts to include, YYYY-MM-DD")
+	fs.StringVar(&f.since, "since", "", "first `day` of block starts to include, YYYY-MM-DD or YYYYMMDD")
+	fs.StringVar(&f.until, "until", "", "last `day` of block starts to include, YYYY-MM-DD or YYYYMMDD")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&f.active, "active", false, "only the active block")
 	fs.BoolVar(&f.recent, "recent", false, "only blocks of the last 3 days")
@@ -58,6 +58,9 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 	if err != nil {
 		return a.fail(err)
 	}
+	if err := normalizeDays(&bf.since, &bf.until); err != nil {
+		return a.fail(err)
+	}
 	since, until, err := usage.DayRange(bf.since, bf.until, a.loc)
 	if err != nil {
 		return a.fail(err)
@@ -83,9 +86,12 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 			(bf.recent && b.StartTime.Before(now.Add(-recentWindow))) ||
 			(bf.active && !b.IsActive)
 	})
-	if bf.json {
+	switch {
+	case bf.json:
 		err = writeBlocksJSON(a.stdout, v, a.loc)
-	} else {
+	case bf.active && len(v.Blocks) == 0:
+		_, err = fmt.Fprintln(a.stdout, noActiveBlock)
+	default:
 		err = writeBlocksTable(a.stdout, v, a.loc)
 	}
 	if err != nil {
@@ -132,8 +138,11 @@ func loadBlocks(ctx context.Context, a *app, limits usage.Limits, now time.Time,
 	v.Blocks = usage.Blocks(records, a.prices, now)
 	v.Limits = limits.Apply(v.Blocks, now)
 	v.Unpriced = nonNil(usage.BlocksUnpriced(v.Blocks))
-	v.Rate, err = latestRateLimits(ctx, a.store)
-	return v, err
+	if v.Rate, err = latestRateLimits(ctx, a.store); err != nil {
+		return v, err
+	}
+	usage.ApplyRateLimits(v.Blocks, v.Rate, now)
+	return v, nil
 }
 
 // latestRateLimits returns the latest rate limits Claude Code sent to the
@@ -230,20 +239,33 @@ func endLabel(start, end time.Time) string {
 	return end.Format("2006-01-02 15:04")
 }
 
+// noActiveBlock is what the views say when no block is active.
+const noActiveBlock = "No active block: nothing used in the last 5 hours."
+
 // blockStatus describes a block in the table: the time left when active,
-// else how long its activity lasted.
+// else how much of the window it used, from the block's start to its last
+// request, as ccusage shows it: the window opens at the start, not at the
+// first request.
 func blockStatus(b *usage.Block, now time.Time) string {
 	if b.IsActive {
 		return "ACTIVE, " + formatDuration(b.EndTime.Sub(now)) + " left"
 	}
-	return formatDuration(b.ActualEndTime.Sub(b.FirstTime)) + " used"
+	return formatDuration(b.ActualEndTime.Sub(b.StartTime)) + " used"
 }
 
+// limitCell shows the share of the limit that decides the status, marked
+// as Claude's own figure or as an estimate when it is one.
 func limitCell(s *usage.LimitStatus) string {
 	if s == nil {
 		return ""
 	}
-	pct := fmt.Sprintf("%.0f%%", 100*max(s.TokenRatio, s.CostRatio))
+	pct := fmt.Sprintf("%.0f%%", 100*s.Ratio)
+	switch s.Source {
+	case usage.LimitSourceClaude:
+		pct += " (Claude)"
+	case usage.LimitSourceEstimate:
+		pct += " est."
+	}
 	if s.Status != usage.LimitOK {
 		pct += " " + s.Status
 	}
@@ -273,6 +295,13 @@ func writeLimitsLine(b *strings.Builder, l usage.Limits) {
 		plan = " (plan " + string(l.Plan) + ")"
 	}
 	fmt.Fprintf(b, "Limits per block: %s%s\n", strings.Join(parts, ", "), plan)
+	if l.Estimate {
+		fmt.Fprintf(b, "  The plan's %s is an estimate of its allowance in API-price dollars; Anthropic\n"+
+			"  publishes none. Claude Code's own percentages replace it when the status line receives them.\n", formatUSD(l.CostUSD))
+	}
+	if l.Tokens > 0 || l.TokensFromMax {
+		b.WriteString("  Token limits count input, output and cache writes, not cache reads.\n")
+	}
 }
 
 func writeActiveSummary(b *strings.Builder, act *usage.Block, now time.Time, loc *time.Location) {
@@ -283,7 +312,9 @@ func writeActiveSummary(b *strings.Builder, act *usage.Block, now time.Time, loc
 	}
 	if p := act.Projection; p != nil {
 		status := ""
-		if act.LimitStatus != nil {
+		// Claude's own figure has no projection: the burn rate says
+		// nothing about how Claude's meter moves.
+		if act.LimitStatus != nil && act.LimitStatus.ProjectedStatus != "" {
 			status = " (" + act.LimitStatus.ProjectedStatus + ")"
 		}
 		fmt.Fprintf(b, "  Projected: %s tokens, %s by %s%s\n", formatInt(p.TotalTokens), formatCost(p.CostUSD),
@@ -294,9 +325,17 @@ func writeActiveSummary(b *strings.Builder, act *usage.Block, now time.Time, loc
 	}
 }
 
+// claudeLimitText says what Claude Code reported for the block, when its
+// figure is the block's status.
+func claudeLimitText(s *usage.LimitStatus) string {
+	return fmt.Sprintf("%.0f%% used, as Claude Code reports it (%s)", 100*s.Ratio, s.Status)
+}
+
 // timeToLimit says when the active block reaches its limit.
 func timeToLimit(s *usage.LimitStatus, now time.Time, loc *time.Location) string {
 	switch {
+	case s.Source == usage.LimitSourceClaude:
+		return claudeLimitText(s)
 	case s.Status == usage.LimitExceeded:
 		return "exceeded"
 	case !s.LimitAt.IsZero():
@@ -406,7 +445,7 @@ func renderLive(b *strings.Builder, v blocksView, loc *time.Location) {
 	fmt.Fprintf(b, "ctm blocks --live   %s   (Ctrl-C to stop)\n\n", v.Now.In(loc).Format("2006-01-02 15:04:05 MST"))
 	act := usage.ActiveBlock(v.Blocks)
 	if act == nil {
-		b.WriteString("No active block: nothing used in the last 5 hours.\n")
+		b.WriteString(noActiveBlock + "\n")
 	} else {
 		start, end := act.StartTime.In(loc), act.EndTime.In(loc)
 		fmt.Fprintf(b, "Block       %s - %s, %s left\n", start.Format("2006-01-02 15:04"), end.Format("15:04"),
@@ -414,15 +453,23 @@ func renderLive(b *strings.Builder, v blocksView, loc *time.Location) {
 		elapsed := v.Now.Sub(act.StartTime)
 		fmt.Fprintf(b, "Time        %s %3.0f%%\n", bar(elapsed.Seconds()/usage.BlockDuration.Seconds()),
 			100*elapsed.Seconds()/usage.BlockDuration.Seconds())
+		if s := act.LimitStatus; s != nil && s.Source == usage.LimitSourceClaude {
+			fmt.Fprintf(b, "Claude 5h   %s %3.0f%%  (Claude Code's own figure)\n", bar(s.Ratio), 100*s.Ratio)
+		}
 		if v.Limits.Tokens > 0 {
-			r := float64(act.TotalTokens) / float64(v.Limits.Tokens)
-			fmt.Fprintf(b, "Tokens      %s %3.0f%%  %s / %s\n", bar(r), 100*r, formatInt(act.TotalTokens), formatInt(v.Limits.Tokens))
+			// Like with like: a token limit counts no cache reads.
+			r := float64(act.LimitTokens) / float64(v.Limits.Tokens)
+			fmt.Fprintf(b, "Tokens      %s %3.0f%%  %s / %s (without cache reads)\n", bar(r), 100*r, formatInt(act.LimitTokens), formatInt(v.Limits.Tokens))
 		} else {
 			fmt.Fprintf(b, "Tokens      %s\n", formatInt(act.TotalTokens))
 		}
 		if v.Limits.CostUSD > 0 {
 			r := act.CostUSD.USD() / v.Limits.CostUSD
-			fmt.Fprintf(b, "Cost        %s %3.0f%%  %s / %s\n", bar(r), 100*r, formatCost(act.CostUSD), formatUSD(v.Limits.CostUSD))
+			est := ""
+			if v.Limits.Estimate {
+				est = " (plan estimate)"
+			}
+			fmt.Fprintf(b, "Cost        %s %3.0f%%  %s / %s%s\n", bar(r), 100*r, formatCost(act.CostUSD), formatUSD(v.Limits.CostUSD), est)
 		} else {
 			fmt.Fprintf(b, "Cost        %s\n", formatCost(act.CostUSD))
 		}

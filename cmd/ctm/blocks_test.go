@@ -178,9 +178,15 @@ func TestBlocksCommand(t *testing.T) {
 	})
 	t.Run("plan limits", func(t *testing.T) {
 		v := blocksAt(t, env, now, "--plan", "max5")
-		if v.Limits.Tokens != 88_000 || v.Limits.CostUSD != 35 {
-			t.Errorf("limits = %+v, want max5's", v.Limits)
+		if v.Limits.Tokens != 0 || v.Limits.PlanTokens != 88_000 || v.Limits.CostUSD != 35 || !v.Limits.Estimate {
+			t.Errorf("limits = %+v, want max5's estimates, its tokens for reference only", v.Limits)
 		}
+		if s := v.Blocks[4].LimitStatus; s == nil || s.Source != usage.LimitSourceEstimate || s.Ratio != s.CostRatio || s.CostRatio == 0 {
+			t.Errorf("active limit status = %+v, want the cost against the plan's estimate", s)
+		}
+	})
+	t.Run("token limit", func(t *testing.T) {
+		v := blocksAt(t, env, now, "--plan", "max5", "--token-limit", "88000")
 		s := v.Blocks[4].LimitStatus
 		if s == nil || s.Status != usage.LimitOK || s.ProjectedStatus != usage.LimitExceeded || s.LimitAt.IsZero() {
 			t.Errorf("active limit status = %+v, want ok, projected exceeded, with a limit time", s)
@@ -220,14 +226,15 @@ func TestBlocksCommand(t *testing.T) {
 func TestBlocksTable(t *testing.T) {
 	env, stdout, _ := testEnv(t, sampleDir(t))
 	now := hm(5, 12, 15)
-	if code := runAt(env, now, runBlocksAt, "--plan", "max5"); code != 0 {
+	if code := runAt(env, now, runBlocksAt, "--plan", "max5", "--token-limit", "88000"); code != 0 {
 		t.Fatalf("exit %d: %s", code, env.stderr)
 	}
 	// Compare with runs of spaces collapsed: column widths are the
 	// table's business.
 	out := strings.Join(strings.Fields(strings.ReplaceAll(stdout.String(), "\n", " | ")), " ")
 	for _, want := range []string{
-		"2026-03-02 09:00 14:00 1h00m used sonnet-4-5 2 4,000 1,000 0 0 5,000 6% $0.03 |",
+		// 09:00 to the last request at 10:10, as ccusage counts it.
+		"2026-03-02 09:00 14:00 1h10m used sonnet-4-5 2 4,000 1,000 0 0 5,000 6% $0.03 |",
 		"2026-03-02 15:10 2026-03-05 08:00 gap 2d 16h |",
 		"2026-03-05 08:00 13:00 0m used opus-4-6 1 10,000 2,000 0 0 12,000 14% $0.10 |",
 		"2026-03-07 10:00 15:00 ACTIVE, 2h45m left opus-4-6, haiku-4-5 2 60,000 2,000 0 0 62,000 70% $0.17 |",
@@ -237,17 +244,33 @@ func TestBlocksTable(t *testing.T) {
 		"Projected: 232,500 tokens, $0.64 by 15:00 (exceeded) |",
 		"Limit: reached at 12:40 at this rate (in 25m) |",
 		"Last 7 days: 79,000 tokens, $0.30 (5 entries) |",
+		"Token limits count input, output and cache writes, not cache reads. |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table lacks %q:\n%s", want, out)
 		}
 	}
 
+	// The plan alone: its cost figure, marked as an estimate.
+	if code := runAt(env, now, runBlocksAt, "--plan", "max5"); code != 0 {
+		t.Fatalf("exit %d: %s", code, env.stderr)
+	}
+	out = strings.Join(strings.Fields(strings.ReplaceAll(stdout.String(), "\n", " | ")), " ")
+	for _, want := range []string{
+		"2026-03-07 10:00 15:00 ACTIVE, 2h45m left opus-4-6, haiku-4-5 2 60,000 2,000 0 0 62,000 0% est. $0.17 |",
+		"Limits per block: $35.00 (plan max5) | The plan's $35.00 is an estimate",
+		"Limit: not reached before the block ends at this rate |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan table lacks %q:\n%s", want, out)
+		}
+	}
+
 	if code := runAt(env, hm(20, 0, 0), runBlocksAt, "--active"); code != 0 {
 		t.Fatalf("exit %d: %s", code, env.stderr)
 	}
-	if out := stdout.String(); !strings.Contains(out, "No usage blocks found") || !strings.Contains(out, "Limits: none set") {
-		t.Errorf("--active with nothing active:\n%s", out)
+	if out := stdout.String(); out != "No active block: nothing used in the last 5 hours.\n" {
+		t.Errorf("--active with nothing active printed %q, want only that no block is active", out)
 	}
 }
 
@@ -289,7 +312,7 @@ func TestBlocksLive(t *testing.T) {
 		}
 		return stdout.Write(p)
 	})
-	code := runBlocksAt(ctx, []string{"--live", "--refresh", "1ms", "--plan", "max5"}, env, func() time.Time { return now })
+	code := runBlocksAt(ctx, []string{"--live", "--refresh", "1ms", "--plan", "max5", "--token-limit", "88000"}, env, func() time.Time { return now })
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, env.stderr)
 	}
@@ -300,7 +323,8 @@ func TestBlocksLive(t *testing.T) {
 	for _, want := range []string{
 		"Block       2026-03-07 10:00 - 15:00, 2h45m left",
 		"Time        [█████████████░░░░░░░░░░░░░░░░░]  45%",
-		"Tokens      [█████████████████████░░░░░░░░░]  70%  62,000 / 88,000",
+		"Tokens      [█████████████████████░░░░░░░░░]  70%  62,000 / 88,000 (without cache reads)",
+		"Cost        [░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░]   0%  $0.17 / $35.00 (plan estimate)",
 		"Burn rate   1,033 tokens/min",
 		"Projected   232,500 tokens",
 		"Limit       ok, reached at 12:40 at this rate (in 25m)",
@@ -474,6 +498,10 @@ func ccusageRejects(raw json.RawMessage) bool {
 //  2. It requires ctm's own `blocks --json` to equal ccusage's on every
 //     block whose record set is the same in both: same start, no
 //     progress-only record and no <synthetic> line inside.
+//
+// Gaps differ on purpose: ccusage ends a gap at the next record, inside
+// the next block; ctm ends it where that block starts and shows none when
+// nothing is left (see ccusageGapsAsCtm).
 func TestBlocksMatchCcusage(t *testing.T) {
 	dir := filepath.Join(realDir(t), "claude-real")
 	golden, err := os.ReadFile("testdata/ccusage-blocks.golden.json")
@@ -485,6 +513,22 @@ func TestBlocksMatchCcusage(t *testing.T) {
 	}
 	if err := json.Unmarshal(golden, &cc); err != nil {
 		t.Fatal(err)
+	}
+	countGaps := func(bs []ccusageBlock) int {
+		n := 0
+		for _, b := range bs {
+			if b.IsGap {
+				n++
+			}
+		}
+		return n
+	}
+	ccGaps := countGaps(cc.Blocks)
+	cc.Blocks = ccusageGapsAsCtm(cc.Blocks)
+	// The corpus has both kinds: gaps that keep time before the next block
+	// and one that ccusage puts wholly inside it.
+	if kept := countGaps(cc.Blocks); kept == 0 || kept == ccGaps {
+		t.Fatalf("%d of ccusage's %d gaps kept; want some kept and some dropped", kept, ccGaps)
 	}
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) // after the corpus: nothing active
 	env, _, _ := testEnv(t, dir)
@@ -566,6 +610,23 @@ func TestBlocksMatchCcusage(t *testing.T) {
 			t.Errorf("compared %d blocks with ccusage, want at least 10 of its %d", compared, len(cc.Blocks))
 		}
 	})
+}
+
+// ccusageGapsAsCtm turns ccusage's gaps into ctm's: each ends where the
+// next block starts (the next record's time floored to the hour) instead of
+// at the next record, and a gap with no time left is dropped.
+func ccusageGapsAsCtm(blocks []ccusageBlock) []ccusageBlock {
+	var out []ccusageBlock
+	for _, b := range blocks {
+		if b.IsGap {
+			b.EndTime = b.EndTime.UTC().Truncate(time.Hour)
+			if !b.StartTime.Before(b.EndTime) {
+				continue
+			}
+		}
+		out = append(out, b)
+	}
+	return out
 }
 
 func compareCcusageBlock(t *testing.T, what string, got *usage.Block, want *ccusageBlock, exactTimes bool) {
@@ -656,5 +717,98 @@ func TestBlocksThroughRun(t *testing.T) {
 	var v blocksJSON
 	if err := json.Unmarshal(stdout.Bytes(), &v); err != nil || len(v.Blocks) != 5 || usage.ActiveBlock(v.Blocks) != nil {
 		t.Errorf("ctm blocks --json = %d blocks, err %v; want 5, none active", len(v.Blocks), err)
+	}
+}
+
+// TestBlocksLimitsMakeSense replays the report of "PLAN=max5 ctm blocks
+// --active" saying "2463% exceeded" for a $2.64 block: its tokens are
+// almost all cache reads. The plan's status must follow the cost view, and
+// Claude Code's own percentage, once stored, must replace the estimate.
+func TestBlocksLimitsMakeSense(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "projects", "p", "s.jsonl")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var lines bytes.Buffer
+	for i := range 30 {
+		line, err := json.Marshal(map[string]any{
+			"type": "assistant", "uuid": fmt.Sprintf("u%d", i), "sessionId": "s", "cwd": "/work/p",
+			"timestamp": hm(5, 10, 2*i).Format("2006-01-02T15:04:05.000Z"), "requestId": fmt.Sprintf("r%d", i),
+			"message": map[string]any{"id": fmt.Sprintf("m%d", i), "model": "claude-opus-4-6", "role": "assistant",
+				"usage": map[string]any{"input_tokens": 10, "output_tokens": 600,
+					"cache_creation_input_tokens": 800, "cache_read_input_tokens": 70_000}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines.Write(append(line, '\n'))
+	}
+	if err := os.WriteFile(path, lines.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env, stdout, _ := testEnv(t, dir, "PLAN=max5")
+	now := hm(5, 11, 30)
+
+	v := blocksAt(t, env, now, "--active")
+	if len(v.Blocks) != 1 {
+		t.Fatalf("got %d active blocks, want 1", len(v.Blocks))
+	}
+	b := v.Blocks[0]
+	if b.TotalTokens != 30*71_410 || b.LimitTokens != 30*1_410 {
+		t.Errorf("tokens total %d, counted toward limits %d; want %d and %d", b.TotalTokens, b.LimitTokens, 30*71_410, 30*1_410)
+	}
+	s := b.LimitStatus
+	if s == nil || s.Source != usage.LimitSourceEstimate || s.Status != usage.LimitOK || s.Ratio != b.CostUSD.USD()/35 || s.Ratio > 0.2 {
+		t.Fatalf("limit status = %+v for a $%s block; want ok, the cost share of max5's $35, an estimate", s, b.CostUSD)
+	}
+	if code := runAt(env, now, runBlocksAt, "--active"); code != 0 {
+		t.Fatalf("exit %d: %s", code, env.stderr)
+	}
+	out := stdout.String()
+	if want := fmt.Sprintf("%.0f%% est.", 100*s.Ratio); !strings.Contains(out, want) || strings.Contains(out, "exceeded") {
+		t.Errorf("table lacks %q or says exceeded:\n%s", want, out)
+	}
+
+	// The status line stored Claude's own numbers during the block.
+	store, err := sqlite.Open(context.Background(), envVar(env, "DATABASE_PATH"), storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.SaveRateLimits(context.Background(), usage.RateLimitSample{Time: hm(5, 11, 20),
+		FiveHour: &usage.RateLimitWindow{UsedPercentage: 91, ResetsAt: hm(5, 15, 0)}})
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v = blocksAt(t, env, now, "--active")
+	if s := v.Blocks[0].LimitStatus; s == nil || s.Source != usage.LimitSourceClaude || s.Ratio != 0.91 || s.Status != usage.LimitWarning {
+		t.Errorf("limit status with Claude's 91%% = %+v, want it as the truth: warning", s)
+	}
+	if code := runAt(env, now, runBlocksAt, "--active"); code != 0 {
+		t.Fatalf("exit %d: %s", code, env.stderr)
+	}
+	out = stdout.String()
+	for _, want := range []string{"91% (Claude) warning", "Limit: 91% used, as Claude Code reports it (warning)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "()") {
+		t.Errorf("table shows an empty projected status:\n%s", out)
+	}
+	// A newer sample whose window has reset since no longer decides.
+	store, err = sqlite.Open(context.Background(), envVar(env, "DATABASE_PATH"), storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = store.SaveRateLimits(context.Background(), usage.RateLimitSample{Time: hm(5, 11, 25),
+		FiveHour: &usage.RateLimitWindow{UsedPercentage: 99, ResetsAt: hm(5, 11, 26)}})
+	store.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := blocksAt(t, env, now, "--active"); len(v.Blocks) != 1 || v.Blocks[0].LimitStatus.Source != usage.LimitSourceEstimate {
+		t.Errorf("after Claude's window reset: %+v, want the estimate back", v.Blocks)
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/server"
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -23,8 +25,8 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 	fs := newFlagSet("export", env.stderr, "ctm export [--format csv|json] [--since D] [--until D] [-o FILE]",
 		"Exports usage per day or hour as CSV or JSON (default: the last 30 days, CSV, to stdout).")
 	format := fs.String("format", "csv", "csv or json")
-	since := fs.String("since", "", "first day, YYYY-MM-DD")
-	until := fs.String("until", "", "last day, YYYY-MM-DD")
+	since := fs.String("since", "", "first `day`, YYYY-MM-DD or YYYYMMDD")
+	until := fs.String("until", "", "last `day`, YYYY-MM-DD or YYYYMMDD")
 	granularity := fs.String("granularity", "day", "day or hour")
 	fields := fs.String("fields", "", "comma list of fields (default: all)")
 	breakdown := fs.Bool("breakdown", false, "one row per model")
@@ -34,6 +36,9 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 		return code
 	}
 	defer a.close()
+	if err := normalizeDays(since, until); err != nil {
+		return a.fail(err)
+	}
 	if err := a.catchUp(ctx, env.isatty(env.stderr)); err != nil {
 		return a.fail(err)
 	}
@@ -84,6 +89,11 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 		}
 		rec.body.WriteByte('\n')
 	}
+	if rows := exportedRows(*format, rec.body.Bytes()); rows == 0 {
+		if err := noteEmptyExport(ctx, a, rec.header.Get("Content-Disposition")); err != nil {
+			return a.fail(err)
+		}
+	}
 	var w io.Writer = a.stdout
 	if *output != "" {
 		f, err := os.Create(*output)
@@ -100,6 +110,50 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 		fmt.Fprintf(env.stderr, "wrote %s\n", *output)
 	}
 	return 0
+}
+
+// exportedRows counts the data rows of an export body: CSV lines after the
+// header, or the JSON export's records.
+func exportedRows(format string, body []byte) int {
+	if format == "json" {
+		var exp struct {
+			Records []json.RawMessage `json:"records"`
+		}
+		if json.Unmarshal(body, &exp) != nil {
+			return -1
+		}
+		return len(exp.Records)
+	}
+	return max(bytes.Count(bytes.TrimRight(body, "\n"), []byte("\n")), 0)
+}
+
+// exportSpan matches the dates in the export's file name.
+var exportSpan = regexp.MustCompile(`(\d{4}-\d{2}-\d{2})-to-(\d{4}-\d{2}-\d{2})`)
+
+// noteEmptyExport explains an export that holds only a header, which
+// otherwise looks like a bug: the default range is the last 30 days, and
+// Claude Code's transcripts may all be older. It names the range exported
+// (from the file name the handler chose) and the range the data covers.
+func noteEmptyExport(ctx context.Context, a *app, disposition string) error {
+	span := "the selected days"
+	if m := exportSpan.FindStringSubmatch(disposition); m != nil {
+		span = m[1] + " and " + m[2]
+	}
+	first, err := a.store.Records(ctx, usage.Filter{}, usage.Page{Limit: 1})
+	if err != nil {
+		return err
+	}
+	last, err := a.store.LatestTimestamp(ctx)
+	if err != nil {
+		return err
+	}
+	if len(first) == 0 || last.IsZero() {
+		fmt.Fprintf(a.stderr, "ctm export: no usage between %s; nothing is recorded yet\n", span)
+		return nil
+	}
+	fmt.Fprintf(a.stderr, "ctm export: no usage between %s; the data runs from %s to %s (use --since and --until)\n",
+		span, first[0].Timestamp.In(a.loc).Format(time.DateOnly), last.In(a.loc).Format(time.DateOnly))
+	return nil
 }
 
 // bufferResponse is an http.ResponseWriter that keeps the response in

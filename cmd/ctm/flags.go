@@ -4,7 +4,26 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
 )
+
+// shortFlags are ccusage's short and alternative names, added to every
+// command that has the long flag, so that ccusage habits keep working.
+var shortFlags = []struct{ alias, long string }{
+	{"j", "json"},
+	{"b", "breakdown"},
+	{"s", "since"},
+	{"u", "until"},
+	{"o", "order"},
+	{"z", "tz"},
+	{"timezone", "tz"},
+}
 
 // newFlagSet returns a flag set that reports errors instead of exiting and
 // prints a usage line and a summary before the flags.
@@ -13,7 +32,116 @@ func newFlagSet(name string, stderr io.Writer, synopsis, summary string) *flag.F
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: %s\n\n%s\n\nflags:\n", synopsis, summary)
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
 	return fs
+}
+
+// addShortFlags registers the aliases of shortFlags whose long flag fs
+// has and whose alias it does not already use for something else (export's
+// -o is its output file). An alias shares the long flag's Value, so both
+// set the same setting and the help lists them on one line.
+func addShortFlags(fs *flag.FlagSet) {
+	for _, s := range shortFlags {
+		long := fs.Lookup(s.long)
+		if long == nil || fs.Lookup(s.alias) != nil {
+			continue
+		}
+		fs.Var(long.Value, s.alias, long.Usage)
+	}
+}
+
+// printFlags lists fs's flags like flag.PrintDefaults, but with the names
+// that share one Value on one line ("-s, --since"), long names with two
+// dashes.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var groups [][]*flag.Flag
+	byValue := map[flag.Value]int{}
+	fs.VisitAll(func(f *flag.Flag) {
+		// Only pointers are comparable map keys for every Value type
+		// (fs.Func's value is a func); aliases always share a pointer.
+		if reflect.ValueOf(f.Value).Kind() == reflect.Pointer {
+			if i, ok := byValue[f.Value]; ok {
+				groups[i] = append(groups[i], f)
+				return
+			}
+			byValue[f.Value] = len(groups)
+		}
+		groups = append(groups, []*flag.Flag{f})
+	})
+	for _, g := range groups {
+		slices.SortFunc(g, func(a, b *flag.Flag) int {
+			if len(a.Name) == 1 != (len(b.Name) == 1) {
+				if len(a.Name) == 1 {
+					return -1
+				}
+				return 1
+			}
+			return strings.Compare(a.Name, b.Name)
+		})
+	}
+	// A group sorts under its first long name: -s, --since with --since.
+	primary := func(g []*flag.Flag) string {
+		for _, f := range g {
+			if len(f.Name) > 1 {
+				return f.Name
+			}
+		}
+		return g[0].Name
+	}
+	slices.SortFunc(groups, func(a, b []*flag.Flag) int { return strings.Compare(primary(a), primary(b)) })
+	for _, g := range groups {
+		var names []string
+		for _, f := range g {
+			if len(f.Name) == 1 {
+				names = append(names, "-"+f.Name)
+			} else {
+				names = append(names, "--"+f.Name)
+			}
+		}
+		arg, usageText := flag.UnquoteUsage(g[0])
+		line := "  " + strings.Join(names, ", ")
+		if arg != "" {
+			line += " " + arg
+		}
+		if d := g[0].DefValue; d != "" && d != "false" && d != "0" && d != "0s" {
+			usageText += fmt.Sprintf(" (default %q)", d)
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, strings.ReplaceAll(usageText, "\n", "\n    \t"))
+	}
+}
+
+// dayPattern is the shape of a date flag: YYYY-MM-DD or ccusage's YYYYMMDD.
+var dayPattern = regexp.MustCompile(`^(\d{4})-?(\d{2})-?(\d{2})$`)
+
+// normalizeDay checks the value of the date flag name and returns it as
+// YYYY-MM-DD; it accepts ccusage's YYYYMMDD too. An empty value stays
+// empty. The error tells a malformed value from a well-formed date that
+// does not exist, such as 2026-13-45.
+func normalizeDay(name, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	m := dayPattern.FindStringSubmatch(s)
+	if m == nil || strings.Count(s, "-") == 1 {
+		return "", usage.Errorf(usage.EINVALID, "--%s: %q is not a date: use YYYY-MM-DD or YYYYMMDD", name, s)
+	}
+	day := m[1] + "-" + m[2] + "-" + m[3]
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		why := "there is no month " + m[2]
+		if month, err := time.Parse("2006-01", m[1]+"-"+m[2]); err == nil {
+			why = month.Format("January 2006") + " has no day " + m[3]
+		}
+		return "", usage.Errorf(usage.EINVALID, "--%s: %q is not a valid date: %s", name, s, why)
+	}
+	return day, nil
+}
+
+// normalizeDays applies normalizeDay to a --since and --until pair.
+func normalizeDays(since, until *string) (err error) {
+	if *since, err = normalizeDay("since", *since); err != nil {
+		return err
+	}
+	*until, err = normalizeDay("until", *until)
+	return err
 }

@@ -55,9 +55,15 @@ func commands() map[string]command {
 
 // run executes the command line args and returns the process exit code.
 func run(ctx context.Context, args []string, env *environ) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	switch {
+	case len(args) == 0 || args[0] == "-h" || args[0] == "--help" || (args[0] == "help" && len(args) == 1):
 		printHelp(env.stdout)
 		return 0
+	case args[0] == "--version" || args[0] == "-v" || args[0] == "-version":
+		return runVersion(ctx, args[1:], env)
+	case args[0] == "help":
+		// "ctm help daily" is "ctm daily -h".
+		args = []string{args[1], "-h"}
 	}
 	cmd, ok := commands()[args[0]]
 	if !ok {
@@ -95,6 +101,7 @@ other commands:
   config     print the effective configuration (secrets masked)
   version    print the version
 
-Run 'ctm <command> -h' for the flags of a command.
+Run 'ctm <command> -h' or 'ctm help <command>' for the flags of a command,
+'ctm --version' (or -v) for the version.
 `)
 }

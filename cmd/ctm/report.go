@@ -38,16 +38,27 @@ var reportKinds = map[string]reportKind{
 type reportFlags struct {
 	since, until, project string
 	json, breakdown       bool
-	order                 string
+	order, sort           string
 }
 
-func (f *reportFlags) bind(fs *flag.FlagSet) {
-	fs.StringVar(&f.since, "since", "", "first day to include, YYYY-MM-DD")
-	fs.StringVar(&f.until, "until", "", "last day to include, YYYY-MM-DD")
+// sortKeys are the --sort values of the session and projects reports.
+var sortKeys = map[string]func(x, y *usage.Group) int{
+	"last":   func(x, y *usage.Group) int { return x.Last.Compare(y.Last) },
+	"cost":   func(x, y *usage.Group) int { return cmp.Compare(x.CostUSD, y.CostUSD) },
+	"tokens": func(x, y *usage.Group) int { return cmp.Compare(x.TotalTokens, y.TotalTokens) },
+}
+
+func (f *reportFlags) bind(fs *flag.FlagSet, kind reportKind) {
+	fs.StringVar(&f.since, "since", "", "first `day` to include, YYYY-MM-DD or YYYYMMDD")
+	fs.StringVar(&f.until, "until", "", "last `day` to include, YYYY-MM-DD or YYYYMMDD")
 	fs.StringVar(&f.project, "project", "", "only this project (path, or a unique part of it)")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
 	fs.BoolVar(&f.breakdown, "breakdown", false, "break every row down by model")
 	fs.StringVar(&f.order, "order", "asc", "row order: asc or desc")
+	f.sort = "last"
+	if kind.dim == usage.BySession || kind.dim == usage.ByProject {
+		fs.StringVar(&f.sort, "sort", "last", "sort rows by last (activity), cost or tokens; --order desc puts the largest first")
+	}
 }
 
 // runReport implements the daily, weekly, monthly, session and projects
@@ -56,7 +67,7 @@ func runReport(ctx context.Context, kind reportKind, args []string, env *environ
 	fs := newFlagSet(kind.name, env.stderr, "ctm "+kind.name+" [flags]",
 		"Catches up the index, then prints usage per "+strings.ToLower(kind.title)+".")
 	var rf reportFlags
-	rf.bind(fs)
+	rf.bind(fs, kind)
 	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
 	if a == nil {
 		return code
@@ -65,7 +76,13 @@ func runReport(ctx context.Context, kind reportKind, args []string, env *environ
 	if rf.order != "asc" && rf.order != "desc" {
 		return a.fail(usage.Errorf(usage.EINVALID, "--order: %q is not asc or desc", rf.order))
 	}
+	if sortKeys[rf.sort] == nil {
+		return a.fail(usage.Errorf(usage.EINVALID, "--sort: %q is not last, cost or tokens", rf.sort))
+	}
 	// Check the range before the catch-up so that a typo fails at once.
+	if err := normalizeDays(&rf.since, &rf.until); err != nil {
+		return a.fail(err)
+	}
 	if _, _, err := usage.DayRange(rf.since, rf.until, a.loc); err != nil {
 		return a.fail(err)
 	}
@@ -106,10 +123,9 @@ func buildReport(ctx context.Context, a *app, kind reportKind, rf reportFlags) (
 	}
 	rep := usage.Rollup(buckets, a.prices, key)
 	if kind.dim == usage.BySession || kind.dim == usage.ByProject {
-		// People read these by recency, not by id.
-		slices.SortStableFunc(rep.Groups, func(x, y usage.Group) int {
-			return cmp.Compare(x.Last.UnixNano(), y.Last.UnixNano())
-		})
+		// People read these by recency (or cost), not by id.
+		by := sortKeys[rf.sort]
+		slices.SortStableFunc(rep.Groups, func(x, y usage.Group) int { return by(&x, &y) })
 	}
 	return rep, nil
 }

@@ -128,7 +128,7 @@ func TestCommandErrors(t *testing.T) {
 		wantErr  string
 	}{
 		{"unknown command", []string{"frobnicate"}, nil, 2, `unknown command "frobnicate"`},
-		{"bad since", []string{"daily", "--since", "2026-02-30"}, nil, 2, `since: "2026-02-30" is not a date`},
+		{"bad since", []string{"daily", "--since", "2026-02-30"}, nil, 2, `since: "2026-02-30" is not a valid date`},
 		{"since after until", []string{"daily", "--since", "2026-02-02", "--until", "2026-02-01"}, nil, 2, "is after until"},
 		{"bad order", []string{"session", "--order", "sideways"}, nil, 2, "--order"},
 		{"bad flag", []string{"monthly", "--nope"}, nil, 2, "flag provided but not defined"},

@@ -22,6 +22,9 @@ import (
 func runToken(ctx context.Context, args []string, env *environ) int {
 	if len(args) == 0 || args[0] != "create" {
 		fmt.Fprintln(env.stderr, "usage: ctm token create --user NAME   (needs DATABASE_URL)")
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			return 0
+		}
 		return 2
 	}
 	fs := newFlagSet("token create", env.stderr, "ctm token create --user NAME",

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"runtime/debug"
 )
@@ -24,6 +26,13 @@ func resolveVersion() string {
 func runVersion(_ context.Context, args []string, env *environ) int {
 	fs := newFlagSet("version", env.stderr, "ctm version", "Prints the version.")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(env.stderr, "ctm version: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
 	fmt.Fprintf(env.stdout, "ctm %s\n", resolveVersion())

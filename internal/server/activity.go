@@ -38,7 +38,8 @@ type activitySummary struct {
 
 // activityResponse is the body of GET /stats/activity.
 type activityResponse struct {
-	Period    string          `json:"period" enum:"7d,30d,90d,all"`
+	// Period is "custom" when start_date or end_date chose the days.
+	Period    string          `json:"period" enum:"7d,30d,90d,all,custom"`
 	StartDate string          `json:"start_date"`
 	EndDate   string          `json:"end_date"`
 	Timezone  string          `json:"timezone"`
@@ -56,7 +57,14 @@ func (s *Server) cellKey(b *usage.Bucket) string {
 
 func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	period, sp, err := s.periodSpan(ctx, r.URL.Query(), "7d")
+	q := r.URL.Query()
+	period, sp, err := s.periodSpan(ctx, q, "7d")
+	if start, end := q.Get("start_date"), q.Get("end_date"); err == nil && (start != "" || end != "") {
+		// Dates win over a period, so that the heatmap can show the
+		// same days as the dashboard's other panels.
+		period = "custom"
+		sp, err = s.dateSpan(start, end, 0)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"slices"
@@ -104,6 +105,9 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
+	if userFrom(ctx) == "" {
+		usage.ApplyRateLimits(blocks, resp.RateLimits, now)
+	}
 	blocks = slices.DeleteFunc(blocks, func(b usage.Block) bool {
 		return (!sp.from.IsZero() && b.StartTime.Before(sp.from)) ||
 			(!sp.to.IsZero() && !b.StartTime.Before(sp.to)) ||
@@ -121,8 +125,9 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, resp)
 }
 
-// handleActiveBlock serves the active block with its limit status, or 404
-// NOT_FOUND "no active block".
+// handleActiveBlock serves the active block with its limit status, or
+// data null when none is active: having no active block is a normal state,
+// not an error, and a 404 would make every dashboard load log one.
 func (s *Server) handleActiveBlock(w http.ResponseWriter, r *http.Request) {
 	act, err := s.activeBlock(r.Context(), s.now())
 	if err != nil {
@@ -130,7 +135,7 @@ func (s *Server) handleActiveBlock(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if act == nil {
-		writeError(w, r, usage.Errorf(usage.ENOTFOUND, "no active block"))
+		writeJSON(w, r, json.RawMessage("null"))
 		return
 	}
 	writeJSON(w, r, s.localBlock(*act))
@@ -168,6 +173,15 @@ func (s *Server) activeBlock(ctx context.Context, now time.Time) (*usage.Block, 
 		return nil, err
 	}
 	act.LimitStatus = limits.Status(act, now)
+	// Rate limits come from this machine's status line and carry no user:
+	// they are the truth for the unfiltered view only.
+	if userFrom(ctx) == "" {
+		rl, err := s.latestRateLimits(ctx)
+		if err != nil {
+			return nil, err
+		}
+		usage.ApplyRateLimits(blocks, rl, now)
+	}
 	return act, nil
 }
 
@@ -249,9 +263,13 @@ type BlockAlert struct {
 	Level string `json:"level"`
 	// Threshold is the share of the limit crossed: 0.8 or 1.
 	Threshold float64 `json:"threshold"`
-	// Ratio is the block's share of its limit, the larger of the token
-	// and cost shares.
-	Ratio       float64     `json:"ratio"`
+	// Ratio is the block's share of its limit that decides its status:
+	// Claude's own percentage when known, else the larger of the token
+	// and cost shares (see usage.LimitStatus).
+	Ratio float64 `json:"ratio"`
+	// Source is usage.LimitSourceClaude, LimitSourceEstimate or
+	// LimitSourceConfigured.
+	Source      string      `json:"source"`
 	BlockID     string      `json:"block_id"`
 	StartTime   time.Time   `json:"start_time"`
 	EndTime     time.Time   `json:"end_time"`
@@ -297,7 +315,7 @@ func (s *Server) NotifyBlocks(ctx context.Context, h *Hub) error {
 		st.alertBlock, st.alertLevel = act.ID, alertNone
 	}
 	ls := act.LimitStatus
-	ratio := max(ls.TokenRatio, ls.CostRatio)
+	ratio := ls.Ratio
 	level, threshold, name := alertNone, 0.0, ""
 	switch {
 	case ratio >= 1:
@@ -312,6 +330,7 @@ func (s *Server) NotifyBlocks(ctx context.Context, h *Hub) error {
 		Level:       name,
 		Threshold:   threshold,
 		Ratio:       ratio,
+		Source:      ls.Source,
 		BlockID:     act.ID,
 		StartTime:   act.StartTime.In(s.loc),
 		EndTime:     act.EndTime.In(s.loc),
@@ -319,14 +338,26 @@ func (s *Server) NotifyBlocks(ctx context.Context, h *Hub) error {
 		CostUSD:     act.CostUSD,
 		TokenLimit:  ls.TokenLimit,
 		CostLimit:   ls.CostLimit,
-		Message: fmt.Sprintf("The current 5-hour block has used %.0f%% of its limit; it resets at %s.",
-			100*ratio, act.EndTime.In(s.loc).Format("15:04 MST")),
+		Message: fmt.Sprintf("The current 5-hour block has used %.0f%% of its %slimit; it resets at %s.",
+			100*ratio, limitAdjective(ls.Source), act.EndTime.In(s.loc).Format("15:04 MST")),
 	}
 	if err := h.BroadcastAlert(alert); err != nil {
 		return fmt.Errorf("notify blocks: %w", err)
 	}
 	st.alertLevel = level
 	return nil
+}
+
+// limitAdjective qualifies "limit" in an alert by where its share comes
+// from, so that an estimate is not read as Claude's meter.
+func limitAdjective(source string) string {
+	switch source {
+	case usage.LimitSourceClaude:
+		return "Claude-reported "
+	case usage.LimitSourceEstimate:
+		return "estimated "
+	}
+	return ""
 }
 
 // blockFingerprint identifies what a block_update shows of b that only

@@ -43,9 +43,12 @@ type blockJSON struct {
 	} `json:"projection"`
 	LimitStatus *struct {
 		Status     string  `json:"status"`
+		Source     string  `json:"source"`
+		Ratio      float64 `json:"ratio"`
 		TokenLimit int64   `json:"token_limit"`
 		TokenRatio float64 `json:"token_ratio"`
 		CostLimit  float64 `json:"cost_limit"`
+		CostRatio  float64 `json:"cost_ratio"`
 	} `json:"limit_status"`
 }
 
@@ -54,6 +57,8 @@ type blocksJSON struct {
 	Limits struct {
 		Plan          string  `json:"plan"`
 		TokenLimit    int64   `json:"token_limit"`
+		PlanTokens    int64   `json:"plan_token_estimate"`
+		Estimate      bool    `json:"estimate"`
 		TokenLimitMax bool    `json:"token_limit_max"`
 		CostLimit     float64 `json:"cost_limit"`
 	} `json:"limits"`
@@ -146,8 +151,9 @@ func TestBlocksSelection(t *testing.T) {
 		if len(got.Blocks) != 1 || got.Blocks[0].ID != act.ID || !got.Blocks[0].IsActive {
 			t.Fatalf("active blocks = %+v, want only %s", got.Blocks, act.ID)
 		}
-		if got.Limits.Plan != "max20" || got.Limits.TokenLimit != usage.PlanLimits[usage.PlanMax20].Tokens {
-			t.Errorf("limits = %+v, want plan max20's", got.Limits)
+		if pl := usage.PlanLimits[usage.PlanMax20]; got.Limits.Plan != "max20" || got.Limits.TokenLimit != 0 ||
+			got.Limits.PlanTokens != pl.Tokens || got.Limits.CostLimit != pl.CostUSD || !got.Limits.Estimate {
+			t.Errorf("limits = %+v, want plan max20's estimates, its tokens for reference only", got.Limits)
 		}
 	})
 
@@ -202,10 +208,12 @@ func TestBlocksSelection(t *testing.T) {
 		if want := act.EndTime.Sub(blockNow).Minutes(); !near(b.Projection.RemainingMinutes, want) {
 			t.Errorf("remaining_minutes = %v, want %v", b.Projection.RemainingMinutes, want)
 		}
-		limit := usage.PlanLimits[usage.PlanMax20].Tokens
-		if b.LimitStatus == nil || b.LimitStatus.TokenLimit != limit ||
-			!near(b.LimitStatus.TokenRatio, float64(act.TotalTokens)/float64(limit)) {
-			t.Errorf("limit_status = %+v, want the ratio to %d tokens", b.LimitStatus, limit)
+		// The plan's estimate is a cost-equivalent: the status is the
+		// block's cost against it, never against a token figure.
+		limit := usage.PlanLimits[usage.PlanMax20].CostUSD
+		if s := b.LimitStatus; s == nil || s.CostLimit != limit || s.TokenLimit != 0 || s.Source != usage.LimitSourceEstimate ||
+			!near(s.CostRatio, act.CostUSD.USD()/limit) || !near(s.Ratio, s.CostRatio) {
+			t.Errorf("limit_status = %+v, want the estimate's ratio to $%v", b.LimitStatus, limit)
 		}
 		// Times are in the server's zone (EST, UTC-5, on 2026-03-01).
 		var raw struct {
@@ -218,8 +226,11 @@ func TestBlocksSelection(t *testing.T) {
 	})
 
 	t.Run("no active block", func(t *testing.T) {
-		r := do(t, newServer(t, nil).Handler(), http.MethodGet, "/api/v1/blocks/active", nil)
-		wantError(t, r, http.StatusNotFound, "NOT_FOUND", "no active block")
+		// A normal answer, not an error: 200 with data null.
+		r := get(t, newServer(t, nil).Handler(), "/api/v1/blocks/active", nil)
+		if string(r.Env.Data) != "null" {
+			t.Errorf("data = %s, want null", r.Env.Data)
+		}
 	})
 }
 
@@ -350,8 +361,19 @@ func TestBlocksRateLimitsAndUsers(t *testing.T) {
 	if act.TotalTokens != 2020 || act.BurnRate != nil {
 		t.Errorf("bob's active block = %d tokens, burn rate %v; want 2020 and none (one request)", act.TotalTokens, act.BurnRate)
 	}
-	r := do(t, h, http.MethodGet, "/api/v1/blocks/active?user=carol", nil)
-	wantError(t, r, http.StatusNotFound, "NOT_FOUND", "no active block")
+	// Claude's own 42% is the status of the active block in the unfiltered
+	// view; the sample has no user, so bob's view keeps none.
+	var mine blockJSON
+	get(t, h, "/api/v1/blocks/active", &mine)
+	if s := mine.LimitStatus; s == nil || s.Source != usage.LimitSourceClaude || !near(s.Ratio, 0.42) || s.Status != usage.LimitOK {
+		t.Errorf("active limit_status = %+v, want Claude's 42%%, ok", mine.LimitStatus)
+	}
+	if act.LimitStatus != nil {
+		t.Errorf("bob's active limit_status = %+v, want none", act.LimitStatus)
+	}
+	if r := get(t, h, "/api/v1/blocks/active?user=carol", nil); string(r.Env.Data) != "null" {
+		t.Errorf("carol's active block = %s, want null", r.Env.Data)
+	}
 }
 
 // clock is a settable time source.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"sync"
 	"time"
 )
@@ -295,14 +296,36 @@ func (d discardWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (d discardWriter) WriteHeader(int)             {}
 
 func serveCached(w http.ResponseWriter, r *http.Request, e *cachedResponse) {
+	body := restamp(e.body, time.Now())
 	h := w.Header()
 	h.Set("Content-Type", e.contentType)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(e.body)
+		_, _ = w.Write(body)
 	}
+}
+
+// stampTail matches the end of an envelope as writeEnvelope encodes it:
+// the timestamp is its last field.
+var stampTail = regexp.MustCompile(`"timestamp":("[^"]*")}\n?$`)
+
+// restamp returns a cached envelope with timestamp set to now, the time
+// it is sent, and the time it was computed moved to computed_at. Bodies of
+// another shape are returned as they are.
+func restamp(body []byte, now time.Time) []byte {
+	m := stampTail.FindSubmatchIndex(body)
+	if m == nil {
+		return body
+	}
+	out := make([]byte, 0, len(body)+48)
+	out = append(out, body[:m[0]]...)
+	out = append(out, `"timestamp":"`...)
+	out = now.UTC().AppendFormat(out, time.RFC3339)
+	out = append(out, `","computed_at":`...)
+	out = append(out, body[m[2]:m[3]]...)
+	return append(out, "}\n"...)
 }
 
 // recordingWriter passes a response through while keeping a copy of up

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"net/http"
 	"path/filepath"
@@ -37,8 +38,20 @@ func TestResponseCache(t *testing.T) {
 	}
 	// The same query, with parameters spelled differently, is a hit.
 	again := get(t, h, "/api/v1/stats/models?period=all&", nil)
-	if n.Load() != queries || !bytes.Equal(first.Body, again.Body) {
-		t.Errorf("repeat: %d queries (want %d), same body %v", n.Load(), queries, bytes.Equal(first.Body, again.Body))
+	if n.Load() != queries || !bytes.Equal(first.Env.Data, again.Env.Data) {
+		t.Errorf("repeat: %d queries (want %d), same data %v", n.Load(), queries, bytes.Equal(first.Env.Data, again.Env.Data))
+	}
+	// The cached copy says when its data was computed: the first
+	// response's time, which the send time of a later request may pass.
+	var stamps struct {
+		Timestamp  time.Time `json:"timestamp"`
+		ComputedAt time.Time `json:"computed_at"`
+	}
+	if err := json.Unmarshal(again.Body, &stamps); err != nil {
+		t.Fatal(err)
+	}
+	if want := first.Env.Timestamp; stamps.ComputedAt.Format(time.RFC3339) != want || stamps.Timestamp.Before(stamps.ComputedAt) {
+		t.Errorf("cached envelope timestamp %v, computed_at %v; want computed_at %s, timestamp not before it", stamps.Timestamp, stamps.ComputedAt, want)
 	}
 	// Errors are never cached.
 	do(t, h, http.MethodGet, "/api/v1/stats/models?period=bad", nil)
@@ -62,7 +75,7 @@ func TestResponseCache(t *testing.T) {
 		time.Sleep(110 * time.Millisecond)
 		// Expired but recent: served at once, refreshed in the background.
 		stale := get(t, h, "/api/v1/projects", nil)
-		if !bytes.Equal(stale.Body, first.Body) {
+		if !bytes.Equal(stale.Env.Data, first.Env.Data) {
 			t.Errorf("stale response differs from the cached one:\n%s\n%s", stale.Body, first.Body)
 		}
 		deadline := time.Now().Add(5 * time.Second)

@@ -23,6 +23,8 @@ type operation struct {
 	body any
 	// csv marks routes that can answer text/csv.
 	csv bool
+	// nullable marks routes whose data can be null.
+	nullable bool
 	// errors lists the error statuses the route can answer besides 400
 	// and 401/403, which every route can.
 	errors []int
@@ -107,7 +109,7 @@ func (s *Server) baseDocs() map[string]operation {
 				query("end_time", "RFC 3339, exclusive.", timeSchema()), limitParam, offsetParam},
 			response: historyResponse{}},
 		"GET /stats/activity": {summary: "Weekday × hour heatmap of records and tokens, with peak hours.",
-			params: []param{periodParam("7d")}, response: activityResponse{}},
+			params: []param{periodParam("7d"), startDateParam, endDateParam}, response: activityResponse{}},
 		"GET /stats/cache": {summary: "Claude Code's parsed stats-cache.json, served as its own view.",
 			response: statsCacheResponse{}, errors: []int{404, 500}},
 		"GET /sessions": {summary: "Sessions with totals, filtered, sorted and paged.",
@@ -137,8 +139,8 @@ func (s *Server) baseDocs() map[string]operation {
 				query("start_date", "Only blocks that started on or after this day, YYYY-MM-DD.", dateSchema()),
 				query("end_date", "Only blocks that started on or before this day, YYYY-MM-DD.", dateSchema())},
 			response: blocksResponse{}},
-		"GET /blocks/active": {summary: "The active 5-hour block with burn rate, projection and limit status; 404 when none is active.",
-			response: usage.Block{}, errors: []int{404}},
+		"GET /blocks/active": {summary: "The active 5-hour block with burn rate, projection and limit status; data is null when none is active.",
+			response: usage.Block{}, nullable: true},
 		"GET /users": {summary: "Users with their totals (team mode); records without a user are listed under \"\".",
 			response: usersResponse{}},
 		"GET /config":       {summary: "Effective configuration, without secrets.", response: configResponse{}},
@@ -226,7 +228,12 @@ func (s *Server) buildOpenAPI() map[string]any {
 		ok := map[string]any{"description": "OK"}
 		content := map[string]any{}
 		if op.response != nil {
-			content["application/json"] = map[string]any{"schema": g.envelope(reflect.TypeOf(op.response))}
+			env := g.envelope(reflect.TypeOf(op.response))
+			if op.nullable {
+				props := env["properties"].(map[string]any)
+				props["data"] = map[string]any{"anyOf": []any{props["data"], map[string]any{"type": "null"}}}
+			}
+			content["application/json"] = map[string]any{"schema": env}
 		} else {
 			content["application/json"] = map[string]any{"schema": map[string]any{"type": "object"}}
 		}
@@ -252,6 +259,22 @@ func (s *Server) buildOpenAPI() map[string]any {
 		}
 		item[strings.ToLower(method)] = o
 	}
+	paths[s.prefix+"/ws"] = map[string]any{"get": map[string]any{
+		"summary": "WebSocket feed. The server sends connected {client_id, server_time}, stats_update (the /stats " +
+			"summary after new records), heartbeat every 30 s, block_update (the active block, absent when none), " +
+			"alert (80% and 100% of the block limit) and error; a client may send ping (answered by pong) and pong. " +
+			"Every message is {type, data, timestamp}. Past the client limit a connection is closed at once with " +
+			"status 1013 (try again later).",
+		"operationId": "getWs",
+		"parameters": []any{map[string]any{"name": "token", "in": "query", "schema": strSchema(),
+			"description": "Bearer token, for browsers that cannot set the Authorization header on a WebSocket."}},
+		"responses": map[string]any{
+			"101": map[string]any{"description": "Switching Protocols: the WebSocket is open."},
+			"400": errorResponse("Not a WebSocket upgrade"),
+			"401": errorResponse("Missing or wrong bearer token"),
+			"403": errorResponse("Host or origin not allowed"),
+		},
+	}}
 	paths["/metrics"] = map[string]any{"get": map[string]any{
 		"summary":     "Prometheus metrics in the text exposition format.",
 		"operationId": "getMetrics",
@@ -310,6 +333,8 @@ func (g *schemaGen) envelope(t reflect.Type) map[string]any {
 			"success":   map[string]any{"type": "boolean", "enum": []any{true}},
 			"data":      g.schema(t, false),
 			"timestamp": timeSchema(),
+			// Only on responses served from the cache.
+			"computed_at": timeSchema(),
 		},
 	}
 }

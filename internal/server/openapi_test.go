@@ -202,6 +202,7 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/stats/history?start_time=2000-01-01T00:00:00Z", "", nil},
 		{"GET", "/api/v1/stats/activity?period=all", "", nil},
 		{"GET", "/api/v1/stats/activity?period=7d", "", nil},
+		{"GET", "/api/v1/stats/activity?start_date=2026-02-01&end_date=2026-02-28", "", nil},
 		{"GET", "/api/v1/stats/cache", "", nil},
 		{"GET", "/api/v1/sessions", "", nil},
 		{"GET", "/api/v1/sessions/132b2f66-ee5f-46f6-8904-32d9dc4d36c3", "", nil},
@@ -255,16 +256,29 @@ func TestOpenAPI(t *testing.T) {
 	for path, ops := range doc.Paths {
 		for method := range ops {
 			key := strings.ToUpper(method) + " " + path
-			if path == "/api/v1/openapi.json" || path == "/metrics" {
-				continue
+			if path == "/api/v1/openapi.json" || path == "/metrics" || path == "/api/v1/ws" {
+				continue // not JSON; the WebSocket is checked below
 			}
 			if !covered[key] {
 				t.Errorf("%s is documented but not validated", key)
 			}
 		}
 	}
-	if len(doc.Paths) != 18 {
-		t.Errorf("documented paths = %d, want 18", len(doc.Paths))
+	if len(doc.Paths) != 19 {
+		t.Errorf("documented paths = %d, want 19", len(doc.Paths))
+	}
+	// The WebSocket feed is part of the API: its upgrade and messages.
+	ws := doc.Paths["/api/v1/ws"]["get"]
+	if ws == nil {
+		t.Fatal("GET /api/v1/ws is not documented")
+	}
+	if _, ok := ws["responses"].(map[string]any)["101"]; !ok {
+		t.Errorf("GET /api/v1/ws documents no 101 Switching Protocols: %v", ws["responses"])
+	}
+	for _, msg := range []string{"connected", "stats_update", "heartbeat", "block_update", "alert", "ping", "pong"} {
+		if !strings.Contains(ws["summary"].(string), msg) {
+			t.Errorf("GET /api/v1/ws summary does not name the %s message", msg)
+		}
 	}
 	// The request body schema rejects unknown members, like the handler.
 	body := doc.Paths["/api/v1/export"]["post"]["requestBody"].(map[string]any)["content"].(map[string]any)["application/json"].(map[string]any)["schema"].(map[string]any)

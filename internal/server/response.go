@@ -38,7 +38,10 @@ var errorCodes = map[string]struct {
 	usage.EINTERNAL:     {codeInternalError, http.StatusInternalServerError},
 }
 
-// envelope is the shape of every JSON response.
+// envelope is the shape of every JSON response. Timestamp is when the
+// response was sent. A response served from the cache also has computed_at,
+// when its data was computed (see restamp), so that a client can tell how
+// old the figures are without mistaking the send time for it.
 type envelope struct {
 	Success   bool       `json:"success"`
 	Data      any        `json:"data,omitempty"`

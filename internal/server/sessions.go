@@ -190,8 +190,11 @@ func (s *Server) modelShares(models []usage.ModelAggregate) []modelShare {
 // projectSummary is one project's totals.
 type projectSummary struct {
 	Project string `json:"project"`
-	// SessionCount counts the sessions whose latest record is in this
-	// project, so that project session counts add up to all sessions.
+	// SessionCount counts the sessions with a request in this project. A
+	// session whose subagents worked in another directory counts in both,
+	// so the counts can add up to more than all sessions; counting each
+	// session only under its last project showed projects with requests
+	// and no session.
 	SessionCount  int          `json:"session_count"`
 	FirstActivity time.Time    `json:"first_activity"`
 	LastActivity  time.Time    `json:"last_activity"`
@@ -219,14 +222,20 @@ func (s *Server) handleProjects(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	sessions, err := s.rollup(ctx, sp.filter(), usage.BySession, byKey)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
 	perProject := map[string]int{}
-	for _, g := range sessions.Groups {
-		perProject[g.Project]++
+	for _, g := range rep.Groups {
+		f := sp.filter()
+		f.Project = g.Key
+		buckets, err := s.opts.Store.Aggregate(ctx, f, usage.BySession)
+		if err != nil {
+			writeError(w, r, fmt.Errorf("aggregate: %w", err))
+			return
+		}
+		seen := map[string]bool{}
+		for _, b := range buckets {
+			seen[b.Key] = true
+		}
+		perProject[g.Key] = len(seen)
 	}
 	resp := projectsResponse{
 		Projects:       make([]projectSummary, 0, len(rep.Groups)),

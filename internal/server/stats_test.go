@@ -401,6 +401,23 @@ func TestStatsActivity(t *testing.T) {
 		t.Errorf("most_active_day = %v, want Sun", got.Summary.MostActiveDay)
 	}
 
+	// Dates choose the days, like the other panels of the dashboard.
+	var dated struct {
+		Period    string `json:"period"`
+		StartDate string `json:"start_date"`
+		EndDate   string `json:"end_date"`
+		Summary   struct {
+			Entries int64 `json:"entries"`
+		} `json:"summary"`
+	}
+	get(t, h, "/api/v1/stats/activity?period=7d&start_date=2026-02-05&end_date=2026-02-07", &dated)
+	wantDated := fixture.expected.Daily["2026-02-05"].Entries + fixture.expected.Daily["2026-02-06"].Entries + fixture.expected.Daily["2026-02-07"].Entries
+	if dated.Period != "custom" || dated.StartDate != "2026-02-05" || dated.EndDate != "2026-02-07" || dated.Summary.Entries != wantDated {
+		t.Errorf("dated activity = %+v, want custom 2026-02-05..07 with %d entries", dated, wantDated)
+	}
+	r := do(t, h, http.MethodGet, "/api/v1/stats/activity?start_date=2026-02-30", nil)
+	wantError(t, r, http.StatusBadRequest, "INVALID_PARAMS", "start_date")
+
 	t.Run("empty period", func(t *testing.T) {
 		h := newServer(t, func(o *options) {
 			o.Now = func() time.Time { return time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC) }

@@ -36,7 +36,9 @@ type Block struct {
 	Tokens
 	CacheCreationTokens int64 `json:"cache_creation_tokens"`
 	TotalTokens         int64 `json:"total_tokens"`
-	CostUSD             Money `json:"cost_usd"`
+	// LimitTokens are the tokens a token limit counts (Tokens.LimitTokens).
+	LimitTokens int64 `json:"limit_tokens"`
+	CostUSD     Money `json:"cost_usd"`
 	// Models lists the block's models in order of first use.
 	Models []string `json:"models"`
 	// UnpricedModels lists the block's models that had no price; their
@@ -55,12 +57,15 @@ type Block struct {
 // and last record.
 type BurnRate struct {
 	TokensPerMinute float64 `json:"tokens_per_minute"`
-	CostPerHour     float64 `json:"cost_per_hour"`
+	// LimitTokensPerMinute is the rate of the tokens a limit counts.
+	LimitTokensPerMinute float64 `json:"limit_tokens_per_minute"`
+	CostPerHour          float64 `json:"cost_per_hour"`
 }
 
 // Projection extrapolates the active block's burn rate to its end.
 type Projection struct {
 	TotalTokens      int64   `json:"total_tokens"`
+	LimitTokens      int64   `json:"limit_tokens"`
 	CostUSD          Money   `json:"cost_usd"`
 	RemainingMinutes float64 `json:"remaining_minutes"`
 }
@@ -106,6 +111,7 @@ func (bb *blockBuilder) finish(now time.Time) Block {
 	b := bb.b
 	b.CacheCreationTokens = b.Tokens.CacheCreation()
 	b.TotalTokens = b.Tokens.Total()
+	b.LimitTokens = b.Tokens.LimitTokens()
 	slices.Sort(b.UnpricedModels)
 	b.IsActive = now.Before(b.EndTime) && now.Sub(b.ActualEndTime) < BlockDuration
 	b.BurnRate = burnRate(&b)
@@ -113,6 +119,7 @@ func (bb *blockBuilder) finish(now time.Time) Block {
 		remaining := max(0, b.EndTime.Sub(now).Minutes())
 		b.Projection = &Projection{
 			TotalTokens:      b.TotalTokens + int64(math.Round(b.BurnRate.TokensPerMinute*remaining)),
+			LimitTokens:      b.LimitTokens + int64(math.Round(b.BurnRate.LimitTokensPerMinute*remaining)),
 			CostUSD:          b.CostUSD.Add(Money(math.Round(b.BurnRate.CostPerHour / 60 * remaining * MoneyPerUSD))),
 			RemainingMinutes: remaining,
 		}
@@ -128,23 +135,30 @@ func burnRate(b *Block) *BurnRate {
 		return nil
 	}
 	return &BurnRate{
-		TokensPerMinute: float64(b.TotalTokens) / minutes,
-		CostPerHour:     b.CostUSD.USD() / minutes * 60,
+		TokensPerMinute:      float64(b.TotalTokens) / minutes,
+		LimitTokensPerMinute: float64(b.LimitTokens) / minutes,
+		CostPerHour:          b.CostUSD.USD() / minutes * 60,
 	}
 }
 
 // gapBlock returns the block of inactivity between a record at last and the
-// next one at next: from the end of the window the last record could still
-// have counted in, to the next record.
-func gapBlock(last, next time.Time) Block {
+// block that starts at next: from the end of the window the last record
+// could still have counted in (as ccusage starts it) to the next block's
+// start. ccusage ends a gap at the next record instead, which puts the gap
+// inside the next block, up to an hour of it or all of it; ok is false when
+// no time is left between the two, and no gap is shown.
+func gapBlock(last, next time.Time) (gap Block, ok bool) {
 	start := last.Add(BlockDuration)
+	if !start.Before(next) {
+		return Block{}, false
+	}
 	return Block{
 		ID:        "gap-" + start.UTC().Format(time.RFC3339Nano),
 		StartTime: start,
 		EndTime:   next,
 		IsGap:     true,
 		Models:    []string{},
-	}
+	}, true
 }
 
 // Blocks cuts records into 5-hour usage windows with the algorithm ccusage
@@ -152,7 +166,8 @@ func gapBlock(last, next time.Time) Block {
 // time order; a block starts at its first record's time floored to the UTC
 // hour; a record more than BlockDuration after the block's start or after
 // the previous record opens a new block; a silence of more than
-// BlockDuration between two records appears as a gap block. A block is
+// BlockDuration between two records appears as a gap block that ends where
+// the next block starts (see gapBlock). A block is
 // active while now is before its end and its last record is less than
 // BlockDuration old. Each record is priced on its own, so long-context
 // pricing applies per request. records need not be sorted and are not
@@ -175,7 +190,9 @@ func Blocks(records []Record, p Pricer, now time.Time) []Block {
 		if cur != nil && (t.Sub(cur.b.StartTime) > BlockDuration || t.Sub(last) > BlockDuration) {
 			blocks = append(blocks, cur.finish(now))
 			if t.Sub(last) > BlockDuration {
-				blocks = append(blocks, gapBlock(last, t))
+				if gap, ok := gapBlock(last, t.UTC().Truncate(time.Hour)); ok {
+					blocks = append(blocks, gap)
+				}
 			}
 			cur = nil
 		}
@@ -237,23 +254,40 @@ const (
 	PlanCustom Plan = "custom"
 )
 
-// PlanLimit is the default per-block limit of a plan.
+// PlanLimit is the default per-block limit of a plan: community estimates,
+// not Anthropic's figures.
 type PlanLimit struct {
-	Tokens  int64
+	// Tokens counts input, output and cache writes (Tokens.LimitTokens).
+	// It is shown for reference and decides no status: a plan's token and
+	// cost figures disagree by an order of magnitude on real blocks, and
+	// the cost figure tracks what Claude meters (its allowance weighs
+	// tokens by model, as prices do).
+	Tokens int64
+	// CostUSD is the plan's allowance per block in API-price dollars; the
+	// status of a block against a plan is its cost against this.
 	CostUSD float64
 }
 
 // PlanLimits are the per-block limits users of Claude-Code-Usage-Monitor
 // (Maciek-roboblog/Claude-Code-Usage-Monitor, core/plans.py) and ccusage
-// know. Anthropic publishes no token figures; these are the community's
-// estimates, compared, like there, to the block's total tokens including
-// cache reads. Claude Code's own rate_limits percentages, where received,
-// are the authoritative numbers and are shown beside them.
+// know. Anthropic publishes neither figure; both are estimates, and views
+// mark them so. Claude Code's own rate_limits percentages, when received,
+// replace them for the active block (see ApplyRateLimits).
 var PlanLimits = map[Plan]PlanLimit{
 	PlanPro:   {Tokens: 19_000, CostUSD: 18},
 	PlanMax5:  {Tokens: 88_000, CostUSD: 35},
 	PlanMax20: {Tokens: 220_000, CostUSD: 140},
 }
+
+// Sources of a LimitStatus.
+const (
+	// LimitSourceClaude: Claude Code's own rate_limits, the truth.
+	LimitSourceClaude = "claude"
+	// LimitSourceEstimate: a plan's estimated allowance.
+	LimitSourceEstimate = "estimate"
+	// LimitSourceConfigured: TOKEN_LIMIT, COST_LIMIT or "max".
+	LimitSourceConfigured = "configured"
+)
 
 // Limit statuses, by increasing severity.
 const (
@@ -270,8 +304,14 @@ const LimitWarningRatio = 0.8
 // The zero value sets no limit.
 type Limits struct {
 	Plan Plan `json:"plan,omitempty"`
-	// Tokens is the token limit, 0 for none.
+	// Tokens is the token limit (TOKEN_LIMIT or "max"), compared with a
+	// block's LimitTokens; 0 for none. A plan sets none: see PlanLimit.
 	Tokens int64 `json:"token_limit,omitempty"`
+	// PlanTokens is the plan's token estimate, for reference only.
+	PlanTokens int64 `json:"plan_token_estimate,omitempty"`
+	// Estimate is set when CostUSD is a plan's estimate rather than a
+	// COST_LIMIT the user set.
+	Estimate bool `json:"estimate,omitempty"`
 	// TokensFromMax makes the token limit the largest total of a completed
 	// block (TOKEN_LIMIT=max); Resolve fills Tokens from it.
 	TokensFromMax bool `json:"token_limit_max,omitempty"`
@@ -300,7 +340,7 @@ func NewLimits(plan string, tokens int64, costUSD float64) (Limits, error) {
 		if !ok {
 			return Limits{}, Errorf(EINVALID, "PLAN: %q is not one of pro, max5, max20, custom", plan)
 		}
-		l.Tokens, l.CostUSD = pl.Tokens, pl.CostUSD
+		l.PlanTokens, l.CostUSD, l.Estimate = pl.Tokens, pl.CostUSD, true
 	}
 	switch {
 	case tokens < 0:
@@ -309,7 +349,7 @@ func NewLimits(plan string, tokens int64, costUSD float64) (Limits, error) {
 		l.Tokens = tokens
 	}
 	if costUSD > 0 {
-		l.CostUSD = costUSD
+		l.CostUSD, l.Estimate = costUSD, false
 	}
 	return l, nil
 }
@@ -317,9 +357,9 @@ func NewLimits(plan string, tokens int64, costUSD float64) (Limits, error) {
 // IsZero reports whether l sets no limit.
 func (l Limits) IsZero() bool { return l.Tokens == 0 && !l.TokensFromMax && l.CostUSD == 0 }
 
-// Resolve returns l with a "max" token limit replaced by the largest total
-// of the completed (neither active nor gap) blocks; it stays 0 when there is
-// none.
+// Resolve returns l with a "max" token limit replaced by the largest
+// LimitTokens of the completed (neither active nor gap) blocks; it stays 0
+// when there is none.
 func (l Limits) Resolve(blocks []Block) Limits {
 	if !l.TokensFromMax {
 		return l
@@ -328,13 +368,13 @@ func (l Limits) Resolve(blocks []Block) Limits {
 	return l
 }
 
-// MaxBlockTokens returns the largest total tokens of a completed block, 0
+// MaxBlockTokens returns the largest LimitTokens of a completed block, 0
 // when no block is completed.
 func MaxBlockTokens(blocks []Block) int64 {
 	var m int64
 	for i := range blocks {
 		if b := &blocks[i]; !b.IsGap && !b.IsActive {
-			m = max(m, b.TotalTokens)
+			m = max(m, b.LimitTokens)
 		}
 	}
 	return m
@@ -342,9 +382,16 @@ func MaxBlockTokens(blocks []Block) int64 {
 
 // LimitStatus is where a block stands against its limits.
 type LimitStatus struct {
-	// Status is the worse of the token and cost statuses: ok, warning
-	// (at least 80% of a limit) or exceeded (at least 100%).
-	Status     string  `json:"status"`
+	// Status is ok, warning (Ratio at least 80%) or exceeded (at least
+	// 100%).
+	Status string `json:"status"`
+	// Source says where Ratio comes from: LimitSourceClaude,
+	// LimitSourceEstimate or LimitSourceConfigured.
+	Source string `json:"source"`
+	// Ratio is the share of the limit used that decides Status: Claude's
+	// own five-hour percentage, else the larger of TokenRatio and
+	// CostRatio.
+	Ratio      float64 `json:"ratio"`
 	TokenLimit int64   `json:"token_limit,omitempty"`
 	TokenRatio float64 `json:"token_ratio,omitempty"`
 	CostLimit  float64 `json:"cost_limit,omitempty"`
@@ -364,21 +411,24 @@ func (l Limits) Status(b *Block, now time.Time) *LimitStatus {
 	if b.IsGap || (l.Tokens <= 0 && l.CostUSD <= 0) {
 		return nil
 	}
-	s := &LimitStatus{TokenLimit: max(l.Tokens, 0), CostLimit: l.CostUSD}
+	s := &LimitStatus{TokenLimit: max(l.Tokens, 0), CostLimit: l.CostUSD, Source: LimitSourceConfigured}
+	if l.Estimate && l.Tokens <= 0 {
+		s.Source = LimitSourceEstimate
+	}
 	ratio := 0.0
 	if l.Tokens > 0 {
-		s.TokenRatio = float64(b.TotalTokens) / float64(l.Tokens)
+		s.TokenRatio = float64(b.LimitTokens) / float64(l.Tokens)
 		ratio = s.TokenRatio
 	}
 	if l.CostUSD > 0 {
 		s.CostRatio = b.CostUSD.USD() / l.CostUSD
 		ratio = max(ratio, s.CostRatio)
 	}
-	s.Status = statusOf(ratio)
+	s.Ratio, s.Status = ratio, statusOf(ratio)
 	if p := b.Projection; p != nil {
 		pr := 0.0
 		if l.Tokens > 0 {
-			pr = float64(p.TotalTokens) / float64(l.Tokens)
+			pr = float64(p.LimitTokens) / float64(l.Tokens)
 		}
 		if l.CostUSD > 0 {
 			pr = max(pr, p.CostUSD.USD()/l.CostUSD)
@@ -395,8 +445,8 @@ func (l Limits) Status(b *Block, now time.Time) *LimitStatus {
 // not before the block ends.
 func (l Limits) limitAt(b *Block, now time.Time) time.Time {
 	minutes := math.Inf(1)
-	if l.Tokens > 0 && b.BurnRate.TokensPerMinute > 0 {
-		minutes = float64(l.Tokens-b.TotalTokens) / b.BurnRate.TokensPerMinute
+	if l.Tokens > 0 && b.BurnRate.LimitTokensPerMinute > 0 {
+		minutes = float64(l.Tokens-b.LimitTokens) / b.BurnRate.LimitTokensPerMinute
 	}
 	if l.CostUSD > 0 && b.BurnRate.CostPerHour > 0 {
 		minutes = min(minutes, (l.CostUSD-b.CostUSD.USD())/b.BurnRate.CostPerHour*60)
@@ -430,6 +480,31 @@ func (l Limits) Apply(blocks []Block, now time.Time) Limits {
 		blocks[i].LimitStatus = l.Status(&blocks[i], now)
 	}
 	return l
+}
+
+// ApplyRateLimits makes Claude Code's own five-hour percentage the limit
+// status of the active block, replacing any computed from limits: it is
+// what Claude meters, where plan figures are guesses. The sample applies
+// when it was received during the block and its window has not reset
+// since; otherwise blocks keep their computed status. Returns whether it
+// applied. rl may be nil.
+func ApplyRateLimits(blocks []Block, rl *RateLimitSample, now time.Time) bool {
+	act := ActiveBlock(blocks)
+	if act == nil || rl == nil || rl.FiveHour == nil ||
+		rl.Time.Before(act.StartTime) || !rl.Time.Before(act.EndTime) ||
+		(!rl.FiveHour.ResetsAt.IsZero() && !rl.FiveHour.ResetsAt.After(now)) {
+		return false
+	}
+	ratio := rl.FiveHour.UsedPercentage / 100
+	s := &LimitStatus{Status: statusOf(ratio), Source: LimitSourceClaude, Ratio: ratio}
+	if prev := act.LimitStatus; prev != nil {
+		// Keep the computed shares for reference; the projection and
+		// the time to the limit were computed against them, not against
+		// Claude's meter, so they are dropped.
+		s.TokenLimit, s.TokenRatio, s.CostLimit, s.CostRatio = prev.TokenLimit, prev.TokenRatio, prev.CostLimit, prev.CostRatio
+	}
+	act.LimitStatus = s
+	return true
 }
 
 // WindowTotals sums the records of a time window, such as the rolling week.

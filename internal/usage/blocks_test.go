@@ -128,14 +128,17 @@ func TestBlocksAlgorithm(t *testing.T) {
 			now: later,
 			want: []shape{
 				{Start: at(10, 0, 0), End: at(15, 0, 0), Last: at(10, 15, 0), Entries: 1, Total: 1},
-				{Start: at(15, 15, 0), End: at(20, 45, 0), Gap: true},
+				// The gap ends where the next block starts, not at its
+				// first record (ccusage's 20:45), so it never overlaps it.
+				{Start: at(15, 15, 0), End: at(20, 0, 0), Gap: true},
 				{Start: at(20, 0, 0), End: at(25, 0, 0), Last: at(20, 45, 0), Entries: 1, Total: 2},
 			},
 		},
 		{
-			// As ccusage orders them: the gap starts 5 h after 19:16 but
-			// the next block is floored to 00:00, so it sorts first.
-			name: "a gap can start after the next block",
+			// ccusage shows a gap 00:16-00:33 here, inside the block that
+			// starts at 00:00; the silence is all covered by the two
+			// blocks, so there is no gap row.
+			name: "a gap never falls inside the next block",
 			records: []Record{
 				rec(at(19, 16, 0), "a", 1, 0),
 				rec(at(24, 33, 0), "a", 2, 0),
@@ -144,7 +147,6 @@ func TestBlocksAlgorithm(t *testing.T) {
 			want: []shape{
 				{Start: at(19, 0, 0), End: at(24, 0, 0), Last: at(19, 16, 0), Entries: 1, Total: 1},
 				{Start: at(24, 0, 0), End: at(29, 0, 0), Last: at(24, 33, 0), Entries: 1, Total: 2},
-				{Start: at(24, 16, 0), End: at(24, 33, 0), Gap: true},
 			},
 		},
 		{
@@ -371,11 +373,13 @@ func TestNewLimits(t *testing.T) {
 		wantErr string
 	}{
 		{plan: "", want: Limits{}},
-		{plan: "pro", want: Limits{Plan: PlanPro, Tokens: 19_000, CostUSD: 18}},
-		{plan: " MAX5 ", want: Limits{Plan: PlanMax5, Tokens: 88_000, CostUSD: 35}},
-		{plan: "max20", want: Limits{Plan: PlanMax20, Tokens: 220_000, CostUSD: 140}},
-		{plan: "max20", tokens: 500_000, want: Limits{Plan: PlanMax20, Tokens: 500_000, CostUSD: 140}},
-		{plan: "pro", tokens: -1, cost: 5, want: Limits{Plan: PlanPro, TokensFromMax: true, CostUSD: 5}},
+		// A plan's token figure is for reference; its cost figure is an
+		// estimate until COST_LIMIT replaces it.
+		{plan: "pro", want: Limits{Plan: PlanPro, PlanTokens: 19_000, CostUSD: 18, Estimate: true}},
+		{plan: " MAX5 ", want: Limits{Plan: PlanMax5, PlanTokens: 88_000, CostUSD: 35, Estimate: true}},
+		{plan: "max20", want: Limits{Plan: PlanMax20, PlanTokens: 220_000, CostUSD: 140, Estimate: true}},
+		{plan: "max20", tokens: 500_000, want: Limits{Plan: PlanMax20, Tokens: 500_000, PlanTokens: 220_000, CostUSD: 140, Estimate: true}},
+		{plan: "pro", tokens: -1, cost: 5, want: Limits{Plan: PlanPro, TokensFromMax: true, PlanTokens: 19_000, CostUSD: 5}},
 		{plan: "custom", tokens: 1000, want: Limits{Plan: PlanCustom, Tokens: 1000}},
 		{plan: "custom", cost: 12.5, want: Limits{Plan: PlanCustom, CostUSD: 12.5}},
 		{plan: "", tokens: -1, want: Limits{TokensFromMax: true}},
@@ -404,7 +408,7 @@ func TestNewLimits(t *testing.T) {
 func TestLimitStatus(t *testing.T) {
 	now := at(12, 0, 0)
 	block := func(total int64, cost float64) *Block {
-		return &Block{TotalTokens: total, CostUSD: Money(cost * MoneyPerUSD), EndTime: at(15, 0, 0)}
+		return &Block{TotalTokens: total, LimitTokens: total, CostUSD: Money(cost * MoneyPerUSD), EndTime: at(15, 0, 0)}
 	}
 	tests := []struct {
 		name   string
@@ -427,11 +431,76 @@ func TestLimitStatus(t *testing.T) {
 			}
 		})
 	}
+	// A $2.64 block whose 2.17M tokens are almost all cache reads is 7.5%
+	// of max5's $35, and only its input, output and cache writes count
+	// toward a token limit.
+	big := &Block{Tokens: Tokens{Input: 2000, Output: 30_000, CacheCreation1h: 40_000, CacheRead: 2_100_000}, CostUSD: 264 * MoneyPerUSD / 100, EndTime: at(15, 0, 0)}
+	big.TotalTokens, big.LimitTokens = big.Tokens.Total(), big.Tokens.LimitTokens()
+	max5, err := NewLimits("max5", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := max5.Status(big, now); s == nil || s.Status != LimitOK || s.Source != LimitSourceEstimate || math.Abs(s.Ratio-2.64/35) > 1e-9 || s.TokenRatio != 0 {
+		t.Errorf("max5 status of a $2.64 block = %+v, want ok, an estimate of 7.5%%, no token share", s)
+	}
+	own, err := NewLimits("", 100_000, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := own.Status(big, now); s == nil || s.TokenRatio != 0.72 || s.Status != LimitOK || s.Source != LimitSourceConfigured {
+		t.Errorf("TOKEN_LIMIT=100000 status = %+v, want 72%% (72,000 tokens without cache reads), ok, configured", s)
+	}
 	if s := (Limits{}).Status(block(1e9, 1e9), now); s != nil {
 		t.Errorf("Status without limits = %+v, want nil", s)
 	}
 	if s := (Limits{Tokens: 1}).Status(&Block{IsGap: true}, now); s != nil {
 		t.Errorf("Status of a gap = %+v, want nil", s)
+	}
+}
+
+func TestApplyRateLimits(t *testing.T) {
+	records := []Record{rec(at(9, 10, 0), "a", 3000, 0), rec(at(10, 0, 0), "a", 3000, 0)}
+	now := at(10, 30, 0)
+	sample := func(received time.Time, pct float64, resets time.Time) *RateLimitSample {
+		return &RateLimitSample{Time: received, FiveHour: &RateLimitWindow{UsedPercentage: pct, ResetsAt: resets}}
+	}
+	tests := []struct {
+		name       string
+		rl         *RateLimitSample
+		wantSource string
+		wantStatus string
+		wantRatio  float64
+	}{
+		{"Claude's number wins", sample(at(10, 5, 0), 85, at(14, 0, 0)), LimitSourceClaude, LimitWarning, 0.85},
+		{"even below the estimate", sample(at(10, 5, 0), 3, time.Time{}), LimitSourceClaude, LimitOK, 0.03},
+		{"received before the block", sample(at(8, 0, 0), 85, at(14, 0, 0)), LimitSourceConfigured, LimitExceeded, 6000.0 / 5000},
+		{"its window has reset", sample(at(9, 30, 0), 85, at(10, 0, 0)), LimitSourceConfigured, LimitExceeded, 6000.0 / 5000},
+		{"no five-hour window", &RateLimitSample{Time: at(10, 5, 0), SevenDay: &RateLimitWindow{UsedPercentage: 50}}, LimitSourceConfigured, LimitExceeded, 6000.0 / 5000},
+		{"no sample", nil, LimitSourceConfigured, LimitExceeded, 6000.0 / 5000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			blocks := Blocks(records, &flatPricer{}, now)
+			Limits{Tokens: 5000}.Apply(blocks, now)
+			applied := ApplyRateLimits(blocks, tt.rl, now)
+			s := blocks[0].LimitStatus
+			if applied != (tt.wantSource == LimitSourceClaude) || s == nil || s.Source != tt.wantSource || s.Status != tt.wantStatus || math.Abs(s.Ratio-tt.wantRatio) > 1e-9 {
+				t.Fatalf("applied %v, status %+v; want source %s, %s at %v", applied, s, tt.wantSource, tt.wantStatus, tt.wantRatio)
+			}
+			if applied && (s.TokenRatio != 6000.0/5000 || s.ProjectedStatus != "" || !s.LimitAt.IsZero()) {
+				t.Errorf("Claude's status %+v: want the computed token share kept, no projection against it", s)
+			}
+		})
+	}
+	// Without any configured limit, Claude's number still gives a status.
+	blocks := Blocks(records, &flatPricer{}, now)
+	if !ApplyRateLimits(blocks, sample(at(10, 5, 0), 120, time.Time{}), now) || blocks[0].LimitStatus.Status != LimitExceeded {
+		t.Errorf("status without limits = %+v, want exceeded from Claude's 120%%", blocks[0].LimitStatus)
+	}
+	// A completed block never takes the latest sample.
+	done := Blocks(records, &flatPricer{}, at(20, 0, 0))
+	if ApplyRateLimits(done, sample(at(10, 5, 0), 50, time.Time{}), at(20, 0, 0)) || done[0].LimitStatus != nil {
+		t.Errorf("a completed block took Claude's sample: %+v", done[0].LimitStatus)
 	}
 }
 

@@ -28,6 +28,15 @@ func (t Tokens) Total() int64 {
 	return SatAdd(SatAdd(t.Input, t.Output), SatAdd(t.CacheCreation(), t.CacheRead))
 }
 
+// LimitTokens returns the tokens a token limit counts: input, output and
+// cache writes, not cache reads. A cache read costs a tenth of an input
+// token and one request can re-read a 150,000-token context, so a total
+// with cache reads is dominated by them and says nothing about how much of
+// an allowance was used: a $2.64 block holds over two million tokens that
+// way. Every token limit, a plan's estimate, TOKEN_LIMIT or "max", is
+// compared with this count.
+func (t Tokens) LimitTokens() int64 { return t.Input + t.Output + t.CacheCreation() }
+
 // Prompt returns the tokens sent to the model (input, cache writes and cache
 // reads); its size decides a request's price tier.
 func (t Tokens) Prompt() int64 { return SatAdd(t.Input, SatAdd(t.CacheCreation(), t.CacheRead)) }

@@ -23,11 +23,6 @@ import (
 // expected rather than an error of the page.
 var optionalRoutes = []string{"/api/v1/blocks/active", "/api/v1/ws"}
 
-// noActiveBlock is the route that answers 404 by design while no 5-hour
-// block is active; the browser logs that 404 too, and the page shows its
-// idle state.
-const noActiveBlock = "/api/v1/blocks/active"
-
 // consoleErrors returns the console errors and exceptions of the tab,
 // leaving out 404s of optional routes that the server really lacks.
 func consoleErrors(t *testing.T, b *browser, base string) []string {
@@ -43,7 +38,7 @@ func consoleErrors(t *testing.T, b *browser, base string) []string {
 		if m.Type != chromedp.ConsoleError && !m.IsException() {
 			continue
 		}
-		tolerated := strings.Contains(m.URL, noActiveBlock) && strings.Contains(m.Text, "404")
+		tolerated := false
 		for r := range missing {
 			if strings.Contains(m.URL, r) || strings.Contains(m.Text, r) {
 				tolerated = true

@@ -25,11 +25,40 @@ const fmt = {
     if (v > 0 && v < 0.01) return '<$0.01';
     return usdFmt.format(v);
   },
-  usdAxis: (v) => (v >= 1000 ? `$${compactFmt.format(v)}` : v >= 10 || v === 0 ? `$${Math.round(v)}` : `$${v.toFixed(v < 1 ? 2 : 1)}`),
+  usdAxis: Object.assign(
+    (v) => (v >= 1000 ? `$${compactFmt.format(v)}` : v >= 10 || v === 0 ? `$${Math.round(v)}` : `$${v.toFixed(2)}`),
+    {
+      // One number of decimals for every tick of an axis: cents when any
+      // tick has them, else whole dollars.
+      forTicks: (ts) => {
+        const top = Math.max(...ts);
+        const cents = top < 1000 && ts.some((v) => Math.abs(v - Math.round(v)) > 1e-9);
+        return (v) => (top >= 1000 ? `$${compactFmt.format(v)}` : `$${v.toFixed(cents ? 2 : 0)}`);
+      },
+    }),
   pct: (v) => (v == null ? '—' : `${(v * 100).toFixed(1)}%`),
   share: (v) => (v == null ? '—' : `${v.toFixed(1)}%`),
   change: (v) => (v == null ? 'n/a' : `${v > 0 ? '+' : v < 0 ? '−' : '±'}${Math.abs(v * 100).toFixed(1)}%`),
 };
+
+// Axes of costs share usdAxis's one style per axis.
+fmt.usd.forTicks = fmt.usdAxis.forTicks;
+
+/** markScrollable flags every table box whose table is wider than the
+ *  box, so that the page can show that it scrolls sideways. */
+function markScrollable(root = document) {
+  for (const wrap of root.querySelectorAll('.table-wrap')) {
+    const more = wrap.scrollWidth > wrap.clientWidth + 1;
+    wrap.dataset.scrollable = String(more);
+    let hint = wrap.nextElementSibling;
+    if (!hint || !hint.classList.contains('scroll-hint')) {
+      hint = h('div', { class: 'scroll-hint', 'aria-hidden': 'true' }, 'Scroll sideways for more columns →');
+      wrap.after(hint);
+    }
+    hint.hidden = !more;
+  }
+}
+const wrapObserver = typeof ResizeObserver === 'function' ? new ResizeObserver(() => markScrollable()) : null;
 
 let timeZone; // the server's zone when the browser knows it, else the browser's
 function tzFormat(opts) {
@@ -41,6 +70,8 @@ function tzFormat(opts) {
 }
 let dateTimeFmt = tzFormat({ dateStyle: 'medium', timeStyle: 'short' });
 let timeFmt = tzFormat({ hour: '2-digit', minute: '2-digit' });
+// The footer's clock is 24-hour like every other time on the page.
+let clockFmt = tzFormat({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
 const fmtDateTime = (s) => (s ? dateTimeFmt.format(new Date(s)) : '—');
 const fmtTime = (s) => (s ? timeFmt.format(new Date(s)) : '—');
 const shortDay = (d) => {
@@ -219,6 +250,7 @@ const state = {
   today: null, // YYYY-MM-DD in the server's zone
   first: null, // first day with usage
   range: { period: '30d' }, // or { start, end }
+  rangeNote: '', // why the range is not the one asked for
   hidden: new Set(),
   share: 'tokens',
   models: [],
@@ -251,6 +283,7 @@ function renderStats(stats) {
     timeZone = stats.timezone === 'Local' ? undefined : stats.timezone;
     dateTimeFmt = tzFormat({ dateStyle: 'medium', timeStyle: 'short' });
     timeFmt = tzFormat({ hour: '2-digit', minute: '2-digit' });
+    clockFmt = tzFormat({ hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
     $('#tz').textContent = `times in ${stats.timezone}`;
   }
   for (const node of $$('.kpis [data-metric]')) {
@@ -259,6 +292,11 @@ function renderStats(stats) {
     node.dataset.value = num == null ? '' : String(num);
     const f = fmt[node.dataset.format] || fmt.int;
     node.textContent = f(num);
+    if (node.dataset.metric === 'today.cache_hit_rate' && !(stats.today?.entries > 0)) {
+      // A rate of nothing is not 0%.
+      node.textContent = '–';
+      node.title = 'no requests today';
+    }
     if (node.dataset.format === 'tokens' && num != null) node.title = `${fmt.int(num)} tokens`;
     if (node.dataset.format === 'usd' && num != null) node.title = `$${num.toFixed(4)}`;
     if (node.dataset.format === 'change') {
@@ -274,7 +312,7 @@ function renderStats(stats) {
   banner.textContent = unpriced.length
     ? `No price is known for ${unpriced.join(', ')}: their cost counts as $0 in every figure.`
     : '';
-  $('#footer-updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
+  $('#footer-updated').textContent = `Updated ${clockFmt.format(new Date())}`;
 }
 
 async function loadStats() {
@@ -292,6 +330,8 @@ function renderRangeControls() {
   $('#range-from').max = state.today;
   $('#range-to').max = state.today;
   $('#range-label').textContent = `${longDay(start)} – ${longDay(end)}`;
+  $('#range-note').hidden = !state.rangeNote;
+  $('#range-note').textContent = state.rangeNote || '';
   const q = new URLSearchParams({ start_date: start, end_date: end });
   if ($('#export-by-model').checked) q.set('breakdown', 'model');
   if (state.user) q.set('user', state.user);
@@ -303,6 +343,7 @@ function renderRangeControls() {
 
 function setRange(range) {
   state.range = range;
+  state.rangeNote = '';
   state.sessions.items = [];
   loadRange();
 }
@@ -331,18 +372,55 @@ function renderLegend() {
     }, h('i', { class: `sw f-${s.cls}${s.line ? ' line' : ''}`, 'aria-hidden': 'true' }), s.name))));
 }
 
+/** trendUnit picks the bar of the trend chart: a day while bars stay wide
+ *  enough to see, else a week (from Monday), else a month. */
+function trendUnit(days) {
+  if (days <= 120) return 'day';
+  return days <= 2 * 366 ? 'week' : 'month';
+}
+
+/** groupDays sums daily rows into weeks or months; each group's date is
+ *  its first day. */
+function groupDays(days, unit) {
+  if (unit === 'day') return days;
+  const keyOf = (d) => {
+    if (unit === 'month') return `${d.slice(0, 7)}-01`;
+    const back = (new Date(`${d}T00:00:00Z`).getUTCDay() + 6) % 7; // days since Monday
+    return addDays(d, -back);
+  };
+  const out = [];
+  for (const d of days) {
+    const key = keyOf(d.date);
+    let g = out[out.length - 1];
+    if (!g || g.date !== key) {
+      g = { date: key };
+      out.push(g);
+    }
+    for (const k of ['input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'total_tokens', 'cost_usd', 'entries']) {
+      g[k] = (g[k] || 0) + (d[k] || 0);
+    }
+  }
+  return out;
+}
+
 function renderTrend(daily) {
   state.daily = daily;
   const days = daily.days || [];
   const host = $('#trend-chart');
+  const unit = trendUnit(days.length);
+  const bars = groupDays(days, unit);
+  const monthName = (d) => new Date(`${d}T00:00:00Z`).toLocaleDateString('en-GB', { month: 'short', year: 'numeric', timeZone: 'UTC' });
+  host.dataset.unit = unit;
+  host.dataset.bars = String(bars.length);
+  $('#trend-title').textContent = { day: 'Daily usage', week: 'Weekly usage', month: 'Monthly usage' }[unit];
   stackedBarChart(host, {
-    title: `Daily tokens by type and cost, ${daily.start_date} to ${daily.end_date}`,
-    labels: days.map((d) => d.date),
-    stacks: SERIES.map((s) => ({ name: s.name, cls: s.cls, values: days.map((d) => d[s.key] || 0), hidden: state.hidden.has(s.key), format: fmt.tokens })),
-    lines: [{ name: 'Cost', cls: 'cost', axis: 'right', values: days.map((d) => d.cost_usd || 0), format: fmt.usd, hidden: state.hidden.has('cost_usd') }],
+    title: `${{ day: 'Daily', week: 'Weekly', month: 'Monthly' }[unit]} tokens by type and cost, ${daily.start_date} to ${daily.end_date}`,
+    labels: bars.map((d) => d.date),
+    stacks: SERIES.map((s) => ({ name: s.name, cls: s.cls, values: bars.map((d) => d[s.key] || 0), hidden: state.hidden.has(s.key), format: fmt.tokens })),
+    lines: [{ name: 'Cost', cls: 'cost', axis: 'right', values: bars.map((d) => d.cost_usd || 0), format: fmt.usd, hidden: state.hidden.has('cost_usd') }],
     yFormat: fmt.tokens,
-    xFormat: shortDay,
-    tipTitle: (d) => longDay(d),
+    xFormat: unit === 'month' ? monthName : shortDay,
+    tipTitle: (d) => (unit === 'day' ? longDay(d) : unit === 'week' ? `Week of ${longDay(d)}` : monthName(d)),
     // Tall enough on wide screens to match the models card beside it.
     height: (w) => Math.round(Math.min(380, Math.max(240, w * 0.45))),
     empty: 'No usage in this range',
@@ -422,7 +500,7 @@ function renderModels(models) {
 // ---------------------------------------------------------------------------
 // Activity heatmap
 
-function renderActivity(act, custom) {
+function renderActivity(act) {
   const hm = act.heatmap || { days: [], hours: [], entries: [], total_tokens: [] };
   heatmap($('#activity-chart'), {
     title: 'Requests by weekday and hour',
@@ -435,10 +513,17 @@ function renderActivity(act, custom) {
     format: fmt.int,
     cellRows: (i, j) => [{ label: 'Tokens', value: fmt.tokens(hm.total_tokens?.[i]?.[j] || 0) }],
   });
-  const s = act.summary || {};
-  const scope = custom ? 'all time' : `${act.start_date} – ${act.end_date}`;
-  $('#activity-hint').textContent = s.most_active_day != null
-    ? `${scope} · busiest: ${s.most_active_day}, ${String(s.most_active_hour).padStart(2, '0')}:00`
+  const scope = `${act.start_date} – ${act.end_date}`;
+  // The busiest cell of the grid itself: the busiest day and the busiest
+  // hour, taken apart, need not meet in one cell.
+  let best = null;
+  (hm.entries || []).forEach((row, i) => (row || []).forEach((v, j) => {
+    if (v > 0 && (!best || v > best.v)) best = { i, j, v };
+  }));
+  const hint = $('#activity-hint');
+  hint.dataset.busiest = best ? `${hm.days[best.i]} ${hm.hours[best.j]}` : '';
+  hint.textContent = best
+    ? `${scope} · busiest: ${hm.days[best.i]} ${String(hm.hours[best.j]).padStart(2, '0')}:00, ${fmt.int(best.v)} requests`
     : scope;
 }
 
@@ -522,6 +607,7 @@ async function openSession(id) {
     h('section', {}, h('h3', {}, `Request timeline (${fmt.int(timeline.length)} requests)`), bars),
     h('section', {}, h('h3', {}, 'Cumulative cost'), cumulative),
   );
+  markScrollable($('#session-dialog'));
   const labels = timeline.map((e) => e.timestamp);
   stackedBarChart(bars, {
     title: 'Tokens per request',
@@ -550,13 +636,14 @@ async function openSession(id) {
 
 function renderProjects(data) {
   state.projects = data.projects || [];
-  const max = Math.max(1, ...state.projects.map((p) => p.total_tokens));
+  // A share of all tokens in the range, not of the largest project.
+  const total = Math.max(1, data.totals?.total_tokens || state.projects.reduce((a, p) => a + p.total_tokens, 0));
   const rows = state.projects.map((p) => h('tr', {},
     h('td', { class: 'ellipsis', title: p.project },
       h('button', { type: 'button', class: 'link', 'aria-label': `Show sessions of ${p.project}`, onclick: () => filterProject(p.project) }, shortProject(p.project))),
     h('td', { class: 'num' }, fmt.int(p.session_count)),
     h('td', { class: 'num' }, fmt.int(p.entries)),
-    h('td', {}, h('span', { class: 'bar-track wide', 'aria-hidden': 'true' }, barOf(p.total_tokens / max))),
+    h('td', {}, h('span', { class: 'bar-track wide', 'aria-hidden': 'true' }, barOf(p.total_tokens / total))),
     h('td', { class: 'num', title: `${fmt.int(p.total_tokens)} tokens` }, fmt.tokens(p.total_tokens)),
     h('td', { class: 'num' }, fmt.usd(p.cost_usd)),
     h('td', {}, fmtDateTime(p.last_activity))));
@@ -652,12 +739,15 @@ function renderBlock(b) {
   card.dataset.blockId = b.id || '';
   card.dataset.totalTokens = String(b.total_tokens ?? '');
   card.dataset.limitStatus = ls?.status || '';
-  if (ls && (ls.token_limit || ls.cost_limit)) {
-    // The nearer limit decides, as the server's status does.
-    const byCost = Boolean(ls.cost_limit) && (!ls.token_limit || (ls.cost_ratio || 0) > (ls.token_ratio || 0));
-    const ratio = (byCost ? ls.cost_ratio : ls.token_ratio) || 0;
-    const limit = byCost ? fmt.usd(ls.cost_limit) : `${fmt.tokens(ls.token_limit)} tokens`;
-    parts.push(progress(`Limit (${ls.status})`, `${fmt.pct(ratio)} of ${limit}`, Math.min(1, ratio), ls.status));
+  if (ls) {
+    // The server says which share decides and where it comes from:
+    // Claude Code's own figure, a plan's estimate or a configured limit.
+    const ratio = ls.ratio || 0;
+    let of;
+    if (ls.source === 'claude') of = "of Claude's 5-hour limit";
+    else if (ls.cost_limit && ratio === ls.cost_ratio) of = `of ${fmt.usd(ls.cost_limit)}${ls.source === 'estimate' ? ' (plan estimate)' : ''}`;
+    else of = `of ${fmt.tokens(ls.token_limit)} tokens (no cache reads)`;
+    parts.push(progress(`Limit (${ls.status})`, `${fmt.pct(ratio)} ${of}`, Math.min(1, ratio), ls.status));
   }
   const stat = (label, value) => h('div', {}, h('dt', {}, label), h('dd', {}, value));
   const br = b.burn_rate;
@@ -692,7 +782,9 @@ async function loadRange() {
     daily: api(`/stats/daily?${q}`),
     projects: api(`/projects?${q}`),
     models: custom ? null : api(`/stats/models?period=${period}`),
-    activity: api(`/stats/activity?period=${period}`),
+    // A chosen range (or the one picked from the data) is sent as dates,
+    // so that the heatmap shows the same days as the other panels.
+    activity: api(custom ? `/stats/activity?${q}` : `/stats/activity?period=${period}`),
     sessions: api(sessionQuery(0)),
   };
   const settle = async (name, fn) => {
@@ -710,7 +802,7 @@ async function loadRange() {
       if (custom) renderModels(modelsFromProjects(p));
     }),
     custom ? null : settle('models', (m) => renderModels(m.models || [])),
-    settle('activity', (a) => renderActivity(a, custom)),
+    settle('activity', renderActivity),
     settle('sessions', (s) => {
       state.sessions.items = s.sessions;
       state.sessions.total = s.pagination?.total ?? s.sessions.length;
@@ -985,11 +1077,30 @@ async function loadHealth() {
   }
 }
 
+/** chooseDefaultRange starts on the last 30 days that have data when the
+ *  30 days up to today have none (Claude Code deletes old transcripts, but
+ *  ctm keeps them), and says so, instead of showing empty panels. */
+function chooseDefaultRange() {
+  const last = state.stats?.summary?.last_activity;
+  if (!last || state.range.start) return;
+  const lastDay = last.slice(0, 10);
+  if (lastDay >= span().start) return;
+  const days = periodDays[state.range.period] || 30;
+  const start = addDays(lastDay, -(days - 1));
+  state.range = { start: start < state.first ? state.first : start, end: lastDay };
+  state.rangeNote = `No usage in the last ${days} days: showing the ${days} days up to ${longDay(lastDay)}, the last with usage.`;
+}
+
 async function main() {
   wire();
+  for (const wrap of $$('.table-wrap')) {
+    wrapObserver?.observe(wrap);
+    if (wrap.firstElementChild) wrapObserver?.observe(wrap.firstElementChild);
+  }
   renderLegend();
   try {
     await loadStats();
+    chooseDefaultRange();
   } catch (err) {
     reportError('statistics', err);
     state.today = new Date().toISOString().slice(0, 10);

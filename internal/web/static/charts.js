@@ -209,26 +209,35 @@ function renderXY(host, o, width) {
   const cx = (i) => m.left + band * (i + 0.5);
 
   const axis = el('g', { class: 'axis' }, svg);
+  // A formatter may choose one style for the whole axis (forTicks), so
+  // that "$0.50" and "$1.0" never share one.
+  const lf = yFmt.forTicks ? yFmt.forTicks(lt) : yFmt;
   lt.forEach((v, k) => {
     const y = ly(v);
     el('line', { x1: m.left, x2: m.left + w, y1: y, y2: y, class: k === 0 ? 'baseline' : 'grid-line' }, axis);
-    const t = el('text', { x: m.left - 8, y: y + 4, 'text-anchor': 'end' }, axis);
-    t.textContent = yFmt(v);
+    const t = el('text', { x: m.left - 8, y: y + 4, 'text-anchor': 'end', class: 'y-label' }, axis);
+    t.textContent = lf(v);
   });
   if (right.length) {
-    const rf = right[0].format || String;
+    const rf0 = right[0].format || String;
+    const rf = rf0.forTicks ? rf0.forTicks(rt) : rf0;
     rt.forEach((v) => {
-      const t = el('text', { x: m.left + w + 8, y: ry(v) + 4, 'text-anchor': 'start' }, axis);
+      const t = el('text', { x: m.left + w + 8, y: ry(v) + 4, 'text-anchor': 'start', class: 'y-label right' }, axis);
       t.textContent = rf(v);
     });
   }
   // Thin the x labels so that they never overlap.
   const xFmt = o.xFormat || String;
   const every = Math.max(1, Math.ceil(n / Math.max(1, Math.floor(w / 72))));
+  let last = null;
   for (let i = 0; i < n; i++) {
     if ((n - 1 - i) % every !== 0) continue;
-    const t = el('text', { x: cx(i), y: height - 8, 'text-anchor': 'middle' }, axis);
-    t.textContent = xFmt(labels[i]);
+    // Requests a few seconds apart share one HH:MM: label the first only.
+    const text = xFmt(labels[i]);
+    if (text === last) continue;
+    last = text;
+    const t = el('text', { x: cx(i), y: height - 8, 'text-anchor': 'middle', class: 'x-label' }, axis);
+    t.textContent = text;
   }
 
   const hover = el('rect', { class: 'hover-band', y: m.top, height: h, width: band, x: -9999 }, svg);
