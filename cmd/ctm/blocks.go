@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/claude-token-monitor/ctm/internal/config"
+	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"io"
 	"slices"
 	"strings"
@@ -224,7 +225,7 @@ func writeBlocksTable(w io.Writer, v blocksView, loc *time.Location) error {
 			v.Rate.Time.In(loc).Format("2006-01-02 15:04"), rateLimitText(v.Rate, loc))
 	}
 	if len(v.Unpriced) > 0 {
-		fmt.Fprintf(&b, "No price known for %s: their cost is counted as $0.00.\n", strings.Join(v.Unpriced, ", "))
+		fmt.Fprintf(&b, "No price known for %s: their cost is counted as $0.00; %s.\n", strings.Join(v.Unpriced, ", "), pricing.UnpricedHint)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 )
@@ -117,5 +119,37 @@ func TestPricesUpdate(t *testing.T) {
 	if out := string(ctm(t, env, "prices")); !strings.Contains(out, "Prices as of 2099-01-01") || !strings.Contains(out, "refreshed") ||
 		!strings.Contains(out, "9 / 40 / 10 / 16 / 0.2") {
 		t.Errorf("the refreshed table is not in force:\n%s", out)
+	}
+}
+
+// TestUnpricedIsLoud: a model with no price is named, with what to do, in
+// the table, the JSON and the status line.
+func TestUnpricedIsLoud(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	path := writeTranscript(t, dir, "p", "s1", []turn{
+		{at: at, model: "claude-opus-5-7", in: 100, out: 200},
+		{at: at.Add(time.Minute), model: "claude-opus-5", in: 1_000_000, out: 0},
+	})
+	env, _, _ := testEnv(t, dir)
+	out := string(ctm(t, env, "daily"))
+	if !strings.Contains(out, "No price known for claude-opus-5-7") || !strings.Contains(out, "ctm prices update") {
+		t.Errorf("daily does not name the unpriced model and the fix:\n%s", out)
+	}
+	if !strings.Contains(out, "$5.00") {
+		t.Errorf("the priced Opus 5 request is not $5.00:\n%s", out)
+	}
+	var js struct {
+		Unpriced []string `json:"unpriced_models"`
+	}
+	if err := json.Unmarshal(ctm(t, env, "daily", "--json"), &js); err != nil || len(js.Unpriced) != 1 || js.Unpriced[0] != "claude-opus-5-7" {
+		t.Errorf("daily --json unpriced_models = %v (%v)", js.Unpriced, err)
+	}
+	env.stdin = strings.NewReader(`{"session_id":"s1","transcript_path":"` + path + `","model":{"id":"claude-opus-5-7"}}`)
+	if code := statuslineAt(t.Context(), nil, env, func() time.Time { return at.Add(time.Hour) }); code != 0 {
+		t.Fatalf("statusline: exit %d: %s", code, env.stderr)
+	}
+	if line := env.stdout.(*bytes.Buffer).String(); !strings.Contains(line, "no price for claude-opus-5-7: ctm prices update") {
+		t.Errorf("status line %q does not say the model is unpriced", line)
 	}
 }

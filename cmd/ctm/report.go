@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/claude-token-monitor/ctm/internal/config"
+	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"io"
 	"slices"
 	"strings"
@@ -239,7 +240,7 @@ func writeReportTable(w io.Writer, kind reportKind, rep usage.Report, breakdown 
 		return err
 	}
 	if len(rep.Unpriced) > 0 {
-		_, err := fmt.Fprintf(w, "\nNo price known for %s: their cost is counted as $0.00.\n", strings.Join(rep.Unpriced, ", "))
+		_, err := fmt.Fprintf(w, "\nNo price known for %s: their cost is counted as $0.00; %s.\n", strings.Join(rep.Unpriced, ", "), pricing.UnpricedHint)
 		return err
 	}
 	return nil

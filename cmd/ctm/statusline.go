@@ -172,14 +172,18 @@ func statusLine(ctx context.Context, a *app, in statusInput, now time.Time) (str
 		parts = append(parts, m)
 	}
 	if in.SessionID != "" {
-		cost, err := costOf(ctx, a, usage.Filter{SessionID: in.SessionID})
+		cost, unpriced, err := costOf(ctx, a, usage.Filter{SessionID: in.SessionID})
 		if err != nil {
 			return "", err
 		}
 		parts = append(parts, "session "+formatCost(cost))
+		if len(unpriced) > 0 {
+			// A $0 that is really "unknown" must not pass for free.
+			parts = append(parts, "no price for "+strings.Join(unpriced, ", ")+": ctm prices update")
+		}
 	}
 	day := usage.Day.Start(now.In(a.loc))
-	today, err := costOf(ctx, a, usage.Filter{Since: day, Until: usage.Day.Next(day)})
+	today, _, err := costOf(ctx, a, usage.Filter{Since: day, Until: usage.Day.Next(day)})
 	if err != nil {
 		return "", err
 	}
@@ -277,12 +281,13 @@ func modelName(a *app, in statusInput) string {
 	return in.Model.ID
 }
 
-// costOf returns the cost of the records that pass f.
-func costOf(ctx context.Context, a *app, f usage.Filter) (usage.Money, error) {
+// costOf returns the cost of the records that pass f and the models among
+// them that have no price.
+func costOf(ctx context.Context, a *app, f usage.Filter) (usage.Money, []string, error) {
 	buckets, err := a.store.Aggregate(ctx, f, usage.ByNothing)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	rep := usage.Rollup(buckets, a.prices, func(*usage.Bucket) string { return "" })
-	return rep.Totals.CostUSD, nil
+	return rep.Totals.CostUSD, rep.Unpriced, nil
 }

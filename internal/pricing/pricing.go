@@ -27,6 +27,10 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
+// UnpricedHint tells a user what to do about models without a price; every
+// report that names unpriced models says it.
+const UnpricedHint = "run `ctm prices update` for the newest prices, or add them to PRICING_FILE (`ctm prices --json` prints the format)"
+
 // embedded is the built-in price table.
 //
 //go:embed prices.json

@@ -310,7 +310,8 @@ function renderStats(stats) {
   const banner = $('#unpriced');
   banner.hidden = unpriced.length === 0;
   banner.textContent = unpriced.length
-    ? `No price is known for ${unpriced.join(', ')}: their cost counts as $0 in every figure.`
+    ? `No price is known for ${unpriced.join(', ')}: their cost counts as $0 in every figure. ` +
+      'Run `ctm prices update` for the newest prices, or add them to PRICING_FILE (`ctm prices --json` prints the format).'
     : '';
   $('#footer-updated').textContent = `Updated ${clockFmt.format(new Date())}`;
 }
