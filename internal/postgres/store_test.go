@@ -34,3 +34,15 @@ func TestStore(t *testing.T) {
 	pgtest.DSN(t)
 	storetest.Run(t, func(t *testing.T) usage.Store { return mustOpen(t) })
 }
+
+func TestStoreReprice(t *testing.T) {
+	dsn := pgtest.FreshSchema(t)
+	storetest.RunReprice(t, func(t *testing.T, p usage.Pricer) usage.Store {
+		s, err := Open(t.Context(), dsn, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}

@@ -551,3 +551,15 @@ func TestMigrationFailureIsReported(t *testing.T) {
 		t.Errorf("records table after a failed migration: count %d, %v; want 0 (rolled back)", n, err)
 	}
 }
+
+func TestStoreReprice(t *testing.T) {
+	path := tempPath(t)
+	storetest.RunReprice(t, func(t *testing.T, p usage.Pricer) usage.Store {
+		s, err := Open(t.Context(), path, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
