@@ -21,8 +21,10 @@ import (
 )
 
 // shutdownTimeout bounds a graceful shutdown: long enough for in-flight
-// requests to finish, short enough that Ctrl-C feels immediate.
-const shutdownTimeout = 5 * time.Second
+// requests to finish (API reads take milliseconds), and shorter than
+// main's exitGrace, so that a signalled serve stops within a second and
+// still cleanly.
+const shutdownTimeout = 750 * time.Millisecond
 
 func runServe(ctx context.Context, args []string, env *environ) int {
 	fs := newFlagSet("serve", env.stderr, "ctm serve [flags]",

@@ -80,7 +80,7 @@ func (r *fileReader) newPiece(first bool) piece {
 func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	path := j.src.Path
 	logger := r.logger.With(slog.String("path", path))
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			logger.Warn("skipping transcript", slog.Any("error", err))
@@ -88,11 +88,6 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		logger.Warn("skipping transcript", slog.Any("error", err))
-		return
-	}
 	// Stat again through the open file: it may have been replaced since
 	// the run was planned.
 	start, reason := resumeOffset(j.prev, j.known, fi)
@@ -122,7 +117,12 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	}
 	p := r.newPiece(true)
 	var bad int64
-	for {
+	for i := 0; ; i++ {
+		// A file of lines without records sends nothing until its end,
+		// so look for cancellation here too (cheaply, not every line).
+		if i%1024 == 0 && ctx.Err() != nil {
+			return
+		}
 		line, n, complete, err := r.lr.next()
 		if errors.Is(err, io.EOF) {
 			break
