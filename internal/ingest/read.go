@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -91,7 +93,7 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	// Stat again through the open file: it may have been replaced since
 	// the run was planned.
 	start, reason := resumeOffset(j.prev, j.known, fi)
-	if start > 0 && !endsLine(f, start) {
+	if start > 0 && !sameBefore(f, start, j.prev.Fingerprint) {
 		start, reason = 0, "rewritten"
 	}
 	dev, ino := fileID(fi)
@@ -107,6 +109,7 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	r.lr.reset(io.NewSectionReader(f, start, fi.Size()-start))
 	send := func(p piece) bool {
 		st := state
+		st.Fingerprint = fingerprint(f, st.Offset)
 		p.state = &st
 		select {
 		case out <- p:
@@ -176,10 +179,35 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	send(p)
 }
 
-// endsLine reports whether the byte before offset is a newline: if not, the
-// file was rewritten in place since it was last read and the stored offset
-// means nothing.
-func endsLine(f *os.File, offset int64) bool {
+// fingerprintBytes is how much of a file before the stored offset its
+// fingerprint covers: enough that a rewrite in place almost surely
+// changes it, little enough to read on every resume.
+const fingerprintBytes = 4 << 10
+
+// fingerprint hashes the up to fingerprintBytes bytes of f just before
+// offset; 0 when there are none or they cannot be read (unknown).
+func fingerprint(f *os.File, offset int64) uint64 {
+	n := min(offset, fingerprintBytes)
+	if n <= 0 {
+		return 0
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, offset-n); err != nil {
+		return 0
+	}
+	sum := sha256.Sum256(buf)
+	// 0 means unknown, so a hash that happens to be 0 becomes 1.
+	return max(binary.LittleEndian.Uint64(sum[:8]), 1)
+}
+
+// sameBefore reports whether the bytes before offset are still those the
+// last run read up to it: their fingerprint matches want, or, for a state
+// stored without one, the byte before offset is a newline. Otherwise the
+// file was rewritten in place and the stored offset means nothing.
+func sameBefore(f *os.File, offset int64, want uint64) bool {
+	if want != 0 {
+		return fingerprint(f, offset) == want
+	}
 	var b [1]byte
 	_, err := f.ReadAt(b[:], offset-1)
 	return err == nil && b[0] == '\n'
