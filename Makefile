@@ -29,9 +29,12 @@ bench-api: ## API latency at 1,000 req/s for 30 s (/stats and /stats/daily)
 bench-live: ## append-to-WebSocket latency with 100 clients, 200 appends
 	$(GO) run ./cmd/ctm-livebench -seed 100000
 
-fuzz: ## a minute of each fuzz target
-	$(GO) test ./internal/ingest -run '^$$' -fuzz FuzzParseLine -fuzztime 30s
-	$(GO) test ./internal/ingest -run '^$$' -fuzz FuzzStatsCache -fuzztime 30s
+fuzz: ## 30 s of each fuzz target (plain go test runs their seeds)
+	$(GO) test ./internal/ingest -run '^$$' -fuzz '^FuzzParseLine$$' -fuzztime 30s
+	$(GO) test ./internal/ingest -run '^$$' -fuzz '^FuzzIngestFile$$' -fuzztime 30s
+	$(GO) test ./internal/ingest -run '^$$' -fuzz '^FuzzStatsCache$$' -fuzztime 30s
+	$(GO) test ./internal/ingest -run '^$$' -fuzz '^FuzzReadHistory$$' -fuzztime 30s
+	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime 30s
 
 clean:
 	rm -rf bin coverage.out

@@ -10,10 +10,34 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
+
+// exitGrace is how long a command may take to wind down after SIGINT or
+// SIGTERM before the process exits anyway: whatever it is doing (a
+// blocked system call, a slow store), a signal stops ctm within a second.
+// Stopping short is safe: every write is a transaction, and an ingest
+// killed at any point gives the same totals once rerun.
+const exitGrace = time.Second
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	returned := make(chan struct{}) // closed when run has returned
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-returned:
+			return
+		}
+		// A second signal now gets the default action: exit at once.
+		stop()
+		select {
+		case <-returned: // exiting by itself (os.Exit may take a while)
+		case <-time.After(exitGrace):
+			fmt.Fprintf(os.Stderr, "ctm: still busy %v after %v; exiting\n", exitGrace, context.Cause(ctx))
+			os.Exit(1)
+		}
+	}()
 	env := &environ{
 		stdin:  os.Stdin,
 		stdout: os.Stdout,
@@ -23,6 +47,7 @@ func main() {
 		isatty: isTerminal,
 	}
 	code := run(ctx, os.Args[1:], env)
+	close(returned)
 	stop()
 	os.Exit(code)
 }

@@ -21,8 +21,10 @@ import (
 )
 
 // shutdownTimeout bounds a graceful shutdown: long enough for in-flight
-// requests to finish, short enough that Ctrl-C feels immediate.
-const shutdownTimeout = 5 * time.Second
+// requests to finish (API reads take milliseconds), and shorter than
+// main's exitGrace, so that a signalled serve stops within a second and
+// still cleanly.
+const shutdownTimeout = 750 * time.Millisecond
 
 func runServe(ctx context.Context, args []string, env *environ) int {
 	fs := newFlagSet("serve", env.stderr, "ctm serve [flags]",
@@ -52,7 +54,8 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		AuthToken:        a.cfg.AuthToken,
 		AllowRemote:      a.cfg.AllowRemote,
 		Version:          resolveVersion(),
-		DatabasePath:     a.cfg.DatabasePath,
+		DatabasePath:     sqlitePath(&a.cfg),
+		Database:         databaseKind(&a.cfg),
 		DataSources:      a.cfg.ClaudeDirs,
 		StatsCache:       statsCacheReader(a.cfg.ClaudeDirs),
 		SnapshotInterval: a.cfg.SnapshotInterval,
@@ -176,7 +179,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		return a.fail(err)
 	}
 	a.logger.Info("serving", "url", srv.URL(), "api", srv.URL()+a.cfg.APIPrefix,
-		"database", a.cfg.DatabasePath, "watch", w.Mode())
+		"database", databaseKind(&a.cfg), "database_path", sqlitePath(&a.cfg), "watch", w.Mode())
 
 	<-ctx.Done()
 	a.logger.Info("shutting down")
@@ -263,4 +266,21 @@ func statsCacheReader(dirs []string) server.StatsCacheReader {
 		}
 	}
 	return ingest.NewStatsCacheReader(path)
+}
+
+// databaseKind names the store cfg selects.
+func databaseKind(cfg *config.Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgresql"
+	}
+	return "sqlite"
+}
+
+// sqlitePath is the SQLite database in use, or "" in PostgreSQL mode,
+// where DatabasePath is not used and reporting it would mislead.
+func sqlitePath(cfg *config.Config) string {
+	if cfg.DatabaseURL != "" {
+		return ""
+	}
+	return cfg.DatabasePath
 }

@@ -130,3 +130,21 @@ func TestTeamPushAndTelemetry(t *testing.T) {
 		t.Errorf("after a telemetry event sent twice: %d entries, %d tokens; want 1120 and %d", stats.Summary.Entries, stats.Summary.Total, 83850697+1500)
 	}
 }
+
+func TestTeamServerReportsPostgreSQL(t *testing.T) {
+	dsn := pgtest.FreshSchema(t)
+	const admin = "team-admin-token-0123456789"
+	base := teamServer(t, dsn, admin)
+	var health struct {
+		Database map[string]any `json:"database"`
+	}
+	adminGet(t, base+"/api/v1/health", admin, &health)
+	if health.Database["kind"] != "postgresql" || health.Database["path"] != nil {
+		t.Errorf("health database = %v, want kind postgresql and no SQLite path", health.Database)
+	}
+	var cfg map[string]any
+	adminGet(t, base+"/api/v1/config", admin, &cfg)
+	if cfg["database"] != "postgresql" || cfg["database_path"] != nil {
+		t.Errorf("config database = %v, database_path = %v; want postgresql and none", cfg["database"], cfg["database_path"])
+	}
+}

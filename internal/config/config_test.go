@@ -705,7 +705,13 @@ func TestCheckListen(t *testing.T) {
 		{"remote without token", func(c *Config) { c.Host = "0.0.0.0" },
 			`HOST: "0.0.0.0" is not a loopback address; set AUTH_TOKEN, or ALLOW_REMOTE=true`},
 		{"remote name without token", func(c *Config) { c.Host = "example.com" }, `HOST: "example.com" is not a loopback`},
-		{"remote with token", func(c *Config) { c.Host = "0.0.0.0"; c.AuthToken = "t" }, ""},
+		{"remote with token", func(c *Config) { c.Host = "0.0.0.0"; c.AuthToken = "0123456789abcdef" }, ""},
+		{"remote with blank token", func(c *Config) { c.Host = "0.0.0.0"; c.AuthToken = "   " },
+			`HOST: "0.0.0.0" is not a loopback address; set AUTH_TOKEN`},
+		{"remote with short token", func(c *Config) { c.Host = "0.0.0.0"; c.AuthToken = "0123456789abcde" },
+			`AUTH_TOKEN: "***" is 15 characters; a non-loopback HOST needs a token of at least 16`},
+		{"remote with short padded token", func(c *Config) { c.Host = "0.0.0.0"; c.AuthToken = "  short token    " },
+			`AUTH_TOKEN: "***" is 11 characters`},
 		{"remote allowed", func(c *Config) { c.Host = "0.0.0.0"; c.AllowRemote = true }, ""},
 	}
 	for _, tt := range tests {

@@ -166,7 +166,8 @@ var settings = []setting{
 	{name: "RETENTION_DAYS", set: func(c *Config, v string) (err error) { c.RetentionDays, err = parseInt(v); return err }},
 	{name: "PRICING_FILE", set: func(c *Config, v string) error { c.PricingFile = v; return nil }},
 	{name: "PRICING_URL", set: func(c *Config, v string) error { c.PricingURL = v; return nil }},
-	{name: "AUTH_TOKEN", set: func(c *Config, v string) error { c.AuthToken = v; return nil }, secret: true},
+	// Trimmed like AUTH_TOKEN_FILE's content: a token of spaces is none.
+	{name: "AUTH_TOKEN", set: func(c *Config, v string) error { c.AuthToken = strings.TrimSpace(v); return nil }, secret: true},
 	{name: "AUTH_TOKEN_FILE", set: func(c *Config, v string) error {
 		if c.AuthToken != "" {
 			return errors.New("is set together with AUTH_TOKEN; set only one")

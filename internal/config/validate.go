@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Validate checks every setting and puts the valid ones in canonical form:
@@ -101,13 +102,28 @@ func (c *Config) Validate() error {
 // CheckListen reports a HOST that would expose the API to the network
 // without AUTH_TOKEN, unless ALLOW_REMOTE says so. Only the server calls
 // it: a report run with the server's environment must not fail on it.
+//
+// A token guarding a network listen must be real: blank or short ones
+// (under MinAuthTokenLength characters once trimmed) are refused.
 func (c *Config) CheckListen() error {
-	if c.Loopback() || c.AuthToken != "" || c.AllowRemote {
+	if c.Loopback() || c.AllowRemote {
 		return nil
 	}
-	return &ValidationError{Var: "HOST", Value: c.Host,
-		Reason: "is not a loopback address; set AUTH_TOKEN, or ALLOW_REMOTE=true to listen without one"}
+	switch tok := strings.TrimSpace(c.AuthToken); {
+	case tok == "":
+		return &ValidationError{Var: "HOST", Value: c.Host,
+			Reason: "is not a loopback address; set AUTH_TOKEN, or ALLOW_REMOTE=true to listen without one"}
+	case utf8.RuneCountInString(tok) < MinAuthTokenLength:
+		return &ValidationError{Var: "AUTH_TOKEN", Value: "***",
+			Reason: fmt.Sprintf("is %d characters; a non-loopback HOST needs a token of at least %d",
+				utf8.RuneCountInString(tok), MinAuthTokenLength)}
+	}
+	return nil
 }
+
+// MinAuthTokenLength is the shortest AUTH_TOKEN accepted for a
+// non-loopback listen address.
+const MinAuthTokenLength = 16
 
 // checkHost returns why h is not a usable listen host, or "".
 func checkHost(h string) string {

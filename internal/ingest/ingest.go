@@ -194,6 +194,13 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 			}
 			continue
 		}
+		if !fi.Mode().IsRegular() {
+			// A symlink to a FIFO or a device: reading it would block or
+			// never end (see openRegular).
+			in.logger.Warn("skipping transcript", slog.String("path", p),
+				slog.String("error", "not a regular file ("+fi.Mode().Type().String()+")"))
+			continue
+		}
 		res.FilesScanned++
 		from, _ := resumeOffset(prev, known, fi)
 		if known && from == prev.Offset && fi.Size() == prev.Size && fi.ModTime().Equal(prev.ModTime) {

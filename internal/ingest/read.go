@@ -2,6 +2,8 @@ package ingest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"io/fs"
@@ -80,7 +82,7 @@ func (r *fileReader) newPiece(first bool) piece {
 func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	path := j.src.Path
 	logger := r.logger.With(slog.String("path", path))
-	f, err := os.Open(path)
+	f, fi, err := openRegular(path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			logger.Warn("skipping transcript", slog.Any("error", err))
@@ -88,15 +90,10 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		logger.Warn("skipping transcript", slog.Any("error", err))
-		return
-	}
 	// Stat again through the open file: it may have been replaced since
 	// the run was planned.
 	start, reason := resumeOffset(j.prev, j.known, fi)
-	if start > 0 && !endsLine(f, start) {
+	if start > 0 && !sameBefore(f, start, j.prev.Fingerprint) {
 		start, reason = 0, "rewritten"
 	}
 	dev, ino := fileID(fi)
@@ -112,6 +109,7 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	r.lr.reset(io.NewSectionReader(f, start, fi.Size()-start))
 	send := func(p piece) bool {
 		st := state
+		st.Fingerprint = fingerprint(f, st.Offset)
 		p.state = &st
 		select {
 		case out <- p:
@@ -122,7 +120,12 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	}
 	p := r.newPiece(true)
 	var bad int64
-	for {
+	for i := 0; ; i++ {
+		// A file of lines without records sends nothing until its end,
+		// so look for cancellation here too (cheaply, not every line).
+		if i%1024 == 0 && ctx.Err() != nil {
+			return
+		}
 		line, n, complete, err := r.lr.next()
 		if errors.Is(err, io.EOF) {
 			break
@@ -176,10 +179,35 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	send(p)
 }
 
-// endsLine reports whether the byte before offset is a newline: if not, the
-// file was rewritten in place since it was last read and the stored offset
-// means nothing.
-func endsLine(f *os.File, offset int64) bool {
+// fingerprintBytes is how much of a file before the stored offset its
+// fingerprint covers: enough that a rewrite in place almost surely
+// changes it, little enough to read on every resume.
+const fingerprintBytes = 4 << 10
+
+// fingerprint hashes the up to fingerprintBytes bytes of f just before
+// offset; 0 when there are none or they cannot be read (unknown).
+func fingerprint(f *os.File, offset int64) uint64 {
+	n := min(offset, fingerprintBytes)
+	if n <= 0 {
+		return 0
+	}
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, offset-n); err != nil {
+		return 0
+	}
+	sum := sha256.Sum256(buf)
+	// 0 means unknown, so a hash that happens to be 0 becomes 1.
+	return max(binary.LittleEndian.Uint64(sum[:8]), 1)
+}
+
+// sameBefore reports whether the bytes before offset are still those the
+// last run read up to it: their fingerprint matches want, or, for a state
+// stored without one, the byte before offset is a newline. Otherwise the
+// file was rewritten in place and the stored offset means nothing.
+func sameBefore(f *os.File, offset int64, want uint64) bool {
+	if want != 0 {
+		return fingerprint(f, offset) == want
+	}
 	var b [1]byte
 	_, err := f.ReadAt(b[:], offset-1)
 	return err == nil && b[0] == '\n'

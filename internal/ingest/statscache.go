@@ -126,7 +126,7 @@ func ParseStatsCache(data []byte) (*usage.StatsCache, error) {
 
 // ReadStatsCache reads and decodes the stats-cache.json at path.
 func ReadStatsCache(path string) (*usage.StatsCache, error) {
-	data, err := os.ReadFile(path)
+	data, err := readRegular(path)
 	if err != nil {
 		return nil, fmt.Errorf("read stats cache: %w", err)
 	}

@@ -24,13 +24,15 @@ const recordColumns = `key, message_id, request_id, ts, model, session_id, proje
 // bound as one array and unnest turns the arrays back into rows, so the
 // statement text and its plan are the same for every batch size.
 //
-// A row whose key is stored replaces the stored copy only if
-// usage.Record.Prefer prefers it: more output, then the earlier timestamp,
-// then the smaller session id and project; an equal copy replaces it too
-// (it is the same response read again, which fills in fields an older
-// release did not keep). The decision depends only on the two rows, so
-// any order of batches, and any interleaving of concurrent ones,
-// converges to the same row.
+// A row whose key is stored replaces the stored copy only if it is of the
+// same user (in team mode a user may write and replace only their own
+// records: a key another user holds stays theirs) and usage.Record.Prefer
+// prefers it: more output, then the earlier timestamp, then the smaller
+// session id and project; an equal copy replaces it too (it is the same
+// response read again, which fills in fields an older release did not
+// keep). The decision depends only on the two rows, so any order of
+// batches, and any interleaving of concurrent ones, converges to the same
+// row.
 const upsertRecords = `INSERT INTO records (key, message_id, request_id, ts, model,
 	session_id, project, cwd, git_branch, version, is_sidechain, service_tier, speed,
 	user_name, machine, telemetry, input, output, cache_creation_5m, cache_creation_1h,
@@ -65,17 +67,20 @@ ON CONFLICT (key) DO UPDATE SET
 	inference_geo = excluded.inference_geo,
 	web_fetch_requests = excluded.web_fetch_requests,
 	cost = excluded.cost
-WHERE excluded.output > records.output
+WHERE records.user_name = excluded.user_name AND (excluded.output > records.output
 	OR (excluded.output = records.output AND (excluded.ts < records.ts
 		OR (excluded.ts = records.ts AND (excluded.session_id < records.session_id
-			OR (excluded.session_id = records.session_id AND excluded.project <= records.project)))))`
+			OR (excluded.session_id = records.session_id AND excluded.project <= records.project))))))`
 
 // deleteSuperseded deletes the telemetry records of the batch's request ids
-// that a transcript record also reports (usage.Record.Supersedes), in
-// either order of arrival.
+// that a transcript record of the same user also reports
+// (usage.Record.Supersedes), in either order of arrival. Only the same
+// user's: otherwise anyone could delete another's telemetry by pushing a
+// record that carries its request id.
 const deleteSuperseded = `DELETE FROM records t
 WHERE t.telemetry AND t.request_id <> '' AND t.request_id = ANY($1::text[])
-	AND EXISTS (SELECT 1 FROM records r WHERE NOT r.telemetry AND r.request_id = t.request_id)`
+	AND EXISTS (SELECT 1 FROM records r WHERE NOT r.telemetry AND r.request_id = t.request_id
+		AND r.user_name = t.user_name)`
 
 // writeLock serialises the team server's record writes. Whether a
 // telemetry record survives depends on rows another transaction may be
@@ -128,22 +133,26 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 // batches touch rows in the same order.
 func mergeBatch(records []usage.Record) ([]*usage.Record, error) {
 	byKey := make(map[string]*usage.Record, len(records))
-	transcriptRequests := map[string]bool{}
+	// transcriptRequests holds (user, request id): a user's transcript
+	// supersedes only that user's telemetry.
+	transcriptRequests := map[[2]string]bool{}
 	for i := range records {
 		r := &records[i]
 		if err := validRecord(r); err != nil {
 			return nil, err
 		}
-		if old, ok := byKey[r.Key]; !ok || r.Prefer(old) {
+		// Copies of one key from different users: the first keeps it,
+		// as the database does across batches.
+		if old, ok := byKey[r.Key]; !ok || (old.User == r.User && r.Prefer(old)) {
 			byKey[r.Key] = r
 		}
 		if !r.FromTelemetry() && r.RequestID != "" {
-			transcriptRequests[r.RequestID] = true
+			transcriptRequests[[2]string{r.User, r.RequestID}] = true
 		}
 	}
 	rows := make([]*usage.Record, 0, len(byKey))
 	for _, r := range byKey {
-		if r.FromTelemetry() && transcriptRequests[r.RequestID] {
+		if r.FromTelemetry() && transcriptRequests[[2]string{r.User, r.RequestID}] {
 			continue
 		}
 		rows = append(rows, r)

@@ -16,7 +16,10 @@ type dataSource struct {
 // databaseHealth reports the store.
 type databaseHealth struct {
 	Status string `json:"status" enum:"connected,error"`
-	Path   string `json:"path,omitempty"`
+	// Kind is the store: sqlite or postgresql.
+	Kind string `json:"kind,omitempty" enum:"sqlite,postgresql"`
+	// Path is the SQLite file; absent for PostgreSQL.
+	Path string `json:"path,omitempty"`
 	// LatestRecord is the newest stored record's timestamp.
 	LatestRecord *time.Time `json:"latest_record,omitempty"`
 }
@@ -35,15 +38,27 @@ type healthResponse struct {
 	Problems []string `json:"problems"`
 }
 
+// aliveResponse is the body of GET /health for a request without the
+// auth token, when one is configured.
+type aliveResponse struct {
+	Status string `json:"status" enum:"alive"`
+}
+
 // handleHealth reports unhealthy (503) when the store fails, degraded when
 // no data directory exists or the stats cache is stale or unreadable.
 func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+	if !s.authenticated(r) {
+		// Without the token a probe learns only that the process
+		// answers: no paths, version or activity.
+		writeJSON(w, r, aliveResponse{Status: "alive"})
+		return
+	}
 	resp := healthResponse{
 		Status:        "healthy",
 		Version:       s.opts.Version,
 		UptimeSeconds: int64(s.now().Sub(s.started) / time.Second),
 		DataSources:   make([]dataSource, 0, len(s.opts.DataSources)),
-		Database:      databaseHealth{Status: "connected", Path: s.opts.DatabasePath},
+		Database:      databaseHealth{Status: "connected", Kind: s.opts.Database, Path: s.opts.DatabasePath},
 		StatsCache:    s.statsCacheStatus(),
 		Problems:      []string{},
 	}
@@ -96,7 +111,8 @@ type configResponse struct {
 	AllowRemote             bool     `json:"allow_remote"`
 	MaxBodyBytes            int64    `json:"max_body_bytes"`
 	Timezone                string   `json:"timezone"`
-	DatabasePath            string   `json:"database_path"`
+	Database                string   `json:"database,omitempty" enum:"sqlite,postgresql"`
+	DatabasePath            string   `json:"database_path,omitempty"`
 	DataSources             []string `json:"data_sources"`
 	StatsCacheEnabled       bool     `json:"stats_cache_enabled"`
 	SnapshotIntervalSeconds int64    `json:"snapshot_interval_seconds"`
@@ -116,6 +132,7 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request) {
 		AllowRemote:             o.AllowRemote,
 		MaxBodyBytes:            o.MaxBodyBytes,
 		Timezone:                s.loc.String(),
+		Database:                o.Database,
 		DatabasePath:            o.DatabasePath,
 		DataSources:             nonNil(o.DataSources),
 		StatsCacheEnabled:       o.StatsCache != nil,

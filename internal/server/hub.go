@@ -275,9 +275,21 @@ func (h *Hub) Broadcast(typ string, data any) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for c := range h.clients {
-		h.enqueue(c, b)
+		if !h.enqueue(c, b) {
+			// Out of the hub at once: no more broadcasts, and its slot
+			// is free while its connection is torn down.
+			delete(h.clients, c)
+		}
 	}
 	return nil
+}
+
+// forget takes a dropped client out of the hub; its handler still
+// unregisters it when it returns.
+func (h *Hub) forget(c *client) {
+	h.mu.Lock()
+	delete(h.clients, c)
+	h.mu.Unlock()
 }
 
 // BroadcastBlockUpdate sends a block_update (the current 5-hour block).
@@ -286,21 +298,24 @@ func (h *Hub) BroadcastBlockUpdate(data any) error { return h.Broadcast(MsgBlock
 // BroadcastAlert sends an alert (e.g. a usage limit about to be reached).
 func (h *Hub) BroadcastAlert(data any) error { return h.Broadcast(MsgAlert, data) }
 
-// enqueue queues b for c, or drops c when its queue is full. A dropped
-// client stays registered until its handler returns, but gets nothing more.
-func (h *Hub) enqueue(c *client, b []byte) {
+// enqueue queues b for c, or drops c when its queue is full and returns
+// false; the caller then takes c out of the hub (see forget).
+func (h *Hub) enqueue(c *client, b []byte) bool {
 	select {
 	case <-c.gone:
-		return
+		return true
 	default:
 	}
 	select {
 	case c.send <- b:
 	default:
 		h.dropped.Add(1)
-		h.log.Warn("websocket client too slow; dropping it", slog.String(logKeyClient, c.id))
+		h.log.Warn("websocket client too slow; dropping it", slog.String(logKeyClient, c.id),
+			slog.Int("queue", cap(c.send)))
 		c.end(closeTooSlow, reasonTooSlow)
+		return false
 	}
+	return true
 }
 
 // NotifyIngest tells the hub that an ingest stored records. A stats_update

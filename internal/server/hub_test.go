@@ -274,3 +274,38 @@ func TestHubNoGoroutineLeak(t *testing.T) {
 		settle()
 	}
 }
+
+// TestHubDropsStalledClientAtOnce stalls a client (it reads nothing, its
+// socket buffers fill) with write and ping timeouts far away: the hub must
+// drop it as soon as its queue is full, not when a timeout fires, and
+// count it in /metrics.
+func TestHubDropsStalledClientAtOnce(t *testing.T) {
+	l := newLive(t, liveConfig{smallBuffers: true, hub: server.HubOptions{
+		SendQueue: 4, WriteTimeout: time.Hour, PingInterval: time.Hour, PongTimeout: time.Hour,
+	}})
+	stalled := dialSmall(t, l.ws)
+	_ = stalled // never read
+	waitFor(t, "client registered", func() bool { return l.hub.Clients() == 1 })
+	bulk := strings.Repeat("s", 4<<10)
+	for seq := 1; l.hub.Dropped() == 0; seq++ {
+		if seq > 10_000 {
+			t.Fatal("stalled client never dropped")
+		}
+		_ = l.hub.Broadcast(server.MsgStatsUpdate, payload{Seq: seq, Bulk: bulk})
+	}
+	if n := l.hub.Clients(); n != 0 {
+		t.Errorf("Clients() = %d right after the drop, want 0", n)
+	}
+	resp, err := http.Get(l.ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(resp.Body)
+	for _, want := range []string{"ctm_websocket_clients_dropped_total 1", "ctm_websocket_clients 0"} {
+		if !strings.Contains(body.String(), want+"\n") {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+}

@@ -131,3 +131,24 @@ func emit(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueTyp
 		ch <- m
 	}
 }
+
+// hubCollector exports the WebSocket hub's clients and the clients it
+// dropped for being too slow.
+type hubCollector struct{ h *Hub }
+
+var (
+	wsClientsDesc = prometheus.NewDesc("ctm_websocket_clients",
+		"WebSocket clients connected.", nil, nil)
+	wsDroppedDesc = prometheus.NewDesc("ctm_websocket_clients_dropped_total",
+		"WebSocket clients dropped because their send queue was full.", nil, nil)
+)
+
+func (c hubCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- wsClientsDesc
+	ch <- wsDroppedDesc
+}
+
+func (c hubCollector) Collect(ch chan<- prometheus.Metric) {
+	emit(ch, wsClientsDesc, prometheus.GaugeValue, float64(c.h.Clients()))
+	emit(ch, wsDroppedDesc, prometheus.CounterValue, float64(c.h.Dropped()))
+}

@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/usage"
 	"io"
 	"log/slog"
 	"net"
@@ -284,11 +285,22 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	health := s.prefix + "/health"
 	ws := s.prefix + "/ws"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == health || s.isStaticFile(r) || s.selfAuth[r.URL.Path] {
+		if r.URL.Path == health {
+			// Open to probes, but only an authenticated request learns
+			// more than "alive" (see handleHealth).
+			token, ok := usage.BearerToken(r.Header.Get("Authorization"))
+			got := sha256.Sum256([]byte(token))
+			if ok && subtle.ConstantTimeCompare(got[:], want[:]) == 1 {
+				r = r.WithContext(context.WithValue(r.Context(), authenticatedKey, true))
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if s.isStaticFile(r) || s.selfAuth[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
+		token, ok := usage.BearerToken(r.Header.Get("Authorization"))
 		if !ok && r.URL.Path == ws {
 			// Browsers cannot set headers on a WebSocket handshake, so it
 			// alone may carry the token in the query string.
@@ -304,6 +316,16 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// authenticatedKey marks a health request that carried the auth token.
+const authenticatedKey contextKey = requestInfoKey + 2
+
+// authenticated reports whether r may see what needs the auth token: no
+// token is configured, or r carried it.
+func (s *Server) authenticated(r *http.Request) bool {
+	ok, _ := r.Context().Value(authenticatedKey).(bool)
+	return s.opts.AuthToken == "" || ok
 }
 
 // isStaticFile reports whether r reads a dashboard file: a GET or HEAD that

@@ -28,6 +28,9 @@ func TestAuth(t *testing.T) {
 		{"prefix of token", "/api/v1/stats", "Bearer s3cre", http.StatusUnauthorized},
 		{"wrong scheme", "/api/v1/stats", "Basic s3cret", http.StatusUnauthorized},
 		{"right token", "/api/v1/stats", "Bearer s3cret", http.StatusOK},
+		{"scheme in lower case", "/api/v1/stats", "bearer s3cret", http.StatusOK},
+		{"scheme in upper case", "/api/v1/stats", "BEARER s3cret", http.StatusOK},
+		{"empty token", "/api/v1/stats", "Bearer ", http.StatusUnauthorized},
 		{"metrics need a token", "/metrics", "", http.StatusUnauthorized},
 		{"unknown route needs a token", "/api/v1/nope", "", http.StatusUnauthorized},
 		{"query token only for WebSocket handshakes", "/api/v1/stats?token=s3cret", "", http.StatusUnauthorized},
@@ -45,6 +48,27 @@ func TestAuth(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("health says only alive without the token", func(t *testing.T) {
+		for _, auth := range []string{"", "Bearer nope"} {
+			r := do(t, h, http.MethodGet, "/api/v1/health", nil, "Authorization", auth)
+			var data map[string]any
+			if err := json.Unmarshal(r.Env.Data, &data); err != nil {
+				t.Fatal(err)
+			}
+			if r.Code != http.StatusOK || len(data) != 1 || data["status"] != "alive" {
+				t.Errorf("health with %q = %d %s, want 200 and only status alive", auth, r.Code, r.Env.Data)
+			}
+		}
+		var full struct {
+			Status  string `json:"status"`
+			Version string `json:"version"`
+		}
+		r := do(t, h, http.MethodGet, "/api/v1/health", nil, "Authorization", "bearer s3cret")
+		if err := json.Unmarshal(r.Env.Data, &full); err != nil || full.Status != "healthy" || full.Version != "test" {
+			t.Errorf("health with the token = %s, want the full report", r.Env.Data)
+		}
+	})
 
 	t.Run("off by default", func(t *testing.T) {
 		r := do(t, newServer(t, nil).Handler(), http.MethodGet, "/api/v1/stats", nil)

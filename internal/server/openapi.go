@@ -91,7 +91,7 @@ func (s *Server) docs() map[string]operation {
 // baseDocs describes every route but the user parameter.
 func (s *Server) baseDocs() map[string]operation {
 	return map[string]operation{
-		"GET /health": {summary: "Service health: status, uptime, data sources, database, stats cache.",
+		"GET /health": {summary: "Service health: status, uptime, data sources, database, stats cache. With AUTH_TOKEN set, a request without it gets only {\"status\":\"alive\"}.",
 			response: healthResponse{}, errors: []int{503}},
 		"GET /stats": {summary: "All-time summary, today, and today compared with yesterday and the last-7-days average.",
 			response: statsResponse{}},

@@ -59,6 +59,10 @@ type Options struct {
 
 	Version      string
 	DatabasePath string
+	// Database names the kind of store, "sqlite" or "postgresql", for
+	// /health and /config; DatabasePath is left empty for PostgreSQL,
+	// whose URL holds credentials.
+	Database string
 	// DataSources are the Claude data directories, reported by health.
 	DataSources []string
 	// StatsCache may be nil when no stats cache is read.

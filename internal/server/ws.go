@@ -22,6 +22,9 @@ import (
 // only from the server's own origin or one of CORSOrigins; a handshake
 // without Origin (not a browser) is accepted.
 func (s *Server) MountWebSocket(h *Hub) {
+	// A second hub would be a wiring mistake; its metrics are then left
+	// out rather than panicking.
+	_ = s.metrics.reg.Register(hubCollector{h})
 	s.Mount("GET "+s.prefix+"/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(r, origin) {
 			// A page on another site must not read a local user's usage
@@ -132,14 +135,34 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	now := h.opts.Now().UTC().Format(wsTimeFormat)
-	if hello, err := h.encode(MsgConnected, ConnectedData{ClientID: c.id, ServerTime: now}); err == nil {
-		h.enqueue(c, hello)
+	if hello, err := h.encode(MsgConnected, ConnectedData{ClientID: c.id, ServerTime: now}); err == nil && !h.enqueue(c, hello) {
+		h.forget(c)
 	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() { h.read(ctx, cancel, conn, c) })
-	wg.Go(func() { h.ping(ctx, cancel, conn) })
-	code, reason := h.write(ctx, conn, c)
+	var pingReason string // set by ping before it cancels
+	wg.Go(func() { pingReason = h.ping(ctx, cancel, conn) })
+	// A client dropped while a write to it is stuck (it reads nothing and
+	// the socket buffers are full) must not hold its connection until the
+	// write timeout or the next ping: the write in progress gets a moment
+	// to finish, so that the close frame can still follow, then is cut.
+	wctx, wcancel := context.WithCancel(ctx)
+	defer wcancel()
+	wg.Go(func() {
+		select {
+		case <-c.gone:
+			t := time.NewTimer(min(dropGrace, h.opts.WriteTimeout))
+			defer t.Stop()
+			select {
+			case <-t.C:
+				wcancel()
+			case <-ctx.Done():
+			}
+		case <-ctx.Done():
+		}
+	})
+	code, reason := h.write(wctx, conn, c)
 	if code != 0 {
 		// Before cancel, which would abort the reader and the connection
 		// with it. Best effort: a peer that reads nothing cannot receive
@@ -149,23 +172,44 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	cancel()
 	_ = conn.CloseNow()
 	wg.Wait()
+	if pingReason != "" && code == 0 {
+		reason = pingReason
+	}
+	if code == closeTooSlow {
+		log.Warn("websocket client dropped", slog.String(logKeyReason, reason))
+		return
+	}
 	log.Info("websocket client disconnected", slog.String(logKeyReason, reason))
 }
+
+// dropGrace is how long a write in progress to a dropped client may still
+// take before the connection is cut.
+const dropGrace = time.Second
 
 // write sends c's queue until the connection fails or the hub ends the
 // client; it returns the close code and reason to send, 0 for none.
 func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) (websocket.StatusCode, string) {
 	for {
 		select {
-		case <-ctx.Done():
-			return 0, "connection closed"
 		case <-c.gone:
 			return c.code, c.reason
+		case <-ctx.Done():
+			select {
+			case <-c.gone: // cut because it was dropped
+				return c.code, c.reason
+			default:
+			}
+			return 0, "connection closed"
 		case b := <-c.send:
 			wctx, cancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
 			err := conn.Write(wctx, websocket.MessageText, b)
 			cancel()
 			if err != nil {
+				select {
+				case <-c.gone: // cut because it was dropped
+					return c.code, c.reason
+				default:
+				}
 				return 0, "write failed"
 			}
 		}
@@ -174,20 +218,23 @@ func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) (webso
 
 // ping checks every PingInterval that the peer still answers, so that a
 // vanished client is noticed even when nothing is broadcast.
-func (h *Hub) ping(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn) {
+func (h *Hub) ping(ctx context.Context, cancel context.CancelFunc, conn *websocket.Conn) (reason string) {
 	t := time.NewTicker(h.opts.PingInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return ""
 		case <-t.C:
 			pctx, pcancel := context.WithTimeout(ctx, h.opts.PongTimeout)
 			err := conn.Ping(pctx)
 			pcancel()
 			if err != nil {
+				if ctx.Err() != nil {
+					return ""
+				}
 				cancel()
-				return
+				return fmt.Sprintf("no pong within %v", h.opts.PongTimeout)
 			}
 		}
 	}
@@ -216,8 +263,8 @@ func (h *Hub) read(ctx context.Context, cancel context.CancelFunc, conn *websock
 		if typ == "" {
 			continue
 		}
-		if b, err := h.encode(typ, reply); err == nil {
-			h.enqueue(c, b)
+		if b, err := h.encode(typ, reply); err == nil && !h.enqueue(c, b) {
+			h.forget(c)
 		}
 	}
 }

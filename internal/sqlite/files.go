@@ -10,15 +10,16 @@ import (
 )
 
 // upsertFile stores the latest state of a file.
-const upsertFile = `INSERT INTO files (path, device, inode, size, mtime, "offset", bad_lines)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+const upsertFile = `INSERT INTO files (path, device, inode, size, mtime, "offset", bad_lines, fingerprint)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (path) DO UPDATE SET
 	device = excluded.device,
 	inode = excluded.inode,
 	size = excluded.size,
 	mtime = excluded.mtime,
 	"offset" = excluded."offset",
-	bad_lines = excluded.bad_lines`
+	bad_lines = excluded.bad_lines,
+	fingerprint = excluded.fingerprint`
 
 // applyFiles upserts file states.
 func applyFiles(ctx context.Context, tx *sql.Tx, files []usage.FileState) error {
@@ -41,17 +42,23 @@ func applyFiles(ctx context.Context, tx *sql.Tx, files []usage.FileState) error 
 		// Device and inode are stored bit for bit: a uint64 above MaxInt64
 		// becomes a negative INTEGER and converts back unchanged.
 		if _, err := stmt.ExecContext(ctx, f.Path, int64(f.Device), int64(f.Inode), f.Size,
-			mtime, f.Offset, f.BadLines); err != nil {
+			mtime, f.Offset, f.BadLines, fingerprintValue(f.Fingerprint)); err != nil {
 			return fmt.Errorf("apply: file %q: %w", f.Path, formatError(err))
 		}
 	}
 	return nil
 }
 
+// fingerprintValue stores a fingerprint bit for bit as an INTEGER, and
+// the unknown fingerprint 0 as NULL.
+func fingerprintValue(fp uint64) sql.NullInt64 {
+	return sql.NullInt64{Int64: int64(fp), Valid: fp != 0}
+}
+
 // FileStates returns the stored state of every file, by path.
 func (s *Store) FileStates(ctx context.Context) (map[string]usage.FileState, error) {
 	rows, err := s.reader.QueryContext(ctx,
-		`SELECT path, device, inode, size, mtime, "offset", bad_lines FROM files`)
+		`SELECT path, device, inode, size, mtime, "offset", bad_lines, fingerprint FROM files`)
 	if err != nil {
 		return nil, fmt.Errorf("file states: %w", formatError(err))
 	}
@@ -61,12 +68,16 @@ func (s *Store) FileStates(ctx context.Context) (map[string]usage.FileState, err
 		var (
 			f             usage.FileState
 			device, inode int64
+			fingerprint   *int64
 			mtime         sql.NullInt64
 		)
-		if err := rows.Scan(&f.Path, &device, &inode, &f.Size, &mtime, &f.Offset, &f.BadLines); err != nil {
+		if err := rows.Scan(&f.Path, &device, &inode, &f.Size, &mtime, &f.Offset, &f.BadLines, &fingerprint); err != nil {
 			return nil, fmt.Errorf("file states: %w", formatError(err))
 		}
 		f.Device, f.Inode = uint64(device), uint64(inode)
+		if fingerprint != nil {
+			f.Fingerprint = uint64(*fingerprint)
+		}
 		if mtime.Valid {
 			f.ModTime = time.Unix(0, mtime.Int64).UTC()
 		}

@@ -42,6 +42,8 @@ func testFileStatesRoundTrip(t *testing.T, s usage.Store) {
 		ModTime:  time.Date(2026, 3, 2, 15, 4, 5, 123456789, kathmandu),
 		Offset:   120000,
 		BadLines: 2,
+		// Full range too, bit for bit.
+		Fingerprint: 1<<63 + 11,
 	}
 	b := usage.FileState{Path: "/home/u/.claude/projects/-p-b/s2.jsonl", Device: 1, Inode: 2, Size: 10, Offset: 10}
 	apply(t, s, usage.Batch{Files: []usage.FileState{a, b}})
@@ -52,9 +54,13 @@ func testFileStatesRoundTrip(t *testing.T, s usage.Store) {
 	if !got[b.Path].ModTime.IsZero() {
 		t.Errorf("zero ModTime came back as %v, want the zero time", got[b.Path].ModTime)
 	}
+	if got[b.Path].Fingerprint != 0 {
+		t.Errorf("unknown fingerprint came back as %d, want 0", got[b.Path].Fingerprint)
+	}
 
 	a2 := a
 	a2.Size, a2.Offset, a2.BadLines, a2.ModTime = 200000, 199999, 3, a.ModTime.Add(time.Minute)
+	a2.Fingerprint = 42
 	apply(t, s, usage.Batch{Files: []usage.FileState{a2}})
 	got = fileStates(t, s)
 	if len(got) != 2 || !sameFile(got[a.Path], a2) || !sameFile(got[b.Path], b) {

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"net/http"
-	"strings"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -64,10 +63,5 @@ func TokenAuth(users TokenResolver, adminToken string) Authenticator {
 
 // bearer returns the token of an `Authorization: Bearer` header.
 func bearer(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
+	return usage.BearerToken(r.Header.Get("Authorization"))
 }

@@ -230,8 +230,17 @@ func TestIngestTooLarge(t *testing.T) {
 		t.Errorf("oversized batch = %d %s %q, want 400 naming the limit", w.Code, code, msg)
 	}
 	huge := bytes.Repeat([]byte(" "), MaxBodyBytes+10)
-	if w := post(h, "ctm_ann", huge); w.Code != 400 {
-		t.Errorf("oversized body = %d, want 400", w.Code)
+	w = post(h, "ctm_ann", huge)
+	if code, msg := errorOf(t, w); w.Code != http.StatusRequestEntityTooLarge || code != "PAYLOAD_TOO_LARGE" || !strings.Contains(msg, "32 MiB") {
+		t.Errorf("oversized body = %d %s %q, want 413 naming 32 MiB", w.Code, code, msg)
+	}
+	// Behind the API server's smaller limit, the message names the limit
+	// that was enforced.
+	limited := http.MaxBytesHandler(h, 1<<20)
+	w = post(limited, "ctm_ann", bytes.Repeat([]byte(" "), 1<<20+10))
+	if code, msg := errorOf(t, w); w.Code != http.StatusRequestEntityTooLarge || code != "PAYLOAD_TOO_LARGE" ||
+		!strings.Contains(msg, "1 MiB") || strings.Contains(msg, "32") {
+		t.Errorf("body over the server's 1 MiB = %d %s %q, want 413 naming 1 MiB", w.Code, code, msg)
 	}
 }
 

@@ -2,6 +2,7 @@ package team
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -72,6 +73,10 @@ func (h *OTLPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, err := readBody(w, r)
+	if tl := (*errTooLarge)(nil); errors.As(err, &tl) {
+		h.fail(w, r, isJSON, http.StatusRequestEntityTooLarge, tl.Error())
+		return
+	}
 	if err != nil {
 		h.fail(w, r, isJSON, http.StatusBadRequest, usage.ErrorMessage(err))
 		return

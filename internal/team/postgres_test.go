@@ -287,3 +287,27 @@ func TestPushAndTelemetryCountedOnce(t *testing.T) {
 
 // bytesReader returns a fresh reader over b.
 func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }
+
+func TestPushCannotTakeOverAnotherUsersRecord(t *testing.T) {
+	s := openPostgres(t)
+	srv := server(t, s, nil)
+	aliceTok, _ := s.CreateToken(t.Context(), "alice")
+	bobTok, _ := s.CreateToken(t.Context(), "bob")
+	rec := machineRecords(1, 1)[0]
+	if _, err := team.Push(t.Context(), source{rec}, srv.URL, aliceTok, team.PushOptions{Machine: "a"}); err != nil {
+		t.Fatalf("alice Push() = %v", err)
+	}
+	// Bob pushes Alice's key with far more output, with his own token.
+	forged := rec
+	forged.Output = 1_000_000
+	if _, err := team.Push(t.Context(), source{forged}, srv.URL, bobTok, team.PushOptions{Machine: "b"}); err != nil {
+		t.Fatalf("bob Push() = %v", err)
+	}
+	rs, err := s.Records(t.Context(), usage.Filter{}, usage.Page{})
+	if err != nil || len(rs) != 1 || rs[0].User != "alice" || rs[0].Output != rec.Output {
+		t.Errorf("records = %+v, %v; want alice's record unchanged", rs, err)
+	}
+	if _, n := totals(t, s, "bob"); n != 0 {
+		t.Errorf("bob has %d records, want 0", n)
+	}
+}

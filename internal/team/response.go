@@ -70,6 +70,10 @@ func writeJSON(w http.ResponseWriter, data any) {
 // once, and reach the client only as a generic message.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code, status := statusOf(err)
+	msg := usage.ErrorMessage(err)
+	if tl := (*errTooLarge)(nil); errors.As(err, &tl) {
+		code, status, msg = "PAYLOAD_TOO_LARGE", http.StatusRequestEntityTooLarge, tl.Error()
+	}
 	if status >= 500 {
 		logger.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
@@ -79,13 +83,14 @@ func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(envelope{
-		Error:     &errorBody{Code: code, Message: usage.ErrorMessage(err)},
+		Error:     &errorBody{Code: code, Message: msg},
 		Timestamp: time.Now().UTC(),
 	})
 }
 
 // readBody returns the request body, gunzipped when Content-Encoding says
-// gzip, and at most MaxBodyBytes of it (EINVALID beyond).
+// gzip, and at most MaxBodyBytes of it (an errTooLarge beyond, or beyond
+// the limit of a MaxBytesReader in front).
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
 	var src io.Reader = body
@@ -106,12 +111,36 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(io.LimitReader(src, MaxBodyBytes+1))
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig) || len(data) > MaxBodyBytes:
-		return nil, usage.Errorf(usage.EINVALID, "body: larger than %d bytes", MaxBodyBytes)
+	case errors.As(err, &tooBig):
+		// The limit that was hit: the server in front may enforce a
+		// smaller one than MaxBodyBytes.
+		return nil, bodyTooLarge(tooBig.Limit)
+	case len(data) > MaxBodyBytes:
+		return nil, bodyTooLarge(MaxBodyBytes)
 	case err != nil:
 		return nil, usage.Errorf(usage.EINVALID, "body: %s", readError(err))
 	}
 	return data, nil
+}
+
+// errTooLarge marks a request body over the limit, answered with 413.
+type errTooLarge struct{ limit int64 }
+
+func (e *errTooLarge) Error() string {
+	return fmt.Sprintf("body: larger than %d bytes (%s)", e.limit, sizeText(e.limit))
+}
+
+func bodyTooLarge(limit int64) error { return &errTooLarge{limit} }
+
+// sizeText writes n bytes in MiB or KiB when it is a whole number of them.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // readError describes a body read failure without internals.

@@ -80,6 +80,10 @@ type FileState struct {
 	Offset int64
 	// BadLines counts lines that could not be parsed, for reporting.
 	BadLines int64
+	// Fingerprint is a hash of the up to 4 KiB just before Offset: when
+	// they change, the file was rewritten in place and Offset means
+	// nothing. 0 means unknown (states stored by earlier releases).
+	Fingerprint uint64
 }
 
 // Batch is a unit of ingest: records and the file states that account for

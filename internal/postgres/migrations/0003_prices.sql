@@ -20,4 +20,4 @@ UPDATE snapshot_models SET cost = round(cost_usd * 10000000000)::bigint;
 
 -- Read every transcript that still exists again, for the new fields;
 -- records are keyed, so nothing is counted twice.
-UPDATE files SET "offset" = 0, size = 0, mtime = NULL;
+UPDATE files SET "offset" = 0, size = 0, mtime = NULL, bad_lines = 0;

@@ -106,4 +106,4 @@ UPDATE snapshot_models SET cost = CAST(round(cost_usd * 10000000000) AS INTEGER)
 -- tokens into 5-minute writes) come from the transcripts: read every file
 -- that still exists again. Records are keyed, so nothing is counted twice;
 -- records whose file is gone keep what they have.
-UPDATE files SET "offset" = 0, size = 0, mtime = NULL;
+UPDATE files SET "offset" = 0, size = 0, mtime = NULL, bad_lines = 0;
