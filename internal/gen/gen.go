@@ -38,10 +38,26 @@ type Config struct {
 	Days int
 	// Projects is the number of projects (default 30).
 	Projects int
+	// Billing writes the models and usage fields of 2026, chosen by each
+	// session's date, so that the data exercises every billing rule of the
+	// price table: fast mode, data residency, batch, the Haiku 5.5 prompt
+	// tier, long context before and after 2026-03-13, the Sonnet 5.5 cache
+	// read change of 2026-10-07, gateway-zeroed cache_creation objects and
+	// web fetches. Its window defaults to 2026 (End DefaultBillingEnd, Days
+	// 334) instead of the default one.
+	Billing bool
 }
 
 // DefaultEnd is the default end of the generated time window.
 var DefaultEnd = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// DefaultBillingEnd is the default end of the window of Config.Billing;
+// with its 334 days the window is 2026-01-01 to 2026-12-01, across both
+// dated price changes.
+var DefaultBillingEnd = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// billingDays is the default window length of Config.Billing.
+const billingDays = 334
 
 const (
 	// poolSize is the filler pool size; it bounds the largest tool result.
@@ -69,9 +85,15 @@ func Generate(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	if cfg.End.IsZero() {
 		cfg.End = DefaultEnd
+		if cfg.Billing {
+			cfg.End = DefaultBillingEnd
+		}
 	}
 	if cfg.Days == 0 {
 		cfg.Days = 60
+		if cfg.Billing {
+			cfg.Days = billingDays
+		}
 	}
 	if cfg.Projects == 0 {
 		cfg.Projects = 30
@@ -139,6 +161,8 @@ type generator struct {
 	lastProject int
 	open        []*output
 	err         error
+	// eraBounds splits the window into the Claude Code eras.
+	eraBounds []float64
 }
 
 func newGenerator(cfg Config) *generator {
@@ -149,12 +173,19 @@ func newGenerator(cfg Config) *generator {
 		pool:  newTextPool(rng, poolSize),
 		start: cfg.End.AddDate(0, 0, -cfg.Days),
 		man: &Manifest{
-			Seed:        cfg.Seed,
-			TargetBytes: cfg.Size,
-			Models:      map[string]ModelTotals{},
-			LineTypes:   map[string]int64{},
-			Layouts:     map[string]int{},
+			Seed:          cfg.Seed,
+			TargetBytes:   cfg.Size,
+			Billing:       cfg.Billing,
+			Models:        map[string]ModelTotals{},
+			Days:          map[string]ModelTotals{},
+			BillingShapes: map[string]int64{},
+			LineTypes:     map[string]int64{},
+			Layouts:       map[string]int{},
 		},
+		eraBounds: eraBounds,
+	}
+	if cfg.Billing {
+		g.eraBounds = billingEraBounds
 	}
 	g.man.Start, g.man.End = g.start, cfg.End
 	g.projects = g.newProjects(cfg.Projects)
@@ -335,8 +366,20 @@ type response struct {
 	requestID string
 	tokens    usage.Tokens // Output is the final count
 	// written is the largest output_tokens among the copies written so far,
-	// -1 when none was written.
+	// -1 when none was written; at is the timestamp of the earliest copy
+	// with that count, the copy a correct reader keeps.
 	written int64
+	at      time.Time
+	// fast and batch are written as usage.speed "fast" and
+	// usage.service_tier "batch".
+	fast, batch bool
+}
+
+// keep records that a copy with out output tokens was written at t.
+func (r *response) keep(out int64, t time.Time) {
+	if out > r.written {
+		r.written, r.at = out, t
+	}
 }
 
 // longPrompt is the prompt size above which the long-context tiers of the
@@ -344,9 +387,21 @@ type response struct {
 // tests can see the generator makes them.
 const longPrompt = 200_000
 
+// haikuPrompt is the prompt size above which Haiku 5.5 bills a request at
+// its higher tier.
+const haikuPrompt = 100_000
+
+// longContextEnd is the day the long-context premium of Opus 4.6 and
+// Sonnet 4.6 ended; sonnet55CacheCut the day Sonnet 5.5's cache reads got
+// cheaper.
+var (
+	longContextEnd   = time.Date(2026, 3, 13, 0, 0, 0, 0, time.UTC)
+	sonnet55CacheCut = time.Date(2026, 10, 7, 0, 0, 0, 0, time.UTC)
+)
+
 // account adds a finished response to the manifest totals, counting the
 // copy a correct reader keeps: the one with the largest output.
-func (g *generator) account(r *response) {
+func (g *generator) account(r *response, s *session) {
 	if r.written < 0 {
 		return
 	}
@@ -358,7 +413,62 @@ func (g *generator) account(r *response) {
 	m.Entries++
 	m.Tokens = m.Tokens.Add(t)
 	g.man.Models[r.model] = m
+	day := r.at.UTC().Format(time.DateOnly)
+	d := g.man.Days[day]
+	d.Entries++
+	d.Tokens = d.Tokens.Add(t)
+	g.man.Days[day] = d
 	if t.Prompt() > longPrompt {
 		g.man.LongContextResponses++
 	}
+	for _, shape := range billingShapes(r, s, t) {
+		g.man.BillingShapes[shape]++
+	}
+}
+
+// billingShapes lists the Billing* counters that the kept copy of r, with
+// tokens t, adds to.
+func billingShapes(r *response, s *session, t usage.Tokens) []string {
+	var out []string
+	add := func(ok bool, shape string) {
+		if ok {
+			out = append(out, shape)
+		}
+	}
+	add(r.fast, BillingFast)
+	add(r.batch, BillingBatch)
+	if s.era == era21x {
+		add(s.geo == "us", BillingGeoUS)
+		add(s.geo == "global", BillingGeoGlobal)
+		add(s.geo == "not_available", BillingGeoNotAvailable)
+	}
+	add(s.gateway && t.CacheCreation() > 0 && !s.noCacheObject, BillingGatewayZeros)
+	add(t.WebFetchRequests > 0, BillingWebFetch)
+	near := func(p, limit int64) (below, above bool) {
+		return p > limit*9/10 && p <= limit, p > limit && p <= limit*11/10
+	}
+	p := t.Prompt()
+	if strings.HasPrefix(r.model, modelHaiku55) {
+		below, above := near(p, haikuPrompt)
+		add(below, BillingHaikuBelow)
+		add(above, BillingHaikuAbove)
+	}
+	// Sonnet 4.5 always has the long-context tier; Opus 4.6 and Sonnet 4.6
+	// until longContextEnd, after which their long prompts are billed at
+	// the standard price.
+	tiered := strings.HasPrefix(r.model, "claude-sonnet-4-5")
+	if strings.HasPrefix(r.model, modelOpus46) || strings.HasPrefix(r.model, modelSonnet46) {
+		tiered = r.at.Before(longContextEnd)
+		add(!tiered && p > longPrompt, BillingLongContextEnded)
+	}
+	if tiered {
+		below, above := near(p, longPrompt)
+		add(below, BillingLongBelow)
+		add(above, BillingLongAbove)
+	}
+	if strings.HasPrefix(r.model, modelSonnet55) {
+		add(r.at.Before(sonnet55CacheCut), BillingSonnet55Before)
+		add(!r.at.Before(sonnet55CacheCut), BillingSonnet55After)
+	}
+	return out
 }
