@@ -38,6 +38,8 @@ type Config struct {
 	Days int
 	// Projects is the number of projects (default 30).
 	Projects int
+	// Shape lays out sessions: ShapeDefault ("" too) or ShapeLong.
+	Shape string
 	// Billing writes the models and usage fields of 2026, chosen by each
 	// session's date, so that the data exercises every billing rule of the
 	// price table: fast mode, data residency, batch, the Haiku 5.5 prompt
@@ -47,6 +49,18 @@ type Config struct {
 	// 334) instead of the default one.
 	Billing bool
 }
+
+// Shapes accepted in Config.Shape.
+const (
+	// ShapeDefault is sessions of a few KB to a few MB, dense in time,
+	// with many subagent files: about 7 files and 105 responses per MB.
+	ShapeDefault = "default"
+	// ShapeLong is long sessions spread over many hours in few, large
+	// files: about 2 files and 148 responses per MB, and about 2 responses
+	// per session, model and quarter hour instead of about 10. It is the
+	// shape of a user who leaves one session open all day.
+	ShapeLong = "long"
+)
 
 // DefaultEnd is the default end of the generated time window.
 var DefaultEnd = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
@@ -82,6 +96,13 @@ func Generate(ctx context.Context, cfg Config) (*Manifest, error) {
 	}
 	if cfg.Days < 0 || cfg.Projects < 0 {
 		return nil, usage.Errorf(usage.EINVALID, "days and projects must not be negative")
+	}
+	switch cfg.Shape {
+	case "", ShapeDefault:
+		cfg.Shape = ShapeDefault
+	case ShapeLong:
+	default:
+		return nil, usage.Errorf(usage.EINVALID, "unknown shape %q: want %q or %q", cfg.Shape, ShapeDefault, ShapeLong)
 	}
 	if cfg.End.IsZero() {
 		cfg.End = DefaultEnd
@@ -145,6 +166,26 @@ func ParseSize(s string) (int64, error) {
 	return int64(f * float64(mult)), nil
 }
 
+// Knobs of ShapeLong, tuned so that its data has about 2 files and 148
+// distinct responses per MB.
+const (
+	longSessionMin, longSessionMax = 640 << 10, 2 << 20
+	longTurnResponses              = 8
+	longToolResult                 = 9 << 10
+	// longTaskOdds makes one tool call in longTaskOdds a subagent, against
+	// one in 12 in the default shape: subagent files are what make the
+	// default shape's files many and small.
+	longTaskOdds = 150
+)
+
+// taskOdds returns n such that one tool call in n starts a subagent.
+func (g *generator) taskOdds() int {
+	if g.long {
+		return longTaskOdds
+	}
+	return 12
+}
+
 // generator holds the state of one Generate call. Everything random comes
 // from one PCG stream consumed in a fixed order, which is what makes the
 // output a function of the seed.
@@ -163,6 +204,7 @@ type generator struct {
 	err         error
 	// eraBounds splits the window into the Claude Code eras.
 	eraBounds []float64
+	long      bool
 }
 
 func newGenerator(cfg Config) *generator {
@@ -175,6 +217,7 @@ func newGenerator(cfg Config) *generator {
 		man: &Manifest{
 			Seed:          cfg.Seed,
 			TargetBytes:   cfg.Size,
+			Shape:         cfg.Shape,
 			Billing:       cfg.Billing,
 			Models:        map[string]ModelTotals{},
 			Days:          map[string]ModelTotals{},
@@ -183,6 +226,7 @@ func newGenerator(cfg Config) *generator {
 			Layouts:       map[string]int{},
 		},
 		eraBounds: eraBounds,
+		long:      cfg.Shape == ShapeLong,
 	}
 	if cfg.Billing {
 		g.eraBounds = billingEraBounds

@@ -499,6 +499,7 @@ func TestGenerateRejectsBadConfig(t *testing.T) {
 		{"too small", Config{Dir: t.TempDir(), Size: 100}, usage.EINVALID},
 		{"negative days", Config{Dir: t.TempDir(), Size: 1 << 20, Days: -1}, usage.EINVALID},
 		{"existing projects", Config{Dir: existing, Size: 1 << 20}, usage.ECONFLICT},
+		{"unknown shape", Config{Dir: t.TempDir(), Size: 1 << 20, Shape: "wide"}, usage.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

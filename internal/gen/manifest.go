@@ -66,6 +66,7 @@ const (
 type Manifest struct {
 	Seed        uint64    `json:"seed"`
 	TargetBytes int64     `json:"target_bytes"`
+	Shape       string    `json:"shape"`
 	Billing     bool      `json:"billing"`
 	Start       time.Time `json:"start"`
 	End         time.Time `json:"end"`

@@ -131,7 +131,7 @@ func (c *convo) pickTool() string {
 	if c.forceTask {
 		return "Task"
 	}
-	if r.IntN(12) == 0 {
+	if r.IntN(c.s.g.taskOdds()) == 0 {
 		return "Task"
 	}
 	return mainTools[r.IntN(len(mainTools))]
@@ -265,6 +265,9 @@ func (c *convo) assistantCopy(resp *response, block []byte, out int64, first, la
 func (c *convo) toolResult(t toolUse, big bool) {
 	g, r := c.s.g, c.rng()
 	n := logUniform(r, 80, 24<<10)
+	if c.s.g.long {
+		n = logUniform(r, 80, longToolResult)
+	}
 	if c.sidechain {
 		n = logUniform(r, 80, 8<<10)
 	}
@@ -296,7 +299,13 @@ func (c *convo) toolResult(t toolUse, big bool) {
 			c.emit(c.buf, lineBashProgress)
 		}
 	}
-	c.tick(100*time.Millisecond, 5*time.Second)
+	if g.long {
+		// Slow tools (builds, test suites) spread a turn's responses over
+		// several quarter hours.
+		c.tick(20*time.Second, 6*time.Minute)
+	} else {
+		c.tick(100*time.Millisecond, 5*time.Second)
+	}
 	text := g.pool.text(r, int(n))
 	c.pending += int64(len(text)) / 4
 	b := c.head(c.buf[:0])

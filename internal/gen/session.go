@@ -317,6 +317,9 @@ func (g *generator) session(i int) {
 	}
 
 	target := logUniform(r, 6<<10, 4<<20)
+	if g.long {
+		target = logUniform(r, longSessionMin, longSessionMax)
+	}
 	if i < len(eraBounds)-1 {
 		target = max(target, 512<<10) // room for the forced shapes
 	}
@@ -526,7 +529,12 @@ func (c *convo) summary() {
 // turn writes one user prompt and the responses and tool calls it causes.
 func (c *convo) turn() {
 	g, r, s := c.s.g, c.rng(), c.s
-	c.tick(5*time.Second, 20*time.Minute)
+	if g.long {
+		// The user comes back to a session left open all day.
+		c.tick(2*time.Minute, 75*time.Minute)
+	} else {
+		c.tick(5*time.Second, 20*time.Minute)
+	}
 	c.turns++
 	if s.era == era21x && (r.IntN(10) == 0 || s.index < 3 && c.turns == 1) {
 		c.queueOperation("enqueue")
@@ -543,6 +551,9 @@ func (c *convo) turn() {
 		}
 	}
 	n := int(logUniform(r, 1, 30))
+	if g.long {
+		n = int(logUniform(r, 1, longTurnResponses))
+	}
 	for k := range n {
 		for _, t := range c.respond(k == n-1) {
 			if t.name == "Task" {
