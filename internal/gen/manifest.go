@@ -64,12 +64,13 @@ const (
 // Manifest records what Generate wrote so that tests and benchmarks can
 // compare a tool's accounting with the truth.
 type Manifest struct {
-	Seed        uint64    `json:"seed"`
-	TargetBytes int64     `json:"target_bytes"`
-	Shape       string    `json:"shape"`
-	Billing     bool      `json:"billing"`
-	Start       time.Time `json:"start"`
-	End         time.Time `json:"end"`
+	Seed        uint64 `json:"seed"`
+	TargetBytes int64  `json:"target_bytes"`
+	// Shape and Billing are the Config fields the data was written with.
+	Shape   string    `json:"shape"`
+	Billing bool      `json:"billing"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
 	// Bytes, Files and Lines cover every transcript file; Lines counts a
 	// torn last line too.
 	Bytes     int64 `json:"bytes"`

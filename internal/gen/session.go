@@ -320,7 +320,7 @@ func (g *generator) session(i int) {
 	if g.long {
 		target = logUniform(r, longSessionMin, longSessionMax)
 	}
-	if i < len(eraBounds)-1 {
+	if i < len(bounds)-1 {
 		target = max(target, 512<<10) // room for the forced shapes
 	}
 	if sc != nil {
