@@ -5,14 +5,18 @@
 # and seed), then runs ctm-bench, which prints the ratios and PASS/MISS.
 #
 #   bench/run.sh [ctm-bench flags...]        e.g. bench/run.sh -runs 5 -json /tmp/bench.json
+#   SHAPE=long bash bench/run.sh             long sessions in few, large files
 #
-# Environment: SIZE (600MB), SEED (1), BENCH_DIR (/tmp/ctm-bench-data),
+# Environment: SIZE (600MB), SEED (1), SHAPE (default; or long), BILLING
+# (set to 1 for ctm-gen -billing), BENCH_DIR (/tmp/ctm-bench-data),
 # CCUSAGE (../shared/tools/ccusage.sh beside the repository).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 size=${SIZE:-600MB}
 seed=${SEED:-1}
+shape=${SHAPE:-default}
+billing=${BILLING:-}
 cache=${BENCH_DIR:-/tmp/ctm-bench-data}
 ccusage=${CCUSAGE:-$root/../shared/tools/ccusage.sh}
 
@@ -28,13 +32,23 @@ else
   echo "warning: cmd/ctm does not build; measuring ccusage only" >&2
 fi
 
+# The default data set keeps its old cache name, so existing caches and
+# results stay comparable; other shapes get their own.
 data="$cache/claude-$size-seed$seed"
+gen_flags=(-shape "$shape")
+if [ "$shape" != default ]; then
+  data="$data-$shape"
+fi
+if [ -n "$billing" ] && [ "$billing" != 0 ]; then
+  data="$data-billing"
+  gen_flags+=(-billing)
+fi
 if [ ! -f "$data/.ctm-gen.json" ]; then
   # Generate next to the final place and rename, so an interrupted run
   # never leaves a half-written data set that looks cached.
   mkdir -p "$cache"
   rm -rf "$data.tmp"
-  "$bin/ctm-gen" -out "$data.tmp" -size "$size" -seed "$seed" >&2
+  "$bin/ctm-gen" -out "$data.tmp" -size "$size" -seed "$seed" "${gen_flags[@]}" >&2
   mv "$data.tmp" "$data"
 else
   echo "using cached data set $data" >&2

@@ -144,7 +144,7 @@ func bench(ctx context.Context, c config, work string, log io.Writer) (*results,
 	r := &results{Data: c.data, Started: time.Now().UTC(), Runs: c.runs, Repeats: c.repeats, Totals: map[string]tokens{}}
 	var expected *tokens
 	if m, err := gen.ReadManifest(c.data); err == nil {
-		r.Generated = &dataSet{Bytes: m.Bytes, Files: m.Files, Lines: m.Lines, Sessions: m.Sessions, UsageLines: m.UsageLines, UniqueResponses: m.UniqueResponses}
+		r.Generated = &dataSet{Shape: m.Shape, Billing: m.Billing, Bytes: m.Bytes, Files: m.Files, Lines: m.Lines, Sessions: m.Sessions, UsageLines: m.UsageLines, UniqueResponses: m.UniqueResponses}
 		t := manifestTokens(m)
 		expected = &t
 		r.Totals["expected"] = t

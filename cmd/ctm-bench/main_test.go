@@ -216,8 +216,8 @@ func TestRunMeasuresAllScenarios(t *testing.T) {
 	if len(r.Differences) != 0 {
 		t.Errorf("Differences = %q, want none", r.Differences)
 	}
-	if r.Generated == nil || r.Generated.UniqueResponses != m.UniqueResponses {
-		t.Errorf("Generated = %+v, want the manifest's %d unique responses", r.Generated, m.UniqueResponses)
+	if r.Generated == nil || r.Generated.UniqueResponses != m.UniqueResponses || r.Generated.Shape != gen.ShapeDefault {
+		t.Errorf("Generated = %+v, want the manifest's %d unique responses in the default shape", r.Generated, m.UniqueResponses)
 	}
 	if len(r.Goals) != 4 || r.Goals[0].Result == resultNA {
 		t.Errorf("Goals = %+v, want 4 measured rows", r.Goals)

@@ -8,6 +8,8 @@ import (
 	"sort"
 	"text/tabwriter"
 	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/gen"
 )
 
 // sample is the measured runs of one scenario.
@@ -120,12 +122,15 @@ type results struct {
 
 // dataSet summarises the generator manifest of the data directory.
 type dataSet struct {
-	Bytes           int64 `json:"bytes"`
-	Files           int   `json:"files"`
-	Lines           int64 `json:"lines"`
-	Sessions        int   `json:"sessions"`
-	UsageLines      int64 `json:"usage_lines"`
-	UniqueResponses int64 `json:"unique_responses"`
+	// Shape and Billing are the generator's Config.Shape and Config.Billing.
+	Shape           string `json:"shape"`
+	Billing         bool   `json:"billing"`
+	Bytes           int64  `json:"bytes"`
+	Files           int    `json:"files"`
+	Lines           int64  `json:"lines"`
+	Sessions        int    `json:"sessions"`
+	UsageLines      int64  `json:"usage_lines"`
+	UniqueResponses int64  `json:"unique_responses"`
 }
 
 func formatValue(v float64, unit string, have bool) string {
@@ -141,8 +146,15 @@ func formatValue(v float64, unit string, have bool) string {
 // printReport writes the human-readable report.
 func printReport(w io.Writer, r *results) {
 	if g := r.Generated; g != nil {
-		fmt.Fprintf(w, "data: %s: %.1f MiB in %d files, %d lines, %d sessions, %d usage lines, %d unique responses\n",
-			r.Data, float64(g.Bytes)/(1<<20), g.Files, g.Lines, g.Sessions, g.UsageLines, g.UniqueResponses)
+		shape := g.Shape
+		if shape == "" {
+			shape = gen.ShapeDefault // a manifest from before shapes
+		}
+		if g.Billing {
+			shape += ", billing"
+		}
+		fmt.Fprintf(w, "data: %s (%s shape): %.1f MiB in %d files, %d lines, %d sessions, %d usage lines, %d unique responses\n",
+			r.Data, shape, float64(g.Bytes)/(1<<20), g.Files, g.Lines, g.Sessions, g.UsageLines, g.UniqueResponses)
 	} else {
 		fmt.Fprintf(w, "data: %s (no generator manifest)\n", r.Data)
 	}

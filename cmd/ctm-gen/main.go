@@ -1,7 +1,7 @@
 // Command ctm-gen writes a realistic, deterministic Claude Code data
 // directory for tests and benchmarks:
 //
-//	ctm-gen -out DIR -size 600MB -seed 1
+//	ctm-gen -out DIR -size 600MB -seed 1 [-shape long] [-billing]
 //
 // Point CLAUDE_DIR (or ccusage's CLAUDE_CONFIG_DIR) at DIR. What was written,
 // including the exact expected token totals, is recorded in DIR/.ctm-gen.json.
@@ -32,15 +32,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	out := fs.String("out", "", "output directory (required); transcripts go to DIR/projects")
 	size := fs.String("size", "600MB", "total transcript size, e.g. 50MB, 1.5GB (binary units)")
 	seed := fs.Uint64("seed", 1, "random seed; the same seed and size write the same bytes")
-	days := fs.Int("days", 60, "days of history")
+	days := fs.Int("days", 60, "days of history (default 334 with -billing)")
 	projects := fs.Int("projects", 30, "number of projects")
-	end := fs.String("end", gen.DefaultEnd.Format(time.DateOnly), "last day (exclusive) of the history, YYYY-MM-DD")
+	end := fs.String("end", gen.DefaultEnd.Format(time.DateOnly), "last day (exclusive) of the history, YYYY-MM-DD (default "+gen.DefaultBillingEnd.Format(time.DateOnly)+" with -billing)")
+	shape := fs.String("shape", gen.ShapeDefault, "session layout: "+gen.ShapeDefault+", or "+gen.ShapeLong+" (long sessions over many hours in few, large files)")
+	billing := fs.Bool("billing", false, "write the models and usage fields of 2026 over a window spanning 2026, exercising every billing rule")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	if *out == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: ctm-gen -out DIR [-size 600MB] [-seed 1] [-days 60] [-projects 30] [-end YYYY-MM-DD]")
+		fmt.Fprintln(stderr, "usage: ctm-gen -out DIR [-size 600MB] [-seed 1] [-shape default|long] [-billing] [-days 60] [-projects 30] [-end YYYY-MM-DD]")
 		return 2
+	}
+	// Unset -days and -end leave the window to Generate, whose defaults
+	// depend on -billing.
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if !set["days"] {
+		*days = 0
 	}
 	n, err := gen.ParseSize(*size)
 	if err != nil {
@@ -52,8 +61,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ctm-gen: -end %q: want YYYY-MM-DD\n", *end)
 		return 2
 	}
+	if !set["end"] {
+		endDay = time.Time{}
+	}
+	if *shape != gen.ShapeDefault && *shape != gen.ShapeLong {
+		fmt.Fprintf(stderr, "ctm-gen: -shape %q: want %s or %s\n", *shape, gen.ShapeDefault, gen.ShapeLong)
+		return 2
+	}
 	began := time.Now()
-	m, err := gen.Generate(ctx, gen.Config{Dir: *out, Size: n, Seed: *seed, Days: *days, Projects: *projects, End: endDay})
+	m, err := gen.Generate(ctx, gen.Config{
+		Dir: *out, Size: n, Seed: *seed, Days: *days, Projects: *projects, End: endDay,
+		Shape: *shape, Billing: *billing,
+	})
 	if err != nil {
 		fmt.Fprintf(stderr, "ctm-gen: %v\n", err)
 		return 1

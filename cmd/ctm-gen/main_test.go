@@ -33,12 +33,45 @@ func TestRunWritesDataSet(t *testing.T) {
 	}
 }
 
+func TestRunShapeAndBilling(t *testing.T) {
+	tests := []struct {
+		args       []string
+		shape      string
+		billing    bool
+		start, end string
+	}{
+		{nil, gen.ShapeDefault, false, "2025-12-31", "2026-03-01"},
+		{[]string{"-shape", "long"}, gen.ShapeLong, false, "2025-12-31", "2026-03-01"},
+		{[]string{"-billing"}, gen.ShapeDefault, true, "2026-01-01", "2026-12-01"},
+		{[]string{"-billing", "-days", "30", "-end", "2026-10-20"}, gen.ShapeDefault, true, "2026-09-20", "2026-10-20"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "data")
+			var stdout, stderr bytes.Buffer
+			if code := run(context.Background(), append([]string{"-out", dir, "-size", "128KB"}, tt.args...), &stdout, &stderr); code != 0 {
+				t.Fatalf("run = %d, stderr: %s", code, stderr.String())
+			}
+			m, err := gen.ReadManifest(dir)
+			if err != nil {
+				t.Fatalf("ReadManifest: %v", err)
+			}
+			start, end := m.Start.Format("2006-01-02"), m.End.Format("2006-01-02")
+			if m.Shape != tt.shape || m.Billing != tt.billing || start != tt.start || end != tt.end {
+				t.Errorf("manifest shape %q, billing %v, window [%s, %s); want %q, %v, [%s, %s)",
+					m.Shape, m.Billing, start, end, tt.shape, tt.billing, tt.start, tt.end)
+			}
+		})
+	}
+}
+
 func TestRunRejectsBadFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{},
 		{"-out", t.TempDir(), "extra"},
 		{"-out", t.TempDir(), "-size", "huge"},
 		{"-out", t.TempDir(), "-end", "tomorrow"},
+		{"-out", t.TempDir(), "-shape", "wide"},
 		{"-nope"},
 	} {
 		var stderr bytes.Buffer

@@ -38,10 +38,40 @@ type Config struct {
 	Days int
 	// Projects is the number of projects (default 30).
 	Projects int
+	// Shape lays out sessions: ShapeDefault ("" too) or ShapeLong.
+	Shape string
+	// Billing writes the models and usage fields of 2026, chosen by each
+	// session's date, so that the data exercises every billing rule of the
+	// price table: fast mode, data residency, batch, the Haiku 5.5 prompt
+	// tier, long context before and after 2026-03-13, the Sonnet 5.5 cache
+	// read change of 2026-10-07, gateway-zeroed cache_creation objects and
+	// web fetches. Its window defaults to 2026 (End DefaultBillingEnd, Days
+	// 334) instead of the default one.
+	Billing bool
 }
+
+// Shapes accepted in Config.Shape.
+const (
+	// ShapeDefault is sessions of a few KB to a few MB, dense in time,
+	// with many subagent files: about 7 files and 105 responses per MB.
+	ShapeDefault = "default"
+	// ShapeLong is long sessions spread over many hours in few, large
+	// files: about 2 files and 148 responses per MB, and about 2 responses
+	// per session, model and quarter hour instead of about 10. It is the
+	// shape of a user who leaves one session open all day.
+	ShapeLong = "long"
+)
 
 // DefaultEnd is the default end of the generated time window.
 var DefaultEnd = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+
+// DefaultBillingEnd is the default end of the window of Config.Billing;
+// with its 334 days the window is 2026-01-01 to 2026-12-01, across both
+// dated price changes.
+var DefaultBillingEnd = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+
+// billingDays is the default window length of Config.Billing.
+const billingDays = 334
 
 const (
 	// poolSize is the filler pool size; it bounds the largest tool result.
@@ -67,11 +97,24 @@ func Generate(ctx context.Context, cfg Config) (*Manifest, error) {
 	if cfg.Days < 0 || cfg.Projects < 0 {
 		return nil, usage.Errorf(usage.EINVALID, "days and projects must not be negative")
 	}
+	switch cfg.Shape {
+	case "", ShapeDefault:
+		cfg.Shape = ShapeDefault
+	case ShapeLong:
+	default:
+		return nil, usage.Errorf(usage.EINVALID, "unknown shape %q: want %q or %q", cfg.Shape, ShapeDefault, ShapeLong)
+	}
 	if cfg.End.IsZero() {
 		cfg.End = DefaultEnd
+		if cfg.Billing {
+			cfg.End = DefaultBillingEnd
+		}
 	}
 	if cfg.Days == 0 {
 		cfg.Days = 60
+		if cfg.Billing {
+			cfg.Days = billingDays
+		}
 	}
 	if cfg.Projects == 0 {
 		cfg.Projects = 30
@@ -123,6 +166,26 @@ func ParseSize(s string) (int64, error) {
 	return int64(f * float64(mult)), nil
 }
 
+// Knobs of ShapeLong, tuned so that its data has about 2 files and 148
+// distinct responses per MB.
+const (
+	longSessionMin, longSessionMax = 640 << 10, 2 << 20
+	longTurnResponses              = 8
+	longToolResult                 = 9 << 10
+	// longTaskOdds makes one tool call in longTaskOdds a subagent, against
+	// one in 12 in the default shape: subagent files are what make the
+	// default shape's files many and small.
+	longTaskOdds = 150
+)
+
+// taskOdds returns n such that one tool call in n starts a subagent.
+func (g *generator) taskOdds() int {
+	if g.long {
+		return longTaskOdds
+	}
+	return 12
+}
+
 // generator holds the state of one Generate call. Everything random comes
 // from one PCG stream consumed in a fixed order, which is what makes the
 // output a function of the seed.
@@ -139,6 +202,9 @@ type generator struct {
 	lastProject int
 	open        []*output
 	err         error
+	// eraBounds splits the window into the Claude Code eras.
+	eraBounds []float64
+	long      bool
 }
 
 func newGenerator(cfg Config) *generator {
@@ -149,12 +215,21 @@ func newGenerator(cfg Config) *generator {
 		pool:  newTextPool(rng, poolSize),
 		start: cfg.End.AddDate(0, 0, -cfg.Days),
 		man: &Manifest{
-			Seed:        cfg.Seed,
-			TargetBytes: cfg.Size,
-			Models:      map[string]ModelTotals{},
-			LineTypes:   map[string]int64{},
-			Layouts:     map[string]int{},
+			Seed:          cfg.Seed,
+			TargetBytes:   cfg.Size,
+			Shape:         cfg.Shape,
+			Billing:       cfg.Billing,
+			Models:        map[string]ModelTotals{},
+			Days:          map[string]ModelTotals{},
+			BillingShapes: map[string]int64{},
+			LineTypes:     map[string]int64{},
+			Layouts:       map[string]int{},
 		},
+		eraBounds: eraBounds,
+		long:      cfg.Shape == ShapeLong,
+	}
+	if cfg.Billing {
+		g.eraBounds = billingEraBounds
 	}
 	g.man.Start, g.man.End = g.start, cfg.End
 	g.projects = g.newProjects(cfg.Projects)
@@ -335,8 +410,20 @@ type response struct {
 	requestID string
 	tokens    usage.Tokens // Output is the final count
 	// written is the largest output_tokens among the copies written so far,
-	// -1 when none was written.
+	// -1 when none was written; at is the timestamp of the earliest copy
+	// with that count, the copy a correct reader keeps.
 	written int64
+	at      time.Time
+	// fast and batch are written as usage.speed "fast" and
+	// usage.service_tier "batch".
+	fast, batch bool
+}
+
+// keep records that a copy with out output tokens was written at t.
+func (r *response) keep(out int64, t time.Time) {
+	if out > r.written {
+		r.written, r.at = out, t
+	}
 }
 
 // longPrompt is the prompt size above which the long-context tiers of the
@@ -344,9 +431,21 @@ type response struct {
 // tests can see the generator makes them.
 const longPrompt = 200_000
 
+// haikuPrompt is the prompt size above which Haiku 5.5 bills a request at
+// its higher tier.
+const haikuPrompt = 100_000
+
+// longContextEnd is the day the long-context premium of Opus 4.6 and
+// Sonnet 4.6 ended; sonnet55CacheCut the day Sonnet 5.5's cache reads got
+// cheaper.
+var (
+	longContextEnd   = time.Date(2026, 3, 13, 0, 0, 0, 0, time.UTC)
+	sonnet55CacheCut = time.Date(2026, 10, 7, 0, 0, 0, 0, time.UTC)
+)
+
 // account adds a finished response to the manifest totals, counting the
 // copy a correct reader keeps: the one with the largest output.
-func (g *generator) account(r *response) {
+func (g *generator) account(r *response, s *session) {
 	if r.written < 0 {
 		return
 	}
@@ -358,7 +457,62 @@ func (g *generator) account(r *response) {
 	m.Entries++
 	m.Tokens = m.Tokens.Add(t)
 	g.man.Models[r.model] = m
+	day := r.at.UTC().Format(time.DateOnly)
+	d := g.man.Days[day]
+	d.Entries++
+	d.Tokens = d.Tokens.Add(t)
+	g.man.Days[day] = d
 	if t.Prompt() > longPrompt {
 		g.man.LongContextResponses++
 	}
+	for _, shape := range billingShapes(r, s, t) {
+		g.man.BillingShapes[shape]++
+	}
+}
+
+// billingShapes lists the Billing* counters that the kept copy of r, with
+// tokens t, adds to.
+func billingShapes(r *response, s *session, t usage.Tokens) []string {
+	var out []string
+	add := func(ok bool, shape string) {
+		if ok {
+			out = append(out, shape)
+		}
+	}
+	add(r.fast, BillingFast)
+	add(r.batch, BillingBatch)
+	if s.era == era21x {
+		add(s.geo == "us", BillingGeoUS)
+		add(s.geo == "global", BillingGeoGlobal)
+		add(s.geo == "not_available", BillingGeoNotAvailable)
+	}
+	add(s.gateway && t.CacheCreation() > 0 && !s.noCacheObject, BillingGatewayZeros)
+	add(t.WebFetchRequests > 0, BillingWebFetch)
+	near := func(p, limit int64) (below, above bool) {
+		return p > limit*9/10 && p <= limit, p > limit && p <= limit*11/10
+	}
+	p := t.Prompt()
+	if strings.HasPrefix(r.model, modelHaiku55) {
+		below, above := near(p, haikuPrompt)
+		add(below, BillingHaikuBelow)
+		add(above, BillingHaikuAbove)
+	}
+	// Sonnet 4.5 always has the long-context tier; Opus 4.6 and Sonnet 4.6
+	// until longContextEnd, after which their long prompts are billed at
+	// the standard price.
+	tiered := strings.HasPrefix(r.model, "claude-sonnet-4-5")
+	if strings.HasPrefix(r.model, modelOpus46) || strings.HasPrefix(r.model, modelSonnet46) {
+		tiered = r.at.Before(longContextEnd)
+		add(!tiered && p > longPrompt, BillingLongContextEnded)
+	}
+	if tiered {
+		below, above := near(p, longPrompt)
+		add(below, BillingLongBelow)
+		add(above, BillingLongAbove)
+	}
+	if strings.HasPrefix(r.model, modelSonnet55) {
+		add(r.at.Before(sonnet55CacheCut), BillingSonnet55Before)
+		add(!r.at.Before(sonnet55CacheCut), BillingSonnet55After)
+	}
+	return out
 }

@@ -63,6 +63,9 @@ func TestMain(m *testing.M) {
 	if corpusDir != "" {
 		os.RemoveAll(corpusDir)
 	}
+	if billingDir != "" {
+		os.RemoveAll(billingDir)
+	}
 	os.Exit(code)
 }
 
@@ -234,7 +237,11 @@ type rawUsage struct {
 	} `json:"cache_creation"`
 	Server *struct {
 		WebSearch int64 `json:"web_search_requests"`
+		WebFetch  int64 `json:"web_fetch_requests"`
 	} `json:"server_tool_use"`
+	ServiceTier  string `json:"service_tier"`
+	Speed        string `json:"speed"`
+	InferenceGeo string `json:"inference_geo"`
 }
 
 type rawMessage struct {
@@ -260,6 +267,7 @@ type rawLine struct {
 		Message *struct {
 			Type      string      `json:"type"`
 			RequestID string      `json:"requestId"`
+			Timestamp string      `json:"timestamp"`
 			Message   *rawMessage `json:"message"`
 		} `json:"message"`
 	} `json:"data"`
@@ -491,6 +499,7 @@ func TestGenerateRejectsBadConfig(t *testing.T) {
 		{"too small", Config{Dir: t.TempDir(), Size: 100}, usage.EINVALID},
 		{"negative days", Config{Dir: t.TempDir(), Size: 1 << 20, Days: -1}, usage.EINVALID},
 		{"existing projects", Config{Dir: existing, Size: 1 << 20}, usage.ECONFLICT},
+		{"unknown shape", Config{Dir: t.TempDir(), Size: 1 << 20, Shape: "wide"}, usage.EINVALID},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -29,13 +29,48 @@ const (
 	LayoutResumed         = "resumed"          // sessions that start with copies of another session's lines
 )
 
+// Billing shapes counted in Manifest.BillingShapes: how many unique
+// responses (their kept copies) show each usage field or price boundary that
+// the price table bills differently.
+const (
+	BillingFast            = "speed:fast"           // usage.speed "fast" (Opus 4.8, 5, 5.5)
+	BillingBatch           = "service_tier:batch"   // usage.service_tier "batch"
+	BillingGeoUS           = "inference_geo:us"     // data residency, 1.1x
+	BillingGeoGlobal       = "inference_geo:global" // 1x
+	BillingGeoNotAvailable = "inference_geo:not_available"
+	// BillingGatewayZeros counts cache_creation objects of zeros under a
+	// non-zero cache_creation_input_tokens; the difference counts as
+	// 5-minute writes, and the manifest's totals count it so.
+	BillingGatewayZeros = "cache_creation:gateway_zeros"
+	BillingWebFetch     = "server_tool_use:web_fetch" // web_fetch_requests > 0
+	// BillingHaikuBelow and BillingHaikuAbove count Haiku 5.5 prompts
+	// within 10% below or above its 100,000-token tier.
+	BillingHaikuBelow = "haiku-5-5:prompt_90k-100k"
+	BillingHaikuAbove = "haiku-5-5:prompt_100k-110k"
+	// BillingLongBelow and BillingLongAbove count prompts within 10% below
+	// or above 200,000 on a model whose long-context tier applies on the
+	// response's date.
+	BillingLongBelow = "long_context:prompt_180k-200k"
+	BillingLongAbove = "long_context:prompt_200k-220k"
+	// BillingLongContextEnded counts Opus 4.6 and Sonnet 4.6 prompts over
+	// 200,000 from 2026-03-13, billed at standard prices.
+	BillingLongContextEnded = "long_context_ended:prompt_over_200k"
+	// BillingSonnet55Before and BillingSonnet55After count Sonnet 5.5
+	// responses either side of its cache read change on 2026-10-07.
+	BillingSonnet55Before = "sonnet-5-5:before_2026-10-07"
+	BillingSonnet55After  = "sonnet-5-5:from_2026-10-07"
+)
+
 // Manifest records what Generate wrote so that tests and benchmarks can
 // compare a tool's accounting with the truth.
 type Manifest struct {
-	Seed        uint64    `json:"seed"`
-	TargetBytes int64     `json:"target_bytes"`
-	Start       time.Time `json:"start"`
-	End         time.Time `json:"end"`
+	Seed        uint64 `json:"seed"`
+	TargetBytes int64  `json:"target_bytes"`
+	// Shape and Billing are the Config fields the data was written with.
+	Shape   string    `json:"shape"`
+	Billing bool      `json:"billing"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"`
 	// Bytes, Files and Lines cover every transcript file; Lines counts a
 	// torn last line too.
 	Bytes     int64 `json:"bytes"`
@@ -58,6 +93,11 @@ type Manifest struct {
 	// usage.LongContextThreshold.
 	LongContextResponses int64                  `json:"long_context_responses"`
 	Models               map[string]ModelTotals `json:"models"`
+	// Days splits Totals by the UTC day of each kept copy's timestamp.
+	Days map[string]ModelTotals `json:"days"`
+	// BillingShapes counts unique responses by billing shape (the Billing*
+	// keys); a shape that never occurs is absent.
+	BillingShapes map[string]int64 `json:"billing_shapes"`
 	// LineTypes counts lines by type, with the subtype or data.type where
 	// one exists, e.g. "system:turn_duration", "progress:agent_progress".
 	LineTypes map[string]int64 `json:"line_types"`
@@ -67,7 +107,7 @@ type Manifest struct {
 	FileList []FileEntry    `json:"file_list"`
 }
 
-// ModelTotals is one model's share of Manifest.Totals.
+// ModelTotals is one model's (or one day's) share of Manifest.Totals.
 type ModelTotals struct {
 	Entries int64 `json:"entries"`
 	usage.Tokens

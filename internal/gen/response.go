@@ -45,6 +45,18 @@ func (c *convo) respond(final bool) []toolUse {
 	if s.era >= era20 && c.model != modelHaiku45 && r.IntN(40) == 0 {
 		t.WebSearchRequests = 1 + r.Int64N(4)
 	}
+	if g.cfg.Billing && s.era == era21x {
+		resp.fast = s.fast && fastModel(c.model) && r.IntN(10) < 6
+		resp.batch = r.IntN(120) == 0
+		if r.IntN(25) == 0 {
+			t.WebFetchRequests = 1 + r.Int64N(3)
+		}
+		if s.gateway {
+			// The gateway's zeros say nothing about lifetimes: what the
+			// flat count holds beyond them is 5-minute writes.
+			t.CacheCreation5m, t.CacheCreation1h = t.CacheCreation(), 0
+		}
+	}
 	t.Output = logUniform(r, 8, 2500)
 
 	// Content blocks.
@@ -107,7 +119,7 @@ func (c *convo) respond(final bool) []toolUse {
 		}
 		c.assistantCopy(resp, block, outs[i], i == 0, final && i == len(kinds)-1)
 	}
-	g.account(resp)
+	g.account(resp, s)
 	return tools
 }
 
@@ -119,7 +131,7 @@ func (c *convo) pickTool() string {
 	if c.forceTask {
 		return "Task"
 	}
-	if r.IntN(12) == 0 {
+	if r.IntN(c.s.g.taskOdds()) == 0 {
 		return "Task"
 	}
 	return mainTools[r.IntN(len(mainTools))]
@@ -191,9 +203,13 @@ func (c *convo) message(b []byte, resp *response, block []byte, out int64, last 
 	b = appendInt(b, "cache_creation_input_tokens", t.CacheCreation())
 	b = appendInt(b, "cache_read_input_tokens", t.CacheRead)
 	if !s.noCacheObject {
+		m5, h1 := t.CacheCreation5m, t.CacheCreation1h
+		if s.gateway {
+			m5, h1 = 0, 0
+		}
 		b = append(b, `,"cache_creation":{"ephemeral_5m_input_tokens":`...)
-		b = strconv.AppendInt(b, t.CacheCreation5m, 10)
-		b = appendInt(b, "ephemeral_1h_input_tokens", t.CacheCreation1h)
+		b = strconv.AppendInt(b, m5, 10)
+		b = appendInt(b, "ephemeral_1h_input_tokens", h1)
 		b = append(b, '}')
 	}
 	b = appendInt(b, "output_tokens", out)
@@ -201,14 +217,23 @@ func (c *convo) message(b []byte, resp *response, block []byte, out int64, last 
 		b = append(b, `,"server_tool_use":{"web_search_requests":`...)
 		b = strconv.AppendInt(b, t.WebSearchRequests, 10)
 		if s.era == era21x {
-			b = append(b, `,"web_fetch_requests":0`...)
+			b = appendInt(b, "web_fetch_requests", t.WebFetchRequests)
 		}
 		b = append(b, '}')
 	}
-	b = append(b, `,"service_tier":"standard"`...)
+	if resp.batch {
+		b = append(b, `,"service_tier":"batch"`...)
+	} else {
+		b = append(b, `,"service_tier":"standard"`...)
+	}
 	if s.era == era21x {
-		b = append(b, `,"inference_geo":"not_available"`...)
-		if s.speed {
+		b = append(b, `,"inference_geo":"`...)
+		b = append(b, s.geo...)
+		b = append(b, '"')
+		switch {
+		case resp.fast:
+			b = append(b, `,"speed":"fast"`...)
+		case s.speed:
 			b = append(b, `,"speed":"standard"`...)
 		}
 	}
@@ -228,10 +253,10 @@ func (c *convo) assistantCopy(resp *response, block []byte, out int64, first, la
 	c.buf = append(b, '}')
 	if c.out != nil {
 		c.emit(c.buf, lineAssistant)
-		resp.written = max(resp.written, out)
+		resp.keep(out, c.now)
 	}
 	if c.mirror != nil && c.mirror.assistant(c, resp, out, first) {
-		resp.written = max(resp.written, out)
+		resp.keep(out, c.now)
 	}
 }
 
@@ -240,6 +265,9 @@ func (c *convo) assistantCopy(resp *response, block []byte, out int64, first, la
 func (c *convo) toolResult(t toolUse, big bool) {
 	g, r := c.s.g, c.rng()
 	n := logUniform(r, 80, 24<<10)
+	if c.s.g.long {
+		n = logUniform(r, 80, longToolResult)
+	}
 	if c.sidechain {
 		n = logUniform(r, 80, 8<<10)
 	}
@@ -271,7 +299,13 @@ func (c *convo) toolResult(t toolUse, big bool) {
 			c.emit(c.buf, lineBashProgress)
 		}
 	}
-	c.tick(100*time.Millisecond, 5*time.Second)
+	if g.long {
+		// Slow tools (builds, test suites) spread a turn's responses over
+		// several quarter hours.
+		c.tick(20*time.Second, 6*time.Minute)
+	} else {
+		c.tick(100*time.Millisecond, 5*time.Second)
+	}
 	text := g.pool.text(r, int(n))
 	c.pending += int64(len(text)) / 4
 	b := c.head(c.buf[:0])
@@ -305,6 +339,14 @@ func (c *convo) subagent(t toolUse) {
 	}
 	if c.forceTask {
 		model = modelHaiku45
+	}
+	if g.cfg.Billing && model != c.model {
+		tl := modelTimeline[timelineAt(c.now)]
+		if model == modelHaiku45 {
+			model = s.modelID(tl.haiku)
+		} else {
+			model = s.modelID(tl.sonnet)
+		}
 	}
 	sub := &convo{
 		s: s, sidechain: true, model: model, now: c.now,

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -36,6 +37,94 @@ const (
 	modelSynth    = "<synthetic>"
 )
 
+// Models of 2026 written with Config.Billing, undated; sessions sometimes
+// use the dated ids of datedModels instead.
+const (
+	modelOpus47   = "claude-opus-4-7"
+	modelOpus48   = "claude-opus-4-8"
+	modelOpus5    = "claude-opus-5"
+	modelOpus55   = "claude-opus-5-5"
+	modelSonnet46 = "claude-sonnet-4-6"
+	modelSonnet55 = "claude-sonnet-5-5"
+	modelHaiku55  = "claude-haiku-5-5"
+	modelFable52  = "claude-fable-5-2"
+)
+
+var datedModels = map[string]string{
+	modelOpus5:    "claude-opus-5-20260915",
+	modelOpus55:   "claude-opus-5-5-20261007",
+	modelSonnet55: "claude-sonnet-5-5-20260805",
+	modelHaiku55:  "claude-haiku-5-5-20260805",
+	modelFable52:  "claude-fable-5-2-20261110",
+}
+
+// modelShare is a model and its share, in percent, of main sessions.
+type modelShare struct {
+	model string
+	pct   int
+}
+
+// modelTimeline gives, from each date on, the models of Config.Billing
+// data: the main sessions' mix and the models subagents run on. The dates
+// are releases and the two price changes, so that every model is used
+// before and after the changes that concern it.
+var modelTimeline = []struct {
+	from          time.Time
+	main          []modelShare
+	haiku, sonnet string
+}{
+	{time.Time{}, []modelShare{{modelOpus46, 45}, {modelSonnet46, 20}, {modelOpus45, 10}, {modelSonnet45, 10}, {modelHaiku45, 15}}, modelHaiku45, modelSonnet45},
+	{longContextEnd, []modelShare{{modelOpus46, 35}, {modelSonnet46, 30}, {modelOpus47, 15}, {modelHaiku45, 20}}, modelHaiku45, modelSonnet46},
+	{day(2026, 6, 10), []modelShare{{modelOpus48, 45}, {modelOpus46, 10}, {modelSonnet46, 30}, {modelHaiku45, 15}}, modelHaiku45, modelSonnet46},
+	{day(2026, 8, 5), []modelShare{{modelOpus48, 40}, {modelSonnet55, 35}, {modelHaiku55, 15}, {modelSonnet46, 10}}, modelHaiku55, modelSonnet55},
+	{day(2026, 9, 15), []modelShare{{modelOpus5, 45}, {modelOpus48, 10}, {modelSonnet55, 30}, {modelHaiku55, 15}}, modelHaiku55, modelSonnet55},
+	{sonnet55CacheCut, []modelShare{{modelOpus55, 40}, {modelOpus5, 15}, {modelSonnet55, 30}, {modelHaiku55, 15}}, modelHaiku55, modelSonnet55},
+	{day(2026, 11, 10), []modelShare{{modelOpus55, 35}, {modelFable52, 15}, {modelOpus5, 10}, {modelSonnet55, 25}, {modelHaiku55, 15}}, modelHaiku55, modelSonnet55},
+}
+
+// scripted is a session of billingScript: when it starts, on which model,
+// and the shapes it must show.
+type scripted struct {
+	at    time.Time
+	model string
+	// long starts the context just under 200k, nearHaikuTier just under
+	// Haiku 5.5's 100k tier.
+	long, nearHaikuTier  bool
+	fast, gateway, dated bool
+	geo                  string
+}
+
+// billingScript puts one session on each side of each price boundary and
+// one on each billed usage field.
+var billingScript = []scripted{
+	{at: day(2026, 3, 2).Add(9 * time.Hour), model: modelOpus46, long: true, geo: "us"},
+	{at: day(2026, 4, 14).Add(14 * time.Hour), model: modelSonnet46, long: true},
+	{at: day(2026, 7, 1).Add(8 * time.Hour), model: modelOpus48, fast: true, geo: "us"},
+	{at: day(2026, 8, 20).Add(10 * time.Hour), model: modelHaiku55, nearHaikuTier: true, dated: true},
+	{at: day(2026, 9, 21).Add(16 * time.Hour), model: modelSonnet55, gateway: true, geo: "global"},
+	{at: day(2026, 9, 28).Add(11 * time.Hour), model: modelOpus5, fast: true, dated: true, geo: "not_available"},
+	{at: day(2026, 10, 19).Add(13 * time.Hour), model: modelSonnet55, dated: true},
+	{at: day(2026, 10, 26).Add(9 * time.Hour), model: modelOpus55, fast: true, geo: "global"},
+	{at: day(2026, 11, 16).Add(15 * time.Hour), model: modelFable52, gateway: true},
+}
+
+func day(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+// timelineAt returns the index of the modelTimeline entry in force at t.
+func timelineAt(t time.Time) int {
+	i := 0
+	for i+1 < len(modelTimeline) && !t.Before(modelTimeline[i+1].from) {
+		i++
+	}
+	return i
+}
+
+// fastModel reports whether model offers fast mode at 2x, the only fast
+// mode the generator writes.
+func fastModel(model string) bool {
+	return strings.HasPrefix(model, modelOpus48) || strings.HasPrefix(model, modelOpus5)
+}
+
 // Claude Code eras, which decide the layout of subagents and usage fields.
 const (
 	era1x  = 1 // 1.0.x: inline sidechains, cache_creation object sometimes absent
@@ -51,6 +140,11 @@ var versions = [4][]string{
 
 // eraBounds splits the time window into the three eras, oldest first.
 var eraBounds = []float64{0, 0.15, 0.45, 1}
+
+// billingEraBounds puts most of a Config.Billing year in 2.1.x, the
+// versions that write speed and inference_geo, so that both price changes
+// fall inside it.
+var billingEraBounds = []float64{0, 0.05, 0.12, 1}
 
 const tsLayout = "2006-01-02T15:04:05.000Z"
 
@@ -69,6 +163,12 @@ type session struct {
 	// cache1h is the probability that a response writes its cache for 1 hour.
 	cache1h float64
 	speed   bool
+	// geo is usage.inference_geo in 2.1.x; gateway writes a cache_creation
+	// object of zeros (as some gateways do) under the flat count; fast
+	// makes some responses of fast-capable models fast; dated picks the
+	// dated ids of the models of 2026.
+	geo                  string
+	gateway, fast, dated bool
 }
 
 // convo writes one conversation thread: the main session or a subagent.
@@ -122,16 +222,28 @@ func (g *generator) session(i int) {
 	}
 	window := g.cfg.End.Sub(g.start)
 	frac := r.Float64()
-	if i < len(eraBounds)-1 {
-		frac = eraBounds[i] + frac*(eraBounds[i+1]-eraBounds[i])
+	bounds := g.eraBounds
+	if i < len(bounds)-1 {
+		frac = bounds[i] + frac*(bounds[i+1]-bounds[i])
+	}
+	// In billing data the sessions after the first three follow
+	// billingScript, so that even a small data set holds every shape;
+	// the later ones are drawn at random in realistic proportions.
+	var sc *scripted
+	if k := i - 3; g.cfg.Billing && k >= 0 && k < len(billingScript) {
+		at := billingScript[k].at
+		if !at.Before(g.start) && at.Before(g.cfg.End) {
+			sc = &billingScript[k]
+			frac = float64(at.Sub(g.start)) / float64(window)
+		}
 	}
 	offset := time.Duration(frac * float64(window))
 	s := &session{g: g, p: p, index: i, id: newUUID(r), branch: p.branch[r.IntN(len(p.branch))]}
 	switch {
-	case frac < eraBounds[1]:
+	case frac < bounds[1]:
 		s.era = era1x
 		s.noCacheObject = r.IntN(2) == 0 || i == 0
-	case frac < eraBounds[2]:
+	case frac < bounds[2]:
 		s.era = era20
 	default:
 		s.era = era21x
@@ -139,12 +251,40 @@ func (g *generator) session(i int) {
 			s.cache1h = 0.9
 		}
 		s.speed = r.IntN(3) == 0
+		s.geo = "not_available"
+		if g.cfg.Billing {
+			// Claude Code of 2026 writes speed on every response.
+			s.speed, s.fast, s.dated = true, r.IntN(3) == 0, r.IntN(3) == 0
+			s.gateway = r.IntN(12) == 0
+			switch k := r.IntN(100); {
+			case k < 20:
+				s.geo = "us"
+			case k < 60:
+				s.geo = "global"
+			}
+		}
+	}
+	if sc != nil && s.era == era21x {
+		s.fast, s.gateway, s.dated = sc.fast, sc.gateway, sc.dated
+		if sc.geo != "" {
+			s.geo = sc.geo
+		}
 	}
 	s.version = versions[s.era][r.IntN(len(versions[s.era]))]
 	if s.era >= era20 {
 		s.slug = g.slug()
 	}
-	c := &convo{s: s, model: g.mainModel(s.era), now: g.start.Add(offset), limit: 140_000 + r.Int64N(40_000)}
+	now := g.start.Add(offset)
+	model := ""
+	if g.cfg.Billing {
+		model = g.billingModel(s, now)
+		if sc != nil {
+			model = s.modelID(sc.model)
+		}
+	} else {
+		model = g.mainModel(s.era)
+	}
+	c := &convo{s: s, model: model, now: now, limit: 140_000 + r.Int64N(40_000)}
 	c.ctx = 0
 	c.pending = 12_000 + r.Int64N(8_000) // system prompt and tool definitions
 	switch i {
@@ -155,16 +295,36 @@ func (g *generator) session(i int) {
 	case 2:
 		c.model = modelOpus46
 	}
-	if c.model == modelSonnet45 && (i == 1 || r.IntN(3) == 0) {
+	if c.model == modelSonnet45 && (i == 1 || r.IntN(3) == 0) ||
+		g.cfg.Billing && c.model != modelSonnet45 && !strings.Contains(c.model, "haiku") && r.IntN(3) == 0 {
 		// Long-context sessions: sonnet-4-5 bills prompts over 200k
-		// tokens at long-context rates, so some must cross the line.
+		// tokens at long-context rates, so some must cross the line;
+		// the 1M-context models of 2026 cross it too.
 		c.pending = 150_000 + r.Int64N(45_000)
 		c.limit = 420_000
 	}
+	if sc != nil && sc.long {
+		c.pending = 175_000 + r.Int64N(15_000)
+		c.limit = 420_000
+	}
+	if g.cfg.Billing && strings.HasPrefix(c.model, modelHaiku55) && r.IntN(2) == 0 {
+		// Start near Haiku 5.5's 100k tier so that prompts land on both
+		// sides of it before the first compaction.
+		c.pending = 70_000 + r.Int64N(25_000)
+	}
+	if sc != nil && sc.nearHaikuTier {
+		c.pending = 85_000 + r.Int64N(10_000)
+	}
 
 	target := logUniform(r, 6<<10, 4<<20)
-	if i < len(eraBounds)-1 {
+	if g.long {
+		target = logUniform(r, longSessionMin, longSessionMax)
+	}
+	if i < len(bounds)-1 {
 		target = max(target, 512<<10) // room for the forced shapes
+	}
+	if sc != nil {
+		target = max(target, 384<<10)
 	}
 	if rem := g.remaining(); target > rem {
 		target = rem
@@ -204,6 +364,30 @@ func (g *generator) session(i int) {
 }
 
 func (o *output) size() int64 { return o.g.man.FileList[o.entry].Bytes }
+
+// billingModel picks the main model of a Config.Billing session that
+// starts at t.
+func (g *generator) billingModel(s *session, t time.Time) string {
+	k := g.rng.IntN(100)
+	mix := modelTimeline[timelineAt(t)].main
+	model := mix[len(mix)-1].model
+	for _, m := range mix {
+		if k < m.pct {
+			model = m.model
+			break
+		}
+		k -= m.pct
+	}
+	return s.modelID(model)
+}
+
+// modelID returns the id the session writes for model.
+func (s *session) modelID(model string) string {
+	if d, ok := datedModels[model]; ok && s.dated {
+		return d
+	}
+	return model
+}
 
 func (g *generator) mainModel(era int) string {
 	k := g.rng.IntN(100)
@@ -345,7 +529,12 @@ func (c *convo) summary() {
 // turn writes one user prompt and the responses and tool calls it causes.
 func (c *convo) turn() {
 	g, r, s := c.s.g, c.rng(), c.s
-	c.tick(5*time.Second, 20*time.Minute)
+	if g.long {
+		// The user comes back to a session left open all day.
+		c.tick(2*time.Minute, 75*time.Minute)
+	} else {
+		c.tick(5*time.Second, 20*time.Minute)
+	}
 	c.turns++
 	if s.era == era21x && (r.IntN(10) == 0 || s.index < 3 && c.turns == 1) {
 		c.queueOperation("enqueue")
@@ -362,6 +551,9 @@ func (c *convo) turn() {
 		}
 	}
 	n := int(logUniform(r, 1, 30))
+	if g.long {
+		n = int(logUniform(r, 1, longTurnResponses))
+	}
 	for k := range n {
 		for _, t := range c.respond(k == n-1) {
 			if t.name == "Task" {
