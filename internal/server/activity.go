@@ -51,7 +51,7 @@ type activityResponse struct {
 // cellKey labels a quarter-hour bucket with its local weekday (Monday 0)
 // and hour; quarter hours fall wholly inside one local hour.
 func (s *Server) cellKey(b *usage.Bucket) string {
-	t := b.Time.In(s.loc)
+	t := b.Time.In(s.opts.Location)
 	return fmt.Sprintf("%d:%d", (int(t.Weekday())+6)%7, t.Hour())
 }
 
@@ -107,7 +107,7 @@ func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
 		Period:    period,
 		StartDate: sp.startDate,
 		EndDate:   sp.endDate,
-		Timezone:  s.loc.String(),
+		Timezone:  s.opts.Location.String(),
 		Heatmap:   hm,
 		PeakHours: []peakHour{},
 		Summary: activitySummary{

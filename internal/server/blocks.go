@@ -90,8 +90,8 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	now := s.now()
-	records, err := s.opts.Store.Records(ctx, usage.Filter{}, usage.Page{})
+	now := s.opts.Now()
+	records, err := s.store.Records(ctx, usage.Filter{}, usage.Page{})
 	if err != nil {
 		writeError(w, r, fmt.Errorf("records: %w", err))
 		return
@@ -118,7 +118,7 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 	for i := range blocks {
 		resp.Blocks[i] = s.localBlock(blocks[i])
 	}
-	resp.Weekly.Start, resp.Weekly.End = resp.Weekly.Start.In(s.loc), resp.Weekly.End.In(s.loc)
+	resp.Weekly.Start, resp.Weekly.End = resp.Weekly.Start.In(s.opts.Location), resp.Weekly.End.In(s.opts.Location)
 	unpricedModels := append(usage.BlocksUnpriced(blocks), resp.Weekly.UnpricedModels...)
 	slices.Sort(unpricedModels)
 	resp.UnpricedModels = append([]string{}, slices.Compact(unpricedModels)...)
@@ -129,7 +129,7 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 // data null when none is active: having no active block is a normal state,
 // not an error, and a 404 would make every dashboard load log one.
 func (s *Server) handleActiveBlock(w http.ResponseWriter, r *http.Request) {
-	act, err := s.activeBlock(r.Context(), s.now())
+	act, err := s.activeBlock(r.Context(), s.opts.Now())
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -151,7 +151,7 @@ func (s *Server) activeBlock(ctx context.Context, now time.Time) (*usage.Block, 
 		if lookback > 0 {
 			f.Since = now.Add(-lookback)
 		}
-		recs, err := s.opts.Store.Records(ctx, f, usage.Page{})
+		recs, err := s.store.Records(ctx, f, usage.Page{})
 		if err != nil {
 			return nil, fmt.Errorf("records: %w", err)
 		}
@@ -201,7 +201,7 @@ func (s *Server) resolvedLimits(ctx context.Context, now time.Time) (usage.Limit
 		l.Tokens = m.tokens
 		return l, nil
 	}
-	records, err := s.opts.Store.Records(ctx, usage.Filter{}, usage.Page{})
+	records, err := s.store.Records(ctx, usage.Filter{}, usage.Page{})
 	if err != nil {
 		return l, fmt.Errorf("records: %w", err)
 	}
@@ -216,7 +216,7 @@ func (s *Server) resolvedLimits(ctx context.Context, now time.Time) (usage.Limit
 // latestRateLimits returns the latest rate limits Claude Code passed to
 // the status line, nil when none were or the store does not keep them.
 func (s *Server) latestRateLimits(ctx context.Context) (*usage.RateLimitSample, error) {
-	rs, ok := s.base.(usage.RateLimitStore)
+	rs, ok := s.opts.Store.(usage.RateLimitStore)
 	if !ok {
 		return nil, nil
 	}
@@ -227,7 +227,7 @@ func (s *Server) latestRateLimits(ctx context.Context) (*usage.RateLimitSample, 
 	case err != nil:
 		return nil, fmt.Errorf("rate limits: %w", err)
 	}
-	rl.Time = rl.Time.In(s.loc)
+	rl.Time = rl.Time.In(s.opts.Location)
 	return &rl, nil
 }
 
@@ -237,7 +237,7 @@ func (s *Server) localBlock(b usage.Block) usage.Block {
 		if t.IsZero() {
 			return t
 		}
-		return t.In(s.loc)
+		return t.In(s.opts.Location)
 	}
 	b.StartTime, b.EndTime = in(b.StartTime), in(b.EndTime)
 	b.FirstTime, b.ActualEndTime = in(b.FirstTime), in(b.ActualEndTime)
@@ -293,7 +293,7 @@ func (s *Server) NotifyBlocks(ctx context.Context, h *Hub) error {
 	defer st.notifyMu.Unlock()
 	// The hub's clients see every user's usage, like stats_update.
 	ctx = context.WithValue(ctx, userFilterKey, "")
-	now := s.now()
+	now := s.opts.Now()
 	act, err := s.activeBlock(ctx, now)
 	if err != nil {
 		return fmt.Errorf("notify blocks: %w", err)
@@ -332,14 +332,14 @@ func (s *Server) NotifyBlocks(ctx context.Context, h *Hub) error {
 		Ratio:       ratio,
 		Source:      ls.Source,
 		BlockID:     act.ID,
-		StartTime:   act.StartTime.In(s.loc),
-		EndTime:     act.EndTime.In(s.loc),
+		StartTime:   act.StartTime.In(s.opts.Location),
+		EndTime:     act.EndTime.In(s.opts.Location),
 		TotalTokens: act.TotalTokens,
 		CostUSD:     act.CostUSD,
 		TokenLimit:  ls.TokenLimit,
 		CostLimit:   ls.CostLimit,
 		Message: fmt.Sprintf("The current 5-hour block has used %.0f%% of its %slimit; it resets at %s.",
-			100*ratio, limitAdjective(ls.Source), act.EndTime.In(s.loc).Format("15:04 MST")),
+			100*ratio, limitAdjective(ls.Source), act.EndTime.In(s.opts.Location).Format("15:04 MST")),
 	}
 	if err := h.BroadcastAlert(alert); err != nil {
 		return fmt.Errorf("notify blocks: %w", err)

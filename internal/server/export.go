@@ -264,8 +264,8 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, req exportReques
 			Format:      req.Format,
 			Granularity: req.Granularity,
 			Breakdown:   req.Breakdown,
-			Timezone:    s.loc.String(),
-			GeneratedAt: s.now().In(s.loc),
+			Timezone:    s.opts.Location.String(),
+			GeneratedAt: s.opts.Now().In(s.opts.Location),
 			DateRange:   dateRange{Start: sp.startDate, End: sp.endDate},
 			Records:     make([]exportRecord, 0, len(rows)),
 			Summary: exportSummary{
@@ -370,11 +370,11 @@ func selectFields(names []string, breakdown bool) ([]exportField, error) {
 // counts. Periods without records are left out.
 func (s *Server) exportRows(r *http.Request, sp span, p usage.Period, breakdown bool) ([]exportRow, usage.Report, error) {
 	ctx := r.Context()
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, p.KeyFunc(s.loc))
+	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, p.KeyFunc(s.opts.Location))
 	if err != nil {
 		return nil, usage.Report{}, err
 	}
-	recs, err := s.opts.Store.Records(ctx, sp.filter(), usage.Page{})
+	recs, err := s.store.Records(ctx, sp.filter(), usage.Page{})
 	if err != nil {
 		return nil, usage.Report{}, fmt.Errorf("records: %w", err)
 	}
@@ -382,7 +382,7 @@ func (s *Server) exportRows(r *http.Request, sp span, p usage.Period, breakdown 
 	seen := map[key]bool{}
 	counts := map[[2]string]int64{}
 	for i := range recs {
-		label := p.Label(recs[i].Timestamp, s.loc)
+		label := p.Label(recs[i].Timestamp, s.opts.Location)
 		for _, model := range []string{"", recs[i].Model} {
 			k := key{label, model, recs[i].SessionID}
 			if !seen[k] {

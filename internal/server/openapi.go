@@ -205,7 +205,7 @@ func (s *Server) buildOpenAPI() map[string]any {
 	for _, key := range keys {
 		op := docs[key]
 		method, path, _ := strings.Cut(key, " ")
-		path = s.prefix + path
+		path = s.opts.APIPrefix + path
 		o := map[string]any{
 			"summary":     op.summary,
 			"operationId": operationID(method, path),
@@ -259,7 +259,7 @@ func (s *Server) buildOpenAPI() map[string]any {
 		}
 		item[strings.ToLower(method)] = o
 	}
-	paths[s.prefix+"/ws"] = map[string]any{"get": map[string]any{
+	paths[s.opts.APIPrefix+"/ws"] = map[string]any{"get": map[string]any{
 		"summary": "WebSocket feed. The server sends connected {client_id, server_time}, stats_update (the /stats " +
 			"summary after new records), heartbeat every 30 s, block_update (the active block, absent when none), " +
 			"alert (80% and 100% of the block limit) and error; a client may send ping (answered by pong) and pong. " +

@@ -36,7 +36,7 @@ func (sp span) filter() usage.Filter { return usage.Filter{Since: sp.from, Until
 
 // today returns midnight of the current day in the server's time zone.
 func (s *Server) today() time.Time {
-	return usage.Day.Start(s.now().In(s.loc))
+	return usage.Day.Start(s.opts.Now().In(s.opts.Location))
 }
 
 // lastDays returns the span of the last n calendar days, today included.
@@ -71,7 +71,7 @@ func (s *Server) periodSpan(ctx context.Context, q url.Values, def string) (stri
 	}
 	sp := s.lastDays(1)
 	if !first.IsZero() {
-		sp.from = usage.Day.Start(first.In(s.loc))
+		sp.from = usage.Day.Start(first.In(s.opts.Location))
 		sp.startDate = sp.from.Format(time.DateOnly)
 	}
 	return name, sp, nil
@@ -79,7 +79,7 @@ func (s *Server) periodSpan(ctx context.Context, q url.Values, def string) (stri
 
 // firstActivity returns the timestamp of the oldest record, or zero.
 func (s *Server) firstActivity(ctx context.Context) (time.Time, error) {
-	buckets, err := s.opts.Store.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+	buckets, err := s.store.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -153,7 +153,7 @@ func (s *Server) dateSpan(startParam, endParam string, defDays int) (span, error
 // dayParam parses one YYYY-MM-DD parameter of years 1 to 9999; Go also
 // reads year 0, which no calendar view can label.
 func (s *Server) dayParam(name, v string) (time.Time, error) {
-	t, err := usage.ParseDay(v, s.loc)
+	t, err := usage.ParseDay(v, s.opts.Location)
 	if err != nil || t.Year() < 1 {
 		return time.Time{}, invalid("%s: %q is not a date in YYYY-MM-DD form (years 0001 to 9999)", name, v)
 	}
@@ -253,7 +253,7 @@ func pageParams(q url.Values, defLimit int) (limit, offset int, err error) {
 // rollup aggregates the records that pass f by dim and rolls them up by
 // key. It is the one path every figure of the API takes.
 func (s *Server) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension, key func(*usage.Bucket) string) (usage.Report, error) {
-	buckets, err := s.opts.Store.Aggregate(ctx, f, dim)
+	buckets, err := s.store.Aggregate(ctx, f, dim)
 	if err != nil {
 		return usage.Report{}, fmt.Errorf("aggregate: %w", err)
 	}
@@ -291,7 +291,7 @@ func unpriced(r usage.Report) []string {
 // offset is a multiple of 15 minutes, so each quarter hour lies in exactly
 // one period.
 func (s *Server) sessionCounts(ctx context.Context, f usage.Filter, p usage.Period) (map[string]int, int, error) {
-	buckets, err := s.opts.Store.Aggregate(ctx, f, usage.BySessionQuarterHour)
+	buckets, err := s.store.Aggregate(ctx, f, usage.BySessionQuarterHour)
 	if err != nil {
 		return nil, 0, fmt.Errorf("aggregate sessions: %w", err)
 	}
@@ -305,7 +305,7 @@ func (s *Server) sessionCounts(ctx context.Context, f usage.Filter, p usage.Peri
 		q := b.Time.Unix()
 		label, ok := labels[q]
 		if !ok {
-			label = p.Label(b.Time, s.loc)
+			label = p.Label(b.Time, s.opts.Location)
 			labels[q] = label
 		}
 		k := [2]string{label, b.Key}
@@ -321,7 +321,7 @@ func (s *Server) sessionCounts(ctx context.Context, f usage.Filter, p usage.Peri
 // sessionCount returns the number of distinct sessions among the records
 // that pass f.
 func (s *Server) sessionCount(ctx context.Context, f usage.Filter) (int, error) {
-	buckets, err := s.opts.Store.Aggregate(ctx, f, usage.BySession)
+	buckets, err := s.store.Aggregate(ctx, f, usage.BySession)
 	if err != nil {
 		return 0, fmt.Errorf("aggregate sessions: %w", err)
 	}
@@ -338,7 +338,7 @@ func (s *Server) timeOrNil(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	t = t.In(s.loc)
+	t = t.In(s.opts.Location)
 	return &t
 }
 

@@ -99,8 +99,8 @@ func (s *Server) sessionSummary(g *usage.Group) sessionSummary {
 	return sessionSummary{
 		SessionID:     g.Key,
 		Project:       g.Project,
-		FirstActivity: g.First.In(s.loc),
-		LastActivity:  g.Last.In(s.loc),
+		FirstActivity: g.First.In(s.opts.Location),
+		LastActivity:  g.Last.In(s.opts.Location),
 		Models:        g.ModelNames(),
 		Aggregate:     g.Aggregate,
 	}
@@ -150,7 +150,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, usage.Errorf(usage.ENOTFOUND, "session %q not found", id))
 		return
 	}
-	recs, err := s.opts.Store.Records(ctx, f, usage.Page{})
+	recs, err := s.store.Records(ctx, f, usage.Page{})
 	if err != nil {
 		writeError(w, r, fmt.Errorf("records: %w", err))
 		return
@@ -167,7 +167,7 @@ func (s *Server) handleSession(w http.ResponseWriter, r *http.Request) {
 		rec := &recs[i]
 		cost := rec.Cost
 		d.Timeline = append(d.Timeline, timelineEntry{
-			Timestamp:           rec.Timestamp.In(s.loc),
+			Timestamp:           rec.Timestamp.In(s.opts.Location),
 			Model:               rec.Model,
 			IsSidechain:         rec.IsSidechain,
 			Tokens:              rec.Tokens,
@@ -226,7 +226,7 @@ func (s *Server) handleProjects(w http.ResponseWriter, r *http.Request) {
 	for _, g := range rep.Groups {
 		f := sp.filter()
 		f.Project = g.Key
-		buckets, err := s.opts.Store.Aggregate(ctx, f, usage.BySession)
+		buckets, err := s.store.Aggregate(ctx, f, usage.BySession)
 		if err != nil {
 			writeError(w, r, fmt.Errorf("aggregate: %w", err))
 			return
@@ -246,8 +246,8 @@ func (s *Server) handleProjects(w http.ResponseWriter, r *http.Request) {
 		resp.Projects = append(resp.Projects, projectSummary{
 			Project:       g.Key,
 			SessionCount:  perProject[g.Key],
-			FirstActivity: g.First.In(s.loc),
-			LastActivity:  g.Last.In(s.loc),
+			FirstActivity: g.First.In(s.opts.Location),
+			LastActivity:  g.Last.In(s.opts.Location),
 			Models:        s.modelShares(g.Models),
 			Aggregate:     g.Aggregate,
 		})

@@ -63,7 +63,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	today := s.today()
 	weekAgo := today.AddDate(0, 0, -7)
 	tomorrow := today.AddDate(0, 0, 1)
-	recent, err := s.rollup(ctx, usage.Filter{Since: weekAgo, Until: tomorrow}, usage.ByQuarterHour, usage.Day.KeyFunc(s.loc))
+	recent, err := s.rollup(ctx, usage.Filter{Since: weekAgo, Until: tomorrow}, usage.ByQuarterHour, usage.Day.KeyFunc(s.opts.Location))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -116,7 +116,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 				CacheHitChange: fractionalChange(t.CacheHitRate, week.CacheHitRate()),
 			},
 		},
-		Timezone:       s.loc.String(),
+		Timezone:       s.opts.Location.String(),
 		UnpricedModels: unpriced(all),
 	}
 	writeJSON(w, r, resp)
@@ -233,7 +233,7 @@ func (s *Server) handleDaily(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, usage.Day.KeyFunc(s.loc))
+	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, usage.Day.KeyFunc(s.opts.Location))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -247,7 +247,7 @@ func (s *Server) handleDaily(w http.ResponseWriter, r *http.Request) {
 	resp := dailyResponse{
 		StartDate:      sp.startDate,
 		EndDate:        sp.endDate,
-		Timezone:       s.loc.String(),
+		Timezone:       s.opts.Location.String(),
 		Days:           []dayStats{},
 		UnpricedModels: unpriced(rep),
 	}
@@ -362,7 +362,7 @@ func (s *Server) handleTrends(w http.ResponseWriter, r *http.Request) {
 		}
 		starts = append(starts, t)
 	}
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, p.KeyFunc(s.loc))
+	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, p.KeyFunc(s.opts.Location))
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -376,7 +376,7 @@ func (s *Server) handleTrends(w http.ResponseWriter, r *http.Request) {
 		Period:         period,
 		Granularity:    gran,
 		Metrics:        metrics,
-		Timezone:       s.loc.String(),
+		Timezone:       s.opts.Location.String(),
 		Series:         trendSeries{Labels: []string{}, Entries: []int64{}},
 		UnpricedModels: unpriced(rep),
 	}
@@ -393,7 +393,7 @@ func (s *Server) handleTrends(w http.ResponseWriter, r *http.Request) {
 	tokStat, costStat, hitStat := newStat(), newStat(), &rateStat{}
 	activeRates := 0
 	for _, t := range starts {
-		label := p.Label(t, s.loc)
+		label := p.Label(t, s.opts.Location)
 		var a usage.Aggregate
 		if g := groups[label]; g != nil {
 			a = g.Aggregate

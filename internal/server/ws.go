@@ -22,7 +22,7 @@ import (
 // only from the server's own origin or one of CORSOrigins; a handshake
 // without Origin (not a browser) is accepted.
 func (s *Server) MountWebSocket(h *Hub) {
-	s.Mount("GET "+s.prefix+"/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Mount("GET "+s.opts.APIPrefix+"/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(r, origin) {
 			// A page on another site must not read a local user's usage
 			// through their browser (cross-site WebSocket hijacking).
@@ -57,7 +57,7 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 // StatsSummary returns the data of GET /stats, the payload of stats_update
 // messages. It runs the /stats handler itself, so the two never differ.
 func (s *Server) StatsSummary(ctx context.Context) (any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.prefix+"/stats", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.opts.APIPrefix+"/stats", nil)
 	if err != nil {
 		return nil, fmt.Errorf("stats summary: %w", err)
 	}
