@@ -20,6 +20,7 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 	"golang.org/x/term"
 )
 
@@ -43,6 +44,16 @@ type app struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	closers []io.Closer
+}
+
+// views returns the views of a's store at the time clock tells; nil
+// means time.Now.
+func (a *app) views(clock func() time.Time) *views.Views {
+	v := &views.Views{Store: a.store, Prices: a.prices, Location: a.loc, Now: clock}
+	if rs, ok := a.store.(usage.RateLimitStore); ok {
+		v.RateLimits = rs
+	}
+	return v
 }
 
 // loadConfig loads the configuration and binds the flags of groups on fs,

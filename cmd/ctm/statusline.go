@@ -189,11 +189,10 @@ func statusLine(ctx context.Context, a *app, in statusInput, now time.Time) (str
 	}
 	parts = append(parts, "today "+formatCost(today))
 
-	records, err := a.store.Records(ctx, usage.Filter{Since: now.Add(-liveLookback)}, usage.Page{})
+	act, err := a.views(func() time.Time { return now }).ActiveBlock(ctx, usage.Limits{})
 	if err != nil {
 		return "", err
 	}
-	act := usage.ActiveBlock(usage.Blocks(usage.TrimToBlockStart(records), a.prices, now))
 	if act == nil {
 		parts = append(parts, "no active block")
 	} else {

@@ -74,7 +74,7 @@ func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	sessions, err := s.sessionCount(ctx, sp.filter())
+	sessions, err := s.views(ctx).SessionCount(ctx, sp.filter())
 	if err != nil {
 		writeError(w, r, err)
 		return

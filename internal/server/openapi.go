@@ -342,6 +342,9 @@ func (g *schemaGen) envelope(t reflect.Type) map[string]any {
 // moneyType is written as an exact decimal number (usage.Money).
 var moneyType = reflect.TypeFor[usage.Money]()
 
+// usagePkg is the import path of package usage.
+var usagePkg = moneyType.PkgPath()
+
 // schema returns the schema of t; nullable allows JSON null (nil pointers,
 // slices and maps that are not omitted).
 func (g *schemaGen) schema(t reflect.Type, nullable bool) map[string]any {
@@ -426,11 +429,11 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any, required *[]str
 		}
 		omit := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
 		// nil pointers, slices and maps marshal as null unless omitted;
-		// this package never leaves them nil, but types from package
-		// usage may.
+		// this package and package views never leave them nil, but types
+		// from package usage may.
 		k := f.Type.Kind()
 		nullable := !omit && (k == reflect.Pointer ||
-			((k == reflect.Slice || k == reflect.Map) && f.Type.PkgPath() == "" && t.PkgPath() != reflect.TypeFor[Server]().PkgPath()))
+			((k == reflect.Slice || k == reflect.Map) && f.Type.PkgPath() == "" && t.PkgPath() == usagePkg))
 		ps := g.schema(f.Type, nullable)
 		if enum := f.Tag.Get("enum"); enum != "" {
 			ps = map[string]any{"type": "string", "enum": strings.Split(enum, ",")}

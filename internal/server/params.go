@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 // periods are the accepted values of the period parameter, in days; 0 is
@@ -33,6 +34,21 @@ type span struct {
 
 // filter returns the usage filter selecting the span.
 func (sp span) filter() usage.Filter { return usage.Filter{Since: sp.from, Until: sp.to} }
+
+// view returns the span as the views take it.
+func (sp span) view() views.Span {
+	return views.Span{From: sp.from, To: sp.to, StartDate: sp.startDate, EndDate: sp.endDate}
+}
+
+// views returns the views of the records the request of ctx may see.
+func (s *Server) views(ctx context.Context) *views.Views {
+	v := &views.Views{Store: s.store, Prices: s.opts.Pricer, Location: s.opts.Location, Now: s.opts.Now,
+		Partial: userFrom(ctx) != ""}
+	if rs, ok := s.opts.Store.(usage.RateLimitStore); ok {
+		v.RateLimits = rs
+	}
+	return v
+}
 
 // today returns midnight of the current day in the server's time zone.
 func (s *Server) today() time.Time {
@@ -282,54 +298,6 @@ func unpriced(r usage.Report) []string {
 		return []string{}
 	}
 	return r.Unpriced
-}
-
-// sessionCounts returns the number of distinct sessions with records in
-// each period (labelled by p in the server's zone) among the records that
-// pass f, and the number of distinct sessions overall. It reads one bucket
-// per (quarter hour, session, model), never the records: every zone's
-// offset is a multiple of 15 minutes, so each quarter hour lies in exactly
-// one period.
-func (s *Server) sessionCounts(ctx context.Context, f usage.Filter, p usage.Period) (map[string]int, int, error) {
-	buckets, err := s.store.Aggregate(ctx, f, usage.BySessionQuarterHour)
-	if err != nil {
-		return nil, 0, fmt.Errorf("aggregate sessions: %w", err)
-	}
-	// Many buckets share a quarter hour; label each quarter hour once.
-	labels := map[int64]string{}
-	seen := map[[2]string]bool{}
-	sessions := map[string]bool{}
-	counts := map[string]int{}
-	for i := range buckets {
-		b := &buckets[i]
-		q := b.Time.Unix()
-		label, ok := labels[q]
-		if !ok {
-			label = p.Label(b.Time, s.opts.Location)
-			labels[q] = label
-		}
-		k := [2]string{label, b.Key}
-		if !seen[k] {
-			seen[k] = true
-			counts[label]++
-		}
-		sessions[b.Key] = true
-	}
-	return counts, len(sessions), nil
-}
-
-// sessionCount returns the number of distinct sessions among the records
-// that pass f.
-func (s *Server) sessionCount(ctx context.Context, f usage.Filter) (int, error) {
-	buckets, err := s.store.Aggregate(ctx, f, usage.BySession)
-	if err != nil {
-		return 0, fmt.Errorf("aggregate sessions: %w", err)
-	}
-	seen := map[string]bool{}
-	for _, b := range buckets {
-		seen[b.Key] = true
-	}
-	return len(seen), nil
 }
 
 // timeOrNil returns t in the server's zone, or nil when t is zero, so that

@@ -6,130 +6,20 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
-// summaryStats is the all-time summary of /stats.
-type summaryStats struct {
-	usage.Aggregate
-	SessionCount  int        `json:"session_count"`
-	FirstActivity *time.Time `json:"first_activity,omitempty"`
-	LastActivity  *time.Time `json:"last_activity,omitempty"`
-}
-
-// dayStats is one calendar day's figures.
-type dayStats struct {
-	Date string `json:"date"`
-	usage.Aggregate
-	SessionCount int `json:"session_count"`
-}
-
-// change holds fractional changes, e.g. 0.12 for +12%. A change whose base
-// is 0 is left out: it has no meaningful value.
-type change struct {
-	TokensChange   *float64 `json:"tokens_change,omitempty"`
-	CostChange     *float64 `json:"cost_change,omitempty"`
-	CacheHitChange *float64 `json:"cache_hit_change,omitempty"`
-}
-
-// comparison compares today with yesterday and with the daily average of
-// the seven days before today.
-type comparison struct {
-	VsYesterday   change `json:"vs_yesterday"`
-	VsLastWeekAvg change `json:"vs_last_week_avg"`
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.views(r.Context()).Stats(r.Context())
+	if err != nil {
+		writeError(w, r, err)
+		return
+	}
+	writeJSON(w, r, statsResponse{st})
 }
 
 // statsResponse is the body of GET /stats.
-type statsResponse struct {
-	Summary        summaryStats `json:"summary"`
-	Today          dayStats     `json:"today"`
-	Yesterday      dayStats     `json:"yesterday"`
-	Comparison     comparison   `json:"comparison"`
-	Timezone       string       `json:"timezone"`
-	UnpricedModels []string     `json:"unpriced_models"`
-}
-
-func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	all, err := s.rollup(ctx, usage.Filter{}, usage.ByNothing, byNothing)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	sessions, err := s.sessionCount(ctx, usage.Filter{})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	today := s.today()
-	weekAgo := today.AddDate(0, 0, -7)
-	tomorrow := today.AddDate(0, 0, 1)
-	recent, err := s.rollup(ctx, usage.Filter{Since: weekAgo, Until: tomorrow}, usage.ByQuarterHour, usage.Day.KeyFunc(s.opts.Location))
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	days := groupMap(recent)
-	dayAgg := func(d time.Time) usage.Aggregate {
-		if g := days[d.Format(time.DateOnly)]; g != nil {
-			return g.Aggregate
-		}
-		return usage.Aggregate{}
-	}
-	todaySessions, err := s.sessionCount(ctx, usage.Filter{Since: today, Until: tomorrow})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	yesterday := today.AddDate(0, 0, -1)
-	yesterdaySessions, err := s.sessionCount(ctx, usage.Filter{Since: yesterday, Until: today})
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	var week usage.Tokens
-	var weekCost usage.Money
-	for d := weekAgo; d.Before(today); d = d.AddDate(0, 0, 1) {
-		a := dayAgg(d)
-		week = week.Add(a.Tokens)
-		weekCost = weekCost.Add(a.CostUSD)
-	}
-	t := dayAgg(today)
-	y := dayAgg(yesterday)
-	resp := statsResponse{
-		Summary: summaryStats{
-			Aggregate:     all.Totals.Aggregate,
-			SessionCount:  sessions,
-			FirstActivity: s.timeOrNil(all.Totals.First),
-			LastActivity:  s.timeOrNil(all.Totals.Last),
-		},
-		Today:     dayStats{Date: today.Format(time.DateOnly), Aggregate: t, SessionCount: todaySessions},
-		Yesterday: dayStats{Date: yesterday.Format(time.DateOnly), Aggregate: y, SessionCount: yesterdaySessions},
-		Comparison: comparison{
-			VsYesterday: change{
-				TokensChange:   fractionalChange(float64(t.TotalTokens), float64(y.TotalTokens)),
-				CostChange:     fractionalChange(t.CostUSD.USD(), y.CostUSD.USD()),
-				CacheHitChange: fractionalChange(t.CacheHitRate, y.CacheHitRate),
-			},
-			VsLastWeekAvg: change{
-				TokensChange:   fractionalChange(float64(t.TotalTokens), float64(week.Total())/7),
-				CostChange:     fractionalChange(t.CostUSD.USD(), weekCost.USD()/7),
-				CacheHitChange: fractionalChange(t.CacheHitRate, week.CacheHitRate()),
-			},
-		},
-		Timezone:       s.opts.Location.String(),
-		UnpricedModels: unpriced(all),
-	}
-	writeJSON(w, r, resp)
-}
-
-// fractionalChange returns (cur - base) / base, or nil when base is 0.
-func fractionalChange(cur, base float64) *float64 {
-	if base == 0 {
-		return nil
-	}
-	c := (cur - base) / base
-	return &c
-}
+type statsResponse struct{ views.Stats }
 
 // modelStats is one model's share of a period.
 type modelStats struct {
@@ -203,76 +93,22 @@ func containsString(list []string, v string) bool {
 	return false
 }
 
-// dailySummary sums a day range.
-type dailySummary struct {
-	TotalDays  int `json:"total_days"`
-	ActiveDays int `json:"active_days"`
-	usage.Aggregate
-	SessionCount     int     `json:"session_count"`
-	AvgDailyTokens   float64 `json:"avg_daily_tokens"`
-	AvgDailyCostUSD  float64 `json:"avg_daily_cost_usd"`
-	AvgDailyEntries  float64 `json:"avg_daily_entries"`
-	AvgActiveDayCost float64 `json:"avg_active_day_cost_usd"`
-}
-
 // dailyResponse is the body of GET /stats/daily.
-type dailyResponse struct {
-	StartDate      string       `json:"start_date"`
-	EndDate        string       `json:"end_date"`
-	Timezone       string       `json:"timezone"`
-	Days           []dayStats   `json:"days"`
-	Summary        dailySummary `json:"summary"`
-	UnpricedModels []string     `json:"unpriced_models"`
-}
+type dailyResponse struct{ views.Daily }
 
 func (s *Server) handleDaily(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
 	q := r.URL.Query()
 	sp, err := s.dateSpan(q.Get("start_date"), q.Get("end_date"), 7)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, usage.Day.KeyFunc(s.opts.Location))
+	d, err := s.views(r.Context()).Daily(r.Context(), sp.view())
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	counts, sessions, err := s.sessionCounts(ctx, sp.filter(), usage.Day)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	groups := groupMap(rep)
-	resp := dailyResponse{
-		StartDate:      sp.startDate,
-		EndDate:        sp.endDate,
-		Timezone:       s.opts.Location.String(),
-		Days:           []dayStats{},
-		UnpricedModels: unpriced(rep),
-	}
-	for d := sp.from; d.Before(sp.to); d = d.AddDate(0, 0, 1) {
-		label := d.Format(time.DateOnly)
-		day := dayStats{Date: label, SessionCount: counts[label]}
-		if g := groups[label]; g != nil {
-			day.Aggregate = g.Aggregate
-			resp.Summary.ActiveDays++
-		}
-		resp.Days = append(resp.Days, day)
-	}
-	sum := &resp.Summary
-	sum.TotalDays = len(resp.Days)
-	sum.Aggregate = rep.Totals.Aggregate
-	sum.SessionCount = sessions
-	if n := float64(sum.TotalDays); n > 0 {
-		sum.AvgDailyTokens = float64(sum.TotalTokens) / n
-		sum.AvgDailyCostUSD = sum.CostUSD.USD() / n
-		sum.AvgDailyEntries = float64(sum.Entries) / n
-	}
-	if sum.ActiveDays > 0 {
-		sum.AvgActiveDayCost = sum.CostUSD.USD() / float64(sum.ActiveDays)
-	}
-	writeJSON(w, r, resp)
+	writeJSON(w, r, dailyResponse{d})
 }
 
 // tokenSeries holds one value per label for each token kind.

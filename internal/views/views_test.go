@@ -1,0 +1,229 @@
+package views_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/ingest"
+	"github.com/claude-token-monitor/ctm/internal/pricing"
+	"github.com/claude-token-monitor/ctm/internal/sqlite"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
+	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
+)
+
+// corpusRoot is the real Claude Code data the expected accounting covers.
+const corpusRoot = "../../../shared/testdata/claude-real"
+
+// blockNow is a time at which the corpus has an active block.
+var blockNow = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+
+// figures is one entry of claude-real.expected.json.
+type figures struct {
+	Input         int64   `json:"input"`
+	Output        int64   `json:"output"`
+	CacheCreation int64   `json:"cache_creation"`
+	CacheRead     int64   `json:"cache_read"`
+	CostUSD       float64 `json:"cost_usd"`
+	Entries       int64   `json:"entries"`
+}
+
+type expected struct {
+	Daily  map[string]figures `json:"daily"`
+	Totals figures            `json:"totals"`
+}
+
+// fixture is the corpus ingested by the real ingester into a SQLite
+// database, once per test binary.
+var fixture struct {
+	store    *sqlite.Store
+	prices   *pricing.Table
+	expected expected
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ctm-views-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := 1
+	if err := setup(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "setup:", err)
+	} else {
+		code = m.Run()
+		_ = fixture.store.Close()
+	}
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func setup(dir string) error {
+	ctx := context.Background()
+	raw, err := os.ReadFile(corpusRoot + ".expected.json")
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &fixture.expected); err != nil {
+		return err
+	}
+	if fixture.prices, err = pricing.Load(pricing.Options{}); err != nil {
+		return err
+	}
+	abs, err := filepath.Abs(corpusRoot)
+	if err != nil {
+		return err
+	}
+	if fixture.store, err = sqlite.Open(ctx, filepath.Join(dir, "corpus.db"), storetest.Prices); err != nil {
+		return err
+	}
+	_, err = ingest.New(fixture.store, []string{abs}, slog.New(slog.DiscardHandler), ingest.Options{}).Run(ctx)
+	return err
+}
+
+// newViews returns views of the corpus at now in loc.
+func newViews(now time.Time, loc *time.Location) *views.Views {
+	return &views.Views{Store: fixture.store, Prices: fixture.prices, Location: loc,
+		Now: func() time.Time { return now }, RateLimits: fixture.store}
+}
+
+func checkFigures(t *testing.T, what string, got usage.Aggregate, want figures) {
+	t.Helper()
+	if got.Input != want.Input || got.Output != want.Output || got.CacheCreationTokens != want.CacheCreation ||
+		got.CacheRead != want.CacheRead || got.Entries != want.Entries {
+		t.Errorf("%s = in %d out %d cw %d cr %d entries %d, want %+v", what,
+			got.Input, got.Output, got.CacheCreationTokens, got.CacheRead, got.Entries, want)
+	}
+	if math.Abs(got.CostUSD.USD()-want.CostUSD) > 1e-9*math.Max(1, want.CostUSD) {
+		t.Errorf("%s cost = %s, want %.10f", what, got.CostUSD, want.CostUSD)
+	}
+}
+
+func TestStatsMatchesExpected(t *testing.T) {
+	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	st, err := newViews(now, time.UTC).Stats(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigures(t, "summary", st.Summary.Aggregate, fixture.expected.Totals)
+	checkFigures(t, "today", st.Today.Aggregate, fixture.expected.Daily["2026-03-01"])
+	if st.Today.Date != "2026-03-01" || st.Yesterday.Date != "2026-02-28" || st.Timezone != "UTC" {
+		t.Errorf("today %s, yesterday %s, zone %s", st.Today.Date, st.Yesterday.Date, st.Timezone)
+	}
+	if st.Summary.SessionCount == 0 || st.Today.SessionCount == 0 || st.Today.SessionCount > st.Summary.SessionCount {
+		t.Errorf("sessions: %d all time, %d today", st.Summary.SessionCount, st.Today.SessionCount)
+	}
+	if st.UnpricedModels == nil || len(st.UnpricedModels) != 0 {
+		t.Errorf("unpriced = %#v, want an empty list", st.UnpricedModels)
+	}
+}
+
+func TestDailyMatchesExpected(t *testing.T) {
+	v := newViews(blockNow, time.UTC)
+	from := time.Date(2025, 8, 1, 0, 0, 0, 0, time.UTC)
+	to := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	d, err := v.Daily(t.Context(), views.Span{From: from, To: to, StartDate: "2025-08-01", EndDate: "2026-03-01"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := int(to.Sub(from).Hours() / 24); len(d.Days) != want || d.Summary.TotalDays != want {
+		t.Fatalf("days = %d (total_days %d), want %d", len(d.Days), d.Summary.TotalDays, want)
+	}
+	for _, day := range d.Days {
+		checkFigures(t, day.Date, day.Aggregate, fixture.expected.Daily[day.Date])
+	}
+	if d.Summary.ActiveDays != len(fixture.expected.Daily) {
+		t.Errorf("active days = %d, want %d", d.Summary.ActiveDays, len(fixture.expected.Daily))
+	}
+	checkFigures(t, "summary", d.Summary.Aggregate, fixture.expected.Totals)
+}
+
+func TestActiveBlockAgreesWithBlocks(t *testing.T) {
+	ctx := t.Context()
+	loc := time.FixedZone("UTC+5:30", 5*3600+1800)
+	v := newViews(blockNow, loc)
+	limits, err := usage.NewLimits("max5", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	act, err := v.ActiveBlock(ctx, limits)
+	if err != nil || act == nil {
+		t.Fatalf("ActiveBlock = %v, %v; want a block", act, err)
+	}
+	if act.StartTime.Location() != loc || act.LimitStatus == nil {
+		t.Errorf("active block starts %v, limit status %v; want the views' zone and a status", act.StartTime, act.LimitStatus)
+	}
+	for _, q := range []views.BlocksQuery{
+		{Limits: limits, Active: true},
+		{Limits: limits, Lookback: 24 * time.Hour},
+	} {
+		b, err := v.Blocks(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := usage.ActiveBlock(b.Blocks)
+		if got == nil {
+			t.Fatalf("Blocks(%+v) has no active block", q)
+		}
+		gj, _ := json.Marshal(got)
+		aj, _ := json.Marshal(act)
+		if string(gj) != string(aj) {
+			t.Errorf("Blocks(%+v) active block\n%s\nActiveBlock\n%s", q, gj, aj)
+		}
+		if b.Weekly.End.Location() != loc || !b.Weekly.End.Equal(blockNow) {
+			t.Errorf("weekly ends %v, want %v in the views' zone", b.Weekly.End, blockNow)
+		}
+	}
+	late, err := newViews(blockNow.Add(30*24*time.Hour), loc).ActiveBlock(ctx, limits)
+	if err != nil || late != nil {
+		t.Errorf("ActiveBlock a month after the corpus = %v, %v; want none", late, err)
+	}
+}
+
+func TestRateLimitsDecideUnlessPartial(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	st, err := sqlite.Open(ctx, filepath.Join(dir, "rl.db"), storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := fixture.store.Records(ctx, usage.Filter{Since: blockNow.Add(-24 * time.Hour)}, usage.Page{})
+	if err != nil || len(recs) == 0 {
+		t.Fatalf("records = %d, %v", len(recs), err)
+	}
+	if err := st.Apply(ctx, usage.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	sample := usage.RateLimitSample{Time: blockNow.Add(-time.Minute), FiveHour: &usage.RateLimitWindow{UsedPercentage: 42}}
+	if err := st.SaveRateLimits(ctx, sample); err != nil {
+		t.Fatal(err)
+	}
+	for _, partial := range []bool{false, true} {
+		v := &views.Views{Store: st, Prices: fixture.prices, Now: func() time.Time { return blockNow }, RateLimits: st, Partial: partial}
+		b, err := v.Blocks(ctx, views.BlocksQuery{Active: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b.RateLimits == nil || b.RateLimits.FiveHour.UsedPercentage != 42 {
+			t.Errorf("partial=%v: rate_limits = %+v, want the sample", partial, b.RateLimits)
+		}
+		act, err := v.ActiveBlock(ctx, usage.Limits{})
+		if err != nil || act == nil || len(b.Blocks) != 1 {
+			t.Fatalf("partial=%v: ActiveBlock = %v, %v; %d blocks", partial, act, err, len(b.Blocks))
+		}
+		for what, ls := range map[string]*usage.LimitStatus{"Blocks": b.Blocks[0].LimitStatus, "ActiveBlock": act.LimitStatus} {
+			claude := ls != nil && ls.Source == usage.LimitSourceClaude && ls.Ratio == 0.42
+			if claude == partial {
+				t.Errorf("partial=%v: %s limit status = %+v; Claude's figure decides only the whole view", partial, what, ls)
+			}
+		}
+	}
+}
