@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 func main() {
@@ -45,8 +47,8 @@ func commands() map[string]command {
 		"prices":     {"the price table in force; 'prices update' fetches a newer one", runPrices},
 		"version":    {"print the version", runVersion},
 	}
-	for name, kind := range reportKinds {
-		cmds[name] = command{"usage per " + kind.keyName, func(ctx context.Context, args []string, env *environ) int {
+	for name, kind := range views.ReportKinds {
+		cmds[name] = command{"usage per " + kind.KeyName, func(ctx context.Context, args []string, env *environ) int {
 			return runReport(ctx, kind, args, env)
 		}}
 	}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,8 +37,9 @@ type figures struct {
 }
 
 type expected struct {
-	Daily  map[string]figures `json:"daily"`
-	Totals figures            `json:"totals"`
+	Daily    map[string]figures `json:"daily"`
+	Sessions map[string]figures `json:"sessions"`
+	Totals   figures            `json:"totals"`
 }
 
 // fixture is the corpus ingested by the real ingester into a SQLite
@@ -224,6 +226,48 @@ func TestRateLimitsDecideUnlessPartial(t *testing.T) {
 			if claude == partial {
 				t.Errorf("partial=%v: %s limit status = %+v; Claude's figure decides only the whole view", partial, what, ls)
 			}
+		}
+	}
+}
+
+func TestReportsMatchExpected(t *testing.T) {
+	v := newViews(blockNow, time.UTC)
+	for name, want := range map[string]map[string]figures{"daily": fixture.expected.Daily, "session": fixture.expected.Sessions} {
+		rep, err := v.Report(t.Context(), views.ReportQuery{Kind: views.ReportKinds[name], Sort: "cost", Descending: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.Groups) != len(want) {
+			t.Errorf("%s: %d rows, want %d", name, len(rep.Groups), len(want))
+		}
+		for i, g := range rep.Groups {
+			checkFigures(t, name+" "+g.Key, g.Aggregate, want[g.Key])
+			if name == "session" && i > 0 && g.CostUSD > rep.Groups[i-1].CostUSD {
+				t.Errorf("session rows are not by cost, highest first: %s after %s", g.CostUSD, rep.Groups[i-1].CostUSD)
+			}
+		}
+		checkFigures(t, name+" totals", rep.Totals.Aggregate, fixture.expected.Totals)
+	}
+}
+
+func TestReportArgumentErrorsNameTheField(t *testing.T) {
+	v := newViews(blockNow, time.UTC)
+	for _, tc := range []struct {
+		q    views.ReportQuery
+		code string
+		want string
+	}{
+		{views.ReportQuery{Since: "2026-02-30"}, usage.EINVALID, "since: "},
+		{views.ReportQuery{Until: "tomorrow"}, usage.EINVALID, "until: "},
+		{views.ReportQuery{Since: "2026-03-01", Until: "2026-02-01"}, usage.EINVALID, "since 2026-03-01 is after until 2026-02-01"},
+		{views.ReportQuery{Sort: "name"}, usage.EINVALID, "sort: "},
+		{views.ReportQuery{Project: "no-such-project-anywhere"}, usage.ENOTFOUND, "project: "},
+		{views.ReportQuery{Project: "/"}, usage.EINVALID, "project: "},
+	} {
+		tc.q.Kind = views.ReportKinds["daily"]
+		_, err := v.Report(t.Context(), tc.q)
+		if usage.ErrorCode(err) != tc.code || !strings.HasPrefix(usage.ErrorMessage(err), tc.want) {
+			t.Errorf("Report(%+v) = %v (%s), want %s %q...", tc.q, err, usage.ErrorCode(err), tc.code, tc.want)
 		}
 	}
 }
