@@ -45,6 +45,7 @@ func commands() map[string]command {
 		"push":       {"send local records to a team server", runPush},
 		"config":     {"print the effective configuration (secrets masked)", runConfig},
 		"prices":     {"the price table in force; 'prices update' fetches a newer one", runPrices},
+		"mcp":        {"Model Context Protocol server on stdio, for Claude Code", runMCP},
 		"version":    {"print the version", runVersion},
 	}
 	for name, kind := range views.ReportKinds {
