@@ -69,12 +69,12 @@ func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, s.cellKey)
+	rep, err := s.rollup(ctx, sp.Filter(), usage.ByQuarterHour, s.cellKey)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	sessions, err := s.views(ctx).SessionCount(ctx, sp.filter())
+	sessions, err := s.views(ctx).SessionCount(ctx, sp.Filter())
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -105,8 +105,8 @@ func (s *Server) handleActivity(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := activityResponse{
 		Period:    period,
-		StartDate: sp.startDate,
-		EndDate:   sp.endDate,
+		StartDate: sp.StartDate,
+		EndDate:   sp.EndDate,
 		Timezone:  s.opts.Location.String(),
 		Heatmap:   hm,
 		PeakHours: []peakHour{},

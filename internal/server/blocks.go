@@ -68,7 +68,7 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.views(r.Context()).Blocks(r.Context(), views.BlocksQuery{
-		Limits: s.limits, Since: sp.from, Until: sp.to, Recent: recent == "true", Active: active == "true",
+		Limits: s.limits, Since: sp.From, Until: sp.To, Recent: recent == "true", Active: active == "true",
 	})
 	if err != nil {
 		writeError(w, r, err)

@@ -251,7 +251,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, req exportReques
 		s.exportFailed(w, r, err)
 		return
 	}
-	name := fmt.Sprintf("ctm-usage-%s-to-%s", sp.startDate, sp.endDate)
+	name := fmt.Sprintf("ctm-usage-%s-to-%s", sp.StartDate, sp.EndDate)
 	if period == usage.Hour {
 		name += "-hourly"
 	}
@@ -266,7 +266,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, req exportReques
 			Breakdown:   req.Breakdown,
 			Timezone:    s.opts.Location.String(),
 			GeneratedAt: s.opts.Now().In(s.opts.Location),
-			DateRange:   dateRange{Start: sp.startDate, End: sp.endDate},
+			DateRange:   dateRange{Start: sp.StartDate, End: sp.EndDate},
 			Records:     make([]exportRecord, 0, len(rows)),
 			Summary: exportSummary{
 				RecordCount:    len(rows),
@@ -370,11 +370,11 @@ func selectFields(names []string, breakdown bool) ([]exportField, error) {
 // counts. Periods without records are left out.
 func (s *Server) exportRows(r *http.Request, sp span, p usage.Period, breakdown bool) ([]exportRow, usage.Report, error) {
 	ctx := r.Context()
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, p.KeyFunc(s.opts.Location))
+	rep, err := s.rollup(ctx, sp.Filter(), usage.ByQuarterHour, p.KeyFunc(s.opts.Location))
 	if err != nil {
 		return nil, usage.Report{}, err
 	}
-	recs, err := s.store.Records(ctx, sp.filter(), usage.Page{})
+	recs, err := s.store.Records(ctx, sp.Filter(), usage.Page{})
 	if err != nil {
 		return nil, usage.Report{}, fmt.Errorf("records: %w", err)
 	}

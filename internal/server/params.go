@@ -13,32 +13,9 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
-// periods are the accepted values of the period parameter, in days; 0 is
-// all time.
-var periods = map[string]int{"7d": 7, "30d": 30, "90d": 90, "all": 0}
-
-// periodNames lists the accepted periods for error messages.
-const periodNames = "7d, 30d, 90d or all"
-
-// maxRangeDays bounds day-by-day ranges so one request cannot ask for an
-// unbounded number of rows.
-const maxRangeDays = 3660
-
-// span is a half-open range of instants [from, to) plus its inclusive
-// calendar dates in the server's time zone. A zero from is open.
-type span struct {
-	from, to  time.Time
-	startDate string
-	endDate   string
-}
-
-// filter returns the usage filter selecting the span.
-func (sp span) filter() usage.Filter { return usage.Filter{Since: sp.from, Until: sp.to} }
-
-// view returns the span as the views take it.
-func (sp span) view() views.Span {
-	return views.Span{From: sp.from, To: sp.to, StartDate: sp.startDate, EndDate: sp.endDate}
-}
+// span is a half-open range of instants with its inclusive calendar dates
+// in the server's time zone.
+type span = views.Span
 
 // views returns the views of the records the request of ctx may see.
 func (s *Server) views(ctx context.Context) *views.Views {
@@ -50,143 +27,14 @@ func (s *Server) views(ctx context.Context) *views.Views {
 	return v
 }
 
-// today returns midnight of the current day in the server's time zone.
-func (s *Server) today() time.Time {
-	return usage.Day.Start(s.opts.Now().In(s.opts.Location))
-}
-
-// lastDays returns the span of the last n calendar days, today included.
-func (s *Server) lastDays(n int) span {
-	today := s.today()
-	from := today.AddDate(0, 0, -(n - 1))
-	return span{
-		from:      from,
-		to:        today.AddDate(0, 0, 1),
-		startDate: from.Format(time.DateOnly),
-		endDate:   today.Format(time.DateOnly),
-	}
-}
-
 // periodSpan parses the period parameter (7d|30d|90d|all) with a default.
-// "all" starts at the first stored record, so labels do not begin in 1970.
 func (s *Server) periodSpan(ctx context.Context, q url.Values, def string) (string, span, error) {
-	name := q.Get("period")
-	if name == "" {
-		name = def
-	}
-	days, ok := periods[name]
-	if !ok {
-		return "", span{}, invalid("period: %q is not one of %s", name, periodNames)
-	}
-	if days > 0 {
-		return name, s.lastDays(days), nil
-	}
-	first, err := s.firstActivity(ctx)
-	if err != nil {
-		return "", span{}, err
-	}
-	sp := s.lastDays(1)
-	if !first.IsZero() {
-		sp.from = usage.Day.Start(first.In(s.opts.Location))
-		sp.startDate = sp.from.Format(time.DateOnly)
-	}
-	return name, sp, nil
+	return s.views(ctx).PeriodSpan(ctx, q.Get("period"), def)
 }
 
-// firstActivity returns the timestamp of the oldest record, or zero.
-func (s *Server) firstActivity(ctx context.Context) (time.Time, error) {
-	buckets, err := s.store.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
-	if err != nil {
-		return time.Time{}, err
-	}
-	var first time.Time
-	for _, b := range buckets {
-		if !b.First.IsZero() && (first.IsZero() || b.First.Before(first)) {
-			first = b.First
-		}
-	}
-	return first, nil
-}
-
-// dateSpan parses start_date and end_date (YYYY-MM-DD, inclusive). With
-// defDays > 0 the default is the last defDays days and a missing bound is
-// set relative to the other; with defDays == 0 missing bounds stay open.
-// Whenever both bounds are set the range may cover at most maxRangeDays
-// days, so no response built day by day is unbounded.
+// dateSpan parses start_date and end_date; see views.Views.DateSpan.
 func (s *Server) dateSpan(startParam, endParam string, defDays int) (span, error) {
-	if startParam == "" && endParam == "" {
-		if defDays == 0 {
-			return span{}, nil
-		}
-		return s.lastDays(defDays), nil
-	}
-	// Presence is tracked apart from the values: 0001-01-01 in UTC is Go's
-	// zero time, which must not read as "no bound".
-	hasStart, hasEnd := startParam != "", endParam != ""
-	var start, end time.Time
-	var err error
-	if hasStart {
-		if start, err = s.dayParam("start_date", startParam); err != nil {
-			return span{}, err
-		}
-	}
-	if hasEnd {
-		if end, err = s.dayParam("end_date", endParam); err != nil {
-			return span{}, err
-		}
-	}
-	if defDays > 0 {
-		switch {
-		case !hasEnd:
-			if end = s.today(); end.Before(start) {
-				end = start
-			}
-		case !hasStart:
-			start = end.AddDate(0, 0, -(defDays - 1))
-		}
-		hasStart, hasEnd = true, true
-	}
-	if hasStart && hasEnd {
-		if start.After(end) {
-			return span{}, invalid("start_date: %s is after end_date %s",
-				start.Format(time.DateOnly), end.Format(time.DateOnly))
-		}
-		if days := dayCount(start, end); days > maxRangeDays {
-			return span{}, invalid("start_date: the range %s..%s spans more than %d days; ask for at most %d days at a time",
-				start.Format(time.DateOnly), end.Format(time.DateOnly), maxRangeDays, maxRangeDays)
-		}
-	}
-	var sp span
-	if hasStart {
-		sp.from, sp.startDate = start, start.Format(time.DateOnly)
-	}
-	if hasEnd {
-		sp.to, sp.endDate = end.AddDate(0, 0, 1), end.Format(time.DateOnly)
-	}
-	return sp, nil
-}
-
-// dayParam parses one YYYY-MM-DD parameter of years 1 to 9999; Go also
-// reads year 0, which no calendar view can label.
-func (s *Server) dayParam(name, v string) (time.Time, error) {
-	t, err := usage.ParseDay(v, s.opts.Location)
-	if err != nil || t.Year() < 1 {
-		return time.Time{}, invalid("%s: %q is not a date in YYYY-MM-DD form (years 0001 to 9999)", name, v)
-	}
-	return t, nil
-}
-
-// dayCount returns how many calendar days [start, end] covers, counting
-// no further than maxRangeDays+1.
-func dayCount(start, end time.Time) int {
-	n := 0
-	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
-		n++
-		if n > maxRangeDays {
-			break
-		}
-	}
-	return n
+	return s.views(context.Background()).DateSpan(startParam, endParam, defDays)
 }
 
 // intParam parses an optional integer parameter within [lo, hi].

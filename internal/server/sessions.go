@@ -53,7 +53,7 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	f := sp.filter()
+	f := sp.Filter()
 	f.Project = q.Get("project")
 	f.Model = q.Get("model")
 	rep, err := s.rollup(r.Context(), f, usage.BySession, byKey)
@@ -217,14 +217,14 @@ func (s *Server) handleProjects(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := r.Context()
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByProject, byKey)
+	rep, err := s.rollup(ctx, sp.Filter(), usage.ByProject, byKey)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	perProject := map[string]int{}
 	for _, g := range rep.Groups {
-		f := sp.filter()
+		f := sp.Filter()
 		f.Project = g.Key
 		buckets, err := s.store.Aggregate(ctx, f, usage.BySession)
 		if err != nil {

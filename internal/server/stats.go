@@ -50,7 +50,7 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByNothing, byNothing)
+	rep, err := s.rollup(ctx, sp.Filter(), usage.ByNothing, byNothing)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -69,8 +69,8 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, r, modelsResponse{
 		Period:         period,
-		StartDate:      sp.startDate,
-		EndDate:        sp.endDate,
+		StartDate:      sp.StartDate,
+		EndDate:        sp.EndDate,
 		Models:         models,
 		Totals:         tot,
 		UnpricedModels: unpriced(rep),
@@ -103,7 +103,7 @@ func (s *Server) handleDaily(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	d, err := s.views(r.Context()).Daily(r.Context(), sp.view())
+	d, err := s.views(r.Context()).Daily(r.Context(), sp)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -191,14 +191,14 @@ func (s *Server) handleTrends(w http.ResponseWriter, r *http.Request) {
 	}
 	p := usage.Period(gran)
 	var starts []time.Time
-	for t := p.Start(sp.from); t.Before(sp.to); t = p.Next(t) {
+	for t := p.Start(sp.From); t.Before(sp.To); t = p.Next(t) {
 		if len(starts) == maxTrendPoints {
 			writeError(w, r, invalid("granularity: %s over period %s gives more than %d points", gran, period, maxTrendPoints))
 			return
 		}
 		starts = append(starts, t)
 	}
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, p.KeyFunc(s.opts.Location))
+	rep, err := s.rollup(ctx, sp.Filter(), usage.ByQuarterHour, p.KeyFunc(s.opts.Location))
 	if err != nil {
 		writeError(w, r, err)
 		return
