@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 // operation documents one route for the OpenAPI document.
@@ -128,7 +129,7 @@ func (s *Server) baseDocs() map[string]operation {
 		"GET /export": {summary: "Download usage as CSV or JSON. Default: csv, the last 30 days, by day.",
 			params: []param{query("format", "Default csv.", enumSchema("csv", "json")), startDateParam, endDateParam,
 				query("granularity", "Row period; default day.", enumSchema("day", "hour")),
-				query("fields", "Comma list of: "+exportFieldNames()+".", strSchema()),
+				query("fields", "Comma list of: "+views.ExportFieldNames()+".", strSchema()),
 				query("breakdown", "model gives one row per period and model.", enumSchema("none", "model"))},
 			response: exportResponse{}, csv: true, errors: []int{500}},
 		"POST /export": {summary: "Download usage as CSV or JSON; the body takes the GET parameters, fields as an array.",

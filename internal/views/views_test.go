@@ -271,3 +271,49 @@ func TestReportArgumentErrorsNameTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestExportAddsUpAndNamesBadFields(t *testing.T) {
+	v := newViews(blockNow, time.UTC)
+	e, err := v.Export(t.Context(), views.ExportQuery{StartDate: "2025-08-01", EndDate: "2026-03-01", Breakdown: "model",
+		Fields: []string{"date", "model", "total_tokens", "cost_usd", "entries"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigures(t, "export totals", e.Summary.Totals, fixture.expected.Totals)
+	if got := e.FileName(); got != "ctm-usage-2025-08-01-to-2026-03-01-by-model.csv" {
+		t.Errorf("file name = %q", got)
+	}
+	body, err := e.CSV()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(body), "\n"), "\n")
+	if lines[0] != "date,model,total_tokens,cost_usd,entries" || len(lines)-1 != len(e.Records) || len(e.Records) != e.Summary.RecordCount {
+		t.Fatalf("csv has header %q and %d rows; json has %d records (record_count %d)", lines[0], len(lines)-1, len(e.Records), e.Summary.RecordCount)
+	}
+	var entries int64
+	var cost usage.Money
+	for i, rec := range e.Records {
+		if want := fmt.Sprintf("%s,%s,%d,%s,%d", *rec.Date, *rec.Model, *rec.TotalTokens, *rec.CostUSD, *rec.Entries); lines[i+1] != want {
+			t.Errorf("csv line %d = %q, json record says %q", i+1, lines[i+1], want)
+		}
+		entries += *rec.Entries
+		cost = cost.Add(*rec.CostUSD)
+	}
+	if entries != e.Summary.Totals.Entries || cost != e.Summary.Totals.CostUSD {
+		t.Errorf("rows sum to %d entries, %s; totals say %d, %s", entries, cost, e.Summary.Totals.Entries, e.Summary.Totals.CostUSD)
+	}
+	for q, want := range map[*views.ExportQuery]string{
+		{Format: "xml"}:                                  "format: ",
+		{Granularity: "week"}:                            "granularity: ",
+		{Breakdown: "user"}:                              "breakdown: ",
+		{Fields: []string{"date", "x"}}:                  "fields: ",
+		{StartDate: "2026-02-30"}:                        "start_date: ",
+		{EndDate: "1-1-1"}:                               "end_date: ",
+		{StartDate: "0001-01-01", EndDate: "9999-12-31"}: "start_date: the range",
+	} {
+		if _, err := v.Export(t.Context(), *q); usage.ErrorCode(err) != usage.EINVALID || !strings.HasPrefix(usage.ErrorMessage(err), want) {
+			t.Errorf("Export(%+v) = %v, want EINVALID %q...", *q, err, want)
+		}
+	}
+}
