@@ -19,7 +19,7 @@ type span = views.Span
 
 // views returns the views of the records the request of ctx may see.
 func (s *Server) views(ctx context.Context) *views.Views {
-	v := &views.Views{Store: s.store, Prices: s.opts.Pricer, Location: s.opts.Location, Now: s.opts.Now,
+	v := &views.Views{Store: s.store, Prices: s.opts.Pricer, Location: s.opts.Location, Now: s.opts.Now, DisplayName: s.opts.DisplayName,
 		Partial: userFrom(ctx) != ""}
 	if rs, ok := s.opts.Store.(usage.RateLimitStore); ok {
 		v.RateLimits = rs

@@ -27,6 +27,8 @@ type Views struct {
 	// Location is the time zone of days, weeks and months and of every
 	// time a view returns; nil means UTC.
 	Location *time.Location
+	// DisplayName returns a human name for a model id; nil uses the id.
+	DisplayName func(model string) string
 	// Now returns the current time, for the views that depend on it;
 	// nil means time.Now.
 	Now func() time.Time
@@ -45,6 +47,13 @@ func (v *Views) loc() *time.Location {
 		return time.UTC
 	}
 	return v.Location
+}
+
+func (v *Views) displayName(model string) string {
+	if v.DisplayName == nil {
+		return model
+	}
+	return v.DisplayName(model)
 }
 
 func (v *Views) now() time.Time {
@@ -68,6 +77,9 @@ func (v *Views) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension,
 	}
 	return usage.Rollup(buckets, v.Prices, key), nil
 }
+
+// byKey groups buckets by their Key (session, project).
+func byKey(b *usage.Bucket) string { return b.Key }
 
 // byNothing puts every bucket in one group.
 func byNothing(*usage.Bucket) string { return "" }

@@ -317,3 +317,58 @@ func TestExportAddsUpAndNamesBadFields(t *testing.T) {
 		}
 	}
 }
+
+func TestSessionsAndProjectsAddUp(t *testing.T) {
+	ctx := t.Context()
+	v := newViews(blockNow, time.UTC)
+	all, err := v.Sessions(ctx, views.SessionsQuery{Sort: "cost", Descending: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all.Sessions) != len(fixture.expected.Sessions) {
+		t.Errorf("%d sessions, want %d", len(all.Sessions), len(fixture.expected.Sessions))
+	}
+	checkFigures(t, "sessions totals", all.Totals, fixture.expected.Totals)
+	for i, s := range all.Sessions {
+		checkFigures(t, "session "+s.SessionID, s.Aggregate, fixture.expected.Sessions[s.SessionID])
+		if i > 0 && s.CostUSD > all.Sessions[i-1].CostUSD {
+			t.Errorf("session %s (%s) after %s: not by cost, highest first", s.SessionID, s.CostUSD, all.Sessions[i-1].CostUSD)
+		}
+	}
+	top := all.Sessions[0]
+	d, err := v.Session(ctx, top.SessionID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cost usage.Money
+	for _, e := range d.Timeline {
+		cost = cost.Add(e.CostUSD)
+	}
+	if int64(len(d.Timeline)) != top.Entries || cost != top.CostUSD {
+		t.Errorf("session %s timeline: %d entries, %s; summary says %d, %s", top.SessionID, len(d.Timeline), cost, top.Entries, top.CostUSD)
+	}
+	if _, err := v.Session(ctx, "no-such-session"); usage.ErrorCode(err) != usage.ENOTFOUND {
+		t.Errorf("Session(missing) = %v, want ENOTFOUND", err)
+	}
+	if _, err := v.Sessions(ctx, views.SessionsQuery{Sort: "name"}); usage.ErrorCode(err) != usage.EINVALID {
+		t.Errorf("Sessions(sort name) = %v, want EINVALID", err)
+	}
+	p, err := v.Projects(ctx, views.Span{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigures(t, "projects totals", p.Totals, fixture.expected.Totals)
+	var entries int64
+	for i, pr := range p.Projects {
+		entries += pr.Entries
+		if pr.SessionCount < 1 || pr.SessionCount > len(all.Sessions) {
+			t.Errorf("project %s: %d sessions", pr.Project, pr.SessionCount)
+		}
+		if i > 0 && pr.LastActivity.After(p.Projects[i-1].LastActivity) {
+			t.Errorf("project %s is not in latest-first order", pr.Project)
+		}
+	}
+	if entries != fixture.expected.Totals.Entries {
+		t.Errorf("projects hold %d entries, want %d", entries, fixture.expected.Totals.Entries)
+	}
+}
