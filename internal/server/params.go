@@ -130,15 +130,6 @@ func byKey(b *usage.Bucket) string { return b.Key }
 // byNothing puts every bucket in one group.
 func byNothing(*usage.Bucket) string { return "" }
 
-// groupMap indexes a report's groups by key.
-func groupMap(r usage.Report) map[string]*usage.Group {
-	m := make(map[string]*usage.Group, len(r.Groups))
-	for i := range r.Groups {
-		m[r.Groups[i].Key] = &r.Groups[i]
-	}
-	return m
-}
-
 // unpriced returns r's unpriced models, never nil, so that JSON always
 // carries the list.
 func unpriced(r usage.Report) []string {

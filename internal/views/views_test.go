@@ -372,3 +372,37 @@ func TestSessionsAndProjectsAddUp(t *testing.T) {
 		t.Errorf("projects hold %d entries, want %d", entries, fixture.expected.Totals.Entries)
 	}
 }
+
+func TestTrendsFollowTheDays(t *testing.T) {
+	v := newViews(blockNow, time.UTC)
+	period, sp, err := v.PeriodSpan(t.Context(), "all", "7d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := v.Trends(t.Context(), views.TrendsQuery{Period: period, Span: sp, Granularity: usage.Day, Metrics: []string{"cost"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Series.Tokens != nil || tr.Statistics.Tokens != nil || len(tr.Series.CostUSD) != len(tr.Series.Labels) {
+		t.Fatalf("metrics cost only: tokens %v, %d costs for %d labels", tr.Series.Tokens, len(tr.Series.CostUSD), len(tr.Series.Labels))
+	}
+	var total usage.Money
+	for i, label := range tr.Series.Labels {
+		want := fixture.expected.Daily[label]
+		if tr.Series.Entries[i] != want.Entries || math.Abs(tr.Series.CostUSD[i].USD()-want.CostUSD) > 1e-9 {
+			t.Errorf("%s: %d entries, %s; want %+v", label, tr.Series.Entries[i], tr.Series.CostUSD[i], want)
+		}
+		total = total.Add(tr.Series.CostUSD[i])
+	}
+	if math.Abs(total.USD()-fixture.expected.Totals.CostUSD) > 1e-9 {
+		t.Errorf("cost series sums to %s, want %.10f", total, fixture.expected.Totals.CostUSD)
+	}
+	long, err := v.DateSpan("2025-01-01", "2026-03-01", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = v.Trends(t.Context(), views.TrendsQuery{Period: "90d", Span: long, Granularity: usage.Hour})
+	if usage.ErrorCode(err) != usage.EINVALID || !strings.HasPrefix(usage.ErrorMessage(err), "granularity: hour over period 90d") {
+		t.Errorf("hourly trend of all history = %v, want EINVALID naming granularity", err)
+	}
+}
