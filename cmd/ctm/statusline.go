@@ -283,10 +283,6 @@ func modelName(a *app, in statusInput) string {
 // costOf returns the cost of the records that pass f and the models among
 // them that have no price.
 func costOf(ctx context.Context, a *app, f usage.Filter) (usage.Money, []string, error) {
-	buckets, err := a.store.Aggregate(ctx, f, usage.ByNothing)
-	if err != nil {
-		return 0, nil, err
-	}
-	rep := usage.Rollup(buckets, a.prices, func(*usage.Bucket) string { return "" })
-	return rep.Totals.CostUSD, rep.Unpriced, nil
+	t, unpriced, err := a.views(nil).Totals(ctx, f)
+	return t.CostUSD, unpriced, err
 }

@@ -159,3 +159,13 @@ func (v *Views) timeOrNil(t time.Time) *time.Time {
 	t = t.In(v.loc())
 	return &t
 }
+
+// Totals returns the sum of the records that pass f and the models among
+// them that have no price.
+func (v *Views) Totals(ctx context.Context, f usage.Filter) (usage.Aggregate, []string, error) {
+	rep, err := v.rollup(ctx, f, usage.ByNothing, byNothing)
+	if err != nil {
+		return usage.Aggregate{}, nil, err
+	}
+	return rep.Totals.Aggregate, rep.Unpriced, nil
+}

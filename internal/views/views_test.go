@@ -125,6 +125,12 @@ func TestStatsMatchesExpected(t *testing.T) {
 	if st.UnpricedModels == nil || len(st.UnpricedModels) != 0 {
 		t.Errorf("unpriced = %#v, want an empty list", st.UnpricedModels)
 	}
+	day := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	tot, unpriced, err := newViews(now, time.UTC).Totals(t.Context(), usage.Filter{Since: day, Until: day.AddDate(0, 0, 1)})
+	if err != nil || len(unpriced) != 0 {
+		t.Fatalf("Totals = %v, unpriced %v", err, unpriced)
+	}
+	checkFigures(t, "Totals of 2026-03-01", tot, fixture.expected.Daily["2026-03-01"])
 }
 
 func TestDailyMatchesExpected(t *testing.T) {
