@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -20,27 +21,8 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 // statsResponse is the body of GET /stats.
 type statsResponse struct{ views.Stats }
 
-// modelStats is one model's share of a period.
-type modelStats struct {
-	Model       string `json:"model"`
-	DisplayName string `json:"display_name"`
-	usage.Aggregate
-	// UsagePercentage and CostPercentage are shares of the period's
-	// total_tokens and cost_usd, 0..100.
-	UsagePercentage float64 `json:"usage_percentage"`
-	CostPercentage  float64 `json:"cost_percentage"`
-	Priced          bool    `json:"priced"`
-}
-
 // modelsResponse is the body of GET /stats/models.
-type modelsResponse struct {
-	Period         string          `json:"period" enum:"7d,30d,90d,all"`
-	StartDate      string          `json:"start_date"`
-	EndDate        string          `json:"end_date"`
-	Models         []modelStats    `json:"models"`
-	Totals         usage.Aggregate `json:"totals"`
-	UnpricedModels []string        `json:"unpriced_models"`
-}
+type modelsResponse struct{ views.Models }
 
 func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
@@ -49,47 +31,17 @@ func (s *Server) handleModels(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	rep, err := s.rollup(ctx, sp.Filter(), usage.ByNothing, byNothing)
+	m, err := s.views(ctx).Models(ctx, period, sp)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
-	tot := rep.Totals.Aggregate
-	models := make([]modelStats, 0, len(rep.Totals.Models))
-	for _, m := range rep.Totals.Models {
-		models = append(models, modelStats{
-			Model:           m.Model,
-			DisplayName:     s.opts.DisplayName(m.Model),
-			Aggregate:       m.Aggregate,
-			UsagePercentage: percentage(float64(m.TotalTokens), float64(tot.TotalTokens)),
-			CostPercentage:  percentage(m.CostUSD.USD(), tot.CostUSD.USD()),
-			Priced:          !containsString(rep.Unpriced, m.Model),
-		})
-	}
-	writeJSON(w, r, modelsResponse{
-		Period:         period,
-		StartDate:      sp.StartDate,
-		EndDate:        sp.EndDate,
-		Models:         models,
-		Totals:         tot,
-		UnpricedModels: unpriced(rep),
-	})
+	writeJSON(w, r, modelsResponse{m})
 }
 
-func percentage(part, whole float64) float64 {
-	if whole == 0 {
-		return 0
-	}
-	return part / whole * 100
-}
-
+// containsString reports whether list holds v.
 func containsString(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(list, v)
 }
 
 // dailyResponse is the body of GET /stats/daily.

@@ -412,3 +412,41 @@ func TestTrendsFollowTheDays(t *testing.T) {
 		t.Errorf("hourly trend of all history = %v, want EINVALID naming granularity", err)
 	}
 }
+
+func TestModelsAndActivityAddUp(t *testing.T) {
+	ctx := t.Context()
+	v := newViews(blockNow, time.UTC)
+	period, sp, err := v.PeriodSpan(ctx, "all", "30d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := v.Models(ctx, period, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFigures(t, "models totals", m.Totals, fixture.expected.Totals)
+	var share float64
+	for _, ms := range m.Models {
+		share += ms.CostPercentage
+		if !ms.Priced || ms.DisplayName == "" {
+			t.Errorf("model %s: priced %v, display name %q", ms.Model, ms.Priced, ms.DisplayName)
+		}
+	}
+	if math.Abs(share-100) > 1e-9 {
+		t.Errorf("cost shares add up to %v%%", share)
+	}
+	a, err := v.Activity(ctx, period, sp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries int64
+	for _, row := range a.Heatmap.Entries {
+		for _, n := range row {
+			entries += n
+		}
+	}
+	if entries != fixture.expected.Totals.Entries || a.Summary.Entries != entries || a.Summary.MostActiveDay == nil || len(a.PeakHours) == 0 {
+		t.Errorf("heatmap holds %d entries, summary %d (day %v, %d peak hours); want %d",
+			entries, a.Summary.Entries, a.Summary.MostActiveDay, len(a.PeakHours), fixture.expected.Totals.Entries)
+	}
+}
