@@ -43,7 +43,7 @@ type Activity struct {
 	StartDate string          `json:"start_date"`
 	EndDate   string          `json:"end_date"`
 	Timezone  string          `json:"timezone"`
-	Heatmap   Heatmap         `json:"Heatmap"`
+	Heatmap   Heatmap         `json:"heatmap"`
 	PeakHours []PeakHour      `json:"peak_hours"`
 	Summary   ActivitySummary `json:"summary"`
 }

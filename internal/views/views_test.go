@@ -439,6 +439,19 @@ func TestModelsAndActivityAddUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw, err := json.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"period", "start_date", "end_date", "timezone", "heatmap", "peak_hours", "summary"} {
+		if keys[k] == nil {
+			t.Errorf("activity JSON has no %q: %.300s", k, raw)
+		}
+	}
 	var entries int64
 	for _, row := range a.Heatmap.Entries {
 		for _, n := range row {
