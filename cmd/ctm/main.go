@@ -100,6 +100,7 @@ team mode:
 other commands:
   export     usage per day or hour as CSV or JSON
   statusline one status line for Claude Code (reads its JSON on stdin)
+  mcp        MCP server on stdio for Claude Code: 'claude mcp add ctm -- ctm mcp'
   prices     the price table in force ('ctm prices update' fetches a newer one)
   config     print the effective configuration (secrets masked)
   version    print the version
