@@ -1,7 +1,8 @@
-// Package server serves the Claude Token Monitor JSON API, the Prometheus
-// metrics endpoint and (optionally) the dashboard over HTTP. Every figure it
-// reports comes from usage.Store.Aggregate and usage.Rollup, the same path
-// the CLI uses, so the API and the CLI always agree.
+// Package server serves the Claude Token Monitor JSON API, the WebSocket
+// feed, the Prometheus metrics endpoint and (optionally) the dashboard over
+// HTTP. Its handlers parse parameters, call a view of package views (the
+// ones the CLI and the MCP server call) and write the envelope, so the API
+// and the CLI always agree.
 package server
 
 import (
