@@ -20,6 +20,7 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 	"golang.org/x/term"
 )
 
@@ -43,6 +44,16 @@ type app struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	closers []io.Closer
+}
+
+// views returns the views of a's store at the time clock tells; nil
+// means time.Now.
+func (a *app) views(clock func() time.Time) *views.Views {
+	v := &views.Views{Store: a.store, Prices: a.prices, Location: a.loc, Now: clock}
+	if rs, ok := a.store.(usage.RateLimitStore); ok {
+		v.RateLimits = rs
+	}
+	return v
 }
 
 // loadConfig loads the configuration and binds the flags of groups on fs,
@@ -232,53 +243,6 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	a.logger.Debug("caught up", "files", res.FilesChanged, "records", res.Records,
 		"bad_lines", res.BadLines, "bytes", res.BytesRead, "duration", res.Duration)
 	return nil
-}
-
-// filter builds the record filter of a report from its date range and
-// project selection.
-func (a *app) filter(ctx context.Context, since, until, project string) (usage.Filter, error) {
-	var f usage.Filter
-	var err error
-	if f.Since, f.Until, err = usage.DayRange(since, until, a.loc); err != nil {
-		return f, err
-	}
-	if project != "" {
-		if f.Project, err = a.resolveProject(ctx, project); err != nil {
-			return f, err
-		}
-	}
-	return f, nil
-}
-
-// resolveProject accepts a project's full path or any unique part of it, so
-// that "--project api" finds "/home/me/src/api".
-func (a *app) resolveProject(ctx context.Context, name string) (string, error) {
-	buckets, err := a.store.Aggregate(ctx, usage.Filter{}, usage.ByProject)
-	if err != nil {
-		return "", err
-	}
-	var matches []string
-	seen := map[string]bool{}
-	for _, b := range buckets {
-		if seen[b.Key] {
-			continue
-		}
-		seen[b.Key] = true
-		if b.Key == name {
-			return name, nil
-		}
-		if strings.Contains(strings.ToLower(b.Key), strings.ToLower(name)) {
-			matches = append(matches, b.Key)
-		}
-	}
-	switch len(matches) {
-	case 0:
-		return "", usage.Errorf(usage.ENOTFOUND, "--project: no project matches %q", name)
-	case 1:
-		return matches[0], nil
-	default:
-		return "", usage.Errorf(usage.EINVALID, "--project: %q matches %d projects: %s", name, len(matches), strings.Join(matches, ", "))
-	}
 }
 
 // fail prints err for the user and returns the exit code: 2 for bad input,

@@ -9,15 +9,12 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/config"
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
-
-// recentWindow is how far back --recent looks, as in ccusage.
-const recentWindow = 3 * 24 * time.Hour
 
 // blocksFlags are the flags of ctm blocks besides the configuration.
 type blocksFlags struct {
@@ -76,20 +73,15 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 		}
 		return 0
 	}
-	now := clock()
-	v, err := loadBlocks(ctx, a, limits, now, 0)
+	v, err := a.views(clock).Blocks(ctx, views.BlocksQuery{
+		Limits: limits, Since: since, Until: until, Recent: bf.recent, Active: bf.active,
+	})
 	if err != nil {
 		return a.fail(err)
 	}
-	v.Blocks = slices.DeleteFunc(v.Blocks, func(b usage.Block) bool {
-		return (!since.IsZero() && b.StartTime.Before(since)) ||
-			(!until.IsZero() && !b.StartTime.Before(until)) ||
-			(bf.recent && b.StartTime.Before(now.Add(-recentWindow))) ||
-			(bf.active && !b.IsActive)
-	})
 	switch {
 	case bf.json:
-		err = writeBlocksJSON(a.stdout, v, a.loc)
+		err = writeBlocksJSON(a.stdout, v)
 	case bf.active && len(v.Blocks) == 0:
 		_, err = fmt.Fprintln(a.stdout, noActiveBlock)
 	default:
@@ -101,85 +93,8 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 	return 0
 }
 
-// blocksView is what the blocks views show: the blocks with their limit
-// status, the resolved limits, the rolling week and Claude's own numbers.
-type blocksView struct {
-	Now    time.Time              `json:"-"`
-	Blocks []usage.Block          `json:"blocks"`
-	Limits usage.Limits           `json:"limits"`
-	Weekly usage.WindowTotals     `json:"weekly"`
-	Rate   *usage.RateLimitSample `json:"rate_limits"`
-	// Unpriced lists the models without a price, whose cost counts as 0.
-	Unpriced []string `json:"unpriced_models"`
-}
-
-// loadBlocks reads records and computes the blocks view at now. A zero
-// lookback reads all history; otherwise only the records of the last
-// lookback (and at least of the rolling week) are read and trimmed to a
-// block start (see usage.TrimToBlockStart), and limits must already be
-// resolved.
-func loadBlocks(ctx context.Context, a *app, limits usage.Limits, now time.Time, lookback time.Duration) (blocksView, error) {
-	v := blocksView{Now: now}
-	var f usage.Filter
-	if lookback > 0 {
-		f.Since = now.Add(-max(lookback, usage.RollingWeek))
-	}
-	records, err := a.store.Records(ctx, f, usage.Page{})
-	if err != nil {
-		return v, err
-	}
-	v.Weekly = usage.WeeklyTotals(records, a.prices, now)
-	if lookback > 0 {
-		// Records come in time order, so the lookback is a suffix.
-		i, _ := slices.BinarySearchFunc(records, now.Add(-lookback), func(r usage.Record, t time.Time) int {
-			return r.Timestamp.Compare(t)
-		})
-		records = usage.TrimToBlockStart(records[i:])
-	}
-	v.Blocks = usage.Blocks(records, a.prices, now)
-	v.Limits = limits.Apply(v.Blocks, now)
-	v.Unpriced = nonNil(usage.BlocksUnpriced(v.Blocks))
-	if v.Rate, err = latestRateLimits(ctx, a.store); err != nil {
-		return v, err
-	}
-	usage.ApplyRateLimits(v.Blocks, v.Rate, now)
-	return v, nil
-}
-
-// latestRateLimits returns the latest rate limits Claude Code sent to the
-// status line, nil when none were or the store does not keep them.
-func latestRateLimits(ctx context.Context, s usage.Store) (*usage.RateLimitSample, error) {
-	rs, ok := s.(usage.RateLimitStore)
-	if !ok {
-		return nil, nil
-	}
-	rl, err := rs.LatestRateLimits(ctx)
-	if usage.ErrorCode(err) == usage.ENOTFOUND {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &rl, nil
-}
-
-// writeBlocksJSON prints v with times in loc.
-func writeBlocksJSON(w io.Writer, v blocksView, loc *time.Location) error {
-	blocks := make([]usage.Block, len(v.Blocks))
-	for i, b := range v.Blocks {
-		b.StartTime, b.EndTime = b.StartTime.In(loc), b.EndTime.In(loc)
-		if !b.FirstTime.IsZero() {
-			b.FirstTime, b.ActualEndTime = b.FirstTime.In(loc), b.ActualEndTime.In(loc)
-		}
-		if b.LimitStatus != nil && !b.LimitStatus.LimitAt.IsZero() {
-			ls := *b.LimitStatus
-			ls.LimitAt = ls.LimitAt.In(loc)
-			b.LimitStatus = &ls
-		}
-		blocks[i] = b
-	}
-	v.Blocks = blocks
-	v.Weekly.Start, v.Weekly.End = v.Weekly.Start.In(loc), v.Weekly.End.In(loc)
+// writeBlocksJSON prints v as GET /blocks serves it.
+func writeBlocksJSON(w io.Writer, v views.Blocks) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
@@ -187,7 +102,7 @@ func writeBlocksJSON(w io.Writer, v blocksView, loc *time.Location) error {
 
 // writeBlocksTable prints v for people: one row per block, then the active
 // block, the rolling week and Claude's own numbers.
-func writeBlocksTable(w io.Writer, v blocksView, loc *time.Location) error {
+func writeBlocksTable(w io.Writer, v views.Blocks, loc *time.Location) error {
 	var b strings.Builder
 	if len(v.Blocks) == 0 {
 		b.WriteString("No usage blocks found for the selection.\n")
@@ -220,12 +135,12 @@ func writeBlocksTable(w io.Writer, v blocksView, loc *time.Location) error {
 	}
 	fmt.Fprintf(&b, "Last 7 days: %s tokens, %s (%s entries)\n",
 		formatInt(v.Weekly.TotalTokens), formatCost(v.Weekly.CostUSD), formatInt(v.Weekly.Entries))
-	if v.Rate != nil {
+	if v.RateLimits != nil {
 		fmt.Fprintf(&b, "Claude's own numbers (received %s): %s\n",
-			v.Rate.Time.In(loc).Format("2006-01-02 15:04"), rateLimitText(v.Rate, loc))
+			v.RateLimits.Time.In(loc).Format("2006-01-02 15:04"), rateLimitText(v.RateLimits, loc))
 	}
-	if len(v.Unpriced) > 0 {
-		fmt.Fprintf(&b, "No price known for %s: their cost is counted as $0.00; %s.\n", strings.Join(v.Unpriced, ", "), pricing.UnpricedHint)
+	if len(v.UnpricedModels) > 0 {
+		fmt.Fprintf(&b, "No price known for %s: their cost is counted as $0.00; %s.\n", strings.Join(v.UnpricedModels, ", "), pricing.UnpricedHint)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -417,17 +332,18 @@ func liveLoop(ctx context.Context, interval time.Duration, frame func(ctx contex
 
 // frame catches up the index and draws the active block once.
 func (l *live) frame(ctx context.Context) error {
+	vs := l.a.views(l.clock)
 	if !l.resolved {
-		all, err := loadBlocks(ctx, l.a, l.limits, l.clock(), 0)
+		limits, err := vs.ResolveLimits(ctx, l.limits)
 		if err != nil {
 			return err
 		}
-		l.limits, l.resolved = all.Limits, true
+		l.limits, l.resolved = limits, true
 		l.limits.TokensFromMax = false
 	} else if err := l.a.catchUp(ctx, false); err != nil {
 		return err
 	}
-	v, err := loadBlocks(ctx, l.a, l.limits, l.clock(), liveLookback)
+	v, err := vs.Blocks(ctx, views.BlocksQuery{Limits: l.limits, Lookback: liveLookback})
 	if err != nil {
 		return err
 	}
@@ -442,7 +358,7 @@ func (l *live) frame(ctx context.Context) error {
 
 // renderLive draws one frame of the active block: usage bars, burn rate,
 // projected end and time to limit.
-func renderLive(b *strings.Builder, v blocksView, loc *time.Location) {
+func renderLive(b *strings.Builder, v views.Blocks, loc *time.Location) {
 	fmt.Fprintf(b, "ctm blocks --live   %s   (Ctrl-C to stop)\n\n", v.Now.In(loc).Format("2006-01-02 15:04:05 MST"))
 	act := usage.ActiveBlock(v.Blocks)
 	if act == nil {
@@ -488,8 +404,8 @@ func renderLive(b *strings.Builder, v blocksView, loc *time.Location) {
 		fmt.Fprintf(b, "Models      %s\n", strings.Join(shortModels(act.Models), ", "))
 	}
 	fmt.Fprintf(b, "Last 7 days %s tokens, %s\n", formatInt(v.Weekly.TotalTokens), formatCost(v.Weekly.CostUSD))
-	if v.Rate != nil {
-		fmt.Fprintf(b, "Claude      %s (received %s)\n", rateLimitText(v.Rate, loc), v.Rate.Time.In(loc).Format("15:04"))
+	if v.RateLimits != nil {
+		fmt.Fprintf(b, "Claude      %s (received %s)\n", rateLimitText(v.RateLimits, loc), v.RateLimits.Time.In(loc).Format("15:04"))
 	}
 }
 

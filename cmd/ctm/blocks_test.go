@@ -18,6 +18,7 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 // turn is one assistant response written into a test transcript.
@@ -367,10 +368,10 @@ func TestLiveLoop(t *testing.T) {
 func TestRenderLiveNoActiveBlock(t *testing.T) {
 	var b strings.Builder
 	now := time.Date(2026, 3, 2, 12, 0, 0, 0, time.UTC)
-	renderLive(&b, blocksView{
+	renderLive(&b, views.Blocks{
 		Now:    now,
 		Weekly: usage.WindowTotals{TotalTokens: 1234, CostUSD: usage.MoneyPerUSD * 3 / 2},
-		Rate: &usage.RateLimitSample{Time: now, FiveHour: &usage.RateLimitWindow{UsedPercentage: 12.4},
+		RateLimits: &usage.RateLimitSample{Time: now, FiveHour: &usage.RateLimitWindow{UsedPercentage: 12.4},
 			SevenDay: &usage.RateLimitWindow{UsedPercentage: 50, ResetsAt: now.Add(48 * time.Hour)}},
 	}, time.UTC)
 	for _, want := range []string{

@@ -1,26 +1,21 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/claude-token-monitor/ctm/internal/config"
 	"io"
-	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
-	"regexp"
+	"strings"
 	"time"
 
-	"github.com/claude-token-monitor/ctm/internal/server"
+	"github.com/claude-token-monitor/ctm/internal/config"
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 // runExport implements "ctm export": the same CSV or JSON as the API's
-// export route, produced in-process by the server's own handler so that the
-// two can never disagree.
+// export route, from the same view, so that the two can never disagree.
 func runExport(ctx context.Context, args []string, env *environ) int {
 	fs := newFlagSet("export", env.stderr, "ctm export [--format csv|json] [--since D] [--until D] [-o FILE]",
 		"Exports usage per day or hour as CSV or JSON (default: the last 30 days, CSV, to stdout).")
@@ -42,55 +37,32 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 	if err := a.catchUp(ctx, env.isatty(env.stderr)); err != nil {
 		return a.fail(err)
 	}
-	srv, err := server.New(server.Options{
-		Store: a.store, Pricer: a.prices, DisplayName: a.prices.DisplayName,
-		// The in-process request is not an HTTP request worth logging.
-		Logger: slog.New(slog.DiscardHandler), Location: a.loc, APIPrefix: a.cfg.APIPrefix, Version: resolveVersion(),
-	})
-	if err != nil {
-		return a.fail(err)
-	}
-	q := url.Values{"format": {*format}, "granularity": {*granularity}}
-	for k, v := range map[string]string{"start_date": *since, "end_date": *until, "fields": *fields} {
-		if v != "" {
-			q.Set(k, v)
+	var fieldList []string
+	if *fields != "" {
+		for f := range strings.SplitSeq(*fields, ",") {
+			fieldList = append(fieldList, strings.TrimSpace(f))
 		}
 	}
+	q := views.ExportQuery{Format: *format, StartDate: *since, EndDate: *until, Granularity: *granularity, Fields: fieldList}
 	if *breakdown {
-		q.Set("breakdown", "model")
+		q.Breakdown = "model"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.cfg.APIPrefix+"/export?"+q.Encode(), nil)
+	e, err := a.views(nil).Export(ctx, q)
 	if err != nil {
 		return a.fail(err)
 	}
-	req.Host = "localhost"
-	rec := &bufferResponse{header: http.Header{}, status: http.StatusOK}
-	srv.Handler().ServeHTTP(rec, req)
-	if rec.status != http.StatusOK {
-		var env struct {
-			Error struct{ Message string } `json:"error"`
-		}
-		if json.Unmarshal(rec.body.Bytes(), &env) == nil && env.Error.Message != "" {
-			return a.fail(usage.Errorf(usage.EINVALID, "%s", env.Error.Message))
-		}
-		return a.fail(fmt.Errorf("export failed with status %d", rec.status))
+	var body []byte
+	if e.Format == "json" {
+		body, err = json.MarshalIndent(e, "", "  ")
+		body = append(body, '\n')
+	} else {
+		body, err = e.CSV()
 	}
-	if *format == "json" {
-		// Scripts want the export itself, not the API's envelope.
-		var env struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(rec.body.Bytes(), &env); err != nil {
-			return a.fail(fmt.Errorf("export: %w", err))
-		}
-		rec.body.Reset()
-		if err := json.Indent(&rec.body, env.Data, "", "  "); err != nil {
-			return a.fail(fmt.Errorf("export: %w", err))
-		}
-		rec.body.WriteByte('\n')
+	if err != nil {
+		return a.fail(fmt.Errorf("export: %w", err))
 	}
-	if rows := exportedRows(*format, rec.body.Bytes()); rows == 0 {
-		if err := noteEmptyExport(ctx, a, rec.header.Get("Content-Disposition")); err != nil {
+	if len(e.Records) == 0 {
+		if err := noteEmptyExport(ctx, a, e.DateRange); err != nil {
 			return a.fail(err)
 		}
 	}
@@ -103,7 +75,7 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 		defer f.Close()
 		w = f
 	}
-	if _, err := rec.body.WriteTo(w); err != nil {
+	if _, err := w.Write(body); err != nil {
 		return a.fail(err)
 	}
 	if *output != "" {
@@ -112,33 +84,12 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 	return 0
 }
 
-// exportedRows counts the data rows of an export body: CSV lines after the
-// header, or the JSON export's records.
-func exportedRows(format string, body []byte) int {
-	if format == "json" {
-		var exp struct {
-			Records []json.RawMessage `json:"records"`
-		}
-		if json.Unmarshal(body, &exp) != nil {
-			return -1
-		}
-		return len(exp.Records)
-	}
-	return max(bytes.Count(bytes.TrimRight(body, "\n"), []byte("\n")), 0)
-}
-
-// exportSpan matches the dates in the export's file name.
-var exportSpan = regexp.MustCompile(`(\d{4}-\d{2}-\d{2})-to-(\d{4}-\d{2}-\d{2})`)
-
 // noteEmptyExport explains an export that holds only a header, which
 // otherwise looks like a bug: the default range is the last 30 days, and
 // Claude Code's transcripts may all be older. It names the range exported
-// (from the file name the handler chose) and the range the data covers.
-func noteEmptyExport(ctx context.Context, a *app, disposition string) error {
-	span := "the selected days"
-	if m := exportSpan.FindStringSubmatch(disposition); m != nil {
-		span = m[1] + " and " + m[2]
-	}
+// and the range the data covers.
+func noteEmptyExport(ctx context.Context, a *app, r views.DateRange) error {
+	span := r.Start + " and " + r.End
 	first, err := a.store.Records(ctx, usage.Filter{}, usage.Page{Limit: 1})
 	if err != nil {
 		return err
@@ -155,15 +106,3 @@ func noteEmptyExport(ctx context.Context, a *app, disposition string) error {
 		span, first[0].Timestamp.In(a.loc).Format(time.DateOnly), last.In(a.loc).Format(time.DateOnly))
 	return nil
 }
-
-// bufferResponse is an http.ResponseWriter that keeps the response in
-// memory, for running a handler in-process.
-type bufferResponse struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferResponse) Header() http.Header         { return b.header }
-func (b *bufferResponse) Write(p []byte) (int, error) { return b.body.Write(p) }
-func (b *bufferResponse) WriteHeader(status int)      { b.status = status }

@@ -11,6 +11,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 // exitGrace is how long a command may take to wind down after SIGINT or
@@ -68,10 +70,11 @@ func commands() map[string]command {
 		"push":       {"send local records to a team server", runPush},
 		"config":     {"print the effective configuration (secrets masked)", runConfig},
 		"prices":     {"the price table in force; 'prices update' fetches a newer one", runPrices},
+		"mcp":        {"Model Context Protocol server on stdio, for Claude Code", runMCP},
 		"version":    {"print the version", runVersion},
 	}
-	for name, kind := range reportKinds {
-		cmds[name] = command{"usage per " + kind.keyName, func(ctx context.Context, args []string, env *environ) int {
+	for name, kind := range views.ReportKinds {
+		cmds[name] = command{"usage per " + kind.KeyName, func(ctx context.Context, args []string, env *environ) int {
 			return runReport(ctx, kind, args, env)
 		}}
 	}
@@ -122,6 +125,7 @@ team mode:
 other commands:
   export     usage per day or hour as CSV or JSON
   statusline one status line for Claude Code (reads its JSON on stdin)
+  mcp        MCP server on stdio for Claude Code: 'claude mcp add ctm -- ctm mcp'
   prices     the price table in force ('ctm prices update' fetches a newer one)
   config     print the effective configuration (secrets masked)
   version    print the version

@@ -1,9 +1,9 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"github.com/claude-token-monitor/ctm/internal/config"
@@ -14,26 +14,8 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
-
-// reportKind describes one of the tabular reports: what it groups by and
-// how it names its rows.
-type reportKind struct {
-	name    string // command name
-	listKey string // top-level JSON key of the rows
-	keyName string // JSON name of a row's key
-	title   string // first column header
-	dim     usage.Dimension
-	period  usage.Period // for ByQuarterHour
-}
-
-var reportKinds = map[string]reportKind{
-	"daily":    {name: "daily", listKey: "daily", keyName: "date", title: "Date", dim: usage.ByQuarterHour, period: usage.Day},
-	"weekly":   {name: "weekly", listKey: "weekly", keyName: "week", title: "Week", dim: usage.ByQuarterHour, period: usage.Week},
-	"monthly":  {name: "monthly", listKey: "monthly", keyName: "month", title: "Month", dim: usage.ByQuarterHour, period: usage.Month},
-	"session":  {name: "session", listKey: "sessions", keyName: "session_id", title: "Session", dim: usage.BySession},
-	"projects": {name: "projects", listKey: "projects", keyName: "project", title: "Project", dim: usage.ByProject},
-}
 
 // reportFlags are the flags every report takes besides the configuration.
 type reportFlags struct {
@@ -42,14 +24,7 @@ type reportFlags struct {
 	order, sort           string
 }
 
-// sortKeys are the --sort values of the session and projects reports.
-var sortKeys = map[string]func(x, y *usage.Group) int{
-	"last":   func(x, y *usage.Group) int { return x.Last.Compare(y.Last) },
-	"cost":   func(x, y *usage.Group) int { return cmp.Compare(x.CostUSD, y.CostUSD) },
-	"tokens": func(x, y *usage.Group) int { return cmp.Compare(x.TotalTokens, y.TotalTokens) },
-}
-
-func (f *reportFlags) bind(fs *flag.FlagSet, kind reportKind) {
+func (f *reportFlags) bind(fs *flag.FlagSet, kind views.ReportKind) {
 	fs.StringVar(&f.since, "since", "", "first `day` to include, YYYY-MM-DD or YYYYMMDD")
 	fs.StringVar(&f.until, "until", "", "last `day` to include, YYYY-MM-DD or YYYYMMDD")
 	fs.StringVar(&f.project, "project", "", "only this project (path, or a unique part of it)")
@@ -57,16 +32,16 @@ func (f *reportFlags) bind(fs *flag.FlagSet, kind reportKind) {
 	fs.BoolVar(&f.breakdown, "breakdown", false, "break every row down by model")
 	fs.StringVar(&f.order, "order", "asc", "row order: asc or desc")
 	f.sort = "last"
-	if kind.dim == usage.BySession || kind.dim == usage.ByProject {
+	if kind.Sortable() {
 		fs.StringVar(&f.sort, "sort", "last", "sort rows by last (activity), cost or tokens; --order desc puts the largest first")
 	}
 }
 
 // runReport implements the daily, weekly, monthly, session and projects
 // commands.
-func runReport(ctx context.Context, kind reportKind, args []string, env *environ) int {
-	fs := newFlagSet(kind.name, env.stderr, "ctm "+kind.name+" [flags]",
-		"Catches up the index, then prints usage per "+strings.ToLower(kind.title)+".")
+func runReport(ctx context.Context, kind views.ReportKind, args []string, env *environ) int {
+	fs := newFlagSet(kind.Name, env.stderr, "ctm "+kind.Name+" [flags]",
+		"Catches up the index, then prints usage per "+strings.ToLower(kind.Title)+".")
 	var rf reportFlags
 	rf.bind(fs, kind)
 	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
@@ -77,7 +52,7 @@ func runReport(ctx context.Context, kind reportKind, args []string, env *environ
 	if rf.order != "asc" && rf.order != "desc" {
 		return a.fail(usage.Errorf(usage.EINVALID, "--order: %q is not asc or desc", rf.order))
 	}
-	if sortKeys[rf.sort] == nil {
+	if views.SortKeys[rf.sort] == nil {
 		return a.fail(usage.Errorf(usage.EINVALID, "--sort: %q is not last, cost or tokens", rf.sort))
 	}
 	// Check the range before the catch-up so that a typo fails at once.
@@ -90,17 +65,17 @@ func runReport(ctx context.Context, kind reportKind, args []string, env *environ
 	if err := a.catchUp(ctx, env.isatty(env.stderr)); err != nil {
 		return a.fail(err)
 	}
-	rep, err := buildReport(ctx, a, kind, rf)
+	rep, err := a.views(nil).Report(ctx, views.ReportQuery{
+		Kind: kind, Since: rf.since, Until: rf.until, Project: rf.project,
+		Sort: rf.sort, Descending: rf.order == "desc", Breakdown: rf.breakdown,
+	})
 	if err != nil {
-		return a.fail(err)
-	}
-	if rf.order == "desc" {
-		slices.Reverse(rep.Groups)
+		return a.fail(flagError(err))
 	}
 	if rf.json {
-		err = writeReportJSON(a.stdout, kind, rep, rf.breakdown, a.loc)
+		err = writeReportJSON(a.stdout, rep)
 	} else {
-		err = writeReportTable(a.stdout, kind, rep, rf.breakdown, a.loc)
+		err = writeReportTable(a.stdout, rep, a.loc)
 	}
 	if err != nil {
 		return a.fail(err)
@@ -108,106 +83,31 @@ func runReport(ctx context.Context, kind reportKind, args []string, env *environ
 	return 0
 }
 
-// buildReport reads the buckets a report needs and rolls them up.
-func buildReport(ctx context.Context, a *app, kind reportKind, rf reportFlags) (usage.Report, error) {
-	f, err := a.filter(ctx, rf.since, rf.until, rf.project)
-	if err != nil {
-		return usage.Report{}, err
+// flagError names the flag of a view's error about one of its fields,
+// such as "project: ...", as the command line spells it: "--project: ...".
+func flagError(err error) error {
+	var e *usage.Error
+	if errors.As(err, &e) && strings.HasPrefix(e.Message, "project: ") {
+		return usage.Errorf(e.Code, "--%s", e.Message)
 	}
-	buckets, err := a.store.Aggregate(ctx, f, kind.dim)
-	if err != nil {
-		return usage.Report{}, err
-	}
-	key := func(b *usage.Bucket) string { return b.Key }
-	if kind.dim == usage.ByQuarterHour {
-		key = kind.period.KeyFunc(a.loc)
-	}
-	rep := usage.Rollup(buckets, a.prices, key)
-	if kind.dim == usage.BySession || kind.dim == usage.ByProject {
-		// People read these by recency (or cost), not by id.
-		by := sortKeys[rf.sort]
-		slices.SortStableFunc(rep.Groups, func(x, y usage.Group) int { return by(&x, &y) })
-	}
-	return rep, nil
+	return err
 }
 
-// reportRow is one row of a report's JSON. Exactly one key field is set.
-type reportRow struct {
-	Date          string `json:"date,omitempty"`
-	Week          string `json:"week,omitempty"`
-	Month         string `json:"month,omitempty"`
-	SessionID     string `json:"session_id,omitempty"`
-	Project       string `json:"project,omitempty"`
-	FirstActivity string `json:"first_activity,omitempty"`
-	LastActivity  string `json:"last_activity,omitempty"`
-	usage.Aggregate
-	Models          []string               `json:"models"`
-	ModelBreakdowns []usage.ModelAggregate `json:"model_breakdowns,omitempty"`
-}
-
-type reportTotals struct {
-	usage.Aggregate
-	Models          []string               `json:"models"`
-	ModelBreakdowns []usage.ModelAggregate `json:"model_breakdowns,omitempty"`
-}
-
-func newReportRow(kind reportKind, g *usage.Group, breakdown bool, loc *time.Location) reportRow {
-	r := reportRow{Aggregate: g.Aggregate, Models: g.ModelNames()}
-	switch kind.keyName {
-	case "date":
-		r.Date = g.Key
-	case "week":
-		r.Week = g.Key
-	case "month":
-		r.Month = g.Key
-	case "session_id":
-		r.SessionID, r.Project = g.Key, g.Project
-	case "project":
-		r.Project = g.Key
-	}
-	if kind.dim == usage.BySession || kind.dim == usage.ByProject {
-		r.FirstActivity = g.First.In(loc).Format(time.RFC3339)
-		r.LastActivity = g.Last.In(loc).Format(time.RFC3339)
-	}
-	if breakdown {
-		r.ModelBreakdowns = g.Models
-	}
-	return r
-}
-
-func writeReportJSON(w io.Writer, kind reportKind, rep usage.Report, breakdown bool, loc *time.Location) error {
-	rows := make([]reportRow, len(rep.Groups))
-	for i := range rep.Groups {
-		rows[i] = newReportRow(kind, &rep.Groups[i], breakdown, loc)
-	}
-	totals := reportTotals{Aggregate: rep.Totals.Aggregate, Models: rep.Totals.ModelNames()}
-	if breakdown {
-		totals.ModelBreakdowns = rep.Totals.Models
-	}
-	out := map[string]any{
-		kind.listKey:      rows,
-		"totals":          totals,
-		"unpriced_models": nonNil(rep.Unpriced),
-	}
+// writeReportJSON prints rep as --json does.
+func writeReportJSON(w io.Writer, rep views.Report) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(out)
+	return enc.Encode(rep)
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
-func writeReportTable(w io.Writer, kind reportKind, rep usage.Report, breakdown bool, loc *time.Location) error {
+func writeReportTable(w io.Writer, rep views.Report, loc *time.Location) error {
+	kind, breakdown := rep.Kind, rep.Breakdown
 	if len(rep.Groups) == 0 {
 		_, err := fmt.Fprintln(w, "No usage found for the selected range.")
 		return err
 	}
-	header := []string{kind.title, "Models", "Input", "Output", "Cache Create", "Cache Read", "Total Tokens", "Cost (USD)"}
-	if kind.dim == usage.BySession {
+	header := []string{kind.Title, "Models", "Input", "Output", "Cache Create", "Cache Read", "Total Tokens", "Cost (USD)"}
+	if kind.Dim == usage.BySession {
 		header = slices.Insert(header, 1, "Project", "Last Activity")
 	}
 	t := newTable(header...)
@@ -220,7 +120,7 @@ func writeReportTable(w io.Writer, kind reportKind, rep usage.Report, breakdown 
 	for i := range rep.Groups {
 		g := &rep.Groups[i]
 		cells := []string{displayKey(kind, g.Key)}
-		if kind.dim == usage.BySession {
+		if kind.Dim == usage.BySession {
 			cells = append(cells, shortProject(g.Project), g.Last.In(loc).Format("2006-01-02 15:04"))
 		}
 		cells = append(cells, strings.Join(shortModels(g.ModelNames()), ", "))
@@ -246,8 +146,8 @@ func writeReportTable(w io.Writer, kind reportKind, rep usage.Report, breakdown 
 	return nil
 }
 
-func displayKey(kind reportKind, key string) string {
-	switch kind.dim {
+func displayKey(kind views.ReportKind, key string) string {
+	switch kind.Dim {
 	case usage.ByProject:
 		return shortProject(key)
 	case usage.BySession:

@@ -189,11 +189,10 @@ func statusLine(ctx context.Context, a *app, in statusInput, now time.Time) (str
 	}
 	parts = append(parts, "today "+formatCost(today))
 
-	records, err := a.store.Records(ctx, usage.Filter{Since: now.Add(-liveLookback)}, usage.Page{})
+	act, err := a.views(func() time.Time { return now }).ActiveBlock(ctx, usage.Limits{})
 	if err != nil {
 		return "", err
 	}
-	act := usage.ActiveBlock(usage.Blocks(usage.TrimToBlockStart(records), a.prices, now))
 	if act == nil {
 		parts = append(parts, "no active block")
 	} else {
@@ -284,10 +283,6 @@ func modelName(a *app, in statusInput) string {
 // costOf returns the cost of the records that pass f and the models among
 // them that have no price.
 func costOf(ctx context.Context, a *app, f usage.Filter) (usage.Money, []string, error) {
-	buckets, err := a.store.Aggregate(ctx, f, usage.ByNothing)
-	if err != nil {
-		return 0, nil, err
-	}
-	rep := usage.Rollup(buckets, a.prices, func(*usage.Bucket) string { return "" })
-	return rep.Totals.CostUSD, rep.Unpriced, nil
+	t, unpriced, err := a.views(nil).Totals(ctx, f)
+	return t.CostUSD, unpriced, err
 }

@@ -13,30 +13,6 @@ import (
 	"sync"
 )
 
-// Attribute keys shared by every component, so that log lines can be
-// searched by the same names everywhere.
-const (
-	KeyError     = "error"
-	KeyComponent = "component"
-	KeyPath      = "path"
-	KeyDir       = "dir"
-	KeyFile      = "file"
-	KeyAddr      = "addr"
-	KeyRequestID = "request_id"
-	KeyMethod    = "method"
-	KeyStatus    = "status"
-	KeyDuration  = "duration"
-	KeyRemote    = "remote"
-	KeyClientID  = "client_id"
-	KeySession   = "session_id"
-	KeyModel     = "model"
-	KeyCount     = "count"
-	KeyVersion   = "version"
-)
-
-// Err returns the standard attribute for an error.
-func Err(err error) slog.Attr { return slog.Any(KeyError, err) }
-
 // Options configure New.
 type Options struct {
 	// Level is the minimum level logged; nil means slog.LevelInfo. Pass a

@@ -100,7 +100,7 @@ func TestColorHandlerFormat(t *testing.T) {
 		{"debug is cyan", func() { log.Debug("hi") }, ansiCyan + "DEBUG" + ansiReset + " hi"},
 		{"info is green", func() { log.Info("hi") }, ansiGreen + "INFO " + ansiReset + " hi"},
 		{"warn is yellow", func() { log.Warn("hi") }, ansiYellow + "WARN " + ansiReset + " hi"},
-		{"error is red", func() { log.Error("hi", Err(errors.New("boom"))) },
+		{"error is red", func() { log.Error("hi", slog.Any("error", errors.New("boom"))) },
 			ansiRed + "ERROR" + ansiReset + " hi error=boom"},
 		{"quoting and kinds", func() {
 			log.With("a", "x y").WithGroup("g").Info("m", "d", time.Second, "t", tm, "n", 3, "e", "", "q", `say "hi"`,
@@ -210,7 +210,7 @@ func TestNewWithFile(t *testing.T) {
 			}
 			log.Debug("hidden")
 			level.Set(slog.LevelDebug)
-			log.WithGroup("req").Debug("shown", KeyStatus, 200)
+			log.WithGroup("req").Debug("shown", "status", 200)
 			if err := closer.Close(); err != nil {
 				t.Fatalf("Close() = %v", err)
 			}

@@ -5,23 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
-
-// recentWindow is how far back blocks?recent=true looks, as in ccusage
-// and ctm blocks --recent.
-const recentWindow = 3 * 24 * time.Hour
-
-// activeLookbacks are the windows of history read, in turn, to find the
-// active block. A window is enough once it holds a silence of over 5 hours,
-// because the record after it opens a block over whole history too (see
-// usage.TrimToBlockStart); a day holds one for anyone who sleeps, so the
-// whole history (0) is read only for the rare user who never stops.
-var activeLookbacks = []time.Duration{24 * time.Hour, usage.RollingWeek, 0}
 
 // maxLimitTTL is how long the "max" token limit (the largest completed
 // block over all history) is reused before all history is read again. It
@@ -55,18 +44,7 @@ type maxLimit struct {
 }
 
 // blocksResponse is the body of GET /blocks.
-type blocksResponse struct {
-	Blocks []usage.Block `json:"blocks"`
-	// Limits are the per-block limits, resolved: with token_limit_max the
-	// token limit is the largest completed block.
-	Limits usage.Limits `json:"limits"`
-	// Weekly sums the rolling 7 days ending now.
-	Weekly usage.WindowTotals `json:"weekly"`
-	// RateLimits are Claude's own numbers, as Claude Code last passed them
-	// to ctm statusline; null when none were received.
-	RateLimits     *usage.RateLimitSample `json:"rate_limits"`
-	UnpricedModels []string               `json:"unpriced_models"`
-}
+type blocksResponse struct{ views.Blocks }
 
 // handleBlocks serves the 5-hour blocks of all history, or of a
 // selection: active=true (the active block only), recent=true (blocks that
@@ -89,47 +67,21 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	ctx := r.Context()
-	now := s.now()
-	records, err := s.opts.Store.Records(ctx, usage.Filter{}, usage.Page{})
+	b, err := s.views(r.Context()).Blocks(r.Context(), views.BlocksQuery{
+		Limits: s.limits, Since: sp.From, Until: sp.To, Recent: recent == "true", Active: active == "true",
+	})
 	if err != nil {
-		writeError(w, r, fmt.Errorf("records: %w", err))
-		return
-	}
-	blocks := usage.Blocks(records, s.opts.Pricer, now)
-	resp := blocksResponse{
-		Limits: s.limits.Apply(blocks, now),
-		Weekly: usage.WeeklyTotals(records, s.opts.Pricer, now),
-	}
-	if resp.RateLimits, err = s.latestRateLimits(ctx); err != nil {
 		writeError(w, r, err)
 		return
 	}
-	if userFrom(ctx) == "" {
-		usage.ApplyRateLimits(blocks, resp.RateLimits, now)
-	}
-	blocks = slices.DeleteFunc(blocks, func(b usage.Block) bool {
-		return (!sp.from.IsZero() && b.StartTime.Before(sp.from)) ||
-			(!sp.to.IsZero() && !b.StartTime.Before(sp.to)) ||
-			(recent == "true" && b.StartTime.Before(now.Add(-recentWindow))) ||
-			(active == "true" && !b.IsActive)
-	})
-	resp.Blocks = make([]usage.Block, len(blocks))
-	for i := range blocks {
-		resp.Blocks[i] = s.localBlock(blocks[i])
-	}
-	resp.Weekly.Start, resp.Weekly.End = resp.Weekly.Start.In(s.loc), resp.Weekly.End.In(s.loc)
-	unpricedModels := append(usage.BlocksUnpriced(blocks), resp.Weekly.UnpricedModels...)
-	slices.Sort(unpricedModels)
-	resp.UnpricedModels = append([]string{}, slices.Compact(unpricedModels)...)
-	writeJSON(w, r, resp)
+	writeJSON(w, r, blocksResponse{b})
 }
 
 // handleActiveBlock serves the active block with its limit status, or
 // data null when none is active: having no active block is a normal state,
 // not an error, and a 404 would make every dashboard load log one.
 func (s *Server) handleActiveBlock(w http.ResponseWriter, r *http.Request) {
-	act, err := s.activeBlock(r.Context(), s.now())
+	act, err := s.activeBlock(r.Context())
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -138,57 +90,23 @@ func (s *Server) handleActiveBlock(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, r, json.RawMessage("null"))
 		return
 	}
-	writeJSON(w, r, s.localBlock(*act))
+	writeJSON(w, r, act)
 }
 
-// activeBlock returns the active block of the user of ctx at now, with its
-// limit status, or nil when no block is active. It reads only as much
-// recent history as pins the block's start exactly (see activeLookbacks).
-func (s *Server) activeBlock(ctx context.Context, now time.Time) (*usage.Block, error) {
-	var records []usage.Record
-	for _, lookback := range activeLookbacks {
-		var f usage.Filter
-		if lookback > 0 {
-			f.Since = now.Add(-lookback)
-		}
-		recs, err := s.opts.Store.Records(ctx, f, usage.Page{})
-		if err != nil {
-			return nil, fmt.Errorf("records: %w", err)
-		}
-		if len(recs) == 0 || (lookback > 0 && now.Sub(recs[len(recs)-1].Timestamp) >= usage.BlockDuration) {
-			return nil, nil // nothing in the last 5 hours: no block is active
-		}
-		records = usage.TrimToBlockStart(recs)
-		if lookback == 0 || len(records) < len(recs) {
-			break
-		}
-	}
-	blocks := usage.Blocks(records, s.opts.Pricer, now)
-	act := usage.ActiveBlock(blocks)
-	if act == nil {
-		return nil, nil
-	}
-	limits, err := s.resolvedLimits(ctx, now)
+// activeBlock returns the active block of the user of ctx with its limit
+// status, or nil when no block is active.
+func (s *Server) activeBlock(ctx context.Context) (*usage.Block, error) {
+	limits, err := s.resolvedLimits(ctx)
 	if err != nil {
 		return nil, err
 	}
-	act.LimitStatus = limits.Status(act, now)
-	// Rate limits come from this machine's status line and carry no user:
-	// they are the truth for the unfiltered view only.
-	if userFrom(ctx) == "" {
-		rl, err := s.latestRateLimits(ctx)
-		if err != nil {
-			return nil, err
-		}
-		usage.ApplyRateLimits(blocks, rl, now)
-	}
-	return act, nil
+	return s.views(ctx).ActiveBlock(ctx, limits)
 }
 
 // resolvedLimits returns the configured limits with a "max" token limit
 // resolved against all history of the user of ctx, reusing a result for
 // maxLimitTTL.
-func (s *Server) resolvedLimits(ctx context.Context, now time.Time) (usage.Limits, error) {
+func (s *Server) resolvedLimits(ctx context.Context) (usage.Limits, error) {
 	l := s.limits
 	if !l.TokensFromMax {
 		return l, nil
@@ -201,52 +119,15 @@ func (s *Server) resolvedLimits(ctx context.Context, now time.Time) (usage.Limit
 		l.Tokens = m.tokens
 		return l, nil
 	}
-	records, err := s.opts.Store.Records(ctx, usage.Filter{}, usage.Page{})
+	l, err := s.views(ctx).ResolveLimits(ctx, l)
 	if err != nil {
-		return l, fmt.Errorf("records: %w", err)
+		return l, err
 	}
-	l.Tokens = usage.MaxBlockTokens(usage.Blocks(records, s.opts.Pricer, now))
 	if st.max == nil || len(st.max) >= maxLimitEntries {
 		st.max = map[string]maxLimit{}
 	}
 	st.max[user] = maxLimit{tokens: l.Tokens, at: time.Now()}
 	return l, nil
-}
-
-// latestRateLimits returns the latest rate limits Claude Code passed to
-// the status line, nil when none were or the store does not keep them.
-func (s *Server) latestRateLimits(ctx context.Context) (*usage.RateLimitSample, error) {
-	rs, ok := s.base.(usage.RateLimitStore)
-	if !ok {
-		return nil, nil
-	}
-	rl, err := rs.LatestRateLimits(ctx)
-	switch {
-	case usage.ErrorCode(err) == usage.ENOTFOUND:
-		return nil, nil
-	case err != nil:
-		return nil, fmt.Errorf("rate limits: %w", err)
-	}
-	rl.Time = rl.Time.In(s.loc)
-	return &rl, nil
-}
-
-// localBlock returns b with its times in the server's time zone.
-func (s *Server) localBlock(b usage.Block) usage.Block {
-	in := func(t time.Time) time.Time {
-		if t.IsZero() {
-			return t
-		}
-		return t.In(s.loc)
-	}
-	b.StartTime, b.EndTime = in(b.StartTime), in(b.EndTime)
-	b.FirstTime, b.ActualEndTime = in(b.FirstTime), in(b.ActualEndTime)
-	if b.LimitStatus != nil {
-		ls := *b.LimitStatus
-		ls.LimitAt = in(ls.LimitAt)
-		b.LimitStatus = &ls
-	}
-	return b
 }
 
 // Alert levels of BlockAlert, by increasing severity.
@@ -293,15 +174,14 @@ func (s *Server) NotifyBlocks(ctx context.Context, h *Hub) error {
 	defer st.notifyMu.Unlock()
 	// The hub's clients see every user's usage, like stats_update.
 	ctx = context.WithValue(ctx, userFilterKey, "")
-	now := s.now()
-	act, err := s.activeBlock(ctx, now)
+	act, err := s.activeBlock(ctx)
 	if err != nil {
 		return fmt.Errorf("notify blocks: %w", err)
 	}
 	if fp := blockFingerprint(act); fp != st.lastSent {
 		var data any // absent when no block is active
 		if act != nil {
-			data = s.localBlock(*act)
+			data = *act
 		}
 		if err := h.BroadcastBlockUpdate(data); err != nil {
 			return fmt.Errorf("notify blocks: %w", err)
@@ -332,14 +212,14 @@ func (s *Server) NotifyBlocks(ctx context.Context, h *Hub) error {
 		Ratio:       ratio,
 		Source:      ls.Source,
 		BlockID:     act.ID,
-		StartTime:   act.StartTime.In(s.loc),
-		EndTime:     act.EndTime.In(s.loc),
+		StartTime:   act.StartTime.In(s.opts.Location),
+		EndTime:     act.EndTime.In(s.opts.Location),
 		TotalTokens: act.TotalTokens,
 		CostUSD:     act.CostUSD,
 		TokenLimit:  ls.TokenLimit,
 		CostLimit:   ls.CostLimit,
 		Message: fmt.Sprintf("The current 5-hour block has used %.0f%% of its %slimit; it resets at %s.",
-			100*ratio, limitAdjective(ls.Source), act.EndTime.In(s.loc).Format("15:04 MST")),
+			100*ratio, limitAdjective(ls.Source), act.EndTime.In(s.opts.Location).Format("15:04 MST")),
 	}
 	if err := h.BroadcastAlert(alert); err != nil {
 		return fmt.Errorf("notify blocks: %w", err)

@@ -1,8 +1,6 @@
 package server
 
 import (
-	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +10,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 // exportRequest is the body of POST /export; GET /export takes the same
@@ -28,105 +26,8 @@ type exportRequest struct {
 	Breakdown   string   `json:"breakdown,omitempty" enum:"none,model"`
 }
 
-// exportRecord is one exported row; only the requested fields are set.
-// With granularity hour, date is the local hour "YYYY-MM-DDTHH".
-type exportRecord struct {
-	Date                  *string      `json:"date,omitempty"`
-	Model                 *string      `json:"model,omitempty"`
-	InputTokens           *int64       `json:"input_tokens,omitempty"`
-	OutputTokens          *int64       `json:"output_tokens,omitempty"`
-	CacheCreationTokens   *int64       `json:"cache_creation_tokens,omitempty"`
-	CacheCreation5mTokens *int64       `json:"cache_creation_5m_tokens,omitempty"`
-	CacheCreation1hTokens *int64       `json:"cache_creation_1h_tokens,omitempty"`
-	CacheReadTokens       *int64       `json:"cache_read_tokens,omitempty"`
-	TotalTokens           *int64       `json:"total_tokens,omitempty"`
-	WebSearchRequests     *int64       `json:"web_search_requests,omitempty"`
-	CostUSD               *usage.Money `json:"cost_usd,omitempty"`
-	CacheHitRate          *float64     `json:"cache_hit_rate,omitempty"`
-	Entries               *int64       `json:"entries,omitempty"`
-	SessionCount          *int64       `json:"session_count,omitempty"`
-}
-
-// exportRow is one row's complete values before field selection.
-type exportRow struct {
-	label, model string
-	agg          usage.Aggregate
-	sessions     int64
-}
-
-// exportField is one selectable export column.
-type exportField struct {
-	name string
-	set  func(rec *exportRecord, row *exportRow)
-	text func(row *exportRow) string
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func intText(v int64) string { return strconv.FormatInt(v, 10) }
-
-func floatText(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
-
-// exportFields are the known fields, in column order.
-var exportFields = []exportField{
-	{"date", func(e *exportRecord, r *exportRow) { e.Date = ptr(r.label) }, func(r *exportRow) string { return r.label }},
-	{"model", func(e *exportRecord, r *exportRow) { e.Model = ptr(r.model) }, func(r *exportRow) string { return csvSafe(r.model) }},
-	{"input_tokens", func(e *exportRecord, r *exportRow) { e.InputTokens = ptr(r.agg.Input) }, func(r *exportRow) string { return intText(r.agg.Input) }},
-	{"output_tokens", func(e *exportRecord, r *exportRow) { e.OutputTokens = ptr(r.agg.Output) }, func(r *exportRow) string { return intText(r.agg.Output) }},
-	{"cache_creation_tokens", func(e *exportRecord, r *exportRow) { e.CacheCreationTokens = ptr(r.agg.CacheCreationTokens) }, func(r *exportRow) string { return intText(r.agg.CacheCreationTokens) }},
-	{"cache_creation_5m_tokens", func(e *exportRecord, r *exportRow) { e.CacheCreation5mTokens = ptr(r.agg.CacheCreation5m) }, func(r *exportRow) string { return intText(r.agg.CacheCreation5m) }},
-	{"cache_creation_1h_tokens", func(e *exportRecord, r *exportRow) { e.CacheCreation1hTokens = ptr(r.agg.CacheCreation1h) }, func(r *exportRow) string { return intText(r.agg.CacheCreation1h) }},
-	{"cache_read_tokens", func(e *exportRecord, r *exportRow) { e.CacheReadTokens = ptr(r.agg.CacheRead) }, func(r *exportRow) string { return intText(r.agg.CacheRead) }},
-	{"total_tokens", func(e *exportRecord, r *exportRow) { e.TotalTokens = ptr(r.agg.TotalTokens) }, func(r *exportRow) string { return intText(r.agg.TotalTokens) }},
-	{"web_search_requests", func(e *exportRecord, r *exportRow) { e.WebSearchRequests = ptr(r.agg.WebSearchRequests) }, func(r *exportRow) string { return intText(r.agg.WebSearchRequests) }},
-	{"cost_usd", func(e *exportRecord, r *exportRow) { e.CostUSD = ptr(r.agg.CostUSD) }, func(r *exportRow) string { return r.agg.CostUSD.String() }},
-	{"cache_hit_rate", func(e *exportRecord, r *exportRow) { e.CacheHitRate = ptr(r.agg.CacheHitRate) }, func(r *exportRow) string { return floatText(r.agg.CacheHitRate) }},
-	{"entries", func(e *exportRecord, r *exportRow) { e.Entries = ptr(r.agg.Entries) }, func(r *exportRow) string { return intText(r.agg.Entries) }},
-	{"session_count", func(e *exportRecord, r *exportRow) { e.SessionCount = ptr(r.sessions) }, func(r *exportRow) string { return intText(r.sessions) }},
-}
-
-// exportFieldNames lists the known fields for error messages.
-func exportFieldNames() string {
-	names := make([]string, len(exportFields))
-	for i, f := range exportFields {
-		names[i] = f.name
-	}
-	return strings.Join(names, ", ")
-}
-
-// csvSafe keeps a spreadsheet from evaluating a text cell as a formula.
-func csvSafe(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
-}
-
-// dateRange is the inclusive range of an export.
-type dateRange struct {
-	Start string `json:"start"`
-	End   string `json:"end"`
-}
-
-// exportSummary sums an export.
-type exportSummary struct {
-	RecordCount    int             `json:"record_count"`
-	Totals         usage.Aggregate `json:"totals"`
-	UnpricedModels []string        `json:"unpriced_models"`
-}
-
 // exportResponse is the JSON export, in the usual envelope.
-type exportResponse struct {
-	Format      string         `json:"format" enum:"csv,json"`
-	Granularity string         `json:"granularity" enum:"day,hour"`
-	Breakdown   string         `json:"breakdown" enum:"none,model"`
-	Timezone    string         `json:"timezone"`
-	GeneratedAt time.Time      `json:"generated_at"`
-	DateRange   dateRange      `json:"date_range"`
-	Fields      []string       `json:"fields"`
-	Records     []exportRecord `json:"records"`
-	Summary     exportSummary  `json:"summary"`
-}
+type exportResponse struct{ views.Export }
 
 func (s *Server) handleExportGet(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
@@ -212,112 +113,38 @@ func jsonKind(t reflect.Type) string {
 	}
 }
 
-// export validates req and writes the CSV download or the JSON document.
+// export writes the CSV download or the JSON document req selects.
 func (s *Server) export(w http.ResponseWriter, r *http.Request, req exportRequest) {
-	if req.Format == "" {
-		req.Format = "csv"
-	}
-	if req.Format != "csv" && req.Format != "json" {
-		writeError(w, r, invalid("format: %q is not one of csv, json", req.Format))
-		return
-	}
-	if req.Granularity == "" {
-		req.Granularity = "day"
-	}
-	if req.Granularity != "day" && req.Granularity != "hour" {
-		writeError(w, r, invalid("granularity: %q is not one of day, hour", req.Granularity))
-		return
-	}
-	if req.Breakdown == "" {
-		req.Breakdown = "none"
-	}
-	if req.Breakdown != "none" && req.Breakdown != "model" {
-		writeError(w, r, invalid("breakdown: %q is not one of none, model", req.Breakdown))
-		return
-	}
-	fields, err := selectFields(req.Fields, req.Breakdown == "model")
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	sp, err := s.dateSpan(req.StartDate, req.EndDate, 30)
-	if err != nil {
-		writeError(w, r, err)
-		return
-	}
-	period := usage.Period(req.Granularity)
-	rows, rep, err := s.exportRows(r, sp, period, req.Breakdown == "model")
+	e, err := s.views(r.Context()).Export(r.Context(), views.ExportQuery{
+		Format: req.Format, StartDate: req.StartDate, EndDate: req.EndDate,
+		Granularity: req.Granularity, Fields: req.Fields, Breakdown: req.Breakdown,
+	})
 	if err != nil {
 		s.exportFailed(w, r, err)
 		return
 	}
-	name := fmt.Sprintf("ctm-usage-%s-to-%s", sp.startDate, sp.endDate)
-	if period == usage.Hour {
-		name += "-hourly"
-	}
-	if req.Breakdown == "model" {
-		name += "-by-model"
-	}
-	name += "." + req.Format
-	if req.Format == "json" {
-		resp := exportResponse{
-			Format:      req.Format,
-			Granularity: req.Granularity,
-			Breakdown:   req.Breakdown,
-			Timezone:    s.loc.String(),
-			GeneratedAt: s.now().In(s.loc),
-			DateRange:   dateRange{Start: sp.startDate, End: sp.endDate},
-			Records:     make([]exportRecord, 0, len(rows)),
-			Summary: exportSummary{
-				RecordCount:    len(rows),
-				Totals:         rep.Totals.Aggregate,
-				UnpricedModels: unpriced(rep),
-			},
-		}
-		for _, f := range fields {
-			resp.Fields = append(resp.Fields, f.name)
-		}
-		for i := range rows {
-			var rec exportRecord
-			for _, f := range fields {
-				f.set(&rec, &rows[i])
-			}
-			resp.Records = append(resp.Records, rec)
-		}
-		w.Header().Set("Content-Disposition", contentDisposition(name))
-		writeJSON(w, r, resp)
+	if e.Format == "json" {
+		w.Header().Set("Content-Disposition", contentDisposition(e.FileName()))
+		writeJSON(w, r, exportResponse{*e})
 		return
 	}
-	var buf bytes.Buffer
-	cw := csv.NewWriter(&buf)
-	line := make([]string, len(fields))
-	for i, f := range fields {
-		line[i] = f.name
-	}
-	_ = cw.Write(line) // writes to a bytes.Buffer; errors surface in cw.Error
-	for i := range rows {
-		for j, f := range fields {
-			line[j] = f.text(&rows[i])
-		}
-		_ = cw.Write(line)
-	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		s.exportFailed(w, r, fmt.Errorf("write csv: %w", err))
+	body, err := e.CSV()
+	if err != nil {
+		s.exportFailed(w, r, err)
 		return
 	}
 	h := w.Header()
 	h.Set("Content-Type", "text/csv; charset=utf-8")
-	h.Set("Content-Disposition", contentDisposition(name))
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
+	h.Set("Content-Disposition", contentDisposition(e.FileName()))
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	h.Set("X-Content-Type-Options", "nosniff")
-	if len(rep.Unpriced) > 0 {
+	if len(e.Summary.UnpricedModels) > 0 {
 		// CSV has no room for notes; say which models were priced at 0.
-		h.Set("X-Unpriced-Models", strings.Join(rep.Unpriced, ","))
+		h.Set("X-Unpriced-Models", strings.Join(e.Summary.UnpricedModels, ","))
 	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		_, _ = w.Write(buf.Bytes())
+		_, _ = w.Write(body)
 	}
 }
 
@@ -332,74 +159,4 @@ func (s *Server) exportFailed(w http.ResponseWriter, r *http.Request, err error)
 	}
 	loggerFrom(r.Context()).Error("export failed", slog.Any("error", err))
 	writeErrorStatus(w, r, http.StatusInternalServerError, codeExportFailed, "export failed")
-}
-
-// selectFields validates the requested fields; none means all of them
-// (model only with the model breakdown).
-func selectFields(names []string, breakdown bool) ([]exportField, error) {
-	if len(names) == 0 {
-		var out []exportField
-		for _, f := range exportFields {
-			if f.name != "model" || breakdown {
-				out = append(out, f)
-			}
-		}
-		return out, nil
-	}
-	var out []exportField
-	seen := map[string]bool{}
-	for _, n := range names {
-		i := -1
-		for j, f := range exportFields {
-			if f.name == n {
-				i = j
-			}
-		}
-		if i < 0 {
-			return nil, invalid("fields: %q is not one of %s", n, exportFieldNames())
-		}
-		if !seen[n] {
-			seen[n] = true
-			out = append(out, exportFields[i])
-		}
-	}
-	return out, nil
-}
-
-// exportRows cuts the span into periods (and models) with their session
-// counts. Periods without records are left out.
-func (s *Server) exportRows(r *http.Request, sp span, p usage.Period, breakdown bool) ([]exportRow, usage.Report, error) {
-	ctx := r.Context()
-	rep, err := s.rollup(ctx, sp.filter(), usage.ByQuarterHour, p.KeyFunc(s.loc))
-	if err != nil {
-		return nil, usage.Report{}, err
-	}
-	recs, err := s.opts.Store.Records(ctx, sp.filter(), usage.Page{})
-	if err != nil {
-		return nil, usage.Report{}, fmt.Errorf("records: %w", err)
-	}
-	type key struct{ label, model, session string }
-	seen := map[key]bool{}
-	counts := map[[2]string]int64{}
-	for i := range recs {
-		label := p.Label(recs[i].Timestamp, s.loc)
-		for _, model := range []string{"", recs[i].Model} {
-			k := key{label, model, recs[i].SessionID}
-			if !seen[k] {
-				seen[k] = true
-				counts[[2]string{label, model}]++
-			}
-		}
-	}
-	var rows []exportRow
-	for _, g := range rep.Groups {
-		if !breakdown {
-			rows = append(rows, exportRow{label: g.Key, model: "all", agg: g.Aggregate, sessions: counts[[2]string{g.Key, ""}]})
-			continue
-		}
-		for _, m := range g.Models {
-			rows = append(rows, exportRow{label: g.Key, model: m.Model, agg: m.Aggregate, sessions: counts[[2]string{g.Key, m.Model}]})
-		}
-	}
-	return rows, rep, nil
 }

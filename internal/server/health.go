@@ -56,7 +56,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 	resp := healthResponse{
 		Status:        "healthy",
 		Version:       s.opts.Version,
-		UptimeSeconds: int64(s.now().Sub(s.started) / time.Second),
+		UptimeSeconds: int64(s.opts.Now().Sub(s.started) / time.Second),
 		DataSources:   make([]dataSource, 0, len(s.opts.DataSources)),
 		Database:      databaseHealth{Status: "connected", Kind: s.opts.Database, Path: s.opts.DatabasePath},
 		StatsCache:    s.statsCacheStatus(),
@@ -83,7 +83,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		resp.Status = "degraded"
 		resp.Problems = append(resp.Problems, "stats-cache.json is partial or unreadable")
 	}
-	latest, err := s.opts.Store.LatestTimestamp(r.Context())
+	latest, err := s.store.LatestTimestamp(r.Context())
 	if err != nil {
 		loggerFrom(r.Context()).Error("health: database check failed", "error", err)
 		resp.Status = "unhealthy"
@@ -126,12 +126,12 @@ func (s *Server) handleConfig(w http.ResponseWriter, r *http.Request) {
 		Version:                 o.Version,
 		Host:                    o.Host,
 		Port:                    o.Port,
-		APIPrefix:               s.prefix,
+		APIPrefix:               s.opts.APIPrefix,
 		CORSOrigins:             nonNil(o.CORSOrigins),
 		AuthEnabled:             o.AuthToken != "",
 		AllowRemote:             o.AllowRemote,
 		MaxBodyBytes:            o.MaxBodyBytes,
-		Timezone:                s.loc.String(),
+		Timezone:                s.opts.Location.String(),
 		Database:                o.Database,
 		DatabasePath:            o.DatabasePath,
 		DataSources:             nonNil(o.DataSources),

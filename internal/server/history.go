@@ -59,7 +59,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	hasStart := q.Get("start_time") != ""
 	if !hasStart {
 		// Like the service this replaces: the last 24 hours by default.
-		start = s.now().Add(-24 * time.Hour)
+		start = s.opts.Now().Add(-24 * time.Hour)
 	}
 	// Presence is read from the query, not IsZero: 0001-01-01T00:00:00Z
 	// is Go's zero time and still a bound the client asked for.
@@ -78,7 +78,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	snaps, total, err := s.opts.Store.Snapshots(r.Context(), start, end, usage.Page{Limit: limit, Offset: offset})
+	snaps, total, err := s.store.Snapshots(r.Context(), start, end, usage.Page{Limit: limit, Offset: offset})
 	if err != nil {
 		writeError(w, r, fmt.Errorf("snapshots: %w", err))
 		return
@@ -92,7 +92,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 	for _, sn := range snaps {
 		v := snapshotView{
 			ID:         sn.ID,
-			CapturedAt: sn.Time.In(s.loc),
+			CapturedAt: sn.Time.In(s.opts.Location),
 			Aggregate:  aggregateOf(sn.Totals, sn.CostUSD, sn.Entries),
 			Models:     make([]snapshotModelView, 0, len(sn.Models)),
 		}
@@ -113,7 +113,7 @@ func (s *Server) TakeSnapshot(ctx context.Context) (usage.Snapshot, error) {
 	}
 	tot := rep.Totals
 	snap := usage.Snapshot{
-		Time:    s.now().UTC(),
+		Time:    s.opts.Now().UTC(),
 		Totals:  tot.Tokens,
 		CostUSD: tot.CostUSD,
 		Entries: tot.Entries,
@@ -123,7 +123,7 @@ func (s *Server) TakeSnapshot(ctx context.Context) (usage.Snapshot, error) {
 			Model: m.Model, Tokens: m.Tokens, CostUSD: m.CostUSD, Entries: m.Entries,
 		})
 	}
-	saved, err := s.opts.Store.SaveSnapshot(ctx, snap)
+	saved, err := s.store.SaveSnapshot(ctx, snap)
 	if err != nil {
 		return usage.Snapshot{}, fmt.Errorf("save snapshot: %w", err)
 	}
@@ -133,8 +133,8 @@ func (s *Server) TakeSnapshot(ctx context.Context) (usage.Snapshot, error) {
 // PruneSnapshots deletes snapshots older than RetentionDays and returns
 // how many. Usage records are never pruned.
 func (s *Server) PruneSnapshots(ctx context.Context) (int64, error) {
-	before := s.now().AddDate(0, 0, -s.opts.RetentionDays)
-	n, err := s.opts.Store.PruneSnapshots(ctx, before)
+	before := s.opts.Now().AddDate(0, 0, -s.opts.RetentionDays)
+	n, err := s.store.PruneSnapshots(ctx, before)
 	if err != nil {
 		return 0, fmt.Errorf("prune snapshots: %w", err)
 	}
@@ -162,11 +162,11 @@ func (s *Server) snapshotOnce(ctx context.Context) {
 		return
 	}
 	if _, err := s.TakeSnapshot(ctx); err != nil {
-		s.log.Error("take snapshot", slog.Any("error", err))
+		s.opts.Logger.Error("take snapshot", slog.Any("error", err))
 	}
 	if n, err := s.PruneSnapshots(ctx); err != nil {
-		s.log.Error("prune snapshots", slog.Any("error", err))
+		s.opts.Logger.Error("prune snapshots", slog.Any("error", err))
 	} else if n > 0 {
-		s.log.Info("pruned snapshots", slog.Int64("count", n))
+		s.opts.Logger.Info("pruned snapshots", slog.Int64("count", n))
 	}
 }

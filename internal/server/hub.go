@@ -52,7 +52,6 @@ const (
 const (
 	logKeyClient  = "client_id"
 	logKeyClients = "clients"
-	logKeyType    = "type"
 	logKeyReason  = "reason"
 )
 

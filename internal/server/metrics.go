@@ -120,7 +120,7 @@ func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
 		last = c.s.opts.LastIngest()
 	}
 	if !last.IsZero() {
-		emit(ch, lagDesc, prometheus.GaugeValue, c.s.now().Sub(last).Seconds())
+		emit(ch, lagDesc, prometheus.GaugeValue, c.s.opts.Now().Sub(last).Seconds())
 	}
 }
 

@@ -56,14 +56,6 @@ func requestInfoFrom(ctx context.Context) *requestInfo {
 	return info
 }
 
-// RequestID returns the id of the request ctx belongs to, or "".
-func RequestID(ctx context.Context) string {
-	if info := requestInfoFrom(ctx); info != nil {
-		return info.id
-	}
-	return ""
-}
-
 // loggerFrom returns the request's logger, which carries its request id.
 func loggerFrom(ctx context.Context) *slog.Logger {
 	if info := requestInfoFrom(ctx); info != nil {
@@ -106,7 +98,7 @@ func (s *Server) requestID(next http.Handler) http.Handler {
 			id = newRequestID()
 		}
 		w.Header().Set(requestIDHeader, id)
-		info := &requestInfo{id: id, logger: s.log.With(slog.String(logKeyRequestID, id))}
+		info := &requestInfo{id: id, logger: s.opts.Logger.With(slog.String(logKeyRequestID, id))}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestInfoKey, info)))
 	})
 }
@@ -282,8 +274,8 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	// Comparing fixed-size digests keeps the comparison constant-time even
 	// in the token's length.
 	want := sha256.Sum256([]byte(s.opts.AuthToken))
-	health := s.prefix + "/health"
-	ws := s.prefix + "/ws"
+	health := s.opts.APIPrefix + "/health"
+	ws := s.opts.APIPrefix + "/ws"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == health {
 			// Open to probes, but only an authenticated request learns
@@ -335,7 +327,7 @@ func (s *Server) isStaticFile(r *http.Request) bool {
 	if s.opts.Static == nil || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 		return false
 	}
-	if r.URL.Path == s.prefix || strings.HasPrefix(r.URL.Path, s.prefix+"/") {
+	if r.URL.Path == s.opts.APIPrefix || strings.HasPrefix(r.URL.Path, s.opts.APIPrefix+"/") {
 		return false
 	}
 	_, pattern := s.mux.Handler(r)

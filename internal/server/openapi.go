@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 // operation documents one route for the OpenAPI document.
@@ -128,7 +129,7 @@ func (s *Server) baseDocs() map[string]operation {
 		"GET /export": {summary: "Download usage as CSV or JSON. Default: csv, the last 30 days, by day.",
 			params: []param{query("format", "Default csv.", enumSchema("csv", "json")), startDateParam, endDateParam,
 				query("granularity", "Row period; default day.", enumSchema("day", "hour")),
-				query("fields", "Comma list of: "+exportFieldNames()+".", strSchema()),
+				query("fields", "Comma list of: "+views.ExportFieldNames()+".", strSchema()),
 				query("breakdown", "model gives one row per period and model.", enumSchema("none", "model"))},
 			response: exportResponse{}, csv: true, errors: []int{500}},
 		"POST /export": {summary: "Download usage as CSV or JSON; the body takes the GET parameters, fields as an array.",
@@ -205,7 +206,7 @@ func (s *Server) buildOpenAPI() map[string]any {
 	for _, key := range keys {
 		op := docs[key]
 		method, path, _ := strings.Cut(key, " ")
-		path = s.prefix + path
+		path = s.opts.APIPrefix + path
 		o := map[string]any{
 			"summary":     op.summary,
 			"operationId": operationID(method, path),
@@ -259,7 +260,7 @@ func (s *Server) buildOpenAPI() map[string]any {
 		}
 		item[strings.ToLower(method)] = o
 	}
-	paths[s.prefix+"/ws"] = map[string]any{"get": map[string]any{
+	paths[s.opts.APIPrefix+"/ws"] = map[string]any{"get": map[string]any{
 		"summary": "WebSocket feed. The server sends connected {client_id, server_time}, stats_update (the /stats " +
 			"summary after new records), heartbeat every 30 s, block_update (the active block, absent when none), " +
 			"alert (80% and 100% of the block limit) and error; a client may send ping (answered by pong) and pong. " +
@@ -341,6 +342,9 @@ func (g *schemaGen) envelope(t reflect.Type) map[string]any {
 
 // moneyType is written as an exact decimal number (usage.Money).
 var moneyType = reflect.TypeFor[usage.Money]()
+
+// usagePkg is the import path of package usage.
+var usagePkg = moneyType.PkgPath()
 
 // schema returns the schema of t; nullable allows JSON null (nil pointers,
 // slices and maps that are not omitted).
@@ -426,11 +430,11 @@ func (g *schemaGen) fields(t reflect.Type, props map[string]any, required *[]str
 		}
 		omit := strings.Contains(opts, "omitempty") || strings.Contains(opts, "omitzero")
 		// nil pointers, slices and maps marshal as null unless omitted;
-		// this package never leaves them nil, but types from package
-		// usage may.
+		// this package and package views never leave them nil, but types
+		// from package usage may.
 		k := f.Type.Kind()
 		nullable := !omit && (k == reflect.Pointer ||
-			((k == reflect.Slice || k == reflect.Map) && f.Type.PkgPath() == "" && t.PkgPath() != reflect.TypeFor[Server]().PkgPath()))
+			((k == reflect.Slice || k == reflect.Map) && f.Type.PkgPath() == "" && t.PkgPath() == usagePkg))
 		ps := g.schema(f.Type, nullable)
 		if enum := f.Tag.Get("enum"); enum != "" {
 			ps = map[string]any{"type": "string", "enum": strings.Split(enum, ",")}

@@ -10,167 +10,31 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
-// periods are the accepted values of the period parameter, in days; 0 is
-// all time.
-var periods = map[string]int{"7d": 7, "30d": 30, "90d": 90, "all": 0}
+// span is a half-open range of instants with its inclusive calendar dates
+// in the server's time zone.
+type span = views.Span
 
-// periodNames lists the accepted periods for error messages.
-const periodNames = "7d, 30d, 90d or all"
-
-// maxRangeDays bounds day-by-day ranges so one request cannot ask for an
-// unbounded number of rows.
-const maxRangeDays = 3660
-
-// span is a half-open range of instants [from, to) plus its inclusive
-// calendar dates in the server's time zone. A zero from is open.
-type span struct {
-	from, to  time.Time
-	startDate string
-	endDate   string
-}
-
-// filter returns the usage filter selecting the span.
-func (sp span) filter() usage.Filter { return usage.Filter{Since: sp.from, Until: sp.to} }
-
-// today returns midnight of the current day in the server's time zone.
-func (s *Server) today() time.Time {
-	return usage.Day.Start(s.now().In(s.loc))
-}
-
-// lastDays returns the span of the last n calendar days, today included.
-func (s *Server) lastDays(n int) span {
-	today := s.today()
-	from := today.AddDate(0, 0, -(n - 1))
-	return span{
-		from:      from,
-		to:        today.AddDate(0, 0, 1),
-		startDate: from.Format(time.DateOnly),
-		endDate:   today.Format(time.DateOnly),
+// views returns the views of the records the request of ctx may see.
+func (s *Server) views(ctx context.Context) *views.Views {
+	v := &views.Views{Store: s.store, Prices: s.opts.Pricer, Location: s.opts.Location, Now: s.opts.Now, DisplayName: s.opts.DisplayName,
+		Partial: userFrom(ctx) != ""}
+	if rs, ok := s.opts.Store.(usage.RateLimitStore); ok {
+		v.RateLimits = rs
 	}
+	return v
 }
 
 // periodSpan parses the period parameter (7d|30d|90d|all) with a default.
-// "all" starts at the first stored record, so labels do not begin in 1970.
 func (s *Server) periodSpan(ctx context.Context, q url.Values, def string) (string, span, error) {
-	name := q.Get("period")
-	if name == "" {
-		name = def
-	}
-	days, ok := periods[name]
-	if !ok {
-		return "", span{}, invalid("period: %q is not one of %s", name, periodNames)
-	}
-	if days > 0 {
-		return name, s.lastDays(days), nil
-	}
-	first, err := s.firstActivity(ctx)
-	if err != nil {
-		return "", span{}, err
-	}
-	sp := s.lastDays(1)
-	if !first.IsZero() {
-		sp.from = usage.Day.Start(first.In(s.loc))
-		sp.startDate = sp.from.Format(time.DateOnly)
-	}
-	return name, sp, nil
+	return s.views(ctx).PeriodSpan(ctx, q.Get("period"), def)
 }
 
-// firstActivity returns the timestamp of the oldest record, or zero.
-func (s *Server) firstActivity(ctx context.Context) (time.Time, error) {
-	buckets, err := s.opts.Store.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
-	if err != nil {
-		return time.Time{}, err
-	}
-	var first time.Time
-	for _, b := range buckets {
-		if !b.First.IsZero() && (first.IsZero() || b.First.Before(first)) {
-			first = b.First
-		}
-	}
-	return first, nil
-}
-
-// dateSpan parses start_date and end_date (YYYY-MM-DD, inclusive). With
-// defDays > 0 the default is the last defDays days and a missing bound is
-// set relative to the other; with defDays == 0 missing bounds stay open.
-// Whenever both bounds are set the range may cover at most maxRangeDays
-// days, so no response built day by day is unbounded.
+// dateSpan parses start_date and end_date; see views.Views.DateSpan.
 func (s *Server) dateSpan(startParam, endParam string, defDays int) (span, error) {
-	if startParam == "" && endParam == "" {
-		if defDays == 0 {
-			return span{}, nil
-		}
-		return s.lastDays(defDays), nil
-	}
-	// Presence is tracked apart from the values: 0001-01-01 in UTC is Go's
-	// zero time, which must not read as "no bound".
-	hasStart, hasEnd := startParam != "", endParam != ""
-	var start, end time.Time
-	var err error
-	if hasStart {
-		if start, err = s.dayParam("start_date", startParam); err != nil {
-			return span{}, err
-		}
-	}
-	if hasEnd {
-		if end, err = s.dayParam("end_date", endParam); err != nil {
-			return span{}, err
-		}
-	}
-	if defDays > 0 {
-		switch {
-		case !hasEnd:
-			if end = s.today(); end.Before(start) {
-				end = start
-			}
-		case !hasStart:
-			start = end.AddDate(0, 0, -(defDays - 1))
-		}
-		hasStart, hasEnd = true, true
-	}
-	if hasStart && hasEnd {
-		if start.After(end) {
-			return span{}, invalid("start_date: %s is after end_date %s",
-				start.Format(time.DateOnly), end.Format(time.DateOnly))
-		}
-		if days := dayCount(start, end); days > maxRangeDays {
-			return span{}, invalid("start_date: the range %s..%s spans more than %d days; ask for at most %d days at a time",
-				start.Format(time.DateOnly), end.Format(time.DateOnly), maxRangeDays, maxRangeDays)
-		}
-	}
-	var sp span
-	if hasStart {
-		sp.from, sp.startDate = start, start.Format(time.DateOnly)
-	}
-	if hasEnd {
-		sp.to, sp.endDate = end.AddDate(0, 0, 1), end.Format(time.DateOnly)
-	}
-	return sp, nil
-}
-
-// dayParam parses one YYYY-MM-DD parameter of years 1 to 9999; Go also
-// reads year 0, which no calendar view can label.
-func (s *Server) dayParam(name, v string) (time.Time, error) {
-	t, err := usage.ParseDay(v, s.loc)
-	if err != nil || t.Year() < 1 {
-		return time.Time{}, invalid("%s: %q is not a date in YYYY-MM-DD form (years 0001 to 9999)", name, v)
-	}
-	return t, nil
-}
-
-// dayCount returns how many calendar days [start, end] covers, counting
-// no further than maxRangeDays+1.
-func dayCount(start, end time.Time) int {
-	n := 0
-	for d := start; !d.After(end); d = d.AddDate(0, 0, 1) {
-		n++
-		if n > maxRangeDays {
-			break
-		}
-	}
-	return n
+	return s.views(context.Background()).DateSpan(startParam, endParam, defDays)
 }
 
 // intParam parses an optional integer parameter within [lo, hi].
@@ -253,7 +117,7 @@ func pageParams(q url.Values, defLimit int) (limit, offset int, err error) {
 // rollup aggregates the records that pass f by dim and rolls them up by
 // key. It is the one path every figure of the API takes.
 func (s *Server) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension, key func(*usage.Bucket) string) (usage.Report, error) {
-	buckets, err := s.opts.Store.Aggregate(ctx, f, dim)
+	buckets, err := s.store.Aggregate(ctx, f, dim)
 	if err != nil {
 		return usage.Report{}, fmt.Errorf("aggregate: %w", err)
 	}
@@ -266,15 +130,6 @@ func byKey(b *usage.Bucket) string { return b.Key }
 // byNothing puts every bucket in one group.
 func byNothing(*usage.Bucket) string { return "" }
 
-// groupMap indexes a report's groups by key.
-func groupMap(r usage.Report) map[string]*usage.Group {
-	m := make(map[string]*usage.Group, len(r.Groups))
-	for i := range r.Groups {
-		m[r.Groups[i].Key] = &r.Groups[i]
-	}
-	return m
-}
-
 // unpriced returns r's unpriced models, never nil, so that JSON always
 // carries the list.
 func unpriced(r usage.Report) []string {
@@ -284,61 +139,13 @@ func unpriced(r usage.Report) []string {
 	return r.Unpriced
 }
 
-// sessionCounts returns the number of distinct sessions with records in
-// each period (labelled by p in the server's zone) among the records that
-// pass f, and the number of distinct sessions overall. It reads one bucket
-// per (quarter hour, session, model), never the records: every zone's
-// offset is a multiple of 15 minutes, so each quarter hour lies in exactly
-// one period.
-func (s *Server) sessionCounts(ctx context.Context, f usage.Filter, p usage.Period) (map[string]int, int, error) {
-	buckets, err := s.opts.Store.Aggregate(ctx, f, usage.BySessionQuarterHour)
-	if err != nil {
-		return nil, 0, fmt.Errorf("aggregate sessions: %w", err)
-	}
-	// Many buckets share a quarter hour; label each quarter hour once.
-	labels := map[int64]string{}
-	seen := map[[2]string]bool{}
-	sessions := map[string]bool{}
-	counts := map[string]int{}
-	for i := range buckets {
-		b := &buckets[i]
-		q := b.Time.Unix()
-		label, ok := labels[q]
-		if !ok {
-			label = p.Label(b.Time, s.loc)
-			labels[q] = label
-		}
-		k := [2]string{label, b.Key}
-		if !seen[k] {
-			seen[k] = true
-			counts[label]++
-		}
-		sessions[b.Key] = true
-	}
-	return counts, len(sessions), nil
-}
-
-// sessionCount returns the number of distinct sessions among the records
-// that pass f.
-func (s *Server) sessionCount(ctx context.Context, f usage.Filter) (int, error) {
-	buckets, err := s.opts.Store.Aggregate(ctx, f, usage.BySession)
-	if err != nil {
-		return 0, fmt.Errorf("aggregate sessions: %w", err)
-	}
-	seen := map[string]bool{}
-	for _, b := range buckets {
-		seen[b.Key] = true
-	}
-	return len(seen), nil
-}
-
 // timeOrNil returns t in the server's zone, or nil when t is zero, so that
 // JSON leaves unknown times out instead of printing year 1.
 func (s *Server) timeOrNil(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
 	}
-	t = t.In(s.loc)
+	t = t.In(s.opts.Location)
 	return &t
 }
 

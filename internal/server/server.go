@@ -1,7 +1,8 @@
-// Package server serves the Claude Token Monitor JSON API, the Prometheus
-// metrics endpoint and (optionally) the dashboard over HTTP. Every figure it
-// reports comes from usage.Store.Aggregate and usage.Rollup, the same path
-// the CLI uses, so the API and the CLI always agree.
+// Package server serves the Claude Token Monitor JSON API, the WebSocket
+// feed, the Prometheus metrics endpoint and (optionally) the dashboard over
+// HTTP. Its handlers parse parameters, call a view of package views (the
+// ones the CLI and the MCP server call) and write the envelope, so the API
+// and the CLI always agree.
 package server
 
 import (
@@ -106,16 +107,14 @@ type Options struct {
 // Server is the HTTP API server. Create it with New, start it with Open and
 // stop it with Close; or use Handler with httptest.
 type Server struct {
+	// opts are the options New was given, with defaults filled in.
 	opts    Options
-	log     *slog.Logger
-	loc     *time.Location
-	prefix  string
-	now     func() time.Time
 	started time.Time
 
-	// base is Options.Store as given; opts.Store wraps it (userStore).
-	base usage.Store
-	mux  *http.ServeMux
+	// store wraps opts.Store (see userStore); opts.Store keeps the store
+	// itself for its optional interfaces.
+	store usage.Store
+	mux   *http.ServeMux
 	// selfAuth holds the paths whose handlers check credentials themselves.
 	selfAuth map[string]bool
 	handler  http.Handler
@@ -197,26 +196,19 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %s", usage.ErrorMessage(err))
 	}
-	// Every store read of a request goes through userStore, which adds
-	// the request's ?user= to the filter; base keeps the store itself
-	// for its optional interfaces.
-	base := opts.Store
-	opts.Store = userStore{base}
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = DefaultCacheTTL
+	}
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		loc:      opts.Location,
-		prefix:   opts.APIPrefix,
-		now:      opts.Now,
+		opts: opts,
+		// Every store read of a request goes through userStore, which
+		// adds the request's ?user= to the filter.
+		store:    userStore{opts.Store},
 		mux:      http.NewServeMux(),
 		selfAuth: map[string]bool{},
 		limits:   limits,
-		base:     base,
 	}
-	s.started = s.now()
-	if opts.CacheTTL == 0 {
-		s.opts.CacheTTL = DefaultCacheTTL
-	}
+	s.started = s.opts.Now()
 	if s.opts.CacheTTL > 0 {
 		s.cache = newRespCache(s.opts.CacheTTL)
 	}
@@ -235,7 +227,7 @@ type route struct {
 // routes registers every route. Keep this the one list of what the server
 // serves.
 func (s *Server) routes() {
-	p := s.prefix
+	p := s.opts.APIPrefix
 	for _, rt := range []route{
 		{"GET " + p + "/health", s.handleHealth},
 		{"GET " + p + "/stats", s.cached(s.scoped(s.handleStats))},
@@ -264,7 +256,7 @@ func (s *Server) routes() {
 		s.Mount("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// The dashboard catch-all must not turn unknown API paths
 			// into HTML 404 pages.
-			if r.URL.Path == s.prefix || strings.HasPrefix(r.URL.Path, s.prefix+"/") {
+			if r.URL.Path == s.opts.APIPrefix || strings.HasPrefix(r.URL.Path, s.opts.APIPrefix+"/") {
 				writeError(w, r, usage.Errorf(usage.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
 				return
 			}
@@ -301,7 +293,7 @@ func (s *Server) MountSelfAuthenticated(pattern string, h http.Handler) {
 }
 
 // APIPrefix returns the normalised API path prefix, e.g. "/api/v1".
-func (s *Server) APIPrefix() string { return s.prefix }
+func (s *Server) APIPrefix() string { return s.opts.APIPrefix }
 
 // Handler returns the server's complete handler, middleware included.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -366,7 +358,7 @@ func (s *Server) Open() error {
 		// pile up.
 		IdleTimeout:    120 * time.Second,
 		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorLog:       slog.NewLogLogger(s.opts.Logger.Handler(), slog.LevelWarn),
 	}
 	s.serveErr = make(chan error, 1)
 	go func(srv *http.Server, ln net.Listener, done chan<- error) {
@@ -376,7 +368,7 @@ func (s *Server) Open() error {
 		}
 		done <- err
 	}(s.srv, ln, s.serveErr)
-	s.log.Info("http server listening", slog.String("url", s.urlLocked()))
+	s.opts.Logger.Info("http server listening", slog.String("url", s.urlLocked()))
 	return nil
 }
 

@@ -75,7 +75,7 @@ func (s *Server) handleUsers(w http.ResponseWriter, r *http.Request) {
 			LastActivity:  s.timeOrNil(g.Last),
 		}
 	}
-	if ts, ok := s.base.(usage.TeamStore); ok {
+	if ts, ok := s.opts.Store.(usage.TeamStore); ok {
 		team, err := ts.Users(ctx)
 		if err != nil {
 			writeError(w, r, fmt.Errorf("users: %w", err))

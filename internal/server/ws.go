@@ -1,9 +1,7 @@
 package server
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/claude-token-monitor/ctm/internal/usage"
+	"encoding/json"
 	"github.com/coder/websocket"
 )
 
@@ -25,7 +23,7 @@ func (s *Server) MountWebSocket(h *Hub) {
 	// A second hub would be a wiring mistake; its metrics are then left
 	// out rather than panicking.
 	_ = s.metrics.reg.Register(hubCollector{h})
-	s.Mount("GET "+s.prefix+"/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.Mount("GET "+s.opts.APIPrefix+"/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(r, origin) {
 			// A page on another site must not read a local user's usage
 			// through their browser (cross-site WebSocket hijacking).
@@ -57,50 +55,14 @@ func (s *Server) originAllowed(r *http.Request, origin string) bool {
 	return strings.EqualFold(u.Scheme, scheme) && strings.EqualFold(u.Host, r.Host)
 }
 
-// StatsSummary returns the data of GET /stats, the payload of stats_update
-// messages. It runs the /stats handler itself, so the two never differ.
+// StatsSummary returns the data of GET /stats, the payload of
+// stats_update messages: the same view, over every user's records.
 func (s *Server) StatsSummary(ctx context.Context) (any, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.prefix+"/stats", nil)
+	st, err := s.views(ctx).Stats(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("stats summary: %w", err)
 	}
-	rec := &bufferWriter{header: http.Header{}}
-	s.handleStats(rec, req)
-	var env struct {
-		Data  json.RawMessage `json:"data"`
-		Error *errorBody      `json:"error"`
-	}
-	if err := json.Unmarshal(rec.body.Bytes(), &env); err != nil {
-		return nil, fmt.Errorf("stats summary: decode: %w", err)
-	}
-	if rec.status != http.StatusOK || env.Error != nil {
-		msg := "status " + http.StatusText(rec.status)
-		if env.Error != nil {
-			msg = env.Error.Message
-		}
-		return nil, usage.Errorf(usage.EINTERNAL, "stats summary: %s", msg)
-	}
-	return env.Data, nil
-}
-
-// bufferWriter is an in-memory http.ResponseWriter.
-type bufferWriter struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (b *bufferWriter) Header() http.Header { return b.header }
-func (b *bufferWriter) WriteHeader(status int) {
-	if b.status == 0 {
-		b.status = status
-	}
-}
-func (b *bufferWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	return b.body.Write(p)
+	return st, nil
 }
 
 // serve runs one WebSocket connection: this goroutine writes, one reads

@@ -56,14 +56,3 @@ type SessionInfo struct {
 	MessageCount int64     `json:"message_count,omitempty"`
 	Timestamp    time.Time `json:"timestamp,omitzero"`
 }
-
-// HistoryEntry is one prompt the user typed, from history.jsonl. It carries
-// no tokens; it counts prompts.
-type HistoryEntry struct {
-	Display   string    `json:"display"`
-	Timestamp time.Time `json:"timestamp"`
-	Project   string    `json:"project"`
-	SessionID string    `json:"session_id,omitempty"`
-	// PastedContents counts the pasted blocks attached to the prompt.
-	PastedContents int `json:"pasted_contents"`
-}
