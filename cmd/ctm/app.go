@@ -18,6 +18,7 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/logging"
 	"github.com/claude-token-monitor/ctm/internal/postgres"
 	"github.com/claude-token-monitor/ctm/internal/pricing"
+	"github.com/claude-token-monitor/ctm/internal/source/claude"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 	"github.com/claude-token-monitor/ctm/internal/views"
@@ -203,7 +204,7 @@ func checkClaudeDirs(dirs []string) error {
 			errs = append(errs, fmt.Sprintf("Claude data directory %s is not a directory", d))
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(d, "projects")); err == nil {
+		if _, err := os.Stat(claude.ProjectsDir(d)); err == nil {
 			continue
 		}
 		entries, err := os.ReadDir(d)

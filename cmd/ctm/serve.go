@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"github.com/claude-token-monitor/ctm/internal/config"
 	"net/http"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/server"
+	"github.com/claude-token-monitor/ctm/internal/source/claude"
 	"github.com/claude-token-monitor/ctm/internal/team"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 	"github.com/claude-token-monitor/ctm/internal/watch"
@@ -254,16 +253,9 @@ func (a *app) keepIndexed(ctx context.Context, in *ingest.Ingester, interval tim
 // has one; the first dir's path is used when none has one yet, so that the
 // file is picked up once Claude Code writes it.
 func statsCacheReader(dirs []string) server.StatsCacheReader {
-	if len(dirs) == 0 {
+	path := claude.New(dirs).StatsCachePath()
+	if path == "" {
 		return nil
-	}
-	path := filepath.Join(dirs[0], "stats-cache.json")
-	for _, d := range dirs {
-		p := filepath.Join(d, "stats-cache.json")
-		if _, err := os.Stat(p); err == nil {
-			path = p
-			break
-		}
 	}
 	return ingest.NewStatsCacheReader(path)
 }

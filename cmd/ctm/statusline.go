@@ -7,12 +7,12 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/config"
 	"io"
 	"math"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
+	"github.com/claude-token-monitor/ctm/internal/source/claude"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
@@ -215,32 +215,7 @@ func statusLine(ctx context.Context, a *app, in statusInput, now time.Time) (str
 // the path comes from stdin, and ctm reads no file it was not told to
 // watch.
 func sessionFiles(transcript string, roots []string) []string {
-	if transcript == "" || filepath.Ext(transcript) != ".jsonl" {
-		return nil
-	}
-	abs, err := filepath.Abs(transcript)
-	if err != nil {
-		return nil
-	}
-	inside := false
-	for _, root := range roots {
-		r, err := filepath.Abs(root)
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(r, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-			inside = true
-			break
-		}
-	}
-	if !inside {
-		return nil
-	}
-	paths := []string{abs}
-	// Subagents of Claude Code 2.1+ write beside the session, in
-	// <session>/subagents/; their usage counts toward the session.
-	sub, _ := filepath.Glob(filepath.Join(strings.TrimSuffix(abs, ".jsonl"), "subagents", "*.jsonl"))
-	return append(paths, sub...)
+	return claude.New(roots).SessionFiles(transcript)
 }
 
 // saveRateLimits records the rate limits Claude Code sent, when the store

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/source/claude"
 )
 
 // ValidationError reports a setting with a bad value. Var names the
@@ -89,10 +91,10 @@ func Load(dotenvPath string, environ []string) (Config, error) {
 		}
 	}
 	if len(c.ClaudeDirs) == 0 {
-		if v, ok := vars["CLAUDE_CONFIG_DIR"]; ok {
+		if v, ok := vars[claude.EnvConfigDir]; ok {
 			c.ClaudeDirs = splitList(v)
 		} else {
-			c.ClaudeDirs = c.defaultClaudeDirs()
+			c.ClaudeDirs = claude.DefaultRoots(c.Home)
 		}
 	}
 	if c.DatabasePath == "" {
@@ -104,24 +106,6 @@ func Load(dotenvPath string, environ []string) (Config, error) {
 	}
 	c.expandPaths()
 	return c, errors.Join(errs...)
-}
-
-// defaultClaudeDirs returns those of ~/.claude and ~/.config/claude that
-// exist, or ~/.claude when neither does.
-func (c *Config) defaultClaudeDirs() []string {
-	var dirs []string
-	for _, d := range []string{
-		filepath.Join(c.Home, ".claude"),
-		filepath.Join(c.Home, ".config", "claude"),
-	} {
-		if fi, err := os.Stat(d); err == nil && fi.IsDir() {
-			dirs = append(dirs, d)
-		}
-	}
-	if len(dirs) == 0 {
-		dirs = []string{filepath.Join(c.Home, ".claude")}
-	}
-	return dirs
 }
 
 // setting parses one environment variable into a Config field. set returns
@@ -143,7 +127,7 @@ func (s setting) shown(v string) string {
 // settings lists every variable Load reads, except TZ and CLAUDE_CONFIG_DIR,
 // which are fallbacks for TIMEZONE and CLAUDE_DIR.
 var settings = []setting{
-	{name: "CLAUDE_DIR", set: func(c *Config, v string) error { c.ClaudeDirs = splitList(v); return nil }},
+	{name: claude.EnvDir, set: func(c *Config, v string) error { c.ClaudeDirs = splitList(v); return nil }},
 	{name: "DATABASE_PATH", set: func(c *Config, v string) error { c.DatabasePath = v; return nil }},
 	{name: "DATABASE_URL", set: func(c *Config, v string) error { c.DatabaseURL = v; return nil }, secret: true},
 	{name: "HOST", set: func(c *Config, v string) error { c.Host = v; return nil }},

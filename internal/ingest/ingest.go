@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/source"
+	"github.com/claude-token-monitor/ctm/internal/source/claude"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
@@ -87,8 +89,9 @@ type Result struct {
 // Claude directories. Its methods may be called from several goroutines;
 // runs are serialised.
 type Ingester struct {
-	sink   Sink
-	roots  []string
+	sink Sink
+	// src knows where the transcripts are and what their paths say.
+	src    source.Source
 	logger *slog.Logger
 	opts   Options
 	// raw holds the options as given, to tell a default from a choice.
@@ -104,13 +107,19 @@ type Ingester struct {
 	states map[string]usage.FileState
 }
 
-// New returns an Ingester that reads the transcripts under
-// <root>/projects of each root into sink. A nil logger discards logs.
+// New returns an Ingester that reads the transcripts of Claude Code's
+// layout under each root into sink. A nil logger discards logs.
 func New(sink Sink, roots []string, logger *slog.Logger, opts Options) *Ingester {
+	return NewFromSource(sink, claude.New(roots), logger, opts)
+}
+
+// NewFromSource returns an Ingester that reads the transcripts src lists
+// into sink. A nil logger discards logs.
+func NewFromSource(sink Sink, src source.Source, logger *slog.Logger, opts Options) *Ingester {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Ingester{sink: sink, roots: slices.Clone(roots), logger: logger, opts: opts.withDefaults(), raw: opts, bulkBytes: bulkBytes}
+	return &Ingester{sink: sink, src: src, logger: logger, opts: opts.withDefaults(), raw: opts, bulkBytes: bulkBytes}
 }
 
 // Run catches up with every transcript under the roots.
@@ -123,7 +132,7 @@ func (in *Ingester) Run(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("load file states: %w", err)
 	}
 	in.states = states
-	paths, err := Discover(ctx, in.roots, in.logger)
+	paths, err := in.src.Transcripts(ctx, in.logger)
 	if err != nil {
 		return Result{}, err
 	}
@@ -154,16 +163,7 @@ func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, er
 
 // source describes path relative to the root that holds it.
 func (in *Ingester) source(path string) Source {
-	for _, root := range in.roots {
-		dir, err := filepath.Abs(filepath.Join(root, "projects"))
-		if err != nil {
-			continue
-		}
-		if rel, err := filepath.Rel(dir, path); err == nil && filepath.IsLocal(rel) {
-			return SourceOf(dir, path)
-		}
-	}
-	return SourceOf("", path)
+	return in.src.Origin(path)
 }
 
 // job is one file to read, with what the sink knows of it.

@@ -6,51 +6,25 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/source"
+	"github.com/claude-token-monitor/ctm/internal/source/claude"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
 // Source is what a transcript's path says about its lines: the fallbacks for
 // lines that lack a sessionId or cwd.
-type Source struct {
-	// Path is the transcript file.
-	Path string
-	// SessionID is the session the path names: "<sessionId>.jsonl", or the
-	// "<sessionId>" directory above "subagents/".
-	SessionID string
-	// Project is the project folder name decoded back to a path.
-	Project string
-}
+type Source = source.Origin
 
 // SourceOf describes the transcript at path, which lies under projectsDir
 // (a root's "projects" directory). A path outside projectsDir is described
 // from its parent directory and file name.
-func SourceOf(projectsDir, path string) Source {
-	src := Source{Path: path}
-	rel, err := filepath.Rel(projectsDir, path)
-	parts := strings.Split(filepath.ToSlash(rel), "/")
-	if err != nil || len(parts) < 2 || parts[0] == ".." {
-		parts = []string{filepath.Base(filepath.Dir(path)), filepath.Base(path)}
-	}
-	src.Project = DecodeProjectFolder(parts[0])
-	if len(parts) == 2 {
-		src.SessionID = strings.TrimSuffix(parts[1], ".jsonl")
-	} else {
-		src.SessionID = parts[1] // <p>/<sessionId>/subagents/...
-	}
-	return src
-}
+func SourceOf(projectsDir, path string) Source { return claude.OriginOf(projectsDir, path) }
 
 // DecodeProjectFolder turns a transcript folder name back into the cwd it
-// was made from, as well as it can: Claude Code replaces every
-// non-alphanumeric character with '-', so "-Users-me-my-app" becomes
-// "/Users/me/my/app". Lines carry the real cwd, which is preferred.
-func DecodeProjectFolder(folder string) string {
-	return strings.ReplaceAll(folder, "-", "/")
-}
+// was made from, as well as it can (see claude.DecodeProjectFolder).
+func DecodeProjectFolder(folder string) string { return claude.DecodeProjectFolder(folder) }
 
 // ErrBadLine is wrapped by ParseLine's errors: the line is not a JSON
 // object, or is cut short.

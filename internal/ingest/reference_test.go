@@ -153,7 +153,8 @@ func sharedTestdata(tb testing.TB) string {
 		dir = filepath.Join("..", "..", "..", "shared", "testdata")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "claude-real.expected.json")); err != nil {
-		tb.Fatalf("real corpus not found (set CTM_SHARED_TESTDATA): %v", err)
+		abs, _ := filepath.Abs(dir)
+		tb.Skipf("real corpus not found at %s (the shared testdata folder beside the repository, or set CTM_SHARED_TESTDATA): %v", abs, err)
 	}
 	return dir
 }

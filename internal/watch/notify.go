@@ -126,8 +126,8 @@ func (n *notifier) addRoot(r root, appeared bool) error {
 		return err
 	}
 	if appeared {
-		for _, name := range []string{statsCacheName, historyName} {
-			if p := filepath.Join(r.dir, name); fileExists(p) {
+		for _, p := range r.top {
+			if fileExists(p) {
 				n.c.add(p)
 			}
 		}

@@ -22,8 +22,7 @@ func (w *Watcher) scan(ctx context.Context) map[string]signature {
 		files[path] = signature{size: fi.Size(), modTime: fi.ModTime()}
 	}
 	for _, r := range w.roots {
-		for _, name := range []string{statsCacheName, historyName} {
-			p := filepath.Join(r.dir, name)
+		for _, p := range r.top {
 			if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 				put(p, fi)
 			}

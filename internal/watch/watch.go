@@ -12,10 +12,12 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/source"
+	"github.com/claude-token-monitor/ctm/internal/source/claude"
 )
 
 // Modes reported by Watcher.Mode.
@@ -41,38 +43,19 @@ const (
 	logKeyFiles = "files"
 )
 
-// Kind says what a changed file is.
-type Kind int
+// Kind says what a changed file is; the source's layout decides.
+type Kind = source.Kind
 
+// Kinds a Watcher reports, as its source classifies them.
 const (
 	// Unknown is a path the watcher does not report.
-	Unknown Kind = iota
-	// Transcript is a session or subagent transcript under <root>/projects.
-	Transcript
-	// StatsCache is <root>/stats-cache.json.
-	StatsCache
-	// History is <root>/history.jsonl.
-	History
-)
-
-// String returns the kind's name.
-func (k Kind) String() string {
-	switch k {
-	case Transcript:
-		return "transcript"
-	case StatsCache:
-		return "stats-cache"
-	case History:
-		return "history"
-	}
-	return "unknown"
-}
-
-// File names Claude Code writes at the top of a data directory.
-const (
-	statsCacheName = "stats-cache.json"
-	historyName    = "history.jsonl"
-	projectsName   = "projects"
+	Unknown = source.Unknown
+	// Transcript is a session or subagent transcript.
+	Transcript = source.Transcript
+	// StatsCache is a root's stats cache.
+	StatsCache = source.StatsCache
+	// History is a root's prompt history.
+	History = source.History
 )
 
 // Options tune a Watcher. Zero values take the defaults.
@@ -108,15 +91,17 @@ func (o Options) withDefaults() Options {
 // changes that happen meanwhile are gathered into the next batch.
 type Func func(ctx context.Context, paths []string)
 
-// root is one Claude data directory.
+// root is one data directory of the source.
 type root struct {
-	dir      string // absolute
-	projects string // dir/projects
+	dir      string   // absolute
+	projects string   // the tree that holds transcripts
+	top      []string // files at the top of dir that are watched
 }
 
 // Watcher reports changes under a set of Claude data directories. Create it
 // with New and start it with Run.
 type Watcher struct {
+	src      source.Source
 	roots    []root
 	onChange Func
 	opts     Options
@@ -138,28 +123,36 @@ func New(roots []string, onChange Func, opts Options) (*Watcher, error) {
 	if len(roots) == 0 {
 		return nil, errors.New("watch: no Claude data directory given")
 	}
+	for _, r := range roots {
+		if _, err := filepath.Abs(r); err != nil {
+			return nil, errors.Join(errors.New("watch: resolve "+r), err)
+		}
+	}
+	return NewFromSource(claude.New(roots), onChange, opts)
+}
+
+// NewFromSource returns a Watcher over the roots of src that calls onChange
+// with each batch of changed files src knows. It fails when src has no
+// root or onChange is nil.
+func NewFromSource(src source.Source, onChange Func, opts Options) (*Watcher, error) {
+	if len(src.Roots()) == 0 {
+		return nil, errors.New("watch: no Claude data directory given")
+	}
 	if onChange == nil {
 		return nil, errors.New("watch: nil change callback")
 	}
 	opts = opts.withDefaults()
 	w := &Watcher{
+		src:      src,
 		onChange: onChange,
 		opts:     opts,
 		log:      opts.Logger,
 		ready:    make(chan struct{}),
 		addWatch: func(add func(string) error, path string) error { return add(path) },
 	}
-	seen := map[string]bool{}
-	for _, r := range roots {
-		abs, err := filepath.Abs(r)
-		if err != nil {
-			return nil, errors.Join(errors.New("watch: resolve "+r), err)
-		}
-		if seen[abs] {
-			continue
-		}
-		seen[abs] = true
-		w.roots = append(w.roots, root{dir: abs, projects: filepath.Join(abs, projectsName)})
+	for _, dir := range src.Roots() {
+		tree, top := src.WatchDirs(dir)
+		w.roots = append(w.roots, root{dir: dir, projects: tree, top: top})
 	}
 	if opts.ForcePolling {
 		w.mode.Store(ModePolling)
@@ -181,25 +174,10 @@ func (w *Watcher) Ready() <-chan struct{} { return w.ready }
 
 func (w *Watcher) markReady() { w.readyMu.Do(func() { close(w.ready) }) }
 
-// Kind returns what path is to the watcher: a transcript (a .jsonl file
-// under <root>/projects), the stats cache or the prompt history of a root,
-// or Unknown.
-func (w *Watcher) Kind(path string) Kind {
-	path = filepath.Clean(path)
-	dir, base := filepath.Split(path)
-	dir = filepath.Clean(dir)
-	for _, r := range w.roots {
-		switch {
-		case dir == r.dir && base == statsCacheName:
-			return StatsCache
-		case dir == r.dir && base == historyName:
-			return History
-		case strings.HasSuffix(base, ".jsonl") && within(r.projects, path) && path != r.projects:
-			return Transcript
-		}
-	}
-	return Unknown
-}
+// Kind returns what path is to the watcher, as its source classifies it:
+// for Claude Code a transcript (a .jsonl file under <root>/projects), the
+// stats cache or the prompt history of a root, or Unknown.
+func (w *Watcher) Kind(path string) Kind { return w.src.Classify(path) }
 
 // within reports whether path is dir or below it.
 func within(dir, path string) bool {

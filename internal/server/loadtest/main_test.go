@@ -3,14 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
 
 func TestRun(t *testing.T) {
+	const corpus = "../../../../shared/testdata/claude-real"
+	if _, err := os.Stat(corpus); err != nil {
+		abs, _ := filepath.Abs(corpus)
+		t.Skipf("real corpus not found at %s (the shared testdata folder beside the repository): %v", abs, err)
+	}
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), []string{
-		"-corpus", "../../../../shared/testdata/claude-real",
+		"-corpus", corpus,
 		"-rate", "100", "-duration", "300ms",
 		"-paths", "/api/v1/stats, /api/v1/stats/daily",
 	}, &out, &errOut)

@@ -74,7 +74,7 @@ const todayKPI = `document.querySelector('[data-metric="today.total_tokens"]')`
 func TestTokenForm(t *testing.T) {
 	requireChromium(t)
 	const token = "team-s3cret"
-	root, err := filepath.Abs(corpusRoot)
+	root, err := corpusDir(t)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestUserFilter(t *testing.T) {
 		t.Errorf("the user select shows on a single-user server")
 	}
 
-	root, err := filepath.Abs(corpusRoot)
+	root, err := corpusDir(t)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package browsertest
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,7 +19,7 @@ var laterNow = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 // laterCorpus serves the corpus with the clock at laterNow.
 func laterCorpus(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs(corpusRoot)
+	root, err := corpusDir(t)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,15 +74,28 @@ var shared struct {
 	err  error
 }
 
+// corpusDir returns corpusRoot made absolute, and skips t when it is not
+// there: a clone without the shared corpus beside it cannot run t.
+func corpusDir(t *testing.T) (string, error) {
+	t.Helper()
+	abs, err := filepath.Abs(corpusRoot)
+	if err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(abs + ".expected.json"); err != nil {
+		t.Skipf("real corpus not found at %s (the shared testdata folder beside the repository): %v", abs, err)
+	}
+	return abs, nil
+}
+
 // serverURL returns the base URL of the shared corpus server.
 func serverURL(t *testing.T) string {
 	t.Helper()
+	root, err := corpusDir(t)
+	if err != nil {
+		t.Fatal(err)
+	}
 	shared.once.Do(func() {
-		root, err := filepath.Abs(corpusRoot)
-		if err != nil {
-			shared.err = err
-			return
-		}
 		shared.c, shared.err = startCorpus(root, nil)
 	})
 	if shared.err != nil {

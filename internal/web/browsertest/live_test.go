@@ -67,7 +67,7 @@ func appendResponse(t *testing.T, root string, at time.Time, id string) {
 // the test may append to.
 func copyCorpus(t *testing.T) string {
 	t.Helper()
-	src, err := filepath.Abs(corpusRoot)
+	src, err := corpusDir(t)
 	if err != nil {
 		t.Fatal(err)
 	}
