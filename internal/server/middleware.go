@@ -301,7 +301,6 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ctm"`)
 			writeErrorStatus(w, r, http.StatusUnauthorized, codeUnauthorized,
 				"missing or invalid bearer token in the Authorization header")
 			return
