@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
+	"github.com/claude-token-monitor/ctm/internal/live"
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/server"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
@@ -74,7 +75,6 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) (res results, er
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
 	// The wiring of ctm serve.
-	in := ingest.New(st, []string{root}, logger, ingest.Options{})
 	srv, err := server.New(server.Options{Store: st, Pricer: prices, Logger: logger})
 	if err != nil {
 		return res, err
@@ -91,35 +91,34 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) (res results, er
 	hub := server.NewHub(server.HubOptions{Stats: stats, MaxClients: cfg.clients, Logger: logger})
 	defer hub.Close()
 	srv.MountWebSocket(hub)
-	var w *watch.Watcher
-	w, err = watch.New([]string{root}, func(ctx context.Context, paths []string) {
-		paths = slices.DeleteFunc(paths, func(p string) bool { return w.Kind(p) != watch.Transcript })
-		t0 := time.Now()
-		r, err := in.IngestFiles(ctx, paths)
-		stageMu.Lock()
-		res.ingestTimes = append(res.ingestTimes, time.Since(t0))
-		stageMu.Unlock()
-		if err != nil {
-			logger.Error("ingest", slog.Any("error", err))
-			return
-		}
-		if r.Written > 0 {
+	pipe, err := live.New(live.Options{
+		Ingester: ingest.New(st, []string{root}, logger, ingest.Options{}),
+		Roots:    []string{root},
+		Changed: func(_ context.Context, r ingest.Result) {
+			// Only ingests that stored records are timed: the others
+			// send no stats_update, so they are not on the measured path.
+			stageMu.Lock()
+			res.ingestTimes = append(res.ingestTimes, r.Duration)
+			stageMu.Unlock()
+			srv.Invalidate()
 			hub.NotifyIngest()
-		}
-	}, watch.Options{Debounce: cfg.debounce, ForcePolling: cfg.polling, PollInterval: 50 * time.Millisecond, Logger: logger})
+		},
+		Watch:  watch.Options{Debounce: cfg.debounce, ForcePolling: cfg.polling, PollInterval: 50 * time.Millisecond},
+		Logger: logger,
+	})
 	if err != nil {
 		return res, err
 	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel()
-	wg.Go(func() { _ = w.Run(ctx) })
+	wg.Go(func() { _ = pipe.Run(ctx) })
 	select {
-	case <-w.Ready():
+	case <-pipe.Ready():
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
-	res.mode = w.Mode()
+	res.mode = pipe.Mode()
 	ts := httptest.NewServer(srv.Handler())
 	defer ts.Close()
 	url := "ws" + strings.TrimPrefix(ts.URL, "http") + srv.APIPrefix() + "/ws"

@@ -67,7 +67,7 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 		if bf.refresh <= 0 {
 			return a.fail(usage.Errorf(usage.EINVALID, "--refresh: %v must be positive", bf.refresh))
 		}
-		l := &live{a: a, limits: limits, clock: clock, clear: env.isatty(env.stdout)}
+		l := &liveFrames{a: a, limits: limits, clock: clock, clear: env.isatty(env.stdout)}
 		if err := liveLoop(ctx, bf.refresh, l.frame); err != nil {
 			return a.fail(err)
 		}
@@ -299,8 +299,8 @@ func formatDuration(d time.Duration) string {
 // anyone who sleeps, which pins block starts exactly.
 const liveLookback = 24 * time.Hour
 
-// live draws ctm blocks --live frames.
-type live struct {
+// liveFrames draws ctm blocks --live frames.
+type liveFrames struct {
 	a      *app
 	limits usage.Limits
 	clock  func() time.Time
@@ -331,7 +331,7 @@ func liveLoop(ctx context.Context, interval time.Duration, frame func(ctx contex
 }
 
 // frame catches up the index and draws the active block once.
-func (l *live) frame(ctx context.Context) error {
+func (l *liveFrames) frame(ctx context.Context) error {
 	vs := l.a.views(l.clock)
 	if !l.resolved {
 		limits, err := vs.ResolveLimits(ctx, l.limits)

@@ -7,10 +7,10 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/config"
 	"net/http"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
+	"github.com/claude-token-monitor/ctm/internal/live"
 	"github.com/claude-token-monitor/ctm/internal/server"
 	"github.com/claude-token-monitor/ctm/internal/source/claude"
 	"github.com/claude-token-monitor/ctm/internal/team"
@@ -38,9 +38,32 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		return 2
 	}
 
-	var lastIngest atomic.Int64 // unix nanoseconds of the last catch-up that stored records
-	var watchMode atomic.Value  // func() string, set once the watcher exists
-	srv, err := server.New(server.Options{
+	// The pipeline tells the server and the hub of new records; they exist
+	// before it runs.
+	var (
+		srv *server.Server
+		hub *server.Hub
+	)
+	notifyBlocks := func(ctx context.Context) {
+		if err := srv.NotifyBlocks(ctx, hub); err != nil && ctx.Err() == nil {
+			a.logger.Error("notify blocks", "error", err)
+		}
+	}
+	pipe, err := live.New(live.Options{
+		Ingester: ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, ingest.Options{}),
+		Roots:    a.cfg.ClaudeDirs,
+		Changed: func(ctx context.Context, _ ingest.Result) {
+			srv.Invalidate()
+			hub.NotifyIngest()
+			notifyBlocks(ctx)
+		},
+		Watch:  watch.Options{PollInterval: a.cfg.PollInterval},
+		Logger: a.logger,
+	})
+	if err != nil {
+		return a.fail(err)
+	}
+	srv, err = server.New(server.Options{
 		Store:            a.store,
 		Pricer:           a.prices,
 		DisplayName:      a.prices.DisplayName,
@@ -63,36 +86,21 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		Plan:             a.cfg.Plan,
 		TokenLimit:       a.cfg.TokenLimit,
 		CostLimit:        a.cfg.CostLimit,
-		WatchMode: func() string {
-			if f, ok := watchMode.Load().(func() string); ok {
-				return f()
-			}
-			return ""
-		},
-		LastIngest: func() time.Time {
-			if n := lastIngest.Load(); n != 0 {
-				return time.Unix(0, n)
-			}
-			return time.Time{}
-		},
+		WatchMode:        pipe.Mode,
+		LastIngest:       pipe.LastIngest,
 	})
 	if err != nil {
 		return a.fail(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	hub := server.NewHub(server.HubOptions{
+	hub = server.NewHub(server.HubOptions{
 		Stats:      srv.StatsSummary,
 		MaxClients: a.cfg.MaxWSClients,
 		Logger:     a.logger,
 	})
 	srv.MountWebSocket(hub)
 
-	notifyBlocks := func() {
-		if err := srv.NotifyBlocks(ctx, hub); err != nil && ctx.Err() == nil {
-			a.logger.Error("notify blocks", "error", err)
-		}
-	}
 	if ts, ok := a.store.(usage.TeamStore); ok {
 		// Team server: machines push records and Claude Code sends its
 		// telemetry, each with a per-user token the handlers check.
@@ -105,57 +113,11 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		srv.MountSelfAuthenticated("POST /v1/logs", onSuccess(team.NewOTLPHandler(a.store, a.logger, auth), pushed))
 	}
 
-	in := ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, ingest.Options{})
-	ingested := func(res ingest.Result) {
-		if res.Written == 0 {
-			return
-		}
-		lastIngest.Store(time.Now().UnixNano())
-		srv.Invalidate()
-		hub.NotifyIngest()
-		notifyBlocks()
-	}
-	// The callback runs only once Run has started, after w is assigned.
-	var w *watch.Watcher
-	w, err = watch.New(a.cfg.ClaudeDirs, func(ctx context.Context, paths []string) {
-		var transcripts []string
-		for _, p := range paths {
-			if w.Kind(p) == watch.Transcript {
-				transcripts = append(transcripts, p)
-			}
-		}
-		if len(transcripts) == 0 {
-			return
-		}
-		res, err := in.IngestFiles(ctx, transcripts)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.logger.Error("live ingest", "error", err)
-			}
-			return
-		}
-		ingested(res)
-	}, watch.Options{PollInterval: a.cfg.PollInterval, Logger: a.logger})
-	if err != nil {
-		return a.fail(err)
-	}
-	watchMode.Store(w.Mode)
-
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+		if err := pipe.Run(ctx); err != nil {
 			a.logger.Error("watch", "error", err)
 		}
-	})
-	wg.Go(func() {
-		// Catch up once the watches are in place, so that nothing written
-		// in between is missed, then now and then in case an event was.
-		select {
-		case <-w.Ready():
-		case <-ctx.Done():
-			return
-		}
-		a.keepIndexed(ctx, in, fullRescanInterval, ingested)
 	})
 	wg.Go(func() { srv.RunSnapshots(ctx) })
 	wg.Go(func() {
@@ -167,7 +129,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				notifyBlocks()
+				notifyBlocks(ctx)
 			}
 		}
 	})
@@ -178,7 +140,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		return a.fail(err)
 	}
 	a.logger.Info("serving", "url", srv.URL(), "api", srv.URL()+a.cfg.APIPrefix,
-		"database", databaseKind(&a.cfg), "database_path", sqlitePath(&a.cfg), "watch", w.Mode())
+		"database", databaseKind(&a.cfg), "database_path", sqlitePath(&a.cfg), "watch", pipe.Mode())
 
 	<-ctx.Done()
 	a.logger.Info("shutting down")
@@ -216,37 +178,6 @@ type statusWriter struct {
 func (w *statusWriter) WriteHeader(status int) {
 	w.status = status
 	w.ResponseWriter.WriteHeader(status)
-}
-
-// fullRescanInterval is how often serve walks every Claude dir even though
-// the watcher reports changes: a cheap safety net for a missed event.
-const fullRescanInterval = 5 * time.Minute
-
-// keepIndexed catches up now and then every interval until ctx ends,
-// calling changed after each successful catch-up.
-func (a *app) keepIndexed(ctx context.Context, in *ingest.Ingester, interval time.Duration, changed func(ingest.Result)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		res, err := in.Run(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil:
-			a.logger.Error("catch up", "error", err)
-		default:
-			if res.Written > 0 {
-				a.logger.Info("indexed", "files", res.FilesChanged, "records", res.Written,
-					"bad_lines", res.BadLines, "duration", res.Duration.Round(time.Millisecond))
-			}
-			changed(res)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // statsCacheReader reads the stats-cache.json of the first Claude dir that

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
+	"github.com/claude-token-monitor/ctm/internal/live"
 	"github.com/claude-token-monitor/ctm/internal/team"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -125,7 +126,7 @@ func runPush(ctx context.Context, args []string, env *environ) int {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	in := ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, ingest.Options{})
-	go a.keepIndexed(ctx, in, a.cfg.PollInterval, func(ingest.Result) {})
+	go live.KeepIndexed(ctx, in, a.cfg.PollInterval, a.logger, nil)
 	err = team.Watch(ctx, a.store, pf.server, token, team.WatchOptions{
 		PushOptions: opts,
 		Interval:    pf.interval,

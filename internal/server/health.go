@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/httpapi"
 )
 
 // dataSource is one Claude data directory as health sees it.
@@ -96,7 +98,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		// Load balancers and probes read the status code, not the body.
 		status = http.StatusServiceUnavailable
 	}
-	writeEnvelope(w, r, status, envelope{Success: true, Data: resp})
+	writeEnvelope(w, r, status, httpapi.Envelope{Success: true, Data: resp})
 }
 
 // configResponse is the body of GET /config: the effective configuration,

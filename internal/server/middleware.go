@@ -265,8 +265,8 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	})
 }
 
-// auth requires "Authorization: Bearer <AuthToken>" on every route but
-// health and the dashboard's static files when a token is configured.
+// auth enforces each route's rule from the route table (see authRule)
+// when a token is configured.
 func (s *Server) auth(next http.Handler) http.Handler {
 	if s.opts.AuthToken == "" {
 		return next
@@ -274,10 +274,11 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	// Comparing fixed-size digests keeps the comparison constant-time even
 	// in the token's length.
 	want := sha256.Sum256([]byte(s.opts.AuthToken))
-	health := s.opts.APIPrefix + "/health"
-	ws := s.opts.APIPrefix + "/ws"
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == health {
+		// The rule of the route table; a path no route names (or one
+		// with a wildcard) needs the token.
+		rule := s.authOf[r.URL.Path]
+		if rule == authPublic {
 			// Open to probes, but only an authenticated request learns
 			// more than "alive" (see handleHealth).
 			token, ok := usage.BearerToken(r.Header.Get("Authorization"))
@@ -288,12 +289,12 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if s.isStaticFile(r) || s.selfAuth[r.URL.Path] {
+		if rule == authPushToken || s.isStaticFile(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
 		token, ok := usage.BearerToken(r.Header.Get("Authorization"))
-		if !ok && r.URL.Path == ws {
+		if !ok && rule == authTokenOrQuery {
 			// Browsers cannot set headers on a WebSocket handshake, so it
 			// alone may carry the token in the query string.
 			token = r.URL.Query().Get("token")
@@ -301,7 +302,6 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		got := sha256.Sum256([]byte(strings.TrimSpace(token)))
 		if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="ctm"`)
 			writeErrorStatus(w, r, http.StatusUnauthorized, codeUnauthorized,
 				"missing or invalid bearer token in the Authorization header")
 			return

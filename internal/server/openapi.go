@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/httpapi"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 	"github.com/claude-token-monitor/ctm/internal/views"
 )
@@ -184,8 +185,7 @@ func (s *Server) buildOpenAPI() map[string]any {
 				"additionalProperties": false,
 				"required":             []string{"code", "message"},
 				"properties": map[string]any{
-					"code": enumSchema(codeInvalidParams, codeUnauthorized, codeForbidden, codeNotFound,
-						codeFileNotFound, codeParseError, codeExportFailed, codeInternalError, codeMethodNotAllowed),
+					"code":    enumSchema(httpapi.Codes...),
 					"message": strSchema(),
 				},
 			},

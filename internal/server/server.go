@@ -115,11 +115,13 @@ type Server struct {
 	// itself for its optional interfaces.
 	store usage.Store
 	mux   *http.ServeMux
-	// selfAuth holds the paths whose handlers check credentials themselves.
-	selfAuth map[string]bool
-	handler  http.Handler
-	metrics  *metrics
-	cache    *respCache // nil when off
+	// table is every route served, in the order mounted, with its auth
+	// rule; authOf indexes the rules by path for the auth middleware.
+	table   []route
+	authOf  map[string]authRule
+	handler http.Handler
+	metrics *metrics
+	cache   *respCache // nil when off
 
 	// limits are the configured per-block limits; blocks holds the state
 	// of NotifyBlocks and of the "max" token limit (see blocks.go).
@@ -203,10 +205,10 @@ func New(opts Options) (*Server, error) {
 		opts: opts,
 		// Every store read of a request goes through userStore, which
 		// adds the request's ?user= to the filter.
-		store:    userStore{opts.Store},
-		mux:      http.NewServeMux(),
-		selfAuth: map[string]bool{},
-		limits:   limits,
+		store:  userStore{opts.Store},
+		mux:    http.NewServeMux(),
+		authOf: map[string]authRule{},
+		limits: limits,
 	}
 	s.started = s.opts.Now()
 	if s.opts.CacheTTL > 0 {
@@ -218,42 +220,81 @@ func New(opts Options) (*Server, error) {
 	return s, nil
 }
 
+// authRule is what a route asks of a request's credentials when
+// AUTH_TOKEN is set (without it every route is open).
+type authRule int
+
+const (
+	// authToken requires "Authorization: Bearer <AUTH_TOKEN>".
+	authToken authRule = iota
+	// authPublic is open; a request that carries the token is marked
+	// authenticated, so that health tells it more than "alive".
+	authPublic
+	// authTokenOrQuery is authToken, or the token in ?token=, since
+	// browsers cannot set headers on a WebSocket handshake.
+	authTokenOrQuery
+	// authPushToken leaves the check to the handler, which takes a team
+	// user's push token as well as AUTH_TOKEN (the team routes).
+	authPushToken
+	// authDashboard is open for a GET or HEAD of a dashboard file and
+	// authToken for anything else under the catch-all.
+	authDashboard
+)
+
+func (a authRule) String() string {
+	switch a {
+	case authPublic:
+		return "public"
+	case authTokenOrQuery:
+		return "token or ?token="
+	case authPushToken:
+		return "push token"
+	case authDashboard:
+		return "public files, else token"
+	}
+	return "token"
+}
+
 // route is one entry of the route table.
 type route struct {
 	pattern string
+	auth    authRule
 	handler http.HandlerFunc
 }
 
-// routes registers every route. Keep this the one list of what the server
-// serves.
+// routes registers the built-in routes. With the routes that cmd/ctm
+// mounts (the WebSocket feed, team ingest and OTLP), s.table is the one
+// list of what the server serves and who may call it.
 func (s *Server) routes() {
 	p := s.opts.APIPrefix
 	for _, rt := range []route{
-		{"GET " + p + "/health", s.handleHealth},
-		{"GET " + p + "/stats", s.cached(s.scoped(s.handleStats))},
-		{"GET " + p + "/stats/models", s.cached(s.scoped(s.handleModels))},
-		{"GET " + p + "/stats/daily", s.cached(s.scoped(s.handleDaily))},
-		{"GET " + p + "/stats/trends", s.cached(s.scoped(s.handleTrends))},
-		{"GET " + p + "/stats/history", s.handleHistory},
-		{"GET " + p + "/stats/activity", s.cached(s.scoped(s.handleActivity))},
-		{"GET " + p + "/stats/cache", s.handleStatsCache},
-		{"GET " + p + "/sessions", s.cached(s.scoped(s.handleSessions))},
-		{"GET " + p + "/sessions/{id}", s.cached(s.scoped(s.handleSession))},
-		{"GET " + p + "/projects", s.cached(s.scoped(s.handleProjects))},
-		{"GET " + p + "/blocks", s.cached(s.scoped(s.handleBlocks))},
-		{"GET " + p + "/blocks/active", s.cached(s.scoped(s.handleActiveBlock))},
-		{"GET " + p + "/users", s.cached(s.handleUsers)},
-		{"GET " + p + "/export", s.scoped(s.handleExportGet)},
-		{"POST " + p + "/export", s.scoped(s.handleExportPost)},
-		{"GET " + p + "/config", s.handleConfig},
-		{"GET " + p + "/openapi.json", s.handleOpenAPI},
-		{"GET /metrics", s.metrics.handler().ServeHTTP},
+		{"GET " + p + "/health", authPublic, s.handleHealth},
+		{"GET " + p + "/stats", authToken, s.cached(s.scoped(s.handleStats))},
+		{"GET " + p + "/stats/models", authToken, s.cached(s.scoped(s.handleModels))},
+		{"GET " + p + "/stats/daily", authToken, s.cached(s.scoped(s.handleDaily))},
+		{"GET " + p + "/stats/trends", authToken, s.cached(s.scoped(s.handleTrends))},
+		{"GET " + p + "/stats/history", authToken, s.handleHistory},
+		{"GET " + p + "/stats/activity", authToken, s.cached(s.scoped(s.handleActivity))},
+		{"GET " + p + "/stats/cache", authToken, s.handleStatsCache},
+		{"GET " + p + "/sessions", authToken, s.cached(s.scoped(s.handleSessions))},
+		{"GET " + p + "/sessions/{id}", authToken, s.cached(s.scoped(s.handleSession))},
+		{"GET " + p + "/projects", authToken, s.cached(s.scoped(s.handleProjects))},
+		{"GET " + p + "/blocks", authToken, s.cached(s.scoped(s.handleBlocks))},
+		{"GET " + p + "/blocks/active", authToken, s.cached(s.scoped(s.handleActiveBlock))},
+		{"GET " + p + "/users", authToken, s.cached(s.handleUsers)},
+		{"GET " + p + "/export", authToken, s.scoped(s.handleExportGet)},
+		{"POST " + p + "/export", authToken, s.scoped(s.handleExportPost)},
+		{"GET " + p + "/config", authToken, s.handleConfig},
+		{"GET " + p + "/openapi.json", authToken, s.handleOpenAPI},
+		{"GET /metrics", authToken, s.metrics.handler().ServeHTTP},
 	} {
-		s.Mount(rt.pattern, rt.handler)
+		s.mount(rt.pattern, rt.auth, rt.handler)
 	}
 	if s.opts.Static != nil {
 		files := http.FileServerFS(s.opts.Static)
-		s.Mount("GET /", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The dashboard's files hold no usage data, and the page must load
+		// to ask for the token at all (see isStaticFile).
+		s.mount("GET /", authDashboard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// The dashboard catch-all must not turn unknown API paths
 			// into HTML 404 pages.
 			if r.URL.Path == s.opts.APIPrefix || strings.HasPrefix(r.URL.Path, s.opts.APIPrefix+"/") {
@@ -270,26 +311,30 @@ func (s *Server) routes() {
 // check, CORS, auth) as the built-in routes. Use APIPrefix to build paths.
 // It panics, like http.ServeMux.Handle, on a malformed or conflicting
 // pattern, which is a programming error.
-func (s *Server) Mount(pattern string, h http.Handler) {
-	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if info := requestInfoFrom(r.Context()); info != nil {
-			info.route = pattern
-		}
-		h.ServeHTTP(w, r)
-	}))
-}
+func (s *Server) Mount(pattern string, h http.Handler) { s.mount(pattern, authToken, h) }
 
 // MountSelfAuthenticated is Mount for a handler that checks credentials
 // itself, such as the team ingest and OTLP routes, which accept per-user
 // push tokens: the server's AUTH_TOKEN check is skipped for its path. Call
 // it before Open.
 func (s *Server) MountSelfAuthenticated(pattern string, h http.Handler) {
+	s.mount(pattern, authPushToken, h)
+}
+
+// mount adds a route to the table and the mux.
+func (s *Server) mount(pattern string, auth authRule, h http.Handler) {
 	_, path, _ := strings.Cut(pattern, " ")
 	if path == "" {
 		path = pattern
 	}
-	s.selfAuth[path] = true
-	s.Mount(pattern, h)
+	s.table = append(s.table, route{pattern: pattern, auth: auth, handler: h.ServeHTTP})
+	s.authOf[path] = auth
+	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if info := requestInfoFrom(r.Context()); info != nil {
+			info.route = pattern
+		}
+		h.ServeHTTP(w, r)
+	}))
 }
 
 // APIPrefix returns the normalised API path prefix, e.g. "/api/v1".

@@ -23,7 +23,7 @@ func (s *Server) MountWebSocket(h *Hub) {
 	// A second hub would be a wiring mistake; its metrics are then left
 	// out rather than panicking.
 	_ = s.metrics.reg.Register(hubCollector{h})
-	s.Mount("GET "+s.opts.APIPrefix+"/ws", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s.mount("GET "+s.opts.APIPrefix+"/ws", authTokenOrQuery, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(r, origin) {
 			// A page on another site must not read a local user's usage
 			// through their browser (cross-site WebSocket hijacking).

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
+	"github.com/claude-token-monitor/ctm/internal/live"
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/server"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
@@ -25,8 +26,8 @@ import (
 	"github.com/coder/websocket"
 )
 
-// live is a server with a WebSocket hub behind a real HTTP listener.
-type live struct {
+// liveServer is a server with a WebSocket hub behind a real HTTP listener.
+type liveServer struct {
 	ts  *httptest.Server
 	srv *server.Server
 	hub *server.Hub
@@ -60,7 +61,7 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 
 // newLive starts a server over an empty SQLite store (unless cfg.opts sets
 // another) with its WebSocket feed mounted.
-func newLive(t *testing.T, cfg liveConfig) *live {
+func newLive(t *testing.T, cfg liveConfig) *liveServer {
 	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ws.db"), storetest.Prices)
@@ -95,7 +96,7 @@ func newLive(t *testing.T, cfg liveConfig) *live {
 		_ = st.Close()
 	})
 	t.Cleanup(closeAll)
-	return &live{ts: ts, srv: srv, hub: hub, close: closeAll,
+	return &liveServer{ts: ts, srv: srv, hub: hub, close: closeAll,
 		ws: "ws" + strings.TrimPrefix(ts.URL, "http") + srv.APIPrefix() + "/ws"}
 }
 
@@ -474,39 +475,22 @@ func TestLivePipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	in := ingest.New(st, []string{root}, slog.New(slog.DiscardHandler), ingest.Options{})
 	l := newLive(t, liveConfig{stats: true, opts: func(o *server.Options) { o.Store = st }})
-
-	var w *watch.Watcher
-	w, err = watch.New([]string{root}, func(ctx context.Context, paths []string) {
-		var transcripts []string
-		for _, p := range paths {
-			if w.Kind(p) == watch.Transcript {
-				transcripts = append(transcripts, p)
-			}
-		}
-		res, err := in.IngestFiles(ctx, transcripts)
-		if err != nil {
-			t.Errorf("IngestFiles: %v", err)
-			return
-		}
-		if res.Written > 0 {
-			l.hub.NotifyIngest()
-		}
-	}, watch.Options{})
+	p, err := live.New(live.Options{
+		Ingester: ingest.New(st, []string{root}, slog.New(slog.DiscardHandler), ingest.Options{}),
+		Roots:    []string{root},
+		Changed:  func(context.Context, ingest.Result) { l.hub.NotifyIngest() },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = w.Run(ctx)
+		_ = p.Run(ctx)
 	}()
 	defer func() { cancel(); <-done }()
-	<-w.Ready()
-	if _, err := in.Run(ctx); err != nil { // the catch-up ctm serve runs
-		t.Fatal(err)
-	}
+	<-p.Ready() // the watches are in place and the catch-up ctm serve runs is done
 
 	c, _ := mustDial(t, l.ws)
 	parent := t

@@ -83,7 +83,7 @@ func (h *IngestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.logger.DebugContext(r.Context(), "ingested", slog.String("user", user), slog.Int("records", len(batch.Records)))
-	writeJSON(w, IngestResponse{Accepted: len(batch.Records), User: user})
+	writeJSON(w, r, h.logger, IngestResponse{Accepted: len(batch.Records), User: user})
 }
 
 // decode parses and validates an ingest body and returns the batch to

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/httpapi"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
@@ -52,7 +53,7 @@ func jsonBody(t *testing.T, v any) []byte {
 // errorOf decodes an error envelope.
 func errorOf(t *testing.T, w *httptest.ResponseRecorder) (code, msg string) {
 	t.Helper()
-	var env envelope
+	var env httpapi.Envelope
 	if err := json.Unmarshal(w.Body.Bytes(), &env); err != nil || env.Success || env.Error == nil {
 		t.Fatalf("response %s is not an error envelope (%v)", w.Body, err)
 	}

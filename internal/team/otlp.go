@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/httpapi"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -68,7 +69,7 @@ func (h *OTLPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := h.auth(r)
 	if err != nil {
-		_, status := statusOf(err)
+		_, status := httpapi.Status(err)
 		h.fail(w, r, isJSON, status, usage.ErrorMessage(err))
 		return
 	}
@@ -103,7 +104,7 @@ func (h *OTLPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(records) > 0 {
 		if err := h.store.Apply(r.Context(), usage.Batch{Records: records}); err != nil {
-			_, status := statusOf(err)
+			_, status := httpapi.Status(err)
 			if status >= 500 {
 				h.logger.ErrorContext(r.Context(), "otlp ingest failed", slog.Any("error", err))
 			}

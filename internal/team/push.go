@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/httpapi"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
@@ -342,7 +343,7 @@ func (c *pushClient) post(ctx context.Context, body []byte) (retry bool, err err
 
 // serverMessage extracts the error message of an API error envelope.
 func serverMessage(data []byte, status string) string {
-	var env envelope
+	var env httpapi.Envelope
 	if json.Unmarshal(data, &env) == nil && env.Error != nil && env.Error.Message != "" {
 		return env.Error.Message
 	}

@@ -3,15 +3,14 @@ package team
 import (
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/httpapi"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
@@ -25,67 +24,19 @@ type Applier interface {
 // batch of DefaultBatchSize records is well under 1 MiB of JSON.
 const MaxBodyBytes = 32 << 20
 
-// envelope is the API's response shape (DESIGN §4).
-type envelope struct {
-	Success   bool       `json:"success"`
-	Data      any        `json:"data,omitempty"`
-	Error     *errorBody `json:"error,omitempty"`
-	Timestamp time.Time  `json:"timestamp"`
-}
-
-type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
-
-// httpCodes maps usage error codes to the API's codes and statuses.
-var httpCodes = map[string]struct {
-	code   string
-	status int
-}{
-	usage.EINVALID:      {"INVALID_PARAMS", http.StatusBadRequest},
-	usage.ECONFLICT:     {"INVALID_PARAMS", http.StatusBadRequest},
-	usage.EUNAUTHORIZED: {"UNAUTHORIZED", http.StatusUnauthorized},
-	usage.EFORBIDDEN:    {"FORBIDDEN", http.StatusForbidden},
-	usage.ENOTFOUND:     {"NOT_FOUND", http.StatusNotFound},
-	usage.EINTERNAL:     {"INTERNAL_ERROR", http.StatusInternalServerError},
-}
-
-// statusOf returns the API code and HTTP status of err.
-func statusOf(err error) (string, int) {
-	c, ok := httpCodes[usage.ErrorCode(err)]
-	if !ok {
-		c = httpCodes[usage.EINTERNAL]
-	}
-	return c.code, c.status
-}
-
 // writeJSON writes a success envelope around data.
-func writeJSON(w http.ResponseWriter, data any) {
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(envelope{Success: true, Data: data, Timestamp: time.Now().UTC()})
+func writeJSON(w http.ResponseWriter, r *http.Request, logger *slog.Logger, data any) {
+	httpapi.WriteJSON(w, r, logger, data)
 }
 
-// writeError writes an error envelope. Internal errors are logged here,
-// once, and reach the client only as a generic message.
+// writeError writes an error envelope (see httpapi.WriteError); a body
+// over the limit is answered with 413.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
-	code, status := statusOf(err)
-	msg := usage.ErrorMessage(err)
 	if tl := (*errTooLarge)(nil); errors.As(err, &tl) {
-		code, status, msg = "PAYLOAD_TOO_LARGE", http.StatusRequestEntityTooLarge, tl.Error()
+		httpapi.WriteErrorStatus(w, r, logger, http.StatusRequestEntityTooLarge, httpapi.CodePayloadTooLarge, tl.Error())
+		return
 	}
-	if status >= 500 {
-		logger.ErrorContext(r.Context(), "request failed", slog.String("path", r.URL.Path), slog.Any("error", err))
-	}
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="ctm"`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(envelope{
-		Error:     &errorBody{Code: code, Message: msg},
-		Timestamp: time.Now().UTC(),
-	})
+	httpapi.WriteError(w, r, logger, err)
 }
 
 // readBody returns the request body, gunzipped when Content-Encoding says
