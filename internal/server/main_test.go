@@ -5,22 +5,18 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"fmt"
-	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"io"
-	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/server"
+	"github.com/claude-token-monitor/ctm/internal/storetest"
+	"github.com/claude-token-monitor/ctm/internal/testcorpus"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -70,60 +66,12 @@ var fixture struct {
 }
 
 func TestMain(m *testing.M) {
-	// Every test here reads the fixture built from the real corpus, so
-	// without the corpus none can run: say where it would be and skip.
-	if abs, _ := filepath.Abs(corpusRoot); !exists(abs + ".expected.json") {
-		fmt.Printf("skipping the tests of package server: the real corpus is not at %s (the shared testdata folder beside the repository)\n", abs)
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "ctm-server-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := 1
-	if err := setup(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "setup:", err)
-	} else {
-		code = m.Run()
-		_ = fixture.store.Close()
-	}
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// exists reports whether path can be stat'ed.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-func setup(dir string) error {
-	ctx := context.Background()
-	raw, err := os.ReadFile(corpusRoot + ".expected.json")
-	if err != nil {
+	testcorpus.Main(m, "server", corpusRoot, &fixture.expected, func(c *testcorpus.Corpus) error {
+		fixture.store, fixture.pricer = c.Store, c.Prices
+		var err error
+		fixture.records, err = c.Store.Records(context.Background(), usage.Filter{}, usage.Page{})
 		return err
-	}
-	if err := json.Unmarshal(raw, &fixture.expected); err != nil {
-		return err
-	}
-	if fixture.pricer, err = pricing.Load(pricing.Options{}); err != nil {
-		return err
-	}
-	abs, err := filepath.Abs(corpusRoot)
-	if err != nil {
-		return err
-	}
-	if fixture.store, err = sqlite.Open(ctx, filepath.Join(dir, "corpus.db"), storetest.Prices); err != nil {
-		return err
-	}
-	// The real ingester, as ctm serve runs it.
-	in := ingest.New(fixture.store, []string{abs}, slog.New(slog.DiscardHandler), ingest.Options{})
-	if _, err := in.Run(ctx); err != nil {
-		return err
-	}
-	fixture.records, err = fixture.store.Records(ctx, usage.Filter{}, usage.Page{})
-	return err
+	})
 }
 
 // openStore opens a fresh database holding recs.

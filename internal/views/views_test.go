@@ -1,18 +1,15 @@
 package views_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
+	"github.com/claude-token-monitor/ctm/internal/testcorpus"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/storetest"
@@ -51,55 +48,10 @@ var fixture struct {
 }
 
 func TestMain(m *testing.M) {
-	// Every test here reads the fixture built from the real corpus, so
-	// without the corpus none can run: say where it would be and skip.
-	if abs, _ := filepath.Abs(corpusRoot); !exists(abs + ".expected.json") {
-		fmt.Printf("skipping the tests of package views: the real corpus is not at %s (the shared testdata folder beside the repository)\n", abs)
-		os.Exit(0)
-	}
-	dir, err := os.MkdirTemp("", "ctm-views-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := 1
-	if err := setup(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "setup:", err)
-	} else {
-		code = m.Run()
-		_ = fixture.store.Close()
-	}
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// exists reports whether path can be stat'ed.
-func exists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
-}
-
-func setup(dir string) error {
-	ctx := context.Background()
-	raw, err := os.ReadFile(corpusRoot + ".expected.json")
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(raw, &fixture.expected); err != nil {
-		return err
-	}
-	if fixture.prices, err = pricing.Load(pricing.Options{}); err != nil {
-		return err
-	}
-	abs, err := filepath.Abs(corpusRoot)
-	if err != nil {
-		return err
-	}
-	if fixture.store, err = sqlite.Open(ctx, filepath.Join(dir, "corpus.db"), storetest.Prices); err != nil {
-		return err
-	}
-	_, err = ingest.New(fixture.store, []string{abs}, slog.New(slog.DiscardHandler), ingest.Options{}).Run(ctx)
-	return err
+	testcorpus.Main(m, "views", corpusRoot, &fixture.expected, func(c *testcorpus.Corpus) error {
+		fixture.store, fixture.prices = c.Store, c.Prices
+		return nil
+	})
 }
 
 // newViews returns views of the corpus at now in loc.
