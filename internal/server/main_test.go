@@ -15,9 +15,9 @@ import (
 
 	"github.com/claude-token-monitor/ctm/internal/pricing"
 	"github.com/claude-token-monitor/ctm/internal/server"
+	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"github.com/claude-token-monitor/ctm/internal/testcorpus"
-	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
