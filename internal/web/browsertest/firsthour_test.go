@@ -275,7 +275,6 @@ func TestProjectShareOfTotal(t *testing.T) {
 	base := serverURL(t)
 	b.open(t, base+"/")
 	b.click(t, `[data-period="all"]`)
-	b.waitFor(t, "projects of all time", `document.querySelectorAll('#projects-table tbody tr').length > 5 && document.querySelector('#trend-chart').dataset.start === '2025-08-14'`)
 	var projects struct {
 		Projects []struct {
 			TotalTokens int64 `json:"total_tokens"`
@@ -285,6 +284,10 @@ func TestProjectShareOfTotal(t *testing.T) {
 		} `json:"totals"`
 	}
 	getAPI(t, base, "/projects?start_date=2025-08-14&end_date=2026-03-01", &projects)
+	// The chart and the table are redrawn by separate requests: wait for
+	// the table of all time itself, not only for the chart.
+	b.waitFor(t, "projects of all time", fmt.Sprintf(`document.querySelector('#trend-chart').dataset.start === '2025-08-14' &&
+		document.querySelectorAll('#projects-table tbody .bar').length === %d`, len(projects.Projects)))
 	widths := eval[[]string](t, b, `[...document.querySelectorAll('#projects-table tbody .bar')].map(e => e.style.width)`)
 	if len(widths) != len(projects.Projects) {
 		t.Fatalf("%d bars for %d projects", len(widths), len(projects.Projects))
