@@ -18,6 +18,9 @@ type SessionSummary struct {
 	LastActivity  time.Time `json:"last_activity"`
 	Models        []string  `json:"models"`
 	usage.Aggregate
+	// AgentSplit divides the cost between the session's own requests and
+	// its subagents'.
+	AgentSplit
 }
 
 // SessionsQuery selects and orders the sessions of a Sessions view.
@@ -62,9 +65,17 @@ func (v *Views) Sessions(ctx context.Context, q SessionsQuery) (Sessions, error)
 	if err != nil {
 		return Sessions{}, err
 	}
+	splits, err := v.agentSplits(ctx, f)
+	if err != nil {
+		return Sessions{}, err
+	}
 	all := make([]SessionSummary, 0, len(rep.Groups))
 	for i := range rep.Groups {
-		all = append(all, v.sessionSummary(&rep.Groups[i]))
+		sum := v.sessionSummary(&rep.Groups[i])
+		if sp := splits[sum.SessionID]; sp != nil {
+			sum.AgentSplit = *sp
+		}
+		all = append(all, sum)
 	}
 	slices.SortStableFunc(all, func(a, b SessionSummary) int {
 		c := by(&a, &b)
@@ -102,6 +113,8 @@ type TimelineEntry struct {
 	Timestamp   time.Time `json:"timestamp"`
 	Model       string    `json:"model"`
 	IsSidechain bool      `json:"is_sidechain"`
+	// Agent is who made the request (see usage.Record.AgentLabel).
+	Agent string `json:"agent"`
 	usage.Tokens
 	CacheCreationTokens int64       `json:"cache_creation_tokens"`
 	TotalTokens         int64       `json:"total_tokens"`
@@ -112,10 +125,13 @@ type TimelineEntry struct {
 // response in time order.
 type SessionDetail struct {
 	SessionSummary
-	DurationSeconds float64         `json:"duration_seconds"`
-	Breakdown       []ModelShare    `json:"breakdown"`
-	Timeline        []TimelineEntry `json:"timeline"`
-	UnpricedModels  []string        `json:"unpriced_models"`
+	DurationSeconds float64      `json:"duration_seconds"`
+	Breakdown       []ModelShare `json:"breakdown"`
+	// Agents is the session's cost by who made the requests: "main", a
+	// subagent type, or "subagent" when the type is unknown.
+	Agents         []BreakdownRow  `json:"agents"`
+	Timeline       []TimelineEntry `json:"timeline"`
+	UnpricedModels []string        `json:"unpriced_models"`
 }
 
 // Session returns the session with id; ENOTFOUND when it has no records.
@@ -140,8 +156,11 @@ func (v *Views) Session(ctx context.Context, id string) (SessionDetail, error) {
 		Timeline:        make([]TimelineEntry, 0, len(recs)),
 		UnpricedModels:  nonNil(rep.Unpriced),
 	}
+	agents := recordSums{}
 	for i := range recs {
 		rec := &recs[i]
+		d.AgentSplit.add(rec)
+		agents.add(rec.AgentLabel(), rec)
 		d.Timeline = append(d.Timeline, TimelineEntry{
 			Timestamp:           rec.Timestamp.In(v.loc()),
 			Model:               rec.Model,
@@ -150,8 +169,10 @@ func (v *Views) Session(ctx context.Context, id string) (SessionDetail, error) {
 			CacheCreationTokens: rec.CacheCreation(),
 			TotalTokens:         rec.Total(),
 			CostUSD:             rec.Cost,
+			Agent:               rec.AgentLabel(),
 		})
 	}
+	d.Agents = breakdownRows(agents.rollup(v.Prices))
 	return d, nil
 }
 
