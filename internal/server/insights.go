@@ -92,7 +92,7 @@ func insightDocs() map[string]operation {
 	return map[string]operation{
 		"GET /breakdown": {summary: "Where the money went: usage and cost cut by git branch, agent (main, a subagent type, or subagent), " +
 			"skill/plugin/agent attribution, project or model, most expensive first. The rows add up to the daily totals of the range.",
-			params: []param{query("by", "The cut; default agent.", enumSchema(views.BreakdownDims...)), sinceParam, untilParam, projectParam},
+			params:   []param{query("by", "The cut; default agent.", enumSchema(views.BreakdownDims...)), sinceParam, untilParam, projectParam},
 			response: breakdownResponse{}, errors: []int{404}},
 		"GET /prompts": {summary: "The most expensive prompts: each typed prompt with the responses it led to (until the next prompt of its session, " +
 			"subagents included); a session's responses before its first prompt form a row of their own. totals cover every row, not only the top.",
