@@ -154,6 +154,7 @@ func New(opts Options) *mcp.Server {
 		Annotations:  readOnly,
 		OutputSchema: schemaFor[views.Blocks](),
 	}, h.currentBlock)
+	addInsightTools(s, h, readOnly)
 	return s
 }
 
