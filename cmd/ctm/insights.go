@@ -207,11 +207,11 @@ func writePromptsTable(w io.Writer, p views.Prompts, loc *time.Location) error {
 		shownSub = shownSub.Add(r.CostSubagentsUSD)
 	}
 	if len(p.Prompts) < p.RowCount {
-		t.addTotal(fmt.Sprintf("top %d", len(p.Prompts)), "", "", "", share(shown.CostUSD, p.Totals.CostUSD)+" of the cost",
+		t.addTotal("", "", "", "", fmt.Sprintf("Top %d: %s of the cost", len(p.Prompts), share(shown.CostUSD, p.Totals.CostUSD)),
 			formatInt(shown.Entries), formatInt(shown.TotalTokens), formatCost(shown.CostUSD), formatCost(shownSub))
-		t.add(fmt.Sprintf("all %d", p.RowCount), "", "", "", "", formatInt(p.Totals.Entries), formatInt(p.Totals.TotalTokens), formatCost(p.Totals.CostUSD), "")
+		t.add("", "", "", "", fmt.Sprintf("All %d rows", p.RowCount), formatInt(p.Totals.Entries), formatInt(p.Totals.TotalTokens), formatCost(p.Totals.CostUSD), "")
 	} else {
-		t.addTotal("Total", "", "", "", "", formatInt(p.Totals.Entries), formatInt(p.Totals.TotalTokens), formatCost(p.Totals.CostUSD), formatCost(shownSub))
+		t.addTotal("", "", "", "", "Total", formatInt(p.Totals.Entries), formatInt(p.Totals.TotalTokens), formatCost(p.Totals.CostUSD), formatCost(shownSub))
 	}
 	if err := t.render(w); err != nil {
 		return err
