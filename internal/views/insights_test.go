@@ -5,10 +5,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/ingest"
+	"github.com/claude-token-monitor/ctm/internal/postgres"
+	"github.com/claude-token-monitor/ctm/internal/postgres/pgtest"
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
 	"github.com/claude-token-monitor/ctm/internal/storetest"
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -42,6 +45,20 @@ func corpora(t *testing.T) map[string]views.Store {
 		t.Fatal(err)
 	}
 	out["claude-real-2026"] = st
+	// The same corpus on PostgreSQL (team mode), when a server is set.
+	if os.Getenv(pgtest.DSNEnv) != "" {
+		pg, err := postgres.Open(t.Context(), pgtest.FreshSchema(t), storetest.Prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = pg.Close() })
+		if _, err := ingest.New(pg, []string{root}, slog.New(slog.DiscardHandler), ingest.Options{}).Run(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		out["claude-real-2026 on PostgreSQL"] = pg
+	} else {
+		t.Logf("%s is not set: the views are not checked on PostgreSQL", pgtest.DSNEnv)
+	}
 	return out
 }
 
@@ -191,11 +208,8 @@ func TestBreakdownLabels(t *testing.T) {
 			"skill": {views.NoneLabel, "skill:deep-research", "agent:general-purpose", "skill:design-sync", "skill:statusline"},
 		},
 	}
-	for name, cuts := range want {
-		s := st[name]
-		if s == nil {
-			continue
-		}
+	for name, s := range st {
+		cuts := want[strings.TrimSuffix(name, " on PostgreSQL")]
 		v := &views.Views{Store: s, Prices: fixture.prices}
 		for by, keys := range cuts {
 			b, err := v.Breakdown(t.Context(), views.BreakdownQuery{By: by})
@@ -218,13 +232,29 @@ func TestBreakdownLabels(t *testing.T) {
 	}
 }
 
-// storeOf applies records and prompts to a new SQLite store.
-func storeOf(t *testing.T, recs []usage.Record, prompts []usage.Prompt) *sqlite.Store {
+// stores are the stores the hand-checked tests run on: SQLite, and
+// PostgreSQL when a server is set.
+var stores = map[string]func(t *testing.T) usage.Store{
+	"sqlite": func(t *testing.T) usage.Store {
+		st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), storetest.Prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	},
+	"postgres": func(t *testing.T) usage.Store {
+		st, err := postgres.Open(context.Background(), pgtest.FreshSchema(t), storetest.Prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	},
+}
+
+// storeOf applies records and prompts to a new store opened by open.
+func storeOf(t *testing.T, open func(t *testing.T) usage.Store, recs []usage.Record, prompts []usage.Prompt) usage.Store {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "s.db"), storetest.Prices)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st := open(t)
 	t.Cleanup(func() { _ = st.Close() })
 	if err := st.Apply(t.Context(), usage.Batch{Records: recs, Prompts: prompts}); err != nil {
 		t.Fatal(err)
@@ -233,6 +263,12 @@ func storeOf(t *testing.T, recs []usage.Record, prompts []usage.Prompt) *sqlite.
 }
 
 func TestPromptOwnership(t *testing.T) {
+	for name, open := range stores {
+		t.Run(name, func(t *testing.T) { testPromptOwnership(t, open) })
+	}
+}
+
+func testPromptOwnership(t *testing.T, open func(t *testing.T) usage.Store) {
 	t0 := time.Date(2026, 5, 1, 23, 0, 0, 0, time.UTC)
 	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
 	rec := func(key string, m int, session string, agent string, sidechain bool) usage.Record {
@@ -240,7 +276,7 @@ func TestPromptOwnership(t *testing.T) {
 			SessionID: session, Project: "/p", Agent: agent, IsSidechain: sidechain, GitBranch: "main",
 			Tokens: usage.Tokens{Input: 1000, Output: 100}}
 	}
-	st := storeOf(t, []usage.Record{
+	st := storeOf(t, open, []usage.Record{
 		rec("a", 0, "s1", "", false),           // before the first prompt
 		rec("b", 10, "s1", "", false),          // at the first prompt: its own
 		rec("c", 20, "s1", "Explore", true),    // its subagent
