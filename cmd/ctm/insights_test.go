@@ -187,3 +187,42 @@ func TestMCPInsightsMatchCLI(t *testing.T) {
 		}
 	}
 }
+
+// ctm session --json splits every session's cost between its own
+// requests and its subagents'.
+func TestSessionJSONSplitsSubagents(t *testing.T) {
+	env, _, _ := testEnv(t, filepath.Join(realDir(t), "claude-real-2026"))
+	var rep struct {
+		Sessions []struct {
+			SessionID        string       `json:"session_id"`
+			CostUSD          usage.Money  `json:"cost_usd"`
+			CostMainUSD      *usage.Money `json:"cost_main_usd"`
+			CostSubagentsUSD *usage.Money `json:"cost_subagents_usd"`
+		}
+	}
+	decode(t, ctm(t, env, "session", "--json"), &rep)
+	var sub usage.Money
+	for _, s := range rep.Sessions {
+		if s.CostMainUSD == nil || s.CostSubagentsUSD == nil || s.CostMainUSD.Add(*s.CostSubagentsUSD) != s.CostUSD {
+			t.Errorf("session %s: split %v + %v of %s", s.SessionID, s.CostMainUSD, s.CostSubagentsUSD, s.CostUSD)
+			continue
+		}
+		sub = sub.Add(*s.CostSubagentsUSD)
+	}
+	var agents struct {
+		Rows []struct {
+			Key     string      `json:"key"`
+			CostUSD usage.Money `json:"cost_usd"`
+		}
+	}
+	decode(t, ctm(t, env, "breakdown", "--by", "agent", "--json"), &agents)
+	var want usage.Money
+	for _, r := range agents.Rows {
+		if r.Key != "main" {
+			want = want.Add(r.CostUSD)
+		}
+	}
+	if sub != want || sub == 0 {
+		t.Errorf("sessions' subagent cost adds up to %s, breakdown --by agent to %s", sub, want)
+	}
+}

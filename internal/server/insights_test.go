@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/usage"
 	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
@@ -116,5 +117,55 @@ func TestInsightRoutesServeTheViews(t *testing.T) {
 		if (code != 400 && code != 404) || !strings.HasPrefix(msg, c.want) {
 			t.Errorf("GET %s = %d %q, want 400/404 naming %q", c.target, code, msg, c.want)
 		}
+	}
+}
+
+// GET /sessions splits each listed session's cost between its own
+// requests and its subagents', as GET /sessions/{id} does.
+func TestSessionsSplitMainAndSubagents(t *testing.T) {
+	ts := httptest.NewServer(newServer(t, nil).Handler())
+	defer ts.Close()
+	type split struct {
+		SessionID        string      `json:"session_id"`
+		CostUSD          json.Number `json:"cost_usd"`
+		CostMainUSD      json.Number `json:"cost_main_usd"`
+		CostSubagentsUSD json.Number `json:"cost_subagents_usd"`
+	}
+	money := func(n json.Number) usage.Money {
+		m, err := usage.ParseMoney(n.String())
+		if err != nil {
+			t.Fatalf("cost %q: %v", n, err)
+		}
+		return m
+	}
+	withSubagents := 0
+	for _, target := range []string{"/api/v1/sessions?sort=cost&limit=500", "/api/v1/sessions?limit=3&offset=2&start_date=2026-01-01"} {
+		code, data, msg := getData(t, ts.URL, target)
+		if code != 200 {
+			t.Fatalf("GET %s = %d %s", target, code, msg)
+		}
+		raw, _ := json.Marshal(data.(map[string]any)["sessions"])
+		var list []split
+		if err := json.Unmarshal(raw, &list); err != nil || len(list) == 0 {
+			t.Fatalf("GET %s: %v, %d sessions", target, err, len(list))
+		}
+		for _, s := range list {
+			if money(s.CostMainUSD).Add(money(s.CostSubagentsUSD)) != money(s.CostUSD) {
+				t.Errorf("%s: session %s: main %s + subagents %s != cost %s", target, s.SessionID, s.CostMainUSD, s.CostSubagentsUSD, s.CostUSD)
+			}
+			if money(s.CostSubagentsUSD) > 0 {
+				withSubagents++
+			}
+			if strings.Contains(target, "sort=cost") {
+				_, d, _ := getData(t, ts.URL, "/api/v1/sessions/"+s.SessionID)
+				dm := d.(map[string]any)
+				if dm["cost_main_usd"].(json.Number) != s.CostMainUSD || dm["cost_subagents_usd"].(json.Number) != s.CostSubagentsUSD {
+					t.Errorf("session %s: the list splits %s/%s, the detail %v/%v", s.SessionID, s.CostMainUSD, s.CostSubagentsUSD, dm["cost_main_usd"], dm["cost_subagents_usd"])
+				}
+			}
+		}
+	}
+	if withSubagents == 0 {
+		t.Errorf("no session of the corpus has subagent cost")
 	}
 }

@@ -223,3 +223,20 @@ func (v *Views) agentSplits(ctx context.Context, f usage.Filter) (map[string]*Ag
 	})
 	return out, err
 }
+
+// AddAgentSplits fills in the AgentSplit of each of sessions from their
+// records in the span and project of q. It reads the records of those
+// sessions only (the store indexes records by session), so a page of a
+// long list costs what its sessions hold, not a scan of every record.
+func (v *Views) AddAgentSplits(ctx context.Context, q SessionsQuery, sessions []SessionSummary) error {
+	for i := range sessions {
+		f := q.Span.Filter()
+		f.Project, f.Model, f.SessionID = q.Project, q.Model, sessions[i].SessionID
+		var sp AgentSplit
+		if err := v.eachRecord(ctx, f, sp.add); err != nil {
+			return err
+		}
+		sessions[i].AgentSplit = sp
+	}
+	return nil
+}

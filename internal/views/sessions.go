@@ -19,7 +19,7 @@ type SessionSummary struct {
 	Models        []string  `json:"models"`
 	usage.Aggregate
 	// AgentSplit divides the cost between the session's own requests and
-	// its subagents'.
+	// its subagents'; Sessions leaves it zero (see AddAgentSplits).
 	AgentSplit
 }
 
@@ -65,17 +65,9 @@ func (v *Views) Sessions(ctx context.Context, q SessionsQuery) (Sessions, error)
 	if err != nil {
 		return Sessions{}, err
 	}
-	splits, err := v.agentSplits(ctx, f)
-	if err != nil {
-		return Sessions{}, err
-	}
 	all := make([]SessionSummary, 0, len(rep.Groups))
 	for i := range rep.Groups {
-		sum := v.sessionSummary(&rep.Groups[i])
-		if sp := splits[sum.SessionID]; sp != nil {
-			sum.AgentSplit = *sp
-		}
-		all = append(all, sum)
+		all = append(all, v.sessionSummary(&rep.Groups[i]))
 	}
 	slices.SortStableFunc(all, func(a, b SessionSummary) int {
 		c := by(&a, &b)
