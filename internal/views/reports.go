@@ -62,6 +62,10 @@ type ReportQuery struct {
 	Descending bool
 	// Breakdown adds a per-model breakdown to every row.
 	Breakdown bool
+	// AgentSplit adds each session's main and subagent cost to the rows
+	// of a session report. It reads every record of the range, so only
+	// the JSON, which shows it, asks for it.
+	AgentSplit bool
 }
 
 // Report is a report's rows and totals. It marshals to the JSON of the
@@ -106,7 +110,7 @@ func (v *Views) Report(ctx context.Context, q ReportQuery) (Report, error) {
 		key = q.Kind.Period.KeyFunc(v.loc())
 	}
 	res.Report = usage.Rollup(buckets, v.Prices, key)
-	if q.Kind.Dim == usage.BySession {
+	if q.Kind.Dim == usage.BySession && q.AgentSplit {
 		if res.splits, err = v.agentSplits(ctx, f); err != nil {
 			return res, err
 		}
@@ -193,11 +197,13 @@ func (r *Report) Rows() []ReportRow {
 			row.Month = g.Key
 		case "session_id":
 			row.SessionID, row.Project = g.Key, g.Project
-			var sp AgentSplit
-			if p := r.splits[g.Key]; p != nil {
-				sp = *p
+			if r.splits != nil {
+				var sp AgentSplit
+				if p := r.splits[g.Key]; p != nil {
+					sp = *p
+				}
+				row.CostMainUSD, row.CostSubagentsUSD = &sp.CostMainUSD, &sp.CostSubagentsUSD
 			}
-			row.CostMainUSD, row.CostSubagentsUSD = &sp.CostMainUSD, &sp.CostSubagentsUSD
 		case "project":
 			row.Project = g.Key
 		}
