@@ -141,6 +141,17 @@ func TestMCPInsightsMatchCLI(t *testing.T) {
 		if tool == nil {
 			t.Fatalf("no tool %s", c.tool)
 		}
+		props, _ := tool.InputSchema.(map[string]any)["properties"].(map[string]any)
+		for _, arg := range []string{"since", "until", "tz", "project"} {
+			if props[arg] == nil {
+				t.Errorf("%s: input schema has no %q: %v", c.tool, arg, tool.InputSchema)
+			}
+		}
+		for arg := range c.args {
+			if props[arg] == nil {
+				t.Errorf("%s: input schema has no %q: %v", c.tool, arg, tool.InputSchema)
+			}
+		}
 		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: c.tool, Arguments: c.args})
 		if err != nil {
 			t.Fatal(err)
