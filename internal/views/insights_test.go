@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -401,3 +402,26 @@ func TestInsightErrorsNameTheField(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// Reading prompts session by session and all at once own the responses
+// the same way.
+func TestPromptsReadPathsAgree(t *testing.T) {
+	for name, st := range corpora(t) {
+		v := &views.Views{Store: st, Prices: fixture.prices, Location: time.UTC}
+		for _, q := range []views.PromptsQuery{{}, {Since: ranges(t, v)[1].since, Until: ranges(t, v)[1].until}} {
+			perSession, err := v.Prompts(t.Context(), q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := views.SetPerSessionPrompts(0)
+			all, err := v.Prompts(t.Context(), q)
+			views.SetPerSessionPrompts(old)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(perSession, all) || len(all.Prompts) == 0 {
+				t.Errorf("%s %+v: per-session and all-at-once reads differ (%d and %d rows)", name, q, len(perSession.Prompts), len(all.Prompts))
+			}
+		}
+	}
+}

@@ -14,6 +14,11 @@ import (
 // PromptTextChars is how much of a prompt's text the prompts view shows.
 const PromptTextChars = 200
 
+// perSessionPrompts is the number of sessions up to which the prompts
+// view reads each session's prompts on its own; above it, one read of all
+// prompts costs less than that many queries.
+var perSessionPrompts = 1000
+
 // BeforeFirstPrompt is the text of the row that holds a session's
 // responses before its first prompt (a resumed or compacted session, or
 // one whose first prompt is not stored).
@@ -109,18 +114,34 @@ func (v *Views) Prompts(ctx context.Context, q PromptsQuery) (Prompts, error) {
 		wanted[b.Key] = true
 	}
 	byS := map[string][]ownerPrompt{}
-	if len(wanted) > 0 {
-		stored, err := v.Store.Prompts(ctx, usage.Filter{Until: f.Until, SessionID: f.SessionID, User: f.User})
-		if err != nil {
-			return res, err
-		}
+	keep := func(stored []usage.Prompt) {
 		for i := range stored {
 			p := &stored[i]
 			if wanted[p.SessionID] {
 				byS[p.SessionID] = append(byS[p.SessionID], ownerPrompt{key: p.Key, session: p.SessionID, project: p.Project, text: cutText(p.Text, PromptTextChars), ts: p.Timestamp})
 			}
 		}
-		stored = nil
+	}
+	switch {
+	case len(wanted) == 0:
+	case len(wanted) <= perSessionPrompts:
+		// A narrow range: each session's prompts by the session index,
+		// rather than every prompt ever stored before the range ends.
+		for id := range wanted {
+			stored, err := v.Store.Prompts(ctx, usage.Filter{Until: f.Until, SessionID: id, User: f.User})
+			if err != nil {
+				return res, err
+			}
+			keep(stored)
+		}
+	default:
+		stored, err := v.Store.Prompts(ctx, usage.Filter{Until: f.Until, SessionID: f.SessionID, User: f.User})
+		if err != nil {
+			return res, err
+		}
+		keep(stored)
+	}
+	if len(byS) > 0 {
 		for _, ps := range byS {
 			slices.SortStableFunc(ps, func(a, b ownerPrompt) int {
 				if c := a.ts.Compare(b.ts); c != 0 {
