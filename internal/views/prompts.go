@@ -141,15 +141,13 @@ func (v *Views) Prompts(ctx context.Context, q PromptsQuery) (Prompts, error) {
 		}
 		keep(stored)
 	}
-	if len(byS) > 0 {
-		for _, ps := range byS {
-			slices.SortStableFunc(ps, func(a, b ownerPrompt) int {
-				if c := a.ts.Compare(b.ts); c != 0 {
-					return c
-				}
-				return cmp.Compare(a.key, b.key)
-			})
-		}
+	for _, ps := range byS {
+		slices.SortStableFunc(ps, func(a, b ownerPrompt) int {
+			if c := a.ts.Compare(b.ts); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.key, b.key)
+		})
 	}
 	// Row keys: a prompt's key, or "before:<session>".
 	sums := recordSums{}
