@@ -117,7 +117,7 @@ func TestMCPMatchesCLI(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if wantNames := []string{"current_block", "daily_report", "monthly_report", "projects", "sessions", "weekly_report"}; !slices.Equal(names, wantNames) {
+	if wantNames := []string{"breakdown", "current_block", "daily_report", "monthly_report", "projects", "prompts", "sessions", "weekly_report"}; !slices.Equal(names, wantNames) {
 		t.Fatalf("tools = %v, want %v", names, wantNames)
 	}
 	for _, c := range cases {

@@ -143,7 +143,7 @@ func New(opts Options) *mcp.Server {
 			Annotations:  readOnly,
 			OutputSchema: r.out,
 		}, func(ctx context.Context, _ *mcp.CallToolRequest, a ListArgs) (*mcp.CallToolResult, any, error) {
-			return h.report(ctx, kind, a.TZ, views.ReportQuery{Since: a.Since, Until: a.Until, Project: a.Project, Breakdown: a.Breakdown, Sort: a.Sort}, a.Order)
+			return h.report(ctx, kind, a.TZ, views.ReportQuery{Since: a.Since, Until: a.Until, Project: a.Project, Breakdown: a.Breakdown, Sort: a.Sort, AgentSplit: true}, a.Order)
 		})
 	}
 	mcp.AddTool(s, &mcp.Tool{
@@ -154,6 +154,7 @@ func New(opts Options) *mcp.Server {
 		Annotations:  readOnly,
 		OutputSchema: schemaFor[views.Blocks](),
 	}, h.currentBlock)
+	addInsightTools(s, h, readOnly)
 	return s
 }
 

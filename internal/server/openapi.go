@@ -82,7 +82,10 @@ var userViews = []string{"GET /stats", "GET /stats/models", "GET /stats/daily", 
 // docs describes every route, keyed by its pattern without the prefix.
 func (s *Server) docs() map[string]operation {
 	ops := s.baseDocs()
-	for _, k := range userViews {
+	for k, op := range insightDocs() {
+		ops[k] = op
+	}
+	for _, k := range append(userViews, insightViews...) {
 		op := ops[k]
 		op.params = append(op.params, userQueryParam)
 		ops[k] = op

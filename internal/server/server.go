@@ -290,6 +290,9 @@ func (s *Server) routes() {
 	} {
 		s.mount(rt.pattern, rt.auth, rt.handler)
 	}
+	for _, rt := range s.insightRoutes() {
+		s.mount(rt.pattern, rt.auth, rt.handler)
+	}
 	if s.opts.Static != nil {
 		files := http.FileServerFS(s.opts.Static)
 		// The dashboard's files hold no usage data, and the page must load
