@@ -48,10 +48,8 @@ func apiRoutes(t testing.TB, h http.Handler) []fuzzRoute {
 // recovery middleware would turn one into a 500) and within a bounded
 // size. Plain `go test` runs the seeds, which cover every route.
 func FuzzRouter(f *testing.F) {
-	s := newServer(f, nil)
-	hub := server.NewHub(server.HubOptions{})
-	f.Cleanup(hub.Close)
-	s.MountWebSocket(hub)
+	s := newServer(f, func(o *options) { o.WebSocket = &server.HubOptions{} })
+	f.Cleanup(s.Hub().Close)
 	h := s.Handler()
 	routes := apiRoutes(f, h)
 	queries := []string{

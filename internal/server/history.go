@@ -78,7 +78,7 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	snaps, total, err := s.store.Snapshots(r.Context(), start, end, usage.Page{Limit: limit, Offset: offset})
+	snaps, total, err := s.store().Snapshots(r.Context(), start, end, usage.Page{Limit: limit, Offset: offset})
 	if err != nil {
 		writeError(w, r, fmt.Errorf("snapshots: %w", err))
 		return
@@ -123,7 +123,7 @@ func (s *Server) TakeSnapshot(ctx context.Context) (usage.Snapshot, error) {
 			Model: m.Model, Tokens: m.Tokens, CostUSD: m.CostUSD, Entries: m.Entries,
 		})
 	}
-	saved, err := s.store.SaveSnapshot(ctx, snap)
+	saved, err := s.store().SaveSnapshot(ctx, snap)
 	if err != nil {
 		return usage.Snapshot{}, fmt.Errorf("save snapshot: %w", err)
 	}
@@ -134,7 +134,7 @@ func (s *Server) TakeSnapshot(ctx context.Context) (usage.Snapshot, error) {
 // how many. Usage records are never pruned.
 func (s *Server) PruneSnapshots(ctx context.Context) (int64, error) {
 	before := s.opts.Now().AddDate(0, 0, -s.opts.RetentionDays)
-	n, err := s.store.PruneSnapshots(ctx, before)
+	n, err := s.store().PruneSnapshots(ctx, before)
 	if err != nil {
 		return 0, fmt.Errorf("prune snapshots: %w", err)
 	}

@@ -19,7 +19,7 @@ type span = views.Span
 
 // views returns the views of the records the request of ctx may see.
 func (s *Server) views(ctx context.Context) *views.Views {
-	v := &views.Views{Store: s.store, Prices: s.opts.Pricer, Location: s.opts.Location, Now: s.opts.Now, DisplayName: s.opts.DisplayName,
+	v := &views.Views{Store: s.store(), Prices: s.opts.Pricer, Location: s.opts.Location, Now: s.opts.Now, DisplayName: s.opts.DisplayName,
 		Partial: userFrom(ctx) != ""}
 	if rs, ok := s.opts.Store.(usage.RateLimitStore); ok {
 		v.RateLimits = rs
@@ -117,7 +117,7 @@ func pageParams(q url.Values, defLimit int) (limit, offset int, err error) {
 // rollup aggregates the records that pass f by dim and rolls them up by
 // key. It is the one path every figure of the API takes.
 func (s *Server) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension, key func(*usage.Bucket) string) (usage.Report, error) {
-	buckets, err := s.store.Aggregate(ctx, f, dim)
+	buckets, err := s.store().Aggregate(ctx, f, dim)
 	if err != nil {
 		return usage.Report{}, fmt.Errorf("aggregate: %w", err)
 	}

@@ -18,6 +18,11 @@ import (
 // and requests without the parameter, see everything.
 type userStore struct{ usage.Store }
 
+// store returns the Store of the handlers: Options.Store seen through
+// userStore. Options.Store keeps the store itself, for its optional
+// interfaces.
+func (s *Server) store() usage.Store { return userStore{s.opts.Store} }
+
 // Aggregate implements usage.Store for the user of ctx.
 func (u userStore) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimension) ([]usage.Bucket, error) {
 	return u.Store.Aggregate(ctx, filterUser(ctx, f), dim)
