@@ -150,7 +150,7 @@ func (s *Server) baseDocs() map[string]operation {
 		"GET /blocks/active": {summary: "The active 5-hour block with burn rate, projection and limit status; data is null when none is active.",
 			response: usage.Block{}, nullable: true},
 		"GET /users": {summary: "Users with their totals (team mode); records without a user are listed under \"\".",
-			response: usersResponse{}},
+			response: views.Users{}},
 		"GET /config":       {summary: "Effective configuration, without secrets.", response: configResponse{}},
 		"GET /openapi.json": {summary: "This document."},
 		"GET /ws": {summary: "WebSocket feed. The server sends connected {client_id, server_time}, stats_update (the /stats " +
