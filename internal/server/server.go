@@ -223,7 +223,7 @@ func New(opts Options) (*Server, error) {
 		if ho.Logger == nil {
 			ho.Logger = opts.Logger
 		}
-		s.hub = NewHub(ho)
+		s.hub = newHub(ho)
 		s.metrics.reg.MustRegister(hubCollector{s.hub})
 	}
 	for _, rt := range s.routeTable() {

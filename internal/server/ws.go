@@ -196,7 +196,7 @@ func (h *Hub) read(ctx context.Context, cancel context.CancelFunc, conn *websock
 		_, data, err := conn.Read(ctx)
 		if err != nil {
 			if websocket.CloseStatus(err) == -1 && !errors.Is(err, context.Canceled) {
-				h.log.Debug("websocket read ended", slog.String(logKeyClient, c.id), slog.Any("error", err))
+				h.opts.Logger.Debug("websocket read ended", slog.String(logKeyClient, c.id), slog.Any("error", err))
 			}
 			return
 		}
