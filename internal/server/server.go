@@ -1,8 +1,10 @@
 // Package server serves the Claude Token Monitor JSON API, the WebSocket
-// feed, the Prometheus metrics endpoint and (optionally) the dashboard over
-// HTTP. Its handlers parse parameters, call a view of package views (the
-// ones the CLI and the MCP server call) and write the envelope, so the API
-// and the CLI always agree.
+// feed, the Prometheus metrics endpoint, (optionally) the dashboard and,
+// on a team server, the team ingest and OTLP routes over HTTP. One route
+// table (routeTable) lists every route with its auth rule and its OpenAPI
+// description. Its handlers parse parameters, call a view of package views
+// (the ones the CLI and the MCP server call) and write the envelope, so
+// the API and the CLI always agree; the package sums nothing itself.
 package server
 
 import (
