@@ -294,7 +294,7 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 			default:
 			}
 		}
-		if len(b.records) >= limits.records || len(b.files) >= limits.files {
+		if len(b.records)+len(b.prompts) >= limits.records || len(b.files) >= limits.files {
 			b.sort()
 			pending <- b
 			b = <-spare
@@ -328,11 +328,11 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 // flush applies the batch and, once it is stored, remembers its file
 // states. It returns how many records it wrote.
 func (in *Ingester) flush(ctx context.Context, b *batch) (int64, error) {
-	if len(b.records) == 0 && len(b.files) == 0 {
+	if len(b.records) == 0 && len(b.prompts) == 0 && len(b.files) == 0 {
 		return 0, nil
 	}
 	files := slices.SortedFunc(maps.Values(b.files), func(x, y usage.FileState) int { return cmp.Compare(x.Path, y.Path) })
-	if err := in.sink.Apply(ctx, usage.Batch{Records: b.records, Files: files}); err != nil {
+	if err := in.sink.Apply(ctx, usage.Batch{Records: b.records, Prompts: b.prompts, Files: files}); err != nil {
 		return 0, fmt.Errorf("apply batch of %d records: %w", len(b.records), err)
 	}
 	for _, f := range files {
@@ -390,6 +390,7 @@ func (in *Ingester) batchLimits(total int64) limits {
 // response are merged on the way with Record.Prefer, as the store would.
 type batch struct {
 	records []usage.Record
+	prompts []usage.Prompt
 	index   map[string]int
 	files   map[string]usage.FileState
 }
@@ -416,6 +417,7 @@ func (b *batch) add(p piece) {
 		b.index[r.Key] = len(b.records)
 		b.records = append(b.records, *r)
 	}
+	b.prompts = append(b.prompts, p.prompts...)
 	if p.state != nil {
 		b.files[p.state.Path] = *p.state
 	}
@@ -435,6 +437,8 @@ func (b *batch) reset() {
 	// array can be refilled; zeroing it drops the strings it holds.
 	clear(b.records)
 	b.records = b.records[:0]
+	clear(b.prompts)
+	b.prompts = b.prompts[:0]
 	clear(b.index)
 	clear(b.files)
 }

@@ -104,6 +104,9 @@ type transcriptLine struct {
 	isSidechain                                                         bool
 	message                                                             apiMessage
 	data                                                                progressData
+	// attribution members of newer Claude Code: what the request was
+	// made for.
+	skill, plugin, agent []byte
 }
 
 // apiMessage is an API response as logged: message.{id, model, usage}.
@@ -156,6 +159,12 @@ func (l *transcriptLine) scan(s *scanner) bool {
 			l.timestamp = s.stringBytes()
 		case "isSidechain":
 			l.isSidechain = s.boolean()
+		case "attributionSkill":
+			l.skill = s.stringBytes()
+		case "attributionPlugin":
+			l.plugin = s.stringBytes()
+		case "attributionAgent":
+			l.agent = s.stringBytes()
 		case "message":
 			l.message.scan(s)
 		case "data":
@@ -261,6 +270,19 @@ func (d *progressData) scan(s *scanner) {
 	})
 }
 
+// attribution returns the line's attribution as Record.Attribution has it.
+func (l *transcriptLine) attribution(strs *interner) string {
+	switch {
+	case len(l.skill) > 0:
+		return strs.str(append([]byte("skill:"), l.skill...))
+	case len(l.plugin) > 0:
+		return strs.str(append([]byte("plugin:"), l.plugin...))
+	case len(l.agent) > 0:
+		return strs.str(append([]byte("agent:"), l.agent...))
+	}
+	return ""
+}
+
 // syntheticModel marks Claude Code's local error placeholders.
 const syntheticModel = "<synthetic>"
 
@@ -268,8 +290,10 @@ const syntheticModel = "<synthetic>"
 func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec usage.Record, ok bool, err error) {
 	msg, requestID, timestamp, uuid := &l.message, l.requestID, l.timestamp, l.uuid
 	sidechain := l.isSidechain
+	agent, attribution := "", ""
 	switch string(l.typ) {
 	case "assistant":
+		agent, attribution = src.Agent, l.attribution(strs)
 	case "progress":
 		in := &l.data.inner
 		if string(l.data.typ) != "agent_progress" || !in.present || string(in.typ) != "assistant" {
@@ -280,7 +304,7 @@ func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec u
 			timestamp = in.timestamp
 		}
 		// The embedded message is a subagent's; its own transcript marks
-		// the same response as a sidechain.
+		// the same response as a sidechain, and knows its type.
 		sidechain = true
 	default:
 		return rec, false, nil
@@ -307,6 +331,8 @@ func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec u
 		ServiceTier:  strs.str(u.serviceTier),
 		Speed:        strs.str(u.speed),
 		InferenceGeo: strs.str(u.inferenceGeo),
+		Agent:        agent,
+		Attribution:  attribution,
 		Tokens: usage.Tokens{
 			Input:             u.input,
 			Output:            u.output,

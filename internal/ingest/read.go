@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -25,6 +28,7 @@ const pieceRecords = 512
 // batch, so a stored offset never runs ahead of stored records.
 type piece struct {
 	records []usage.Record
+	prompts []usage.Prompt
 	state   *usage.FileState
 	bad     int64 // bad lines in this piece
 	// badValues counts the records of this piece with a value replaced.
@@ -90,6 +94,9 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 		return
 	}
 	defer f.Close()
+	if j.src.MetaPath != "" {
+		j.src.Agent = readAgentType(j.src.MetaPath, logger)
+	}
 	// Stat again through the open file: it may have been replaced since
 	// the run was planned.
 	start, reason := resumeOffset(j.prev, j.known, fi)
@@ -143,6 +150,8 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 			if err == nil {
 				if rec, ok, _ := parseLine(line, &j.src, &r.strs); ok {
 					p.records = append(p.records, rec)
+				} else if pr, ok := parsePrompt(line, &j.src, &r.strs); ok {
+					p.prompts = append(p.prompts, pr)
 				}
 			}
 			break
@@ -165,8 +174,12 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 			bad++
 			state.BadLines++
 			logger.Debug("unparseable transcript line", slog.Int64("offset", state.Offset-n), slog.Any("error", err))
+		default:
+			if pr, ok := parsePrompt(line, &j.src, &r.strs); ok {
+				p.prompts = append(p.prompts, pr)
+			}
 		}
-		if len(p.records) >= pieceRecords {
+		if len(p.records)+len(p.prompts) >= pieceRecords {
 			if !send(p) {
 				return
 			}
@@ -178,6 +191,44 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 	}
 	send(p)
 }
+
+// maxMetaBytes bounds what is read of a subagent's .meta.json: Claude
+// Code's are a few hundred bytes.
+const maxMetaBytes = 64 << 10
+
+// readAgentType returns the agentType of the subagent .meta.json at path,
+// or "" when there is none or it cannot be read; a file that exists but
+// says nothing useful is logged.
+func readAgentType(path string, logger *slog.Logger) string {
+	f, _, err := openRegular(path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			logger.Debug("skipping subagent metadata", slog.String("meta", path), slog.Any("error", err))
+		}
+		return ""
+	}
+	defer f.Close()
+	var meta struct {
+		AgentType string `json:"agentType"`
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxMetaBytes+1))
+	switch {
+	case err != nil:
+	case len(b) > maxMetaBytes:
+		err = fmt.Errorf("larger than %d bytes", maxMetaBytes)
+	default:
+		err = json.Unmarshal(b, &meta)
+	}
+	if err != nil {
+		logger.Debug("skipping subagent metadata", slog.String("meta", path), slog.Any("error", err))
+		return ""
+	}
+	return strings.TrimSpace(truncateText(meta.AgentType, maxNameBytes))
+}
+
+// maxNameBytes bounds a name taken from a data file, such as a subagent
+// type.
+const maxNameBytes = 200
 
 // fingerprintBytes is how much of a file before the stored offset its
 // fingerprint covers: enough that a rewrite in place almost surely

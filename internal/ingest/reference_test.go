@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -72,8 +73,18 @@ func referenceParseLine(line []byte, src *Source) (rec usage.Record, ok bool, er
 	}
 	msg, requestID, timestamp, uuid := obj(l, "message"), str(l, "requestId"), str(l, "timestamp"), str(l, "uuid")
 	sidechain := l["isSidechain"] == true
+	var agent, attribution string
 	switch str(l, "type") {
 	case "assistant":
+		agent = src.Agent
+		for _, a := range []struct{ key, label string }{
+			{"attributionSkill", "skill:"}, {"attributionPlugin", "plugin:"}, {"attributionAgent", "agent:"},
+		} {
+			if v := str(l, a.key); v != "" {
+				attribution = a.label + v
+				break
+			}
+		}
 	case "progress":
 		data := obj(l, "data")
 		inner := obj(data, "message")
@@ -101,6 +112,7 @@ func referenceParseLine(line []byte, src *Source) (rec usage.Record, ok bool, er
 		SessionID: str(l, "sessionId"), Project: str(l, "cwd"), CWD: str(l, "cwd"),
 		GitBranch: str(l, "gitBranch"), Version: str(l, "version"), IsSidechain: sidechain,
 		ServiceTier: str(u, "service_tier"), Speed: str(u, "speed"), InferenceGeo: str(u, "inference_geo"),
+		Agent: agent, Attribution: attribution,
 		Tokens: usage.Tokens{
 			Input: num(u, "input_tokens"), Output: num(u, "output_tokens"),
 			CacheCreation5m: num(u, "cache_creation_input_tokens"), CacheRead: num(u, "cache_read_input_tokens"),
@@ -159,10 +171,21 @@ func sharedTestdata(tb testing.TB) string {
 	return dir
 }
 
-// realTranscripts returns every transcript of the real corpus.
+// realTranscripts returns every transcript of the real corpus of Claude
+// Code 1.0–2.1.50.
 func realTranscripts(tb testing.TB) (projectsDir string, paths []string) {
 	tb.Helper()
-	projectsDir = filepath.Join(sharedTestdata(tb), "claude-real", "projects")
+	return corpusTranscripts(tb, "claude-real")
+}
+
+// realCorpora names both real corpora: Claude Code 1.0–2.1.50 and
+// 2.1.114–2.1.199 (subagent .meta.json, attribution fields).
+var realCorpora = []string{"claude-real", "claude-real-2026"}
+
+// corpusTranscripts returns every transcript of the named real corpus.
+func corpusTranscripts(tb testing.TB, corpus string) (projectsDir string, paths []string) {
+	tb.Helper()
+	projectsDir = filepath.Join(sharedTestdata(tb), corpus, "projects")
 	err := filepath.WalkDir(projectsDir, func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".jsonl") {
 			paths = append(paths, p)
@@ -179,6 +202,7 @@ func realTranscripts(tb testing.TB) (projectsDir string, paths []string) {
 // Record.Prefer, as the stores do.
 type refSink struct {
 	records map[string]usage.Record
+	prompts map[string]usage.Prompt
 	files   map[string]usage.FileState
 	applies int
 	// failAfter makes the Apply call with this number (1-based) fail
@@ -187,7 +211,7 @@ type refSink struct {
 }
 
 func newRefSink() *refSink {
-	return &refSink{records: map[string]usage.Record{}, files: map[string]usage.FileState{}}
+	return &refSink{records: map[string]usage.Record{}, prompts: map[string]usage.Prompt{}, files: map[string]usage.FileState{}}
 }
 
 func (s *refSink) FileStates(context.Context) (map[string]usage.FileState, error) {
@@ -208,6 +232,11 @@ func (s *refSink) Apply(_ context.Context, b usage.Batch) error {
 			s.records[r.Key] = r
 		}
 	}
+	for _, p := range b.Prompts {
+		if _, ok := s.prompts[p.Key]; !ok {
+			s.prompts[p.Key] = p
+		}
+	}
 	for _, f := range b.Files {
 		s.files[f.Path] = f
 	}
@@ -221,4 +250,93 @@ func (s *refSink) totals() (usage.Tokens, int) {
 		t = t.Add(r.Tokens)
 	}
 	return t, len(s.records)
+}
+
+// referenceParsePrompt is an independent reading of what a prompt is
+// (DESIGN §8) with encoding/json, with none of ParsePrompt's shortcuts.
+func referenceParsePrompt(line []byte, src *Source) (usage.Prompt, bool) {
+	var l struct {
+		Type           string `json:"type"`
+		UUID           string `json:"uuid"`
+		SessionID      string `json:"sessionId"`
+		CWD            string `json:"cwd"`
+		Timestamp      string `json:"timestamp"`
+		IsSidechain    bool   `json:"isSidechain"`
+		IsMeta         bool   `json:"isMeta"`
+		CompactSummary bool   `json:"isCompactSummary"`
+		Message        struct {
+			Content json.RawMessage `json:"content"`
+		} `json:"message"`
+	}
+	if json.Unmarshal(line, &l) != nil || l.Type != "user" || l.IsSidechain || l.IsMeta || l.CompactSummary {
+		return usage.Prompt{}, false
+	}
+	var texts []string
+	var whole string
+	var blocks []struct {
+		Type, Text string
+	}
+	switch {
+	case json.Unmarshal(l.Message.Content, &whole) == nil:
+		texts = []string{whole}
+	case json.Unmarshal(l.Message.Content, &blocks) == nil:
+		for _, b := range blocks {
+			switch b.Type {
+			case "tool_result":
+				return usage.Prompt{}, false
+			case "text":
+				texts = append(texts, b.Text)
+			}
+		}
+	}
+	var typed []string
+	for _, t := range texts {
+		t = strings.TrimSpace(t)
+		if t != "" && !strings.HasPrefix(t, "<ide_") && !strings.HasPrefix(t, "<system-reminder>") {
+			typed = append(typed, t)
+		}
+	}
+	text := strings.Join(typed, "\n")
+	for _, p := range []string{"[Request interrupted", "<local-command-", "<task-notification>", "<bash-stdout>", "<bash-stderr>"} {
+		if strings.HasPrefix(text, p) {
+			return usage.Prompt{}, false
+		}
+	}
+	if strings.HasPrefix(text, "<command-") {
+		if i := strings.Index(text, "<command-name>"); i >= 0 {
+			rest := text[i+len("<command-name>"):]
+			if j := strings.Index(rest, "</command-name>"); j >= 0 && strings.TrimSpace(rest[:j]) != "" {
+				cmd := strings.TrimSpace(rest[:j])
+				if i := strings.Index(text, "<command-args>"); i >= 0 {
+					rest := text[i+len("<command-args>"):]
+					if j := strings.Index(rest, "</command-args>"); j >= 0 && strings.TrimSpace(rest[:j]) != "" {
+						cmd += " " + strings.TrimSpace(rest[:j])
+					}
+				}
+				text = cmd
+			}
+		}
+	}
+	ts, err := time.Parse(time.RFC3339Nano, l.Timestamp)
+	if text == "" || err != nil {
+		return usage.Prompt{}, false
+	}
+	for len(text) > usage.MaxPromptText {
+		_, size := utf8.DecodeLastRuneInString(text)
+		text = text[:len(text)-size]
+	}
+	p := usage.Prompt{SessionID: l.SessionID, Project: l.CWD, Timestamp: ts.UTC(), Text: text}
+	if p.SessionID == "" {
+		p.SessionID = src.SessionID
+	}
+	if p.Project == "" {
+		p.Project = src.Project
+	}
+	id := l.UUID
+	if id == "" {
+		sum := sha256.Sum256(bytes.TrimSpace(line))
+		id = "sha256:" + hex.EncodeToString(sum[:16])
+	}
+	p.Key = p.SessionID + ":" + id
+	return p, true
 }

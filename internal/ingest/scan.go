@@ -255,3 +255,29 @@ func (s *scanner) object(member func(key []byte)) bool {
 	}
 	return false
 }
+
+// array consumes an array, calling elem with the scanner positioned at each
+// element; elem must consume it. A value that is not an array is skipped.
+func (s *scanner) array(elem func()) {
+	if s.peek() != '[' {
+		s.skip()
+		return
+	}
+	s.i++
+	if s.peek() == ']' {
+		s.i++
+		return
+	}
+	for !s.bad {
+		elem()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			return
+		default:
+			s.fail()
+		}
+	}
+}

@@ -18,7 +18,7 @@ import (
 const recordColumns = `key, message_id, request_id, ts, model, session_id, project, cwd,
 	git_branch, version, is_sidechain, service_tier, speed, inference_geo, user_name, machine,
 	input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-	web_fetch_requests, cost`
+	web_fetch_requests, cost, agent, attribution`
 
 // upsertRecords inserts a whole batch in one statement: each column is
 // bound as one array and unnest turns the arrays back into rows, so the
@@ -28,7 +28,7 @@ const recordColumns = `key, message_id, request_id, ts, model, session_id, proje
 // same user (in team mode a user may write and replace only their own
 // records: a key another user holds stays theirs) and usage.Record.Prefer
 // prefers it: more output, then the earlier timestamp, then the smaller
-// session id and project; an equal copy replaces it too (it is the same
+// session id and project, then a known agent and attribution; an equal copy replaces it too (it is the same
 // response read again, which fills in fields an older release did not
 // keep). The decision depends only on the two rows, so any order of
 // batches, and any interleaving of concurrent ones, converges to the same
@@ -36,12 +36,12 @@ const recordColumns = `key, message_id, request_id, ts, model, session_id, proje
 const upsertRecords = `INSERT INTO records (key, message_id, request_id, ts, model,
 	session_id, project, cwd, git_branch, version, is_sidechain, service_tier, speed,
 	user_name, machine, telemetry, input, output, cache_creation_5m, cache_creation_1h,
-	cache_read, web_search_requests, inference_geo, web_fetch_requests, cost)
+	cache_read, web_search_requests, inference_geo, web_fetch_requests, cost, agent, attribution)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[],
 	$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::boolean[],
 	$12::text[], $13::text[], $14::text[], $15::text[], $16::boolean[], $17::bigint[],
 	$18::bigint[], $19::bigint[], $20::bigint[], $21::bigint[], $22::bigint[],
-	$23::text[], $24::bigint[], $25::bigint[])
+	$23::text[], $24::bigint[], $25::bigint[], $26::text[], $27::text[])
 ON CONFLICT (key) DO UPDATE SET
 	message_id = excluded.message_id,
 	request_id = excluded.request_id,
@@ -66,11 +66,16 @@ ON CONFLICT (key) DO UPDATE SET
 	web_search_requests = excluded.web_search_requests,
 	inference_geo = excluded.inference_geo,
 	web_fetch_requests = excluded.web_fetch_requests,
-	cost = excluded.cost
+	cost = excluded.cost,
+	agent = excluded.agent,
+	attribution = excluded.attribution
 WHERE records.user_name = excluded.user_name AND (excluded.output > records.output
 	OR (excluded.output = records.output AND (excluded.ts < records.ts
 		OR (excluded.ts = records.ts AND (excluded.session_id < records.session_id
-			OR (excluded.session_id = records.session_id AND excluded.project <= records.project))))))`
+			OR (excluded.session_id = records.session_id AND (excluded.project < records.project
+				OR (excluded.project = records.project AND ((excluded.agent <> '') > (records.agent <> '')
+					OR ((excluded.agent <> '') = (records.agent <> '')
+						AND (excluded.attribution <> '' OR records.attribution = '')))))))))))`
 
 // deleteSuperseded deletes the telemetry records of the batch's request ids
 // that a transcript record of the same user also reports
@@ -115,11 +120,19 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 			return err
 		}
 	}
-	if len(rows) == 0 && len(b.Files) == 0 {
+	for i := range b.Prompts {
+		if err := validPrompt(&b.Prompts[i]); err != nil {
+			return err
+		}
+	}
+	if len(rows) == 0 && len(b.Prompts) == 0 && len(b.Files) == 0 {
 		return nil
 	}
 	return s.write(ctx, func(tx pgx.Tx) error {
 		if err := s.applyRecords(ctx, tx, rows); err != nil {
+			return err
+		}
+		if err := applyPrompts(ctx, tx, b.Prompts); err != nil {
 			return err
 		}
 		return applyFiles(ctx, tx, b.Files)
@@ -175,7 +188,7 @@ func validRecord(r *usage.Record) error {
 		{"model", r.Model}, {"session_id", r.SessionID}, {"project", r.Project},
 		{"cwd", r.CWD}, {"git_branch", r.GitBranch}, {"version", r.Version},
 		{"service_tier", r.ServiceTier}, {"speed", r.Speed}, {"inference_geo", r.InferenceGeo}, {"user", r.User},
-		{"machine", r.Machine},
+		{"machine", r.Machine}, {"agent", r.Agent}, {"attribution", r.Attribution},
 	} {
 		if err := validText(f.name, f.v); err != nil {
 			return usage.Errorf(usage.EINVALID, "record %q: %s", r.Key, usage.ErrorMessage(err))
@@ -210,6 +223,7 @@ func (s *Store) applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Recor
 		sidechain, telemetry                         = make([]bool, n), make([]bool, n)
 		input, output, cc5m, cc1h, cacheRead, search = make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n), make([]int64, n)
 		geo, fetch, cost                             = make([]string, n), make([]int64, n), make([]int64, n)
+		agent, attribution                           = make([]string, n), make([]string, n)
 	)
 	for i, r := range rows {
 		key[i], msgID[i], reqID[i] = r.Key, r.MessageID, r.RequestID
@@ -219,6 +233,7 @@ func (s *Store) applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Recor
 		input[i], output[i], cc5m[i], cc1h[i], cacheRead[i], search[i] = r.Input, r.Output, r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests
 		c, _ := s.prices.Price(r)
 		geo[i], fetch[i], cost[i] = r.InferenceGeo, r.WebFetchRequests, int64(c)
+		agent[i], attribution[i] = r.Agent, r.Attribution
 	}
 	if _, err := tx.Exec(ctx, writeLock); err != nil {
 		return fmt.Errorf("apply: lock: %w", formatError(err))
@@ -229,7 +244,7 @@ func (s *Store) applyRecords(ctx context.Context, tx pgx.Tx, rows []*usage.Recor
 	}
 	if _, err := tx.Exec(ctx, upsertRecords, key, msgID, reqID, ts, model, session,
 		project, cwd, branch, version, sidechain, tier, speed, user, machine, telemetry,
-		input, output, cc5m, cc1h, cacheRead, search, geo, fetch, cost); err != nil {
+		input, output, cc5m, cc1h, cacheRead, search, geo, fetch, cost, agent, attribution); err != nil {
 		return fmt.Errorf("apply: %d records: %w", n, formatError(err))
 	}
 	if _, err := tx.Exec(ctx, deleteSuperseded, reqID); err != nil {
@@ -305,7 +320,7 @@ func (s *Store) Records(ctx context.Context, f usage.Filter, p usage.Page) ([]us
 			&r.Project, &r.CWD, &r.GitBranch, &r.Version, &r.IsSidechain, &r.ServiceTier,
 			&r.Speed, &r.InferenceGeo, &r.User, &r.Machine, &r.Input, &r.Output, &r.CacheCreation5m,
 			&r.CacheCreation1h, &r.CacheRead, &r.WebSearchRequests, &r.WebFetchRequests,
-			&r.Cost); err != nil {
+			&r.Cost, &r.Agent, &r.Attribution); err != nil {
 			return nil, fmt.Errorf("records: %w", formatError(err))
 		}
 		r.Timestamp = r.Timestamp.UTC()

@@ -48,6 +48,13 @@ type Origin struct {
 	SessionID string
 	// Project is the project the path names, as a path.
 	Project string
+	// MetaPath is the file that describes the subagent whose transcript
+	// this is (Claude Code's agent-<id>.meta.json), "" for a session's
+	// own transcript. The file may not exist.
+	MetaPath string
+	// Agent is the subagent type MetaPath names. A Source leaves it empty
+	// (it reads no contents); the reader of the transcript fills it in.
+	Agent string
 }
 
 // Source is one data source's layout over a set of roots. Its methods

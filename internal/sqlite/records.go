@@ -15,21 +15,21 @@ import (
 const recordColumns = `key, message_id, request_id, ts, model, session_id, project, cwd,
 	git_branch, version, is_sidechain, service_tier, speed, inference_geo, user, machine,
 	input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-	web_fetch_requests, cost`
+	web_fetch_requests, cost, agent, attribution`
 
 // recordFields is the number of columns in recordColumns.
-const recordFields = 24
+const recordFields = 26
 
 // rowsPerInsert is how many records one INSERT statement carries. Binding
 // many rows per statement amortises the per-statement cost of
 // database/sql and the driver, which dominates single-row inserts; 64 rows
-// use 1,536 parameters, far below SQLite's limit of 32,766.
+// use 1,664 parameters, far below SQLite's limit of 32,766.
 const rowsPerInsert = 64
 
 // upsertRecords returns an INSERT of n records that, when a key is stored,
 // replaces the stored copy only if the new one is preferred by
 // usage.Record.Prefer: more output, then the earlier timestamp, then the
-// smaller session id and project. The decision depends only on the two
+// smaller session id and project, then a known agent and attribution. The decision depends only on the two
 // rows, so any order of batches converges. A copy equal in all four also
 // replaces the stored one: it is the same response read again, and
 // reading it again is how fields that an older release did not keep get
@@ -61,11 +61,16 @@ func upsertRecords(n int) string {
 	cache_read = excluded.cache_read,
 	web_search_requests = excluded.web_search_requests,
 	web_fetch_requests = excluded.web_fetch_requests,
-	cost = excluded.cost
+	cost = excluded.cost,
+	agent = excluded.agent,
+	attribution = excluded.attribution
 WHERE excluded.output > records.output
 	OR (excluded.output = records.output AND (excluded.ts < records.ts
 		OR (excluded.ts = records.ts AND (excluded.session_id < records.session_id
-			OR (excluded.session_id = records.session_id AND excluded.project <= records.project)))))`)
+			OR (excluded.session_id = records.session_id AND (excluded.project < records.project
+				OR (excluded.project = records.project AND ((excluded.agent <> '') > (records.agent <> '')
+					OR ((excluded.agent <> '') = (records.agent <> '')
+						AND (excluded.attribution <> '' OR records.attribution = ''))))))))))`)
 	return b.String()
 }
 
@@ -104,6 +109,9 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 			return err
 		}
 		if err := s.applyRecords(ctx, tx, b.Records); err != nil {
+			return err
+		}
+		if err := applyPrompts(ctx, tx, b.Prompts); err != nil {
 			return err
 		}
 		if err := applyFiles(ctx, tx, b.Files); err != nil {
@@ -424,7 +432,7 @@ func appendRecordArgs(args []any, r *usage.Record) []any {
 		r.SessionID, r.Project, r.CWD, r.GitBranch, r.Version, r.IsSidechain,
 		r.ServiceTier, r.Speed, r.InferenceGeo, r.User, r.Machine, r.Input, r.Output,
 		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests,
-		r.WebFetchRequests, r.Cost)
+		r.WebFetchRequests, r.Cost, r.Agent, r.Attribution)
 }
 
 // equalities returns the conditions and arguments for f's equality
@@ -510,7 +518,7 @@ func (s *Store) Records(ctx context.Context, f usage.Filter, p usage.Page) ([]us
 			&r.Project, &r.CWD, &r.GitBranch, &r.Version, &r.IsSidechain, &r.ServiceTier,
 			&r.Speed, &r.InferenceGeo, &r.User, &r.Machine, &r.Input, &r.Output, &r.CacheCreation5m,
 			&r.CacheCreation1h, &r.CacheRead, &r.WebSearchRequests, &r.WebFetchRequests,
-			&r.Cost); err != nil {
+			&r.Cost, &r.Agent, &r.Attribution); err != nil {
 			return nil, fmt.Errorf("records: %w", formatError(err))
 		}
 		r.Timestamp = fromMS(ts)

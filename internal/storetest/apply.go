@@ -122,6 +122,12 @@ func testPreferIdenticalCopies(t *testing.T, open func(*testing.T) usage.Store) 
 	orig := rec("msg_z", 0, "claude-opus-4-6", "s-aaa", "/p/b", usage.Tokens{Input: 1, Output: 30})
 	resumed := rec("msg_z", 0, "claude-opus-4-6", "s-bbb", "/p/a", usage.Tokens{Input: 1, Output: 30})
 	sameSession := rec("msg_z", 0, "claude-opus-4-6", "s-aaa", "/p/a", usage.Tokens{Input: 1, Output: 30})
+	// A subagent's response is also logged, on older Claude Code, in a
+	// progress line of the parent session, which knows neither its type
+	// nor its attribution: the copy from its own transcript wins.
+	typed, attributed := orig, orig
+	typed.Agent, typed.IsSidechain = "Explore", true
+	attributed.Attribution = "skill:deep-research"
 	for _, tc := range []struct {
 		name    string
 		batches [][]usage.Record
@@ -132,6 +138,13 @@ func testPreferIdenticalCopies(t *testing.T, open func(*testing.T) usage.Store) 
 		{"OneBatch", [][]usage.Record{{resumed, orig}}, orig},
 		{"ThenSmallerProject", [][]usage.Record{{orig}, {sameSession}}, sameSession},
 		{"ThenSmallerProjectFirst", [][]usage.Record{{sameSession}, {orig}}, sameSession},
+		{"ThenKnownAgent", [][]usage.Record{{orig}, {typed}}, typed},
+		{"ThenKnownAgentFirst", [][]usage.Record{{typed}, {orig}}, typed},
+		{"KnownAgentInOneBatch", [][]usage.Record{{typed, orig}}, typed},
+		{"ThenAttribution", [][]usage.Record{{orig}, {attributed}}, attributed},
+		{"ThenAttributionFirst", [][]usage.Record{{attributed}, {orig}}, attributed},
+		{"AgentBeatsAttribution", [][]usage.Record{{typed}, {attributed}}, typed},
+		{"AgentBeatsAttributionFirst", [][]usage.Record{{attributed}, {typed}}, typed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := open(t)

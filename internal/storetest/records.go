@@ -25,6 +25,8 @@ func testRecordsRoundTrip(t *testing.T, s usage.Store) {
 		Speed:       "fast",
 		User:        "ann@example.com",
 		Machine:     "ann-laptop",
+		Agent:       "code-reviewer",
+		Attribution: "skill:deep-research",
 		Tokens: usage.Tokens{Input: 1, Output: 2, CacheCreation5m: 3, CacheCreation1h: 4,
 			CacheRead: 5, WebSearchRequests: 6},
 	}

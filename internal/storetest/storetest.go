@@ -51,6 +51,10 @@ func Run(t *testing.T, open func(t *testing.T) usage.Store) {
 		t.Run("Count", func(t *testing.T) { testCountRecords(t, open(t)) })
 		t.Run("LatestTimestamp", func(t *testing.T) { testLatestTimestamp(t, open(t)) })
 	})
+	t.Run("Prompts", func(t *testing.T) {
+		t.Run("RoundTripAndFilters", func(t *testing.T) { testPrompts(t, open(t)) })
+		t.Run("Invalid", func(t *testing.T) { testPromptsInvalid(t, open(t)) })
+	})
 	t.Run("Snapshots", func(t *testing.T) {
 		t.Run("SaveAndPage", func(t *testing.T) { testSnapshotsPage(t, open(t)) })
 		t.Run("Prune", func(t *testing.T) { testSnapshotsPrune(t, open(t)) })

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"slices"
@@ -18,6 +19,7 @@ type memStore struct {
 	mu      sync.Mutex
 	closed  bool
 	records map[string]usage.Record
+	prompts map[string]usage.Prompt
 	files   map[string]usage.FileState
 	snaps   []usage.Snapshot
 	nextID  int64
@@ -26,7 +28,7 @@ type memStore struct {
 var errClosed = errors.New("store is closed")
 
 func newMemStore() *memStore {
-	return &memStore{records: map[string]usage.Record{}, files: map[string]usage.FileState{}}
+	return &memStore{records: map[string]usage.Record{}, prompts: map[string]usage.Prompt{}, files: map[string]usage.FileState{}}
 }
 
 func (m *memStore) Apply(_ context.Context, b usage.Batch) error {
@@ -43,6 +45,17 @@ func (m *memStore) Apply(_ context.Context, b usage.Batch) error {
 	for _, f := range b.Files {
 		if f.Path == "" {
 			return usage.Errorf(usage.EINVALID, "file state has no path")
+		}
+	}
+	for _, p := range b.Prompts {
+		if p.Key == "" || p.Timestamp.Year() > 9999 {
+			return usage.Errorf(usage.EINVALID, "prompt %q is invalid", p.Key)
+		}
+	}
+	for _, p := range b.Prompts {
+		if _, ok := m.prompts[p.Key]; !ok {
+			p.Timestamp = p.Timestamp.Truncate(time.Millisecond)
+			m.prompts[p.Key] = p
 		}
 	}
 	for _, r := range b.Records {
@@ -114,6 +127,26 @@ func window[T any](xs []T, p usage.Page) []T {
 		xs = xs[:min(p.Limit, len(xs))]
 	}
 	return xs
+}
+
+func (m *memStore) Prompts(_ context.Context, f usage.Filter) ([]usage.Prompt, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	var out []usage.Prompt
+	for _, p := range m.prompts {
+		r := usage.Record{Timestamp: p.Timestamp, SessionID: p.SessionID, Project: p.Project, User: p.User}
+		f.Model = ""
+		if f.Contains(&r) {
+			out = append(out, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b usage.Prompt) int {
+		return cmp.Or(cmp.Compare(a.SessionID, b.SessionID), a.Timestamp.Compare(b.Timestamp), cmp.Compare(a.Key, b.Key))
+	})
+	return out, nil
 }
 
 func (m *memStore) CountRecords(_ context.Context, f usage.Filter) (int64, error) {

@@ -62,6 +62,8 @@ func validFields(r *usage.Record, now time.Time) error {
 		{"project", r.Project, maxPathLength}, {"cwd", r.CWD, maxPathLength},
 		{"git_branch", r.GitBranch, maxPathLength}, {"version", r.Version, maxShortLength},
 		{"service_tier", r.ServiceTier, maxShortLength}, {"speed", r.Speed, maxShortLength},
+		{"inference_geo", r.InferenceGeo, maxShortLength},
+		{"agent", r.Agent, maxShortLength}, {"attribution", r.Attribution, maxShortLength},
 	}
 	for _, f := range texts {
 		if err := validText(f.name, f.v, f.max); err != nil {

@@ -91,6 +91,8 @@ type FileState struct {
 // points past records which were not stored.
 type Batch struct {
 	Records []Record
+	// Prompts are stored by Key; a prompt already stored is kept.
+	Prompts []Prompt
 	Files   []FileState
 }
 
@@ -135,6 +137,10 @@ type Store interface {
 	// Records returns the records that pass f in timestamp order.
 	// A zero Page.Limit means no limit.
 	Records(ctx context.Context, f Filter, p Page) ([]Record, error)
+
+	// Prompts returns the prompts that pass f (Model is ignored), in
+	// session, then timestamp order.
+	Prompts(ctx context.Context, f Filter) ([]Prompt, error)
 
 	// CountRecords returns how many records pass f.
 	CountRecords(ctx context.Context, f Filter) (int64, error)

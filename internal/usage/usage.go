@@ -103,6 +103,15 @@ type Record struct {
 	// are empty for local records.
 	User    string `json:"user,omitempty"`
 	Machine string `json:"machine,omitempty"`
+	// Agent is the subagent type that made the request, from the
+	// subagent's agent-<id>.meta.json ("general-purpose", "Explore",
+	// ...); "" when the type is not known (see AgentLabel).
+	Agent string `json:"agent,omitempty"`
+	// Attribution is what newer Claude Code credits the request to:
+	// "skill:<name>", "plugin:<name>" or "agent:<name>", from the line's
+	// attributionSkill, attributionPlugin or attributionAgent, the first
+	// present in that order; "" when the line has none.
+	Attribution string `json:"attribution,omitempty"`
 	Tokens
 	// Cost is the price of the response under the table in force. Stores
 	// compute it when they store the record and again whenever the table
@@ -120,13 +129,37 @@ func RecordKey(messageID, requestID, lineID string) string {
 	return messageID + ":" + requestID
 }
 
+// Agent labels of AgentLabel besides the subagent types.
+const (
+	AgentMain     = "main"
+	AgentSubagent = "subagent"
+)
+
+// AgentLabel returns who made the request: the subagent type when it is
+// known, AgentSubagent for other sidechain requests (inline sidechains of
+// Claude Code 1.x, flat agent-<id>.jsonl files, subagents without a
+// .meta.json), else AgentMain.
+func (r *Record) AgentLabel() string {
+	switch {
+	case r.Agent != "":
+		return r.Agent
+	case r.IsSidechain:
+		return AgentSubagent
+	}
+	return AgentMain
+}
+
 // Prefer reports whether r should replace old as the kept copy of one
 // response: the copy with the most output tokens wins (Claude Code writes a
 // line per streamed content block and the last carries the final count), and
 // among equal ones the earliest. Copies equal in both (a resumed session
 // copies earlier lines verbatim under its own session id) are ordered by
 // session id, then project, so that the kept copy, and so the per-session
-// figures, never depend on the order files were read in.
+// figures, never depend on the order files were read in. Last, a copy that
+// knows its subagent type, then one that carries an attribution, beats
+// one that does not: a subagent's response is logged both in its own
+// transcript and, on older Claude Code, inside a progress line of the
+// parent session, which knows neither.
 func (r *Record) Prefer(old *Record) bool {
 	if r.Output != old.Output {
 		return r.Output > old.Output
@@ -137,5 +170,33 @@ func (r *Record) Prefer(old *Record) bool {
 	if r.SessionID != old.SessionID {
 		return r.SessionID < old.SessionID
 	}
-	return r.Project < old.Project
+	if r.Project != old.Project {
+		return r.Project < old.Project
+	}
+	if (r.Agent != "") != (old.Agent != "") {
+		return r.Agent != ""
+	}
+	return r.Attribution != "" && old.Attribution == ""
 }
+
+// Prompt is a prompt the user typed: a user line of a session's own
+// transcript whose content is text, not a tool result. It owns the
+// responses of its session that follow it until the next prompt.
+type Prompt struct {
+	// Key identifies the prompt: its session and line uuid, so that the
+	// copy a resumed session makes under its own id is a prompt of that
+	// session too.
+	Key       string    `json:"key"`
+	SessionID string    `json:"session_id"`
+	Project   string    `json:"project"`
+	Timestamp time.Time `json:"timestamp"`
+	// Text is the start of what was typed, at most MaxPromptText bytes
+	// cut at a character boundary.
+	Text    string `json:"text"`
+	User    string `json:"user,omitempty"`
+	Machine string `json:"machine,omitempty"`
+}
+
+// MaxPromptText bounds Prompt.Text: enough for a list of prompts, and a
+// bound on what a pasted file costs the database.
+const MaxPromptText = 1024

@@ -88,7 +88,7 @@ func DecodeProjectFolder(folder string) string {
 // (a root's projects folder). A path outside projectsDir is described from
 // its parent directory and file name.
 func OriginOf(projectsDir, path string) source.Origin {
-	o := source.Origin{Path: path}
+	o := source.Origin{Path: path, MetaPath: MetaPath(path)}
 	rel, err := filepath.Rel(projectsDir, path)
 	parts := strings.Split(filepath.ToSlash(rel), "/")
 	if projectsDir == "" || err != nil || len(parts) < 2 || parts[0] == ".." {
