@@ -69,15 +69,6 @@ func (s *Server) handlePrompts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, promptsResponse{p})
 }
 
-// insightRoutes are the routes of where the money went, mounted by routes.
-func (s *Server) insightRoutes() []route {
-	p := s.opts.APIPrefix
-	return []route{
-		{"GET " + p + "/breakdown", authToken, s.cached(s.scoped(s.handleBreakdown))},
-		{"GET " + p + "/prompts", authToken, s.cached(s.scoped(s.handlePrompts))},
-	}
-}
-
 // insightViews are the insight routes that take the user parameter.
 var insightViews = []string{"GET /breakdown", "GET /prompts"}
 

@@ -164,7 +164,8 @@ func TestValidatorRejects(t *testing.T) {
 
 func TestOpenAPI(t *testing.T) {
 	reader := ingest.NewStatsCacheReader(filepath.Join(corpusRoot, "stats-cache.json"))
-	s := newServer(t, func(o *options) { o.StatsCache = reader })
+	s := newServer(t, func(o *options) { o.StatsCache = reader; o.WebSocket = &hubOptions{} })
+	t.Cleanup(s.Hub().Close)
 	h := s.Handler()
 	r := do(t, h, http.MethodGet, "/api/v1/openapi.json", nil)
 	var doc struct {
@@ -186,7 +187,7 @@ func TestOpenAPI(t *testing.T) {
 	blockNow := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	active := newServer(t, func(o *options) {
 		o.Now = func() time.Time { return blockNow }
-		o.Plan = "max5"
+		o.Limits = mustLimits(t, "max5", 0, 0)
 	}).Handler()
 	// One real request per documented operation, including error cases.
 	requests := []struct {
