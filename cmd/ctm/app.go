@@ -54,6 +54,9 @@ func (a *app) views(clock func() time.Time) *views.Views {
 	if rs, ok := a.store.(usage.RateLimitStore); ok {
 		v.RateLimits = rs
 	}
+	if h, ok := a.store.(usage.RateLimitHistory); ok {
+		v.RateLimitHistory = h
+	}
 	return v
 }
 
