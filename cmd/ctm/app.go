@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/budget"
 	"github.com/claude-token-monitor/ctm/internal/config"
 	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/logging"
@@ -41,6 +42,8 @@ type app struct {
 	logger  *slog.Logger
 	store   usage.Store
 	prices  *pricing.Table
+	// budgets is the content of BUDGETS_FILE; empty when it is unset.
+	budgets *budget.Config
 	loc     *time.Location
 	stdout  io.Writer
 	stderr  io.Writer
@@ -118,6 +121,13 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 	if a.prices, err = pricing.Load(pricing.Options{UserFile: cfg.PricingFile, Refreshed: cfg.RefreshedPrices()}); err != nil {
 		a.close()
 		return nil, a.fail(err)
+	}
+	a.budgets = &budget.Config{}
+	if cfg.BudgetsFile != "" {
+		if a.budgets, err = budget.Load(cfg.BudgetsFile); err != nil {
+			a.close()
+			return nil, a.fail(err)
+		}
 	}
 	store, err := openStore(ctx, cfg, a.prices)
 	if err != nil {

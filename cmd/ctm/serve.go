@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/budget"
 	"github.com/claude-token-monitor/ctm/internal/config"
 	"net/http"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/source/claude"
 	"github.com/claude-token-monitor/ctm/internal/team"
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 	"github.com/claude-token-monitor/ctm/internal/watch"
 	"github.com/claude-token-monitor/ctm/internal/web"
 )
@@ -49,6 +51,14 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 			a.logger.Error("notify blocks", "error", err)
 		}
 	}
+	// Budgets are checked off the ingest path: Changed only asks for a
+	// check, which the alerter runs on its own goroutine.
+	var alerter *budget.Alerter
+	checkBudgets := func() {
+		if alerter != nil {
+			alerter.Trigger()
+		}
+	}
 	pipe, err := live.New(live.Options{
 		Ingester: ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, ingest.Options{}),
 		Roots:    a.cfg.ClaudeDirs,
@@ -56,6 +66,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 			srv.Invalidate()
 			hub.NotifyIngest()
 			notifyBlocks(ctx)
+			checkBudgets()
 		},
 		Watch:  watch.Options{PollInterval: a.cfg.PollInterval},
 		Logger: a.logger,
@@ -86,6 +97,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		Plan:             a.cfg.Plan,
 		TokenLimit:       a.cfg.TokenLimit,
 		CostLimit:        a.cfg.CostLimit,
+		Budgets:          a.budgets.Budgets,
 		WatchMode:        pipe.Mode,
 		LastIngest:       pipe.LastIngest,
 	})
@@ -100,6 +112,22 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		Logger:     a.logger,
 	})
 	srv.MountWebSocket(hub)
+	if as, ok := a.store.(usage.BudgetAlertStore); ok && len(a.budgets.Budgets) > 0 {
+		alerter, err = budget.New(budget.Options{
+			Config: a.budgets,
+			Views:  func() *views.Views { return a.views(nil) },
+			Store:  as,
+			Broadcast: func(al budget.Alert) {
+				if err := hub.BroadcastBudgetAlert(al); err != nil {
+					a.logger.Warn("budget alert broadcast", "error", err)
+				}
+			},
+			Logger: a.logger,
+		})
+		if err != nil {
+			return a.fail(err)
+		}
+	}
 
 	if ts, ok := a.store.(usage.TeamStore); ok {
 		// Team server: machines push records and Claude Code sends its
@@ -108,6 +136,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		pushed := func() {
 			srv.Invalidate()
 			hub.NotifyIngest()
+			checkBudgets()
 		}
 		srv.MountSelfAuthenticated("POST "+srv.APIPrefix()+"/ingest", onSuccess(team.NewIngestHandler(a.store, a.logger, auth), pushed))
 		srv.MountSelfAuthenticated("POST /v1/logs", onSuccess(team.NewOTLPHandler(a.store, a.logger, auth), pushed))
@@ -120,6 +149,9 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		}
 	})
 	wg.Go(func() { srv.RunSnapshots(ctx) })
+	if alerter != nil {
+		wg.Go(func() { alerter.Run(ctx) })
+	}
 	wg.Go(func() {
 		// A block also ends because time passes, with no new record.
 		t := time.NewTicker(time.Minute)

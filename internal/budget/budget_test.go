@@ -209,8 +209,10 @@ func addSpend(t *testing.T, st *sqlite.Store, key string, ts time.Time, n int64)
 func newAlerter(t *testing.T, st *sqlite.Store, cfg *Config, broadcast func(Alert)) *Alerter {
 	t.Helper()
 	a, err := New(Options{
-		Config:    cfg,
-		Views:     func() *views.Views { return &views.Views{Store: st, Prices: storetest.Prices, Now: func() time.Time { return now }} },
+		Config: cfg,
+		Views: func() *views.Views {
+			return &views.Views{Store: st, Prices: storetest.Prices, Now: func() time.Time { return now }}
+		},
 		Store:     st,
 		Retry:     Retry{Attempts: 4, Backoff: time.Millisecond, MaxBackoff: 4 * time.Millisecond, Timeout: 2 * time.Second},
 		Broadcast: broadcast,

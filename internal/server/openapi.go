@@ -145,6 +145,10 @@ func (s *Server) baseDocs() map[string]operation {
 			response: usage.Block{}, nullable: true},
 		"GET /users": {summary: "Users with their totals (team mode); records without a user are listed under \"\".",
 			response: usersResponse{}},
+		"GET /budgets": {summary: "Each cost budget of BUDGETS_FILE in its current period: spent, percent, status (ok, near at 80 % or more, over at 100 % or more), thresholds crossed and projection.",
+			response: budgetsDoc},
+		"GET /limits": {summary: "Claude's 5-hour and weekly limits in cost-equivalent USD, estimated from the stored rate_limits samples, and the current windows against them: Claude's own percentage when fresh, else the estimate.",
+			response: limitsDoc},
 		"GET /config":       {summary: "Effective configuration, without secrets.", response: configResponse{}},
 		"GET /openapi.json": {summary: "This document."},
 	}

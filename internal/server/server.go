@@ -100,6 +100,9 @@ type Options struct {
 	TokenLimit int64
 	CostLimit  float64
 
+	// Budgets are the cost budgets GET /budgets reports (BUDGETS_FILE).
+	Budgets []usage.Budget
+
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }
@@ -282,6 +285,8 @@ func (s *Server) routes() {
 		{"GET " + p + "/blocks", authToken, s.cached(s.scoped(s.handleBlocks))},
 		{"GET " + p + "/blocks/active", authToken, s.cached(s.scoped(s.handleActiveBlock))},
 		{"GET " + p + "/users", authToken, s.cached(s.handleUsers)},
+		{"GET " + p + "/budgets", authToken, s.cached(s.handleBudgets)},
+		{"GET " + p + "/limits", authToken, s.cached(s.handleLimits)},
 		{"GET " + p + "/export", authToken, s.scoped(s.handleExportGet)},
 		{"POST " + p + "/export", authToken, s.scoped(s.handleExportPost)},
 		{"GET " + p + "/config", authToken, s.handleConfig},

@@ -86,7 +86,11 @@ func (v *Views) Blocks(ctx context.Context, q BlocksQuery) (Blocks, error) {
 	if res.RateLimits, err = v.latestRateLimits(ctx); err != nil {
 		return res, err
 	}
-	if !v.Partial && !usage.ApplyRateLimits(blocks, res.RateLimits, now) {
+	official := res.RateLimits
+	if !officialFresh(official, lastRecord(records), now) {
+		official = nil // stale: the estimate, if any, decides
+	}
+	if !v.Partial && !usage.ApplyRateLimits(blocks, official, now) {
 		if res.LimitEstimate, err = v.applyLimitEstimate(ctx, blocks, now); err != nil {
 			return res, err
 		}
@@ -155,6 +159,9 @@ func (v *Views) ActiveBlock(ctx context.Context, limits usage.Limits) (*usage.Bl
 		rl, err := v.latestRateLimits(ctx)
 		if err != nil {
 			return nil, err
+		}
+		if !officialFresh(rl, lastRecord(records), now) {
+			rl = nil
 		}
 		if !usage.ApplyRateLimits(blocks, rl, now) {
 			if _, err := v.applyLimitEstimate(ctx, blocks, now); err != nil {

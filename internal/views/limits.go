@@ -29,8 +29,24 @@ const MinEstimatePercent = 5
 const MinEstimateSamples = 3
 
 // FreshRateLimit is how old Claude's own figure may be and still be shown
-// as the current one; older, the estimate is used.
+// as the current one although records were added since; older, the
+// estimate is used. A figure with no record after it stays current.
 const FreshRateLimit = 15 * time.Minute
+
+// officialFresh reports whether Claude's figure rl still describes the
+// usage at now: it is recent, or no request was made after it (the
+// status line refreshes after each response, so a figure followed by no
+// record is the last word).
+func officialFresh(rl *usage.RateLimitSample, last, now time.Time) bool {
+	return rl != nil && (now.Sub(rl.Time) <= FreshRateLimit || !last.After(rl.Time.Add(time.Minute)))
+}
+
+func lastRecord(records []usage.Record) time.Time {
+	if len(records) == 0 {
+		return time.Time{}
+	}
+	return records[len(records)-1].Timestamp
+}
 
 // maxEstimateSamples bounds the samples read per estimate: the newest ones
 // describe the current limit, and the records of their windows are read.
@@ -265,7 +281,7 @@ func (v *Views) windowLimit(ctx context.Context, out *WindowLimit, samples []usa
 	}
 	elapsed := now.Sub(start)
 	switch {
-	case latest != nil && now.Sub(latest.Time) <= FreshRateLimit &&
+	case latest != nil && officialFresh(latest, lastRecord(records), now) &&
 		(get(latest).ResetsAt.IsZero() || get(latest).ResetsAt.After(now)):
 		out.Source = "claude"
 		out.Percent = get(latest).UsedPercentage

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// budgetJSON runs ctm budget --json with budgets file path.
+func budgetJSON(t *testing.T, env *environ, args ...string) (budgetOutput, int) {
+	t.Helper()
+	code := runAt(env, hm(5, 12, 15), runBudgetAt, append([]string{"--json"}, args...)...)
+	var out budgetOutput
+	if err := json.Unmarshal(env.stdout.(*bytes.Buffer).Bytes(), &out); err != nil {
+		t.Fatalf("decode: %v\n%s\n%s", err, env.stdout, env.stderr)
+	}
+	return out, code
+}
+
+func writeBudgets(t *testing.T, path string, amount usage.Money) {
+	t.Helper()
+	body := fmt.Sprintf(`{"budgets":[{"id":"daily","period":"daily","amount_usd":%s},
+		{"id":"p1-week","period":"weekly","amount_usd":1000,"project":"/work/p1"}]}`, amount)
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBudgetCommand: the state of each budget and --exit-code's 0, 10 and
+// 11 for ok, near (80 % or more) and over (100 % or more).
+func TestBudgetCommand(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "budgets.json")
+	env, _, _ := testEnv(t, sampleDir(t), "BUDGETS_FILE="+file)
+	writeBudgets(t, file, 1000*usage.MoneyPerUSD)
+	out, code := budgetJSON(t, env, "--exit-code")
+	if code != 0 || len(out.Budgets.Budgets) != 2 {
+		t.Fatalf("exit %d, %+v", code, out)
+	}
+	day := out.Budgets.Budgets[0]
+	spent := day.Spent
+	if spent <= 0 || day.Entries != 2 || !day.PeriodStart.Equal(hm(5, 0, 0)) || len(day.Crossed) != 0 || day.Status != "ok" {
+		t.Fatalf("daily = %+v; want day 5's two records", day)
+	}
+	// p1's records are on days 0 and 3: the week of day 5 (Mon day 0 to
+	// Sun day 6) holds both.
+	if w := out.Budgets.Budgets[1]; w.Entries != 3 || w.Project != "/work/p1" {
+		t.Errorf("p1-week = %+v, want p1's 3 records", w)
+	}
+	for _, c := range []struct {
+		amount usage.Money
+		code   int
+		status string
+		cross  int
+	}{
+		{spent * 10 / 9, exitNear, "near", 2}, // 90 %
+		{spent / 2, exitOver, "over", 3},      // 200 %
+		{spent * 10 / 6, 0, "ok", 1},          // 60 %
+	} {
+		writeBudgets(t, file, c.amount)
+		out, code := budgetJSON(t, env, "--exit-code")
+		if code != c.code || out.Status != c.status || len(out.Budgets.Budgets[0].Crossed) != c.cross {
+			t.Errorf("amount %s: exit %d, status %s, crossed %v; want %d, %s, %d thresholds", c.amount, code, out.Status,
+				out.Budgets.Budgets[0].Crossed, c.code, c.status, c.cross)
+		}
+	}
+	// Without --exit-code an over budget exits 0.
+	writeBudgets(t, file, spent/2)
+	if code := runAt(env, hm(5, 12, 15), runBudgetAt); code != 0 {
+		t.Errorf("over budget without --exit-code: exit %d", code)
+	}
+	table := env.stdout.(*bytes.Buffer).String()
+	for _, want := range []string{"daily", "p1-week", "/work/p1", "over", "200.0%", "5-hour limit: no estimate"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table lacks %q:\n%s", want, table)
+		}
+	}
+	// A bad file stops the command, naming the variable, file and entry.
+	os.WriteFile(file, []byte(`{"budgets":[{"id":"x","period":"hourly","amount_usd":1}]}`), 0o600)
+	if code := runAt(env, hm(5, 12, 15), runBudgetAt); code != 2 ||
+		!strings.Contains(env.stderr.(*bytes.Buffer).String(), "BUDGETS_FILE "+file+": budgets[0] (id \"x\"): period \"hourly\"") {
+		t.Errorf("bad file: exit %d, stderr %s", code, env.stderr)
+	}
+}
+
+// TestBlocksExitCode: ctm blocks --active --exit-code against the active
+// block's cost limit.
+func TestBlocksExitCode(t *testing.T) {
+	env, _, _ := testEnv(t, sampleDir(t))
+	now := hm(5, 12, 15)
+	act := blocksAt(t, env, now, "--active")
+	if len(act.Blocks) != 1 {
+		t.Fatalf("active blocks = %d", len(act.Blocks))
+	}
+	cost := act.Blocks[0].CostUSD.USD()
+	for _, c := range []struct {
+		limit float64
+		code  int
+	}{{cost * 10, 0}, {cost / 0.9, exitNear}, {cost / 2, exitOver}} {
+		got := runAt(env, now, runBlocksAt, "--active", "--exit-code", fmt.Sprintf("--cost-limit=%g", c.limit))
+		if got != c.code {
+			t.Errorf("cost limit %g (block %g): exit %d, want %d\n%s", c.limit, cost, got, c.code, env.stderr)
+		}
+	}
+	if got := runAt(env, hm(9, 0, 0), runBlocksAt, "--active", "--exit-code", "--cost-limit=0.0001"); got != 0 {
+		t.Errorf("no active block: exit %d, want 0", got)
+	}
+}
