@@ -38,10 +38,10 @@ type environ struct {
 
 // app is an opened command context: configuration, logger, store and prices.
 type app struct {
-	cfg     config.Config
-	logger  *slog.Logger
-	store   usage.Store
-	prices  *pricing.Table
+	cfg    config.Config
+	logger *slog.Logger
+	store  usage.Store
+	prices *pricing.Table
 	// budgets is the content of BUDGETS_FILE; empty when it is unset.
 	budgets *budget.Config
 	loc     *time.Location
