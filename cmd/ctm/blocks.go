@@ -141,8 +141,12 @@ func writeBlocksTable(w io.Writer, v views.Blocks, loc *time.Location) error {
 	fmt.Fprintf(&b, "Last 7 days: %s tokens, %s (%s entries)\n",
 		formatInt(v.Weekly.TotalTokens), formatCost(v.Weekly.CostUSD), formatInt(v.Weekly.Entries))
 	if e := v.LimitEstimate; e != nil {
-		fmt.Fprintf(&b, "5-hour limit: %s estimated from %d samples (confidence %.2f); the active block is held against it\n",
-			formatCost(e.Limit), e.Samples, e.Confidence)
+		held := ""
+		if act := usage.ActiveBlock(v.Blocks); act != nil && act.LimitStatus != nil && act.LimitStatus.Source == usage.LimitSourceSamples {
+			held = "; the active block is held against it"
+		}
+		fmt.Fprintf(&b, "5-hour limit: %s estimated from %d samples (confidence %.2f)%s\n",
+			formatCost(e.Limit), e.Samples, e.Confidence, held)
 	}
 	if v.RateLimits != nil {
 		fmt.Fprintf(&b, "Claude's own numbers (received %s): %s\n",

@@ -140,7 +140,7 @@ func writeLimitLines(b *strings.Builder, l views.Limits, loc *time.Location) {
 		switch w.Source {
 		case "claude":
 			fmt.Fprintf(b, "  now: %.0f%% used (Claude's own figure, received %s)%s%s\n",
-				w.Percent, w.ReceivedAt.In(loc).Format("15:04"), resets, proj)
+				w.Percent, w.ReceivedAt.In(loc).Format("2006-01-02 15:04"), resets, proj)
 		case "estimate":
 			fmt.Fprintf(b, "  now: %.0f%% used (estimate: %s spent in the window%s)%s\n", w.Percent, formatCost(w.Used), resets, proj)
 		}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -109,5 +110,64 @@ func TestBlocksExitCode(t *testing.T) {
 	}
 	if got := runAt(env, hm(9, 0, 0), runBlocksAt, "--active", "--exit-code", "--cost-limit=0.0001"); got != 0 {
 		t.Errorf("no active block: exit %d, want 0", got)
+	}
+}
+
+// TestEstimatedLimitInBlocksAndStatusline stores three rate_limits samples
+// of a user whose 5-hour limit is known, then a request after them: the
+// samples are stale, so ctm blocks, --exit-code and the status line hold
+// the active block against the limit estimated from them.
+func TestEstimatedLimitInBlocksAndStatusline(t *testing.T) {
+	dir := sampleDir(t)
+	writeTranscript(t, dir, "p2", "s4", []turn{{hm(5, 11, 45), "claude-haiku-4-5", 100, 10}})
+	env, _, _ := testEnv(t, dir)
+	now := hm(5, 12, 15)
+	act := blocksAt(t, env, now, "--active")
+	if len(act.Blocks) != 1 {
+		t.Fatalf("active blocks = %d", len(act.Blocks))
+	}
+	st := openTestStore(t, env)
+	recs, err := st.Records(t.Context(), usage.Filter{Since: hm(5, 10, 0)}, usage.Page{})
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("records = %d, %v", len(recs), err)
+	}
+	c1, c2 := recs[0].Cost, recs[1].Cost
+	limit := usage.Money(float64(c1+c2) / 0.9) // the second sample reads 90 %
+	resets := hm(5, 15, 0)
+	for _, s := range []struct {
+		at   time.Time
+		cost usage.Money
+	}{{hm(5, 10, 16), c1}, {hm(5, 11, 16), c1 + c2}, {hm(5, 11, 20), c1 + c2}} {
+		pct := float64(int(float64(s.cost)/float64(limit)*100 + 0.5))
+		if err := st.SaveRateLimits(t.Context(), usage.RateLimitSample{Time: s.at, SessionID: "x",
+			FiveHour: &usage.RateLimitWindow{UsedPercentage: pct, ResetsAt: resets}}); err != nil {
+			t.Fatal(err)
+		}
+		resets = resets.Add(time.Millisecond) // keep identical samples apart
+	}
+	st.Close()
+
+	v := blocksAt(t, env, now, "--active")
+	ls := v.Blocks[0].LimitStatus
+	if ls == nil || ls.Source != usage.LimitSourceSamples || ls.Samples != 3 {
+		t.Fatalf("limit status = %+v, want the estimate of 3 samples", ls)
+	}
+	if rel := ls.CostLimit/limit.USD() - 1; rel > 0.02 || rel < -0.02 {
+		t.Errorf("estimated limit %v, true %v", ls.CostLimit, limit.USD())
+	}
+	if code := runAt(env, now, runBlocksAt, "--active", "--exit-code"); code != exitNear {
+		t.Errorf("blocks --active --exit-code = %d at %.0f%% of the estimate, want %d", code, 100*ls.Ratio, exitNear)
+	}
+	table := env.stdout.(*bytes.Buffer).String()
+	if !strings.Contains(table, "est. (3 samples)") || !strings.Contains(table, "estimated from 3 samples") {
+		t.Errorf("blocks table lacks the estimate:\n%s", table)
+	}
+	env.stdin = strings.NewReader(`{"session_id":"s4","model":{"id":"claude-haiku-4-5"}}`)
+	if code := runAt(env, now, statuslineAt); code != 0 {
+		t.Fatalf("statusline exit %d: %s", code, env.stderr)
+	}
+	line := env.stdout.(*bytes.Buffer).String()
+	if want := fmt.Sprintf("5h ~%.0f%% est. (3 samples)", 100*ls.Ratio); !strings.Contains(line, want) {
+		t.Errorf("status line %q lacks %q", line, want)
 	}
 }
