@@ -50,7 +50,7 @@ func lastRecord(records []usage.Record) time.Time {
 
 // maxEstimateSamples bounds the samples read per estimate: the newest ones
 // describe the current limit, and the records of their windows are read.
-const maxEstimateSamples = 500
+const maxEstimateSamples = 200
 
 // Durations of Claude's rate-limit windows.
 const (
