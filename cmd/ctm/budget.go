@@ -22,10 +22,7 @@ const (
 
 // budgetOutput is what ctm budget --json prints: GET /budgets and GET
 // /limits side by side.
-type budgetOutput struct {
-	views.Budgets
-	Limits views.Limits `json:"limits"`
-}
+type budgetOutput = views.BudgetReport
 
 // runBudget implements ctm budget.
 func runBudget(ctx context.Context, args []string, env *environ) int {
@@ -47,13 +44,8 @@ func runBudgetAt(ctx context.Context, args []string, env *environ, clock func() 
 		return code
 	}
 	defer a.close()
-	v := a.views(clock)
-	out := budgetOutput{}
-	var err error
-	if out.Budgets, err = v.Budgets(ctx, a.budgets.Budgets); err != nil {
-		return a.fail(err)
-	}
-	if out.Limits, err = v.Limits(ctx); err != nil {
+	out, err := a.views(clock).BudgetReport(ctx, a.budgets.Budgets)
+	if err != nil {
 		return a.fail(err)
 	}
 	if *jsonOut {
@@ -80,7 +72,7 @@ func runBudgetAt(ctx context.Context, args []string, env *environ, clock func() 
 // writeBudgetTable prints the budgets and the limits for people.
 func writeBudgetTable(w io.Writer, out budgetOutput, file string, loc *time.Location) error {
 	var b strings.Builder
-	if len(out.Budgets.Budgets) == 0 {
+	if len(out.Budgets) == 0 {
 		if file == "" {
 			b.WriteString("No budgets: set BUDGETS_FILE (or --budgets-file) to a JSON or TOML file; see docs/configuration.md.\n")
 		} else {
@@ -89,7 +81,7 @@ func writeBudgetTable(w io.Writer, out budgetOutput, file string, loc *time.Loca
 	} else {
 		t := newTable("Budget", "Period", "Scope", "Since", "Spent", "Budget", "Used", "Status", "Projected")
 		t.alignRight(4, 5, 6, 8)
-		for _, st := range out.Budgets.Budgets {
+		for _, st := range out.Budgets {
 			scope := "all"
 			switch {
 			case st.Project != "" && st.User != "":
@@ -105,7 +97,7 @@ func writeBudgetTable(w io.Writer, out budgetOutput, file string, loc *time.Loca
 		if err := t.render(&b); err != nil {
 			return err
 		}
-		for _, st := range out.Budgets.Budgets {
+		for _, st := range out.Budgets {
 			if len(st.UnpricedModels) > 0 {
 				fmt.Fprintf(&b, "Budget %s: no price known for %s; their cost counts as $0.00.\n", st.ID, strings.Join(st.UnpricedModels, ", "))
 			}

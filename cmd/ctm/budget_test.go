@@ -40,17 +40,17 @@ func TestBudgetCommand(t *testing.T) {
 	env, _, _ := testEnv(t, sampleDir(t), "BUDGETS_FILE="+file)
 	writeBudgets(t, file, 1000*usage.MoneyPerUSD)
 	out, code := budgetJSON(t, env, "--exit-code")
-	if code != 0 || len(out.Budgets.Budgets) != 2 {
+	if code != 0 || len(out.Budgets) != 2 {
 		t.Fatalf("exit %d, %+v", code, out)
 	}
-	day := out.Budgets.Budgets[0]
+	day := out.Budgets[0]
 	spent := day.Spent
 	if spent <= 0 || day.Entries != 2 || !day.PeriodStart.Equal(hm(5, 0, 0)) || len(day.Crossed) != 0 || day.Status != "ok" {
 		t.Fatalf("daily = %+v; want day 5's two records", day)
 	}
 	// p1's records are on days 0 and 3: the week of day 5 (Mon day 0 to
 	// Sun day 6) holds both.
-	if w := out.Budgets.Budgets[1]; w.Entries != 3 || w.Project != "/work/p1" {
+	if w := out.Budgets[1]; w.Entries != 3 || w.Project != "/work/p1" {
 		t.Errorf("p1-week = %+v, want p1's 3 records", w)
 	}
 	for _, c := range []struct {
@@ -65,9 +65,9 @@ func TestBudgetCommand(t *testing.T) {
 	} {
 		writeBudgets(t, file, c.amount)
 		out, code := budgetJSON(t, env, "--exit-code")
-		if code != c.code || out.Status != c.status || len(out.Budgets.Budgets[0].Crossed) != c.cross {
+		if code != c.code || out.Status != c.status || len(out.Budgets[0].Crossed) != c.cross {
 			t.Errorf("amount %s: exit %d, status %s, crossed %v; want %d, %s, %d thresholds", c.amount, code, out.Status,
-				out.Budgets.Budgets[0].Crossed, c.code, c.status, c.cross)
+				out.Budgets[0].Crossed, c.code, c.status, c.cross)
 		}
 	}
 	// Without --exit-code an over budget exits 0.

@@ -186,6 +186,10 @@ func (a *Alerter) notify(ctx context.Context, t Target, alert Alert, thresholds 
 	a.opts.Logger.Info("budget notification sent", "target", t.Name, "budget", alert.BudgetID,
 		"threshold", alert.Threshold, "percent", fmt.Sprintf("%.1f", alert.Percent))
 	now := time.Now()
+	// Delivered is delivered: log it even when shutdown has begun, or the
+	// next start would send it again.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	for _, th := range thresholds {
 		if _, err := a.opts.Store.MarkBudgetAlertSent(ctx, usage.BudgetAlert{BudgetID: alert.BudgetID,
 			PeriodStart: alert.PeriodStart, Threshold: th, Target: t.Name, SentAt: now}); err != nil {

@@ -267,7 +267,9 @@ func (s *Server) buildOpenAPI() map[string]any {
 	paths[s.opts.APIPrefix+"/ws"] = map[string]any{"get": map[string]any{
 		"summary": "WebSocket feed. The server sends connected {client_id, server_time}, stats_update (the /stats " +
 			"summary after new records), heartbeat every 30 s, block_update (the active block, absent when none), " +
-			"alert (80% and 100% of the block limit) and error; a client may send ping (answered by pong) and pong. " +
+			"alert (80% and 100% of the block limit), budget_alert (a budget of BUDGETS_FILE crossed 50, 80 or 100% " +
+			"in its period: {budget_id, period, project, user, amount_usd, threshold, period_start, period_end, " +
+			"spent_usd, percent, status, message}, once per budget, period and threshold) and error; a client may send ping (answered by pong) and pong. " +
 			"Every message is {type, data, timestamp}. Past the client limit a connection is closed at once with " +
 			"status 1013 (try again later).",
 		"operationId": "getWs",

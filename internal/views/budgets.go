@@ -92,3 +92,23 @@ func budgetStatusOf(percent float64) string {
 func severity(status string) int {
 	return slices.Index([]string{BudgetOK, BudgetNear, BudgetOver}, status)
 }
+
+// BudgetReport is the budgets view with the limits view, as ctm budget
+// --json prints it and the MCP budgets tool answers.
+type BudgetReport struct {
+	Budgets []BudgetStatus `json:"budgets"`
+	// Status is the most severe status of any budget, ok when none.
+	Status string `json:"status"`
+	Limits Limits `json:"limits"`
+}
+
+// BudgetReport returns the budgets and the estimated limits.
+func (v *Views) BudgetReport(ctx context.Context, budgets []usage.Budget) (BudgetReport, error) {
+	b, err := v.Budgets(ctx, budgets)
+	if err != nil {
+		return BudgetReport{}, err
+	}
+	r := BudgetReport{Budgets: b.Budgets, Status: b.Status}
+	r.Limits, err = v.Limits(ctx)
+	return r, err
+}
