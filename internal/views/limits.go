@@ -28,6 +28,11 @@ const MinEstimatePercent = 5
 // views hold blocks against it.
 const MinEstimateSamples = 3
 
+// MinEstimateConfidence is the confidence an estimate needs before views
+// hold blocks and windows against it: below it the samples disagree too
+// much (or are too few) for a status to mean anything.
+const MinEstimateConfidence = 0.25
+
 // FreshRateLimit is how old Claude's own figure may be and still be shown
 // as the current one although records were added since; older, the
 // estimate is used. A figure with no record after it stays current.
@@ -119,6 +124,11 @@ func EstimateLimit(points []LimitPoint) Estimate {
 	return Estimate{Limit: usage.Money(math.Round(med)), Samples: len(ests), Spread: spread, Confidence: conf}
 }
 
+// usable reports whether e is good enough to hold usage against.
+func (e Estimate) usable() bool {
+	return e.Limit > 0 && e.Samples >= MinEstimateSamples && e.Confidence >= MinEstimateConfidence
+}
+
 // WindowLimit is one of Claude's rate-limit windows: the estimate of its
 // limit and where the current window stands.
 type WindowLimit struct {
@@ -195,7 +205,7 @@ func (v *Views) applyLimitEstimate(ctx context.Context, blocks []usage.Block, no
 		return nil, nil
 	}
 	w, err := v.WindowLimit(ctx, "five_hour")
-	if err != nil || w.Samples < MinEstimateSamples || w.Limit <= 0 {
+	if err != nil || !w.usable() {
 		return nil, err
 	}
 	usage.ApplyEstimatedLimit(blocks, w.Limit, w.Samples, w.Confidence, now)
@@ -288,7 +298,7 @@ func (v *Views) windowLimit(ctx context.Context, out *WindowLimit, samples []usa
 		if !out.ResetsAt.IsZero() && elapsed > 0 {
 			out.ProjectedPercent = out.Percent * float64(dur) / float64(elapsed)
 		}
-	case out.Limit > 0 && out.Samples >= MinEstimateSamples:
+	case out.usable():
 		out.Source = "estimate"
 		out.Percent = float64(out.Used) / float64(out.Limit) * 100
 		if !out.ResetsAt.IsZero() && elapsed > 0 {

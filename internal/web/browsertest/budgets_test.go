@@ -2,6 +2,7 @@ package browsertest
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -64,4 +65,61 @@ func TestBudgetsCard(t *testing.T) {
 	if errs := consoleErrors(t, b, c.url); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
 	}
+}
+
+// TestBlockCardEstimate stores three rate-limit samples that a later
+// request makes stale: the block card holds the block against the limit
+// estimated from them and says so.
+func TestBlockCardEstimate(t *testing.T) {
+	requireChromium(t)
+	root := copyCorpus(t)
+	appendResponse(t, root, blockNow.Add(-10*time.Minute), "after-samples")
+	c, _ := startWithHub(t, root, func(o *server.Options) error {
+		o.Now = func() time.Time { return blockNow }
+		// Samples of a user whose limit is $5, read off the block's
+		// records as Claude would have reported them.
+		rs := o.Store.(usage.RateLimitStore)
+		resets := blockNow.Add(2 * time.Hour)
+		for _, ago := range []time.Duration{54 * time.Minute, 50 * time.Minute, 45 * time.Minute} { // 09:06 to 09:15, during a session
+			at := blockNow.Add(-ago)
+			recs, err := o.Store.Records(t.Context(), usage.Filter{Since: resets.Add(-5 * time.Hour), Until: at}, usage.Page{})
+			if err != nil {
+				return err
+			}
+			var cost usage.Money
+			for _, r := range recs {
+				cost += r.Cost
+			}
+			err = rs.SaveRateLimits(t.Context(), usage.RateLimitSample{
+				Time:     at,
+				FiveHour: &usage.RateLimitWindow{UsedPercentage: math.Round(cost.USD() / 5 * 100), ResetsAt: resets},
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	var act struct {
+		LimitStatus struct {
+			Status, Source string
+			Ratio          float64
+			Samples        int
+		} `json:"limit_status"`
+	}
+	getAPI(t, c.url, "/blocks/active", &act)
+	if act.LimitStatus.Source != "samples" || act.LimitStatus.Samples != 3 {
+		t.Fatalf("GET /blocks/active limit_status = %+v, want the estimate of 3 samples", act.LimitStatus)
+	}
+	b := newBrowser(t, 1280, 900)
+	b.open(t, c.url+"/")
+	b.waitFor(t, "the active block", `document.querySelector('#block-card').dataset.state === 'active'`)
+	text := eval[string](t, b, `document.querySelector('#block-body').textContent`)
+	if !strings.Contains(text, "estimated from 3 samples") || !strings.Contains(text, fmt.Sprintf("%.1f%%", 100*act.LimitStatus.Ratio)) {
+		t.Errorf("block card = %q; want %.1f%% of the limit estimated from 3 samples", text, 100*act.LimitStatus.Ratio)
+	}
+	if limit := eval[string](t, b, `document.querySelector('[data-window="five_hour"]')?.textContent || ''`); !strings.Contains(limit, "limit ≈ $5.0") {
+		t.Errorf("limits card = %q, want the estimate of the $5 limit", limit)
+	}
+	b.screenshot(t, "block-card-estimate.png")
 }

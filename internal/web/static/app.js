@@ -746,6 +746,7 @@ function renderBlock(b) {
     const ratio = ls.ratio || 0;
     let of;
     if (ls.source === 'claude') of = "of Claude's 5-hour limit";
+    else if (ls.source === 'samples') of = `of ${fmt.usd(ls.cost_limit)} (estimated from ${ls.samples} samples)`;
     else if (ls.cost_limit && ratio === ls.cost_ratio) of = `of ${fmt.usd(ls.cost_limit)}${ls.source === 'estimate' ? ' (plan estimate)' : ''}`;
     else of = `of ${fmt.tokens(ls.token_limit)} tokens (no cache reads)`;
     parts.push(progress(`Limit (${ls.status})`, `${fmt.pct(ratio)} ${of}`, Math.min(1, ratio), ls.status));
