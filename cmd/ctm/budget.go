@@ -134,6 +134,10 @@ func writeLimitLines(b *strings.Builder, l views.Limits, loc *time.Location) {
 			fmt.Fprintf(b, "  now: %.0f%% used (Claude's own figure, received %s)%s%s\n",
 				w.Percent, w.ReceivedAt.In(loc).Format("2006-01-02 15:04"), resets, proj)
 		case "estimate":
+			if w.ResetsAt.IsZero() && w.Used == 0 {
+				b.WriteString("  now: 0% used (no request since the last window reset)\n")
+				continue
+			}
 			fmt.Fprintf(b, "  now: %.0f%% used (estimate: %s spent in the window%s)%s\n", w.Percent, formatCost(w.Used), resets, proj)
 		}
 	}

@@ -235,38 +235,59 @@ func (v *Views) windowLimit(ctx context.Context, out *WindowLimit, samples []usa
 		}
 		rs = append(rs, reading{w.ResetsAt.Add(-dur), s.Time, w.UsedPercentage})
 	}
-	// The current window: the one the latest sample names, rolled forward
-	// by whole windows to the one containing now.
-	var start, end time.Time
-	if latest != nil && !get(latest).ResetsAt.IsZero() {
-		end = get(latest).ResetsAt
-		for !end.After(now) {
-			end = end.Add(dur)
-		}
-		start = end.Add(-dur)
-	}
 	from := now.Add(-dur)
 	for _, r := range rs {
 		if r.start.Before(from) {
 			from = r.start
 		}
 	}
-	if !start.IsZero() && start.Before(from) {
-		from = start
+	var lastReset time.Time // of the latest sample's window
+	if latest != nil {
+		lastReset = get(latest).ResetsAt
+	}
+	if !lastReset.IsZero() && lastReset.Add(-dur).Before(from) {
+		from = lastReset.Add(-dur)
 	}
 	records, err := v.Store.Records(ctx, usage.Filter{Since: from, Until: now.Add(time.Nanosecond)}, usage.Page{})
 	if err != nil {
 		return fmt.Errorf("records: %w", err)
+	}
+	firstFrom := func(t time.Time) int {
+		i, _ := slices.BinarySearchFunc(records, t, func(r usage.Record, t time.Time) int { return r.Timestamp.Compare(t) })
+		return i
 	}
 	// Prefix sums of cost in time order answer each window in O(log n).
 	cum := make([]usage.Money, len(records)+1)
 	for i := range records {
 		cum[i+1] = cum[i].Add(records[i].Cost)
 	}
-	costIn := func(a, b time.Time) usage.Money {
-		i, _ := slices.BinarySearchFunc(records, a, func(r usage.Record, t time.Time) int { return r.Timestamp.Compare(t) })
-		j, _ := slices.BinarySearchFunc(records, b, func(r usage.Record, t time.Time) int { return r.Timestamp.Compare(t) })
-		return cum[j] - cum[i]
+	costIn := func(a, b time.Time) usage.Money { return cum[firstFrom(b)] - cum[firstFrom(a)] }
+
+	// The current window: the one the latest sample names while it has
+	// not reset; after a reset, Claude opens the next window with the
+	// next request (floored to the hour, as blocks are), and none is open
+	// when no request came since.
+	var start, end time.Time
+	open := true
+	switch {
+	case lastReset.IsZero():
+		start, open = now.Add(-dur), false // unknown: the trailing window
+	default:
+		end = lastReset
+		for !end.After(now) {
+			i := firstFrom(end)
+			if i == len(records) {
+				end = time.Time{}
+				break
+			}
+			end = records[i].Timestamp.Truncate(time.Hour).Add(dur)
+		}
+		if end.IsZero() {
+			start, open = now, false // nothing used since the reset
+		} else {
+			start = end.Add(-dur)
+			out.Start, out.ResetsAt = start.In(v.loc()), end.In(v.loc())
+		}
 	}
 	points := make([]LimitPoint, len(rs))
 	for i, r := range rs {
@@ -275,12 +296,6 @@ func (v *Views) windowLimit(ctx context.Context, out *WindowLimit, samples []usa
 		points[i] = LimitPoint{Percent: r.percent, Cost: costIn(r.start, r.at.Add(time.Millisecond))}
 	}
 	out.Estimate = EstimateLimit(points)
-
-	if start.IsZero() {
-		start = now.Add(-dur) // no known window: the trailing one
-	} else {
-		out.Start, out.ResetsAt = start.In(v.loc()), end.In(v.loc())
-	}
 	out.Used = costIn(start, now.Add(time.Nanosecond))
 	if latest != nil {
 		w := *get(latest)
@@ -295,13 +310,13 @@ func (v *Views) windowLimit(ctx context.Context, out *WindowLimit, samples []usa
 		(get(latest).ResetsAt.IsZero() || get(latest).ResetsAt.After(now)):
 		out.Source = "claude"
 		out.Percent = get(latest).UsedPercentage
-		if !out.ResetsAt.IsZero() && elapsed > 0 {
+		if open && elapsed > 0 {
 			out.ProjectedPercent = out.Percent * float64(dur) / float64(elapsed)
 		}
 	case out.usable():
 		out.Source = "estimate"
 		out.Percent = float64(out.Used) / float64(out.Limit) * 100
-		if !out.ResetsAt.IsZero() && elapsed > 0 {
+		if open && elapsed > 0 {
 			out.ProjectedPercent = out.Percent * float64(dur) / float64(elapsed)
 		}
 	}

@@ -2,6 +2,7 @@ package views_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -177,5 +178,51 @@ func TestLimitsFromRecordedSamples(t *testing.T) {
 	}
 	if _, err := at(last).WindowLimit(ctx, "monthly"); usage.ErrorCode(err) != usage.EINVALID {
 		t.Errorf("unknown window: err = %v", err)
+	}
+}
+
+// TestCurrentWindowAfterReset: once the window of the latest sample has
+// reset, the next one opens with the next request, floored to the hour;
+// with no request since, none is open and nothing is used.
+func TestCurrentWindowAfterReset(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "w.db"), storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	day := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	var recs []usage.Record
+	for i, hm := range []time.Duration{10*time.Hour + 10*time.Minute, 10*time.Hour + 40*time.Minute, 16*time.Hour + 20*time.Minute} {
+		r := usage.Record{Key: fmt.Sprint(i), MessageID: fmt.Sprint(i), RequestID: fmt.Sprint(i), Timestamp: day.Add(hm),
+			Model: "claude-opus-4-6", SessionID: "s", Project: "/p", Tokens: usage.Tokens{Output: 100_000}}
+		r.Cost, _ = storetest.Prices.Price(&r)
+		recs = append(recs, r)
+	}
+	if err := st.Apply(ctx, usage.Batch{Records: recs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveRateLimits(ctx, usage.RateLimitSample{Time: day.Add(10*time.Hour + 41*time.Minute),
+		FiveHour: &usage.RateLimitWindow{UsedPercentage: 50, ResetsAt: day.Add(15 * time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	at := func(now time.Time) views.WindowLimit {
+		v := &views.Views{Store: st, Prices: storetest.Prices, Now: func() time.Time { return now }, RateLimitHistory: st}
+		w, err := v.WindowLimit(ctx, "five_hour")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	if w := at(day.Add(15*time.Hour + 30*time.Minute)); !w.Start.IsZero() || !w.ResetsAt.IsZero() || w.Used != 0 || w.Source != "none" {
+		t.Errorf("after the reset, before any request: %+v; want no open window", w)
+	}
+	w := at(day.Add(16*time.Hour + 30*time.Minute))
+	if !w.Start.Equal(day.Add(16*time.Hour)) || !w.ResetsAt.Equal(day.Add(21*time.Hour)) || w.Used != recs[2].Cost {
+		t.Errorf("after the next request: window %v-%v used %s; want 16:00-21:00 and %s", w.Start, w.ResetsAt, w.Used, recs[2].Cost)
+	}
+	if w := at(day.Add(12 * time.Hour)); !w.ResetsAt.Equal(day.Add(15*time.Hour)) || w.Used != recs[0].Cost+recs[1].Cost ||
+		w.Source != "claude" || w.Percent != 50 || w.Samples != 1 {
+		t.Errorf("inside the sampled window: %+v; want Claude's 50%% of the 10:00-15:00 window", w)
 	}
 }
