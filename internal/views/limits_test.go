@@ -39,6 +39,17 @@ func TestEstimateLimitFromRoundedPercents(t *testing.T) {
 		}
 		prev = e.Confidence
 	}
+	// Were Claude to floor rather than round, the estimate would read high
+	// by about half a point over the median percentage: still within 2 %.
+	floored := make([]views.LimitPoint, len(points))
+	for i, p := range points {
+		floored[i] = views.LimitPoint{Percent: math.Floor(float64(p.Cost) / float64(truth) * 100), Cost: p.Cost}
+	}
+	if e := views.EstimateLimit(floored); math.Abs(float64(e.Limit)-float64(truth))/float64(truth) > 0.02 {
+		t.Errorf("floored percentages: $%s, want within 2%% of $35", e.Limit.Fixed(2))
+	} else {
+		t.Logf("floored percentages: $%s", e.Limit.Fixed(2))
+	}
 	if e := views.EstimateLimit([]views.LimitPoint{{Percent: 2, Cost: 1e9}, {Percent: 0, Cost: 5e9}}); e.Samples != 0 || e.Limit != 0 {
 		t.Errorf("points below %d%% = %+v, want no estimate", views.MinEstimatePercent, e)
 	}
