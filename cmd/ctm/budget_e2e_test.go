@@ -32,9 +32,16 @@ func serveProcess(t *testing.T, vars []string) (base string, stop func()) {
 		t.Fatal(err)
 	}
 	urls := make(chan string, 1)
+	var logMu sync.Mutex
+	var logText strings.Builder
+	logDone := make(chan struct{})
 	go func() {
+		defer close(logDone)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
+			logMu.Lock()
+			logText.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
 			if u := servedAt(sc.Text()); u != "" {
 				urls <- u
 			}
@@ -49,7 +56,10 @@ func serveProcess(t *testing.T, vars []string) (base string, stop func()) {
 			select {
 			case err := <-done:
 				if err != nil {
-					t.Errorf("ctm serve did not exit cleanly: %v", err)
+					<-logDone
+					logMu.Lock()
+					t.Errorf("ctm serve did not exit cleanly: %v; its log:\n%s", err, logText.String())
+					logMu.Unlock()
 				}
 			case <-time.After(10 * time.Second):
 				_ = cmd.Process.Kill()
