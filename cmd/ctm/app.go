@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/budget"
 	"github.com/claude-token-monitor/ctm/internal/config"
 	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/logging"
@@ -37,10 +38,12 @@ type environ struct {
 
 // app is an opened command context: configuration, logger, store and prices.
 type app struct {
-	cfg     config.Config
-	logger  *slog.Logger
-	store   usage.Store
-	prices  *pricing.Table
+	cfg    config.Config
+	logger *slog.Logger
+	store  usage.Store
+	prices *pricing.Table
+	// budgets is the content of BUDGETS_FILE; empty when it is unset.
+	budgets *budget.Config
 	loc     *time.Location
 	stdout  io.Writer
 	stderr  io.Writer
@@ -53,6 +56,9 @@ func (a *app) views(clock func() time.Time) *views.Views {
 	v := &views.Views{Store: a.store, Prices: a.prices, Location: a.loc, Now: clock, DisplayName: a.prices.DisplayName}
 	if rs, ok := a.store.(usage.RateLimitStore); ok {
 		v.RateLimits = rs
+	}
+	if h, ok := a.store.(usage.RateLimitHistory); ok {
+		v.RateLimitHistory = h
 	}
 	return v
 }
@@ -115,6 +121,13 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 	if a.prices, err = pricing.Load(pricing.Options{UserFile: cfg.PricingFile, Refreshed: cfg.RefreshedPrices()}); err != nil {
 		a.close()
 		return nil, a.fail(err)
+	}
+	a.budgets = &budget.Config{}
+	if cfg.BudgetsFile != "" {
+		if a.budgets, err = budget.Load(cfg.BudgetsFile); err != nil {
+			a.close()
+			return nil, a.fail(err)
+		}
 	}
 	store, err := openStore(ctx, cfg, a.prices)
 	if err != nil {

@@ -20,6 +20,7 @@ import (
 type blocksFlags struct {
 	since, until               string
 	json, active, recent, live bool
+	exitCode                   bool
 	refresh                    time.Duration
 }
 
@@ -30,6 +31,7 @@ func (f *blocksFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.active, "active", false, "only the active block")
 	fs.BoolVar(&f.recent, "recent", false, "only blocks of the last 3 days")
 	fs.BoolVar(&f.live, "live", false, "redraw the active block until interrupted")
+	fs.BoolVar(&f.exitCode, "exit-code", false, "exit 10 when the active block is at 80 % of its limit or more, 11 at 100 % or more")
 	fs.DurationVar(&f.refresh, "refresh", 5*time.Second, "redraw `interval` of --live")
 }
 
@@ -90,6 +92,9 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 	if err != nil {
 		return a.fail(err)
 	}
+	if bf.exitCode {
+		return blockExitCode(v.Blocks)
+	}
 	return 0
 }
 
@@ -135,6 +140,14 @@ func writeBlocksTable(w io.Writer, v views.Blocks, loc *time.Location) error {
 	}
 	fmt.Fprintf(&b, "Last 7 days: %s tokens, %s (%s entries)\n",
 		formatInt(v.Weekly.TotalTokens), formatCost(v.Weekly.CostUSD), formatInt(v.Weekly.Entries))
+	if e := v.LimitEstimate; e != nil {
+		held := ""
+		if act := usage.ActiveBlock(v.Blocks); act != nil && act.LimitStatus != nil && act.LimitStatus.Source == usage.LimitSourceSamples {
+			held = "; the active block is held against it"
+		}
+		fmt.Fprintf(&b, "5-hour limit: %s estimated from %d samples (confidence %.2f)%s\n",
+			formatCost(e.Limit), e.Samples, e.Confidence, held)
+	}
 	if v.RateLimits != nil {
 		fmt.Fprintf(&b, "Claude's own numbers (received %s): %s\n",
 			v.RateLimits.Time.In(loc).Format("2006-01-02 15:04"), rateLimitText(v.RateLimits, loc))
@@ -181,6 +194,8 @@ func limitCell(s *usage.LimitStatus) string {
 		pct += " (Claude)"
 	case usage.LimitSourceEstimate:
 		pct += " est."
+	case usage.LimitSourceSamples:
+		pct += fmt.Sprintf(" est. (%d samples)", s.Samples)
 	}
 	if s.Status != usage.LimitOK {
 		pct += " " + s.Status
@@ -252,6 +267,14 @@ func timeToLimit(s *usage.LimitStatus, now time.Time, loc *time.Location) string
 	switch {
 	case s.Source == usage.LimitSourceClaude:
 		return claudeLimitText(s)
+	case s.Source == usage.LimitSourceSamples && s.Status == usage.LimitExceeded:
+		return fmt.Sprintf("%.0f%% of the estimated %s (from %d samples): exceeded", 100*s.Ratio, formatUSD(s.CostLimit), s.Samples)
+	case s.Source == usage.LimitSourceSamples && !s.LimitAt.IsZero():
+		return fmt.Sprintf("%.0f%% of the estimated %s (from %d samples); reached at %s at this rate (in %s)", 100*s.Ratio,
+			formatUSD(s.CostLimit), s.Samples, s.LimitAt.In(loc).Format("15:04"), formatDuration(s.LimitAt.Sub(now)))
+	case s.Source == usage.LimitSourceSamples:
+		return fmt.Sprintf("%.0f%% of the estimated %s (from %d samples); not reached before the block ends at this rate",
+			100*s.Ratio, formatUSD(s.CostLimit), s.Samples)
 	case s.Status == usage.LimitExceeded:
 		return "exceeded"
 	case !s.LimitAt.IsZero():

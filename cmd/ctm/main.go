@@ -64,6 +64,7 @@ func commands() map[string]command {
 	cmds := map[string]command{
 		"serve":      {"serve the dashboard, API and WebSocket feed", runServe},
 		"blocks":     {"usage per 5-hour block, with limits, burn rate and projection", runBlocks},
+		"budget":     {"cost budgets (BUDGETS_FILE) and the estimated 5-hour and weekly limits", runBudget},
 		"statusline": {"one status line for Claude Code (reads its JSON on stdin)", runStatusline},
 		"export":     {"export usage as CSV or JSON", runExport},
 		"token":      {"create a push token for a team member (team server)", runToken},

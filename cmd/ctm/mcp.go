@@ -49,6 +49,7 @@ func runMCPAt(ctx context.Context, args []string, env *environ, clock func() tim
 		},
 		Location: a.loc,
 		Limits:   limits,
+		Budgets:  a.budgets.Budgets,
 		CatchUp: func(ctx context.Context) error {
 			mu.Lock()
 			defer mu.Unlock()

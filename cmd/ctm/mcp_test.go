@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -72,7 +73,12 @@ func resultText(t *testing.T, res *mcp.CallToolResult) string {
 }
 
 func TestMCPMatchesCLI(t *testing.T) {
-	env, _, _ := testEnv(t, filepath.Join(realDir(t), "claude-real"))
+	budgets := filepath.Join(t.TempDir(), "budgets.json")
+	if err := os.WriteFile(budgets, []byte(`{"budgets":[{"id":"m","period":"monthly","amount_usd":10},
+		{"id":"d","period":"daily","amount_usd":1,"project":"/tmp/test"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env, _, _ := testEnv(t, filepath.Join(realDir(t), "claude-real"), "BUDGETS_FILE="+budgets)
 	// The corpus has an active block at this time.
 	now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
@@ -97,11 +103,20 @@ func TestMCPMatchesCLI(t *testing.T) {
 		t.Fatalf("ctm blocks: exit %d: %s", code, env.stderr)
 	}
 	want["current_block"] = bytes.Clone(out.Bytes())
+	out.Reset()
+	if code := runBudgetAt(t.Context(), []string{"--json"}, env, clock); code != 0 {
+		t.Fatalf("ctm budget: exit %d: %s", code, env.stderr)
+	}
+	want["budgets"] = bytes.Clone(out.Bytes())
 	cases = append(cases, struct {
 		tool string
 		args map[string]any
 		cli  []string
-	}{"current_block", nil, nil})
+	}{"current_block", nil, nil}, struct {
+		tool string
+		args map[string]any
+		cli  []string
+	}{"budgets", nil, []string{"budget", "--json"}})
 
 	cs := mcpSession(t, env, clock, "--plan", "max5")
 	ctx := t.Context()
@@ -118,7 +133,7 @@ func TestMCPMatchesCLI(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if wantNames := []string{"breakdown", "current_block", "daily_report", "monthly_report", "projects", "prompts", "session", "sessions", "weekly_report"}; !slices.Equal(names, wantNames) {
+	if wantNames := []string{"breakdown", "budgets", "current_block", "daily_report", "monthly_report", "projects", "prompts", "session", "sessions", "weekly_report"}; !slices.Equal(names, wantNames) {
 		t.Fatalf("tools = %v, want %v", names, wantNames)
 	}
 	for _, c := range cases {

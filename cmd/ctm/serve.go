@@ -4,15 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/claude-token-monitor/ctm/internal/config"
 	"sync"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/budget"
+	"github.com/claude-token-monitor/ctm/internal/config"
 	"github.com/claude-token-monitor/ctm/internal/ingest"
 	"github.com/claude-token-monitor/ctm/internal/live"
 	"github.com/claude-token-monitor/ctm/internal/server"
 	"github.com/claude-token-monitor/ctm/internal/source/claude"
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 	"github.com/claude-token-monitor/ctm/internal/watch"
 	"github.com/claude-token-monitor/ctm/internal/web"
 )
@@ -39,6 +41,14 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 	limits, err := usage.NewLimits(a.cfg.Plan, a.cfg.TokenLimit, a.cfg.CostLimit)
 	if err != nil {
 		return a.fail(err)
+	}
+	// Budgets are checked off the ingest path: a change only asks for a
+	// check, which the alerter runs on its own goroutine.
+	var alerter *budget.Alerter
+	checkBudgets := func() {
+		if alerter != nil {
+			alerter.Trigger()
+		}
 	}
 	// The pipeline tells the server of new records; the server needs the
 	// pipeline's watch mode and last ingest, so it is made second.
@@ -81,12 +91,31 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		Team:       isTeam,
 		WatchMode:  pipe.Mode,
 		LastIngest: pipe.LastIngest,
+		Budgets:    a.budgets.Budgets,
+		OnChange:   checkBudgets,
 	})
 	if err != nil {
 		return a.fail(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if as, ok := a.store.(usage.BudgetAlertStore); ok && len(a.budgets.Budgets) > 0 {
+		hub := srv.Hub()
+		alerter, err = budget.New(budget.Options{
+			Config: a.budgets,
+			Views:  func() *views.Views { return a.views(nil) },
+			Store:  as,
+			Broadcast: func(al budget.Alert) {
+				if err := hub.BroadcastBudgetAlert(al); err != nil {
+					a.logger.Warn("budget alert broadcast", "error", err)
+				}
+			},
+			Logger: a.logger,
+		})
+		if err != nil {
+			return a.fail(err)
+		}
+	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -95,6 +124,9 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		}
 	})
 	wg.Go(func() { srv.Run(ctx) })
+	if alerter != nil {
+		wg.Go(func() { alerter.Run(ctx) })
+	}
 	if err := srv.Open(); err != nil {
 		cancel()
 		wg.Wait()

@@ -203,6 +203,10 @@ func statusLine(ctx context.Context, a *app, in statusInput, now time.Time) (str
 	}
 	if w, _ := in.RateLimits.FiveHour.window(); w != nil {
 		parts = append(parts, fmt.Sprintf("5h %.0f%%", w.UsedPercentage))
+	} else if act != nil && act.LimitStatus != nil && act.LimitStatus.Source == usage.LimitSourceSamples {
+		// No figure from Claude Code: the block against the limit
+		// estimated from earlier samples, marked as an estimate.
+		parts = append(parts, fmt.Sprintf("5h ~%.0f%% est. (%d samples)", 100*act.LimitStatus.Ratio, act.LimitStatus.Samples))
 	}
 	if w, _ := in.RateLimits.SevenDay.window(); w != nil {
 		parts = append(parts, fmt.Sprintf("7d %.0f%%", w.UsedPercentage))

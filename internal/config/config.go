@@ -63,6 +63,9 @@ type Config struct {
 	RetentionDays int
 	// PricingFile adds or overrides model prices (PRICING_FILE).
 	PricingFile string
+	// BudgetsFile is the JSON or TOML file of cost budgets and their
+	// notification targets (BUDGETS_FILE); "" for none.
+	BudgetsFile string
 	// PricingURL is where `ctm prices update` fetches a newer price table
 	// (PRICING_URL); nothing else uses the network.
 	PricingURL string

@@ -42,6 +42,7 @@ func (c *Config) BindFlagGroups(fs *flag.FlagSet, groups FlagGroup) {
 		fs.StringVar(&c.LogFile, "log-file", c.LogFile, "also write the log to this `file` (LOG_FILE)")
 		fs.BoolVar(&c.Debug, "debug", c.Debug, "debug logging (DEBUG)")
 		fs.StringVar(&c.PricingFile, "pricing-file", c.PricingFile, "JSON `file` adding or overriding model prices (PRICING_FILE)")
+		fs.StringVar(&c.BudgetsFile, "budgets-file", c.BudgetsFile, "JSON or TOML `file` of cost budgets and notification targets (BUDGETS_FILE)")
 	}
 	if groups&ServerFlags != 0 {
 		fs.StringVar(&c.Host, "host", c.Host, "listen `host` (HOST)")

@@ -149,6 +149,7 @@ var settings = []setting{
 	{name: "SNAPSHOT_INTERVAL", set: func(c *Config, v string) (err error) { c.SnapshotInterval, err = parseDuration(v); return err }},
 	{name: "RETENTION_DAYS", set: func(c *Config, v string) (err error) { c.RetentionDays, err = parseInt(v); return err }},
 	{name: "PRICING_FILE", set: func(c *Config, v string) error { c.PricingFile = v; return nil }},
+	{name: "BUDGETS_FILE", set: func(c *Config, v string) error { c.BudgetsFile = v; return nil }},
 	{name: "PRICING_URL", set: func(c *Config, v string) error { c.PricingURL = v; return nil }},
 	// Trimmed like AUTH_TOKEN_FILE's content: a token of spaces is none.
 	{name: "AUTH_TOKEN", set: func(c *Config, v string) error { c.AuthToken = strings.TrimSpace(v); return nil }, secret: true},
@@ -284,6 +285,7 @@ func (c *Config) expandPaths() {
 	c.DatabasePath = expandHome(c.DatabasePath, c.Home)
 	c.LogFile = expandHome(c.LogFile, c.Home)
 	c.PricingFile = expandHome(c.PricingFile, c.Home)
+	c.BudgetsFile = expandHome(c.BudgetsFile, c.Home)
 }
 
 // expandHome replaces a leading "~" or "~/" in p with home. "~user" forms

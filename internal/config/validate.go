@@ -235,6 +235,7 @@ func (c *Config) Redacted() map[string]any {
 		"snapshot_interval": c.SnapshotInterval.String(),
 		"retention_days":    c.RetentionDays,
 		"pricing_file":      c.PricingFile,
+		"budgets_file":      c.BudgetsFile,
 		"auth_token":        token,
 		"allow_remote":      c.AllowRemote,
 		"plan":              c.Plan,

@@ -28,6 +28,8 @@ type Options struct {
 	Location *time.Location
 	// Limits are the per-block limits of current_block, as configured.
 	Limits usage.Limits
+	// Budgets are the cost budgets of the budgets tool (BUDGETS_FILE).
+	Budgets []usage.Budget
 	// CatchUp, when set, brings the store up to date before each call,
 	// so that answers include what Claude Code wrote a moment ago.
 	CatchUp func(ctx context.Context) error
@@ -171,7 +173,28 @@ func New(opts Options) *mcp.Server {
 		OutputSchema: schemaFor[views.Blocks](),
 	}, h.currentBlock)
 	addInsightTools(s, h, readOnly)
+	mcp.AddTool(s, &mcp.Tool{
+		Name: "budgets",
+		Description: "The cost budgets the user configured (daily, weekly, monthly; all usage, a project or a user), each in its " +
+			"current period with spent USD, percent, status (ok, near at 80%, over at 100%) and projection, and Claude's " +
+			"5-hour and weekly limits estimated in USD from stored rate-limit samples, with their confidence. The same " +
+			"figures as ctm budget --json.",
+		Annotations:  readOnly,
+		OutputSchema: schemaFor[views.BudgetReport](),
+	}, h.budgets)
 	return s
+}
+
+func (h *handlers) budgets(ctx context.Context, _ *mcp.CallToolRequest, a BlockArgs) (*mcp.CallToolResult, any, error) {
+	v, err := h.views(ctx, a.TZ)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := v.BudgetReport(ctx, h.opts.Budgets)
+	if err != nil {
+		return nil, nil, toolError(err)
+	}
+	return result(r)
 }
 
 // handlers answers the tool calls.

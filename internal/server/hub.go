@@ -25,6 +25,10 @@ const (
 	MsgError       = "error"
 	MsgBlockUpdate = "block_update"
 	MsgAlert       = "alert"
+	// MsgBudgetAlert carries a budget.Alert: a budget crossed 50, 80 or
+	// 100 % of its amount in its current period, sent once per budget,
+	// period and threshold.
+	MsgBudgetAlert = "budget_alert"
 )
 
 // Default values of HubOptions fields.
@@ -295,6 +299,9 @@ func (h *Hub) BroadcastBlockUpdate(data any) error { return h.Broadcast(MsgBlock
 
 // BroadcastAlert sends an alert (e.g. a usage limit about to be reached).
 func (h *Hub) BroadcastAlert(data any) error { return h.Broadcast(MsgAlert, data) }
+
+// BroadcastBudgetAlert sends a budget_alert message.
+func (h *Hub) BroadcastBudgetAlert(data any) error { return h.Broadcast(MsgBudgetAlert, data) }
 
 // enqueue queues b for c, or drops c when its queue is full and returns
 // false; the caller then takes c out of the hub (see forget).

@@ -18,6 +18,9 @@ func (s *Server) Changed() {
 	if s.hub != nil {
 		s.hub.NotifyIngest()
 	}
+	if s.opts.OnChange != nil {
+		s.opts.OnChange()
+	}
 }
 
 // Ingested is the step after an ingest that stored records: Changed, then

@@ -154,11 +154,17 @@ func (s *Server) baseDocs() map[string]operation {
 			response: usage.Block{}, nullable: true},
 		"GET /users": {summary: "Users with their totals (team mode); records without a user are listed under \"\".",
 			response: views.Users{}},
+		"GET /budgets": {summary: "Each cost budget of BUDGETS_FILE in its current period: spent, percent, status (ok, near at 80 % or more, over at 100 % or more), thresholds crossed and projection.",
+			response: budgetsDoc},
+		"GET /limits": {summary: "Claude's 5-hour and weekly limits in cost-equivalent USD, estimated from the stored rate_limits samples, and the current windows against them: Claude's own percentage when fresh, else the estimate.",
+			response: limitsDoc},
 		"GET /config":       {summary: "Effective configuration, without secrets.", response: configResponse{}},
 		"GET /openapi.json": {summary: "This document."},
 		"GET /ws": {summary: "WebSocket feed. The server sends connected {client_id, server_time}, stats_update (the /stats " +
 			"summary after new records), heartbeat every 30 s, block_update (the active block, absent when none), " +
-			"alert (80% and 100% of the block limit) and error; a client may send ping (answered by pong) and pong. " +
+			"alert (80% and 100% of the block limit), budget_alert (a budget of BUDGETS_FILE crossed 50, 80 or 100% " +
+			"in its period: {budget_id, period, project, user, amount_usd, threshold, period_start, period_end, " +
+			"spent_usd, percent, status, message}, once per budget, period and threshold) and error; a client may send ping (answered by pong) and pong. " +
 			"Every message is {type, data, timestamp}. Past the client limit a connection is closed at once with " +
 			"status 1013 (try again later).",
 			params: []param{query("token", "Bearer token, for browsers that cannot set the Authorization header on a WebSocket.", strSchema())},

@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/usage"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -188,6 +189,8 @@ func TestOpenAPI(t *testing.T) {
 	active := newServer(t, func(o *options) {
 		o.Now = func() time.Time { return blockNow }
 		o.Limits = mustLimits(t, "max5", 0, 0)
+		o.Budgets = []usage.Budget{{ID: "month", Period: usage.BudgetMonthly, Amount: 50 * usage.MoneyPerUSD},
+			{ID: "proj", Period: usage.BudgetDaily, Amount: usage.MoneyPerUSD, Project: "/none"}}
 	}).Handler()
 	// One real request per documented operation, including error cases.
 	requests := []struct {
@@ -219,6 +222,9 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/blocks/active", "", nil},
 		{"GET", "/api/v1/blocks/active", "", active},
 		{"GET", "/api/v1/users", "", nil},
+		{"GET", "/api/v1/budgets", "", nil},
+		{"GET", "/api/v1/budgets", "", active},
+		{"GET", "/api/v1/limits", "", nil},
 		{"GET", "/api/v1/stats?user=%20bad", "", nil},
 		{"GET", "/api/v1/breakdown?by=branch", "", nil},
 		{"GET", "/api/v1/breakdown?by=agent&since=2026-02-01&until=2026-02-28", "", nil},
@@ -272,8 +278,8 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 	}
-	if len(doc.Paths) != 21 {
-		t.Errorf("documented paths = %d, want 21", len(doc.Paths))
+	if len(doc.Paths) != 23 {
+		t.Errorf("documented paths = %d, want 23", len(doc.Paths))
 	}
 	// The WebSocket feed is part of the API: its upgrade and messages.
 	ws := doc.Paths["/api/v1/ws"]["get"]

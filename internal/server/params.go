@@ -23,6 +23,9 @@ func (s *Server) views(ctx context.Context) *views.Views {
 	if rs, ok := s.opts.Store.(usage.RateLimitStore); ok {
 		v.RateLimits = rs
 	}
+	if h, ok := s.opts.Store.(usage.RateLimitHistory); ok {
+		v.RateLimitHistory = h
+	}
 	return v
 }
 

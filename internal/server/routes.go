@@ -86,6 +86,8 @@ func (s *Server) routeTable() []route {
 		api("GET /blocks", authToken, s.cached(s.scoped(s.handleBlocks))),
 		api("GET /blocks/active", authToken, s.cached(s.scoped(s.handleActiveBlock))),
 		api("GET /users", authToken, s.cached(s.handleUsers)),
+		api("GET /budgets", authToken, s.cached(s.handleBudgets)),
+		api("GET /limits", authToken, s.cached(s.handleLimits)),
 		api("GET /breakdown", authToken, s.cached(s.scoped(s.handleBreakdown))),
 		api("GET /prompts", authToken, s.cached(s.scoped(s.handlePrompts))),
 		api("GET /export", authToken, s.scoped(s.handleExportGet)),

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -41,6 +42,8 @@ func wantRoutes(team bool) map[string]authRule {
 		"GET /api/v1/users":          authToken,
 		"GET /api/v1/breakdown":      authToken,
 		"GET /api/v1/prompts":        authToken,
+		"GET /api/v1/budgets":        authToken,
+		"GET /api/v1/limits":         authToken,
 		"GET /api/v1/export":         authToken,
 		"POST /api/v1/export":        authToken,
 		"GET /api/v1/config":         authToken,
@@ -241,9 +244,10 @@ func TestTeamPushReachesReaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	stats := make(chan struct{}, 16)
+	var changes atomic.Int64 // budgets are checked from OnChange
 	var s *Server
 	s, err = New(Options{Store: st, Pricer: storetest.Prices, AuthToken: "secret", Team: true,
-		CacheTTL: time.Hour,
+		CacheTTL: time.Hour, OnChange: func() { changes.Add(1) },
 		WebSocket: &HubOptions{StatsInterval: time.Millisecond, Stats: func(ctx context.Context) (any, error) {
 			stats <- struct{}{}
 			return s.StatsSummary(ctx)
@@ -298,6 +302,9 @@ func TestTeamPushReachesReaders(t *testing.T) {
 	}
 	if n := entries(); n != 1 {
 		t.Errorf("entries right after the push = %d, want 1: the cache was not dropped", n)
+	}
+	if n := changes.Load(); n != 1 {
+		t.Errorf("OnChange called %d times after one push, want 1", n)
 	}
 	select {
 	case <-stats:

@@ -109,6 +109,14 @@ type Options struct {
 	// Code's OTLP telemetry). Store must be a usage.TeamStore.
 	Team bool
 
+	// Budgets are the cost budgets GET /budgets reports (BUDGETS_FILE).
+	Budgets []usage.Budget
+
+	// OnChange, when set, is called after every change the server learns
+	// of (see Changed), on the goroutine that made it; it must not block.
+	// Budgets are checked from it.
+	OnChange func()
+
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 }

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -95,4 +97,49 @@ func scanWindow(used sql.NullFloat64, resetsAt sql.NullInt64) *usage.RateLimitWi
 		w.ResetsAt = fromMS(resetsAt.Int64)
 	}
 	return w
+}
+
+var _ usage.RateLimitHistory = (*Store)(nil)
+
+// RateLimitSamples returns the samples received in [since, until), oldest
+// first; with a positive limit, only the newest limit of them.
+func (s *Store) RateLimitSamples(ctx context.Context, since, until time.Time, limit int) ([]usage.RateLimitSample, error) {
+	from, to := int64(math.MinInt64), int64(math.MaxInt64)
+	if !since.IsZero() {
+		from = ms(since)
+	}
+	if !until.IsZero() {
+		to = ms(until)
+	}
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.reader.QueryContext(ctx, `SELECT ts, session_id, five_hour_used, five_hour_resets_at,
+		seven_day_used, seven_day_resets_at FROM (
+			SELECT * FROM rate_limits WHERE ts >= ? AND ts < ? ORDER BY ts DESC, id DESC LIMIT ?)
+		ORDER BY ts, id`, from, to, limit)
+	if err != nil {
+		return nil, fmt.Errorf("rate limit samples: %w", formatError(err))
+	}
+	defer rows.Close()
+	var out []usage.RateLimitSample
+	for rows.Next() {
+		var (
+			rl                    usage.RateLimitSample
+			ts                    int64
+			fiveUsed, sevenUsed   sql.NullFloat64
+			fiveReset, sevenReset sql.NullInt64
+		)
+		if err := rows.Scan(&ts, &rl.SessionID, &fiveUsed, &fiveReset, &sevenUsed, &sevenReset); err != nil {
+			return nil, fmt.Errorf("rate limit samples: %w", formatError(err))
+		}
+		rl.Time = fromMS(ts)
+		rl.FiveHour = scanWindow(fiveUsed, fiveReset)
+		rl.SevenDay = scanWindow(sevenUsed, sevenReset)
+		out = append(out, rl)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("rate limit samples: %w", formatError(err))
+	}
+	return out, nil
 }

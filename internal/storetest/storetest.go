@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) usage.Store) {
 		t.Run("SaveAndPage", func(t *testing.T) { testSnapshotsPage(t, open(t)) })
 		t.Run("Prune", func(t *testing.T) { testSnapshotsPrune(t, open(t)) })
 	})
+	t.Run("BudgetAlerts", func(t *testing.T) { testBudgetAlerts(t, open(t)) })
 	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
 }
 

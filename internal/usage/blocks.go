@@ -287,6 +287,9 @@ const (
 	LimitSourceEstimate = "estimate"
 	// LimitSourceConfigured: TOKEN_LIMIT, COST_LIMIT or "max".
 	LimitSourceConfigured = "configured"
+	// LimitSourceSamples: the limit estimated from stored rate_limits
+	// samples (see views.EstimateLimit).
+	LimitSourceSamples = "samples"
 )
 
 // Limit statuses, by increasing severity.
@@ -403,6 +406,10 @@ type LimitStatus struct {
 	// current burn rate, if that is before the block ends; the time it was
 	// exceeded is not known, so it is zero once a limit is exceeded.
 	LimitAt time.Time `json:"limit_at,omitzero"`
+	// Samples and Confidence describe the estimate behind CostLimit when
+	// Source is LimitSourceSamples.
+	Samples    int     `json:"samples,omitempty"`
+	Confidence float64 `json:"confidence,omitempty"`
 }
 
 // Status returns where b stands against l, or nil for a gap or when l sets
@@ -503,6 +510,22 @@ func ApplyRateLimits(blocks []Block, rl *RateLimitSample, now time.Time) bool {
 		// Claude's meter, so they are dropped.
 		s.TokenLimit, s.TokenRatio, s.CostLimit, s.CostRatio = prev.TokenLimit, prev.TokenRatio, prev.CostLimit, prev.CostRatio
 	}
+	act.LimitStatus = s
+	return true
+}
+
+// ApplyEstimatedLimit holds the active block against a 5-hour cost limit
+// estimated from samples of Claude's own percentages, replacing a status
+// computed from plan presets or configured limits: the estimate measures
+// this user's real allowance. Use it only when ApplyRateLimits did not
+// apply. Returns whether there was an active block.
+func ApplyEstimatedLimit(blocks []Block, limit Money, samples int, confidence float64, now time.Time) bool {
+	act := ActiveBlock(blocks)
+	if act == nil || limit <= 0 {
+		return false
+	}
+	s := Limits{CostUSD: limit.USD()}.Status(act, now)
+	s.Source, s.Samples, s.Confidence = LimitSourceSamples, samples, confidence
 	act.LimitStatus = s
 	return true
 }

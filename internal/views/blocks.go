@@ -52,6 +52,10 @@ type Blocks struct {
 	// RateLimits are Claude's own numbers, as Claude Code last passed them
 	// to ctm statusline; null when none were received.
 	RateLimits *usage.RateLimitSample `json:"rate_limits"`
+	// LimitEstimate is the 5-hour limit estimated from stored samples
+	// when it, not Claude's own figure, decides the active block's
+	// status; null otherwise.
+	LimitEstimate *Estimate `json:"limit_estimate"`
 	// UnpricedModels are the models of the blocks shown and of the week
 	// that have no price; their cost counts as 0.
 	UnpricedModels []string `json:"unpriced_models"`
@@ -82,8 +86,14 @@ func (v *Views) Blocks(ctx context.Context, q BlocksQuery) (Blocks, error) {
 	if res.RateLimits, err = v.latestRateLimits(ctx); err != nil {
 		return res, err
 	}
-	if !v.Partial {
-		usage.ApplyRateLimits(blocks, res.RateLimits, now)
+	official := res.RateLimits
+	if !officialFresh(official, lastRecord(records), now) {
+		official = nil // stale: the estimate, if any, decides
+	}
+	if !v.Partial && !usage.ApplyRateLimits(blocks, official, now) {
+		if res.LimitEstimate, err = v.applyLimitEstimate(ctx, blocks, now); err != nil {
+			return res, err
+		}
 	}
 	blocks = slices.DeleteFunc(blocks, func(b usage.Block) bool {
 		return (!q.Since.IsZero() && b.StartTime.Before(q.Since)) ||
@@ -150,7 +160,14 @@ func (v *Views) ActiveBlock(ctx context.Context, limits usage.Limits) (*usage.Bl
 		if err != nil {
 			return nil, err
 		}
-		usage.ApplyRateLimits(blocks, rl, now)
+		if !officialFresh(rl, lastRecord(records), now) {
+			rl = nil
+		}
+		if !usage.ApplyRateLimits(blocks, rl, now) {
+			if _, err := v.applyLimitEstimate(ctx, blocks, now); err != nil {
+				return nil, err
+			}
+		}
 	}
 	b := v.localBlock(*act)
 	return &b, nil

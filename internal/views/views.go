@@ -36,6 +36,9 @@ type Views struct {
 	// RateLimits, when set, holds Claude's own rate-limit numbers as the
 	// status line received them.
 	RateLimits usage.RateLimitStore
+	// RateLimitHistory, when set, lists the stored samples, from which
+	// Limits estimates Claude's limits.
+	RateLimitHistory usage.RateLimitHistory
 	// Partial marks views of part of the records (one user of a team).
 	// Claude's own numbers are this machine's and describe all of its
 	// usage, so they are shown but do not decide a partial view's limit

@@ -882,6 +882,7 @@ function renderBlock(b) {
     const ratio = ls.ratio || 0;
     let of;
     if (ls.source === 'claude') of = "of Claude's 5-hour limit";
+    else if (ls.source === 'samples') of = `of ${fmt.usd(ls.cost_limit)} (estimated from ${ls.samples} samples)`;
     else if (ls.cost_limit && ratio === ls.cost_ratio) of = `of ${fmt.usd(ls.cost_limit)}${ls.source === 'estimate' ? ' (plan estimate)' : ''}`;
     else of = `of ${fmt.tokens(ls.token_limit)} tokens (no cache reads)`;
     parts.push(progress(`Limit (${ls.status})`, `${fmt.pct(ratio)} ${of}`, Math.min(1, ratio), ls.status));
@@ -902,6 +903,54 @@ function renderBlock(b) {
     ] : [])));
   if (b.models?.length) parts.push(h('div', {}, b.models.map((m) => h('span', { class: 'pill' }, shortModel(m)))));
   $('#block-body').replaceChildren(...parts);
+}
+
+// ---------------------------------------------------------------------------
+// Budgets (BUDGETS_FILE) and Claude's limits estimated from samples
+
+let budgetsAvailable = true;
+
+async function loadBudgets() {
+  if (!budgetsAvailable) return;
+  let budgets, limits;
+  try {
+    [budgets, limits] = await Promise.all([api('/budgets'), api('/limits')]);
+  } catch (err) {
+    if (isMissingRoute(err)) budgetsAvailable = false;
+    else reportError('budgets', err);
+    return;
+  }
+  renderBudgets(budgets, limits);
+}
+
+// budgetClass maps a budget status to the progress bar classes of blocks.
+const budgetClass = { ok: '', near: 'warning', over: 'exceeded' };
+
+function renderBudgets(budgets, limits) {
+  const card = $('#budgets-card');
+  const list = budgets?.budgets || [];
+  const windows = [limits?.five_hour, limits?.seven_day].filter((w) => w && w.source !== 'none');
+  card.hidden = list.length === 0 && windows.length === 0;
+  card.dataset.status = budgets?.status || '';
+  $('#budgets-hint').textContent = list.length ? `${list.length} budget${list.length > 1 ? 's' : ''}` : '';
+  const progress = (label, right, frac, cls, attrs = {}) => h('div', attrs,
+    h('div', { class: 'progress-label' }, h('span', {}, label), h('span', {}, right)),
+    h('div', { class: `progress ${cls}`, role: 'progressbar', 'aria-label': label, 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(Math.round(Math.min(1, frac) * 100)) }, barOf(Math.min(1, frac))));
+  const parts = list.map((b) => {
+    const scope = [b.project && shortProject(b.project), b.user && `user ${b.user}`].filter(Boolean).join(', ') || 'all usage';
+    return progress(`${b.id} · ${b.period}, ${scope}`,
+      `${fmt.usd(b.spent_usd)} of ${fmt.usd(b.amount_usd)} (${fmt.pct(b.percent / 100)}) · projected ${fmt.usd(b.projected_usd)}`,
+      b.percent / 100, budgetClass[b.status] || '', { 'data-budget': b.id, 'data-status': b.status });
+  });
+  for (const w of windows) {
+    const name = w.window === 'five_hour' ? '5-hour limit' : 'Weekly limit';
+    // Claude's own figure when fresh, else the estimate: the page says which.
+    const what = w.source === 'claude' ? "Claude's figure" : `estimated from ${w.samples} samples`;
+    const est = w.samples ? ` · limit ≈ ${fmt.usd(w.limit_usd)} (confidence ${Math.round(w.confidence * 100)}%)` : '';
+    parts.push(progress(`${name} · ${what}`, `${fmt.pct(w.percent / 100)}${est}`, w.percent / 100,
+      w.percent >= 100 ? 'exceeded' : w.percent >= 80 ? 'warning' : '', { 'data-window': w.window, 'data-source': w.source }));
+  }
+  $('#budgets-body').replaceChildren(...parts);
 }
 
 // ---------------------------------------------------------------------------
@@ -1063,6 +1112,7 @@ function onMessage(msg) {
       // The feed carries every user's figures; a filtered page reloads.
       if (!state.user && msg.data && msg.data.summary && msg.data.today) renderStats(msg.data);
       scheduleRefresh();
+      loadBudgets();
       break;
     case 'block_update':
       if (!blocksAvailable) break;
@@ -1071,6 +1121,10 @@ function onMessage(msg) {
       break;
     case 'alert':
       toast(msg.data?.message || `Usage alert: ${JSON.stringify(msg.data)}`);
+      break;
+    case 'budget_alert':
+      toast(msg.data?.message || `Budget ${msg.data?.budget_id} crossed ${msg.data?.threshold}%`);
+      loadBudgets();
       break;
     case 'error':
       toast(`Live feed: ${msg.data?.message || 'error'}`);
@@ -1245,7 +1299,7 @@ async function main() {
     state.today = new Date().toISOString().slice(0, 10);
     state.first = state.today;
   }
-  await Promise.all([loadRange(), loadBlock(), loadHealth(), loadUsers()]);
+  await Promise.all([loadRange(), loadBlock(), loadHealth(), loadUsers(), loadBudgets()]);
   document.documentElement.dataset.ready = 'true';
   performance.mark('ctm-ready');
   connect();
