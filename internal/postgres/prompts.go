@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -56,27 +55,10 @@ func validPrompt(p *usage.Prompt) error {
 
 // Prompts returns the prompts that pass f, by session and time.
 func (s *Store) Prompts(ctx context.Context, f usage.Filter) ([]usage.Prompt, error) {
+	// Prompts have no model; the other fields are the records' columns.
+	f.Model = ""
 	var a args
-	var conds []string
-	if !f.Since.IsZero() {
-		conds = append(conds, "ts >= "+a.add(ceilMS(f.Since)))
-	}
-	if !f.Until.IsZero() {
-		conds = append(conds, "ts < "+a.add(ceilMS(f.Until)))
-	}
-	if f.Project != "" {
-		conds = append(conds, "project = "+a.add(f.Project))
-	}
-	if f.SessionID != "" {
-		conds = append(conds, "session_id = "+a.add(f.SessionID))
-	}
-	if f.User != "" {
-		conds = append(conds, "user_name = "+a.add(f.User))
-	}
-	q := `SELECT key, session_id, project, ts, text, user_name, machine FROM prompts`
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
+	q := `SELECT key, session_id, project, ts, text, user_name, machine FROM prompts` + where(f, &a)
 	rows, err := s.pool.Query(ctx, q+` ORDER BY session_id, ts, key`, a...)
 	if err != nil {
 		return nil, fmt.Errorf("prompts: %w", formatError(err))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -47,29 +46,10 @@ func validPrompt(p *usage.Prompt) error {
 
 // Prompts returns the prompts that pass f, by session and time.
 func (s *Store) Prompts(ctx context.Context, f usage.Filter) ([]usage.Prompt, error) {
-	var (
-		conds []string
-		args  []any
-	)
-	if !f.Since.IsZero() {
-		conds, args = append(conds, "ts >= ?"), append(args, ceilMS(f.Since))
-	}
-	if !f.Until.IsZero() {
-		conds, args = append(conds, "ts < ?"), append(args, ceilMS(f.Until))
-	}
-	for _, c := range []struct{ col, val string }{
-		{"project", f.Project},
-		{"session_id", f.SessionID},
-		{"user", f.User},
-	} {
-		if c.val != "" {
-			conds, args = append(conds, c.col+" = ?"), append(args, c.val)
-		}
-	}
-	q := `SELECT key, session_id, project, ts, text, user, machine FROM prompts`
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
+	// Prompts have no model; the other fields are the records' columns.
+	f.Model = ""
+	cond, args := where(f)
+	q := `SELECT key, session_id, project, ts, text, user, machine FROM prompts` + cond
 	rows, err := s.reader.QueryContext(ctx, q+` ORDER BY session_id, ts, key`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("prompts: %w", formatError(err))
