@@ -397,9 +397,17 @@ ON CONFLICT (qh, session_id, project, user, model) DO UPDATE SET
 	last_ts = max(last_ts, excluded.last_ts)`
 }
 
-// apply adds the sums to the rollup table.
+// apply adds the sums to the rollup table. Full statements share one
+// prepared statement: preparing the upsert again for every 64 rows took
+// a third of the time of writing them.
 func (d *rollupDelta) apply(ctx context.Context, tx *sql.Tx) error {
 	args := make([]any, 0, rowsPerInsert*rollupFields)
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
 	for lo := 0; lo < len(d.keys); lo += rowsPerInsert {
 		hi := min(lo+rowsPerInsert, len(d.keys))
 		args = args[:0]
@@ -409,7 +417,18 @@ func (d *rollupDelta) apply(ctx context.Context, tx *sql.Tx) error {
 				s.Input, s.Output, s.CacheCreation5m, s.CacheCreation1h, s.CacheRead,
 				s.WebSearchRequests, s.WebFetchRequests, s.entries, s.first, s.last)
 		}
-		if _, err := tx.ExecContext(ctx, upsertRollup(hi-lo), args...); err != nil {
+		var err error
+		if hi-lo == rowsPerInsert {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, upsertRollup(rowsPerInsert)); err != nil {
+					return fmt.Errorf("apply: rollup: %w", formatError(err))
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, upsertRollup(hi-lo), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("apply: rollup: %w", formatError(err))
 		}
 	}
