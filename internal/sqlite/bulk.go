@@ -47,13 +47,15 @@ type Bulk struct {
 	seen         map[[2]uint64]bulkSlot
 	next         int64 // id of the next record
 
-	// strs interns the strings that slots and rollup keys keep, so that
-	// the thousands of records of a session share one copy of its id.
-	strs   map[string]string
-	rollup *rollupDelta
+	// ids and names intern the strings that slots and rollup keys keep:
+	// an int32 in place of each, so that the map of keys and the rollup,
+	// which grow with the records, cost tens of bytes a row.
+	ids    map[string]int32
+	names  []string
+	rollup bulkRollup
 	// stale lists rollup rows that lost a record at one of their time
 	// bounds; Commit recomputes their bounds from records.
-	stale []rollupKey
+	stale []bulkRKey
 
 	insert       *sql.Stmt
 	read, update *sql.Stmt // prepared on the first replacement
@@ -69,8 +71,51 @@ type Bulk struct {
 // bulkSlot is a stored record as Record.Prefer compares it.
 type bulkSlot struct {
 	id, ts, output   int64
-	session, project string
+	session, project int32
 	agent, attrib    bool
+}
+
+// bulkRKey is the primary key of a rollup row, its strings interned.
+type bulkRKey struct {
+	qh                            int64
+	session, project, user, model int32
+}
+
+// bulkRollup sums records per rollup row.
+type bulkRollup struct {
+	at   map[bulkRKey]int32
+	keys []bulkRKey
+	sums []rollupSum
+}
+
+// add adds r (sign 1) or takes it away (sign -1) from row k, and reports
+// whether r was at one of the row's time bounds when taken away from a
+// row that keeps other records: then the bounds are unknown.
+func (d *bulkRollup) add(k bulkRKey, r *usage.Record, sign int64) (lostBound bool) {
+	ts := ms(r.Timestamp)
+	i, ok := d.at[k]
+	if !ok {
+		i = int32(len(d.keys))
+		d.at[k] = i
+		d.keys = append(d.keys, k)
+		d.sums = append(d.sums, rollupSum{first: ts, last: ts})
+	}
+	s := &d.sums[i]
+	t := r.Tokens
+	if sign < 0 {
+		t = usage.Tokens{Input: -t.Input, Output: -t.Output,
+			CacheCreation5m: -t.CacheCreation5m, CacheCreation1h: -t.CacheCreation1h,
+			CacheRead: -t.CacheRead, WebSearchRequests: -t.WebSearchRequests,
+			WebFetchRequests: -t.WebFetchRequests}
+	}
+	s.Tokens = s.Tokens.Add(t)
+	s.cost = s.cost.Add(usage.Money(sign) * r.Cost)
+	s.entries += sign
+	if sign > 0 {
+		s.first, s.last = min(s.first, ts), max(s.last, ts)
+		return false
+	}
+	return s.entries != 0 && (ts == s.first || ts == s.last)
 }
 
 // BeginBulk starts a bulk write of a first index when the store holds no
@@ -148,8 +193,8 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 	return &Bulk{
 		s: s, tx: tx, restore: restore,
 		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
-		seen: map[[2]uint64]bulkSlot{}, seenPrompts: map[[2]uint64]struct{}{}, next: 1, strs: map[string]string{},
-		rollup: newRollupDelta(), insert: insert,
+		seen: map[[2]uint64]bulkSlot{}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
+		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}}, insert: insert,
 		args: make([]any, 0, rowsPerInsert*(recordFields+1)),
 	}, nil
 }
@@ -159,12 +204,34 @@ func bulkInsert(n int) string {
 	return "INSERT INTO records (id, " + recordColumns + ") VALUES " + placeholders(n, recordFields+1)
 }
 
-func (b *Bulk) intern(s string) string {
-	if v, ok := b.strs[s]; ok {
+func (b *Bulk) intern(s string) int32 {
+	if v, ok := b.ids[s]; ok {
 		return v
 	}
-	b.strs[s] = s
-	return s
+	v := int32(len(b.names))
+	b.ids[s] = v
+	b.names = append(b.names, s)
+	return v
+}
+
+// rkey returns the rollup row of r.
+func (b *Bulk) rkey(r *usage.Record) bulkRKey {
+	return bulkRKey{qh: floorDiv(ms(r.Timestamp), quarterHourMS), session: b.intern(r.SessionID),
+		project: b.intern(r.Project), user: b.intern(r.User), model: b.intern(r.Model)}
+}
+
+// slot returns what the map of keys keeps of r, stored under id.
+func (b *Bulk) slot(id int64, r *usage.Record) bulkSlot {
+	return bulkSlot{id: id, ts: ms(r.Timestamp), output: r.Output, session: b.intern(r.SessionID),
+		project: b.intern(r.Project), agent: r.Agent != "", attrib: r.Attribution != ""}
+}
+
+// take moves old's sums out of the rollup and r's in.
+func (b *Bulk) take(old, r *usage.Record) {
+	if k := b.rkey(old); b.rollup.add(k, old, -1) {
+		b.stale = append(b.stale, k)
+	}
+	b.rollup.add(b.rkey(r), r, 1)
 }
 
 // Apply adds a batch, as Store.Apply would, to the bulk transaction.
@@ -184,17 +251,14 @@ func (b *Bulk) Apply(ctx context.Context, batch usage.Batch) error {
 		h := [2]uint64{maphash.String(b.seed1, r.Key), maphash.String(b.seed2, r.Key)}
 		slot, stored := b.seen[h]
 		if !stored {
-			r.SessionID, r.Project = b.intern(r.SessionID), b.intern(r.Project)
-			r.User, r.Model = b.intern(r.User), b.intern(r.Model)
-			b.seen[h] = bulkSlot{id: b.next, ts: ms(r.Timestamp), output: r.Output,
-				session: r.SessionID, project: r.Project, agent: r.Agent != "", attrib: r.Attribution != ""}
-			b.rollup.add(r)
+			b.seen[h] = b.slot(b.next, r)
+			b.rollup.add(b.rkey(r), r, 1)
 			if err := b.queue(ctx, r); err != nil {
 				return err
 			}
 			continue
 		}
-		if !slot.replacedBy(r) {
+		if !slot.replacedBy(r, b.names) {
 			continue
 		}
 		if err := b.replace(ctx, h, slot, r); err != nil {
@@ -264,18 +328,18 @@ func insertPrompts(n int) string {
 
 // replacedBy is the WHERE clause of upsertRecords: whether r replaces the
 // stored copy. A copy equal in every compared field replaces it too.
-func (o *bulkSlot) replacedBy(r *usage.Record) bool {
+func (o *bulkSlot) replacedBy(r *usage.Record, names []string) bool {
 	if r.Output != o.output {
 		return r.Output > o.output
 	}
 	if ts := ms(r.Timestamp); ts != o.ts {
 		return ts < o.ts
 	}
-	if r.SessionID != o.session {
-		return r.SessionID < o.session
+	if s := names[o.session]; r.SessionID != s {
+		return r.SessionID < s
 	}
-	if r.Project != o.project {
-		return r.Project < o.project
+	if p := names[o.project]; r.Project != p {
+		return r.Project < p
 	}
 	if (r.Agent != "") != o.agent {
 		return r.Agent != ""
@@ -323,17 +387,11 @@ func (b *Bulk) flush(ctx context.Context) error {
 // replace stores r over the stored copy in slot, moving its sums in the
 // rollup from the old copy's row to r's.
 func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage.Record) error {
-	r.SessionID, r.Project = b.intern(r.SessionID), b.intern(r.Project)
-	r.User, r.Model = b.intern(r.User), b.intern(r.Model)
-	b.seen[h] = bulkSlot{id: slot.id, ts: ms(r.Timestamp), output: r.Output,
-		session: r.SessionID, project: r.Project, agent: r.Agent != "", attrib: r.Attribution != ""}
+	b.seen[h] = b.slot(slot.id, r)
 	// The stored copy may still be queued: replace it there.
 	if first := b.next - int64(len(b.pend)); slot.id >= first {
 		old := &b.pend[slot.id-first]
-		if k := b.rollup.remove(old); k != nil {
-			b.stale = append(b.stale, *k)
-		}
-		b.rollup.add(r)
+		b.take(old, r)
 		*old = *r
 		return nil
 	}
@@ -359,10 +417,7 @@ func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage
 		return fmt.Errorf("bulk: read record %q: %w", r.Key, formatError(err))
 	}
 	old.Timestamp = fromMS(ts)
-	if k := b.rollup.remove(&old); k != nil {
-		b.stale = append(b.stale, *k)
-	}
-	b.rollup.add(r)
+	b.take(&old, r)
 	args := appendRecordArgs(make([]any, 0, recordFields+1), r)
 	args = append(args, slot.id)
 	if _, err := b.update.ExecContext(ctx, args...); err != nil {
@@ -394,22 +449,7 @@ func (b *Bulk) commit(ctx context.Context) error {
 			st.Close()
 		}
 	}
-	// In primary-key order, each rollup row lands at the right edge of
-	// its B-tree.
-	d := b.rollup
-	order := make([]int, 0, len(d.keys))
-	for i := range d.keys {
-		if d.sums[i].entries != 0 {
-			order = append(order, i)
-		}
-	}
-	slices.SortFunc(order, func(x, y int) int { return compareRollupKeys(&d.keys[x], &d.keys[y]) })
-	sorted := &rollupDelta{keys: make([]rollupKey, len(order)), sums: make([]rollupSum, len(order))}
-	for j, i := range order {
-		sorted.keys[j], sorted.sums[j] = d.keys[i], d.sums[i]
-	}
-	b.rollup = nil
-	if err := sorted.apply(ctx, b.tx); err != nil {
+	if err := b.writeRollup(ctx); err != nil {
 		return err
 	}
 	for _, q := range b.restore {
@@ -428,7 +468,7 @@ func (b *Bulk) commit(ctx context.Context) error {
 				AND r.ts >= rollup.qh * 900000 AND r.ts < (rollup.qh + 1) * 900000
 				AND r.project = rollup.project AND r.user = rollup.user AND r.model = rollup.model)
 			WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`,
-			k.qh, k.session, k.project, k.user, k.model); err != nil {
+			k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]); err != nil {
 			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
 		}
 	}
@@ -448,37 +488,59 @@ func (b *Bulk) Rollback() error {
 	return b.tx.Rollback()
 }
 
-func compareRollupKeys(x, y *rollupKey) int {
-	return cmp.Or(cmp.Compare(x.qh, y.qh), cmp.Compare(x.session, y.session),
-		cmp.Compare(x.project, y.project), cmp.Compare(x.user, y.user), cmp.Compare(x.model, y.model))
+// writeRollup inserts the summed rollup rows (the table is empty) in
+// primary-key order, so that each lands at the right edge of its B-tree.
+func (b *Bulk) writeRollup(ctx context.Context) error {
+	d := &b.rollup
+	order := make([]int32, 0, len(d.keys))
+	for i := range d.keys {
+		if d.sums[i].entries != 0 {
+			order = append(order, int32(i))
+		}
+	}
+	n := b.names
+	slices.SortFunc(order, func(x, y int32) int {
+		p, q := &d.keys[x], &d.keys[y]
+		return cmp.Or(cmp.Compare(p.qh, q.qh), cmp.Compare(n[p.session], n[q.session]),
+			cmp.Compare(n[p.project], n[q.project]), cmp.Compare(n[p.user], n[q.user]),
+			cmp.Compare(n[p.model], n[q.model]))
+	})
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, rowsPerInsert*rollupFields)
+	for lo := 0; lo < len(order); lo += rowsPerInsert {
+		hi := min(lo+rowsPerInsert, len(order))
+		args = args[:0]
+		for _, i := range order[lo:hi] {
+			k, s := &d.keys[i], &d.sums[i]
+			args = append(args, k.qh, n[k.session], n[k.project], n[k.user], n[k.model], s.cost,
+				s.Input, s.Output, s.CacheCreation5m, s.CacheCreation1h, s.CacheRead,
+				s.WebSearchRequests, s.WebFetchRequests, s.entries, s.first, s.last)
+		}
+		var err error
+		if hi-lo == rowsPerInsert {
+			if full == nil {
+				if full, err = b.tx.PrepareContext(ctx, insertRollup(rowsPerInsert)); err != nil {
+					return fmt.Errorf("bulk: rollup: %w", formatError(err))
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = b.tx.ExecContext(ctx, insertRollup(hi-lo), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("bulk: rollup: %w", formatError(err))
+		}
+	}
+	b.rollup = bulkRollup{}
+	return nil
 }
 
-// remove subtracts r from its rollup row, which must hold it, and returns
-// the row's key when r was at one of its time bounds, which are then
-// unknown.
-func (d *rollupDelta) remove(r *usage.Record) *rollupKey {
-	ts := ms(r.Timestamp)
-	k := rollupKey{qh: floorDiv(ts, quarterHourMS), session: r.SessionID, project: r.Project,
-		user: r.User, model: r.Model}
-	i, ok := d.at[k]
-	if !ok {
-		// Cannot happen: every stored record was added. Keep the sums
-		// exact anyway with a negative row, which the upsert subtracts.
-		i = len(d.keys)
-		d.at[k] = i
-		d.keys = append(d.keys, k)
-		d.sums = append(d.sums, rollupSum{first: ts, last: ts})
-	}
-	s := &d.sums[i]
-	t := r.Tokens
-	s.Tokens = s.Tokens.Add(usage.Tokens{Input: -t.Input, Output: -t.Output,
-		CacheCreation5m: -t.CacheCreation5m, CacheCreation1h: -t.CacheCreation1h,
-		CacheRead: -t.CacheRead, WebSearchRequests: -t.WebSearchRequests,
-		WebFetchRequests: -t.WebFetchRequests})
-	s.cost = s.cost.Add(-r.Cost)
-	s.entries--
-	if s.entries != 0 && (ts == s.first || ts == s.last) {
-		return &k
-	}
-	return nil
+// insertRollup returns a plain INSERT of n rollup rows.
+func insertRollup(n int) string {
+	return `INSERT INTO rollup (` + sourceColumns + `) VALUES ` + placeholders(n, rollupFields)
 }
