@@ -123,18 +123,22 @@ func TestGoals(t *testing.T) {
 		return &x
 	}
 	cc := s(10*time.Second, 400<<20)
-	first := s(8*time.Second, 300<<20)       // faster, but more than half the memory
+	first := s(4*time.Second, 300<<20)       // faster, but more than half the memory
 	again := s(400*time.Millisecond, 50<<20) // 0.04x
-	got := goals(cc, first, again)
+	appended := s(30*time.Millisecond, 40<<20)
+	status := s(25*time.Millisecond, 20<<20)
+	got := goals(cc, first, again, appended, status)
 	want := []struct {
 		metric string
 		ratio  float64
 		result string
 	}{
-		{"first index wall", 0.8, resultPass},
+		{"first index wall", 0.4, resultPass},
 		{"first index peak RSS", 0.75, resultMiss},
-		{"unchanged report wall", 0.04, resultPass},
+		{"unchanged report wall", 0.04, resultMiss},
 		{"unchanged report peak RSS", 0.125, resultInfo},
+		{"report after 1 MB append", 0.003, resultPass},
+		{"statusline, serve running", 0.0025, resultMiss},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("goals returned %d rows, want %d", len(got), len(want))
@@ -147,7 +151,7 @@ func TestGoals(t *testing.T) {
 	}
 	// A missing side gives n/a, never a verdict.
 	failed := &sample{Error: "boom"}
-	for _, g := range goals(cc, failed, &sample{}) {
+	for _, g := range goals(cc, failed, &sample{}, failed, &sample{}) {
 		if g.Result != resultNA || g.Ratio != 0 {
 			t.Errorf("goal with failed ctm = %+v, want n/a", g)
 		}

@@ -484,6 +484,9 @@ func (b *Bulk) commit(ctx context.Context) error {
 
 // Rollback abandons the bulk write; the store is as BeginBulk found it.
 func (b *Bulk) Rollback() error {
+	if b.done {
+		return nil
+	}
 	b.done = true
 	return b.tx.Rollback()
 }

@@ -289,3 +289,94 @@ func TestBulkCrash(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorSnapshot checks that a second process (a second Store on the
+// file) decodes the saved copy of the rollup instead of reading its rows,
+// gets the same aggregates, and ignores the copy once the store changed.
+func TestMirrorSnapshot(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	s := mustOpen(t, path)
+	for _, b := range bulkBatches() {
+		if err := s.Apply(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := s.Aggregate(ctx, usage.Filter{}, usage.ByQuarterHour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := s.snapshotErr.Load(); e != nil {
+		t.Fatalf("saving the snapshot: %v", *e)
+	}
+	var gen int64
+	if err := s.reader.QueryRow(`SELECT gen FROM generation`).Scan(&gen); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.reader.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.readSnapshot(ctx, tx, gen)
+	stale, _ := s.readSnapshot(ctx, tx, gen+1)
+	tx.Rollback()
+	if err != nil || st == nil || stale != nil {
+		t.Fatalf("readSnapshot() = %v, %v, at another generation %v; want the saved copy, and none", st, err, stale)
+	}
+	if cur := s.mirror.cur.Load(); !reflect.DeepEqual(st.rows, cur.rows) || !reflect.DeepEqual(st.dict.names, cur.dict.names) {
+		t.Errorf("decoded snapshot differs from the copy it was saved from")
+	}
+	// The file belongs to this database: another instance at the same
+	// generation does not take it.
+	file, err := os.ReadFile(s.snapshotPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeSnapshot(file, []byte("another database"), gen); err == nil {
+		t.Error("decodeSnapshot() accepted the copy of another instance")
+	}
+	var instance []byte
+	if err := s.reader.QueryRow(`SELECT instance FROM generation`).Scan(&instance); err != nil || len(instance) != 16 {
+		t.Fatalf("instance = %x, %v; want 16 random bytes", instance, err)
+	}
+	if _, err := decodeSnapshot(file, instance, gen); err != nil {
+		t.Fatalf("decodeSnapshot() of the saved file = %v", err)
+	}
+	file[len(file)/2] ^= 1
+	if _, err := decodeSnapshot(file, instance, gen); err == nil {
+		t.Error("decodeSnapshot() accepted a corrupted file")
+	}
+	other := mustOpen(t, path)
+	got, err := other.Aggregate(ctx, usage.Filter{}, usage.ByQuarterHour)
+	sortBuckets := func(bs []usage.Bucket) {
+		slices.SortFunc(bs, func(x, y usage.Bucket) int { return cmp.Or(x.Time.Compare(y.Time), cmp.Compare(x.Model, y.Model)) })
+	}
+	sortBuckets(want)
+	sortBuckets(got)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Aggregate from the snapshot = %v, %v; want %v", len(got), err, len(want))
+	}
+	// A change makes the saved copy stale: the next load reads the rows.
+	if err := s.Apply(ctx, usage.Batch{Records: testRecords(3, day.AddDate(0, 0, 1), "late")}); err != nil {
+		t.Fatal(err)
+	}
+	third := mustOpen(t, path)
+	all, err := third.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+	var n int64
+	for _, b := range all {
+		n += b.Entries
+	}
+	if err != nil || n != 603 {
+		t.Errorf("after a change, Aggregate counts %d records, %v; want 603", n, err)
+	}
+	// A blob that does not decode is ignored.
+	for _, bad := range [][]byte{nil, []byte("x"), []byte(snapshotMagic), append([]byte(snapshotMagic), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)} {
+		if _, err := decodeMirror(bad, 1); err == nil {
+			t.Errorf("decodeMirror(%q) = nil error", bad)
+		}
+	}
+	blob := encodeMirror(st)
+	for i := len(snapshotMagic); i < len(blob); i += 7 {
+		decodeMirror(blob[:i], 1) // must not panic
+	}
+}

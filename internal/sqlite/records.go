@@ -99,6 +99,14 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		// append under ctm serve) patches the copy instead of making the
 		// next reader reload all of it.
 		var touched map[int64]bool
+		if n := len(b.Records); n > 0 && n <= maxDeltaRecords && !s.noMirror && s.mirror.cur.Load() == nil {
+			// A process that has no copy yet (a report catching up
+			// before it reads) starts from the saved one, when it is
+			// current, and patches it like a live append would.
+			if err := s.adoptSnapshot(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if n := len(b.Records); n > 0 && n <= maxDeltaRecords && s.mirrorInUse() {
 			var err error
 			if touched, err = touchedQuarters(ctx, tx, b.Records); err != nil {
@@ -130,6 +138,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 	})
 	if err == nil && delta != nil {
 		s.patchMirror(delta)
+		s.savePatched(ctx)
 	}
 	return err
 }
