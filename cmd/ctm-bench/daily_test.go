@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -155,5 +157,34 @@ func TestGoals(t *testing.T) {
 		if g.Result != resultNA || g.Ratio != 0 {
 			t.Errorf("goal with failed ctm = %+v, want n/a", g)
 		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, mb int64, first time.Duration) string {
+		r := &results{Generated: &dataSet{Shape: "long", Bytes: mb << 20}}
+		r.CTMFirst.add(run{Wall: first, MaxRSS: 50 << 20})
+		r.CCUsage.add(run{Wall: 2 * first, MaxRSS: 200 << 20})
+		r.CTMAgain.add(run{Wall: 20 * time.Millisecond})
+		p := filepath.Join(dir, name)
+		if err := writeJSON(p, r); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	small := write("a.json", 100, time.Second)
+	big := write("b.json", 2000, 26*time.Second) // 1.3x the cost per MB
+	var out bytes.Buffer
+	if err := summarize(&out, []string{big, small}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"long   100 MB", "0.50x", "0.25x", "0.010x", "per MB at 2000 MB is 1.30x that at 100 MB (goal <= 1.20x) MISS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := summarize(&out, []string{filepath.Join(dir, "missing.json")}); err == nil {
+		t.Error("summarize(missing file) = nil error")
 	}
 }

@@ -2,6 +2,7 @@
 // Code data directory and prints the DESIGN.md §7 ratios:
 //
 //	ctm-bench -data DIR -ctm PATH/TO/ctm [-ccusage ../shared/tools/ccusage.sh] [-runs N] [-json FILE]
+//	ctm-bench -summary FILE.json...   (one table of earlier -json results)
 //
 // Every measured command is a child process with a fresh environment: HOME
 // is a new temp dir, CLAUDE_DIR=DIR, DATABASE_PATH a fresh file, TZ=UTC.
@@ -91,6 +92,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 }
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "-summary" {
+		// ctm-bench -summary FILE.json...: one table of earlier -json runs.
+		if err := summarize(stdout, args[1:]); err != nil {
+			fmt.Fprintf(stderr, "ctm-bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	c, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
