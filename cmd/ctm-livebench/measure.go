@@ -74,12 +74,11 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) (res results, er
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	// The wiring of ctm serve.
-	srv, err := server.New(server.Options{Store: st, Pricer: prices, Logger: logger})
-	if err != nil {
-		return res, err
-	}
-	var stageMu sync.Mutex
+	// The wiring of ctm serve, with the stats_update computation timed.
+	var (
+		srv     *server.Server
+		stageMu sync.Mutex
+	)
 	stats := func(ctx context.Context) (any, error) {
 		t0 := time.Now()
 		v, err := srv.StatsSummary(ctx)
@@ -88,9 +87,12 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) (res results, er
 		stageMu.Unlock()
 		return v, err
 	}
-	hub := server.NewHub(server.HubOptions{Stats: stats, MaxClients: cfg.clients, Logger: logger})
-	defer hub.Close()
-	srv.MountWebSocket(hub)
+	srv, err = server.New(server.Options{Store: st, Pricer: prices, Logger: logger,
+		WebSocket: &server.HubOptions{Stats: stats, MaxClients: cfg.clients}})
+	if err != nil {
+		return res, err
+	}
+	defer srv.Hub().Close()
 	pipe, err := live.New(live.Options{
 		Ingester: ingest.New(st, []string{root}, logger, ingest.Options{}),
 		Roots:    []string{root},
@@ -100,8 +102,7 @@ func measure(ctx context.Context, cfg config, stderr io.Writer) (res results, er
 			stageMu.Lock()
 			res.ingestTimes = append(res.ingestTimes, r.Duration)
 			stageMu.Unlock()
-			srv.Invalidate()
-			hub.NotifyIngest()
+			srv.Changed()
 		},
 		Watch:  watch.Options{Debounce: cfg.debounce, ForcePolling: cfg.polling, PollInterval: 50 * time.Millisecond},
 		Logger: logger,

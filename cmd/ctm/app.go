@@ -50,7 +50,7 @@ type app struct {
 // views returns the views of a's store at the time clock tells; nil
 // means time.Now.
 func (a *app) views(clock func() time.Time) *views.Views {
-	v := &views.Views{Store: a.store, Prices: a.prices, Location: a.loc, Now: clock}
+	v := &views.Views{Store: a.store, Prices: a.prices, Location: a.loc, Now: clock, DisplayName: a.prices.DisplayName}
 	if rs, ok := a.store.(usage.RateLimitStore); ok {
 		v.RateLimits = rs
 	}

@@ -5,12 +5,10 @@ import (
 	"fmt"
 	"io"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
-	"time"
 
-	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
 
 // shortFlags are ccusage's short and alternative names, added to every
@@ -111,37 +109,12 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 	}
 }
 
-// dayPattern is the shape of a date flag: YYYY-MM-DD or ccusage's YYYYMMDD.
-var dayPattern = regexp.MustCompile(`^(\d{4})-?(\d{2})-?(\d{2})$`)
-
-// normalizeDay checks the value of the date flag name and returns it as
-// YYYY-MM-DD; it accepts ccusage's YYYYMMDD too. An empty value stays
-// empty. The error tells a malformed value from a well-formed date that
-// does not exist, such as 2026-13-45.
-func normalizeDay(name, s string) (string, error) {
-	if s == "" {
-		return "", nil
-	}
-	m := dayPattern.FindStringSubmatch(s)
-	if m == nil || strings.Count(s, "-") == 1 {
-		return "", usage.Errorf(usage.EINVALID, "--%s: %q is not a date: use YYYY-MM-DD or YYYYMMDD", name, s)
-	}
-	day := m[1] + "-" + m[2] + "-" + m[3]
-	if _, err := time.Parse(time.DateOnly, day); err != nil {
-		why := "there is no month " + m[2]
-		if month, err := time.Parse("2006-01", m[1]+"-"+m[2]); err == nil {
-			why = month.Format("January 2006") + " has no day " + m[3]
-		}
-		return "", usage.Errorf(usage.EINVALID, "--%s: %q is not a valid date: %s", name, s, why)
-	}
-	return day, nil
-}
-
-// normalizeDays applies normalizeDay to a --since and --until pair.
+// normalizeDays checks a --since and --until pair and rewrites them as
+// YYYY-MM-DD (see views.NormalizeDay, which the MCP tools use too).
 func normalizeDays(since, until *string) (err error) {
-	if *since, err = normalizeDay("since", *since); err != nil {
+	if *since, err = views.NormalizeDay("--since", *since); err != nil {
 		return err
 	}
-	*until, err = normalizeDay("until", *until)
+	*until, err = views.NormalizeDay("--until", *until)
 	return err
 }

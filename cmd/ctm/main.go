@@ -70,6 +70,8 @@ func commands() map[string]command {
 		"push":       {"send local records to a team server", runPush},
 		"config":     {"print the effective configuration (secrets masked)", runConfig},
 		"prices":     {"the price table in force; 'prices update' fetches a newer one", runPrices},
+		"breakdown":  {"where the money went: cost by branch, agent, skill, project or model", runBreakdown},
+		"prompts":    {"the most expensive prompts, with what their responses cost", runPrompts},
 		"mcp":        {"Model Context Protocol server on stdio, for Claude Code", runMCP},
 		"version":    {"print the version", runVersion},
 	}
@@ -114,6 +116,8 @@ reports (catch up the index, then answer from it):
   session    usage per session
   projects   usage per project
   blocks     usage per 5-hour block: limits, burn rate, projection (--live)
+  breakdown  where the money went: --by branch, agent, skill, project or model
+  prompts    the most expensive prompts (--top N), with their responses' cost
 
 server:
   serve      the dashboard, JSON API and live feed on http://127.0.0.1:51888

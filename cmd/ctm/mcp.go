@@ -24,8 +24,8 @@ func runMCP(ctx context.Context, args []string, env *environ) int {
 // runMCPAt is runMCP with a clock, for tests; nil means time.Now.
 func runMCPAt(ctx context.Context, args []string, env *environ, clock func() time.Time) int {
 	fs := newFlagSet("mcp", env.stderr, "ctm mcp [flags]",
-		"Serves the reports (daily, weekly, monthly, sessions, projects) and the current\n"+
-			"5-hour block as Model Context Protocol tools on stdin and stdout, catching up\n"+
+		"Serves the reports (daily, weekly, monthly, sessions, projects), one session and\n"+
+			"the current 5-hour block as Model Context Protocol tools on stdin and stdout, catching up\n"+
 			"the index before every call. Add it to Claude Code with: claude mcp add ctm -- ctm mcp")
 	a, code := env.openApp(ctx, fs, args, config.DataFlags|config.LimitFlags, false)
 	if a == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -117,7 +118,7 @@ func TestMCPMatchesCLI(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if wantNames := []string{"current_block", "daily_report", "monthly_report", "projects", "sessions", "weekly_report"}; !slices.Equal(names, wantNames) {
+	if wantNames := []string{"breakdown", "current_block", "daily_report", "monthly_report", "projects", "prompts", "session", "sessions", "weekly_report"}; !slices.Equal(names, wantNames) {
 		t.Fatalf("tools = %v, want %v", names, wantNames)
 	}
 	for _, c := range cases {
@@ -139,26 +140,7 @@ func TestMCPMatchesCLI(t *testing.T) {
 		if got, w := exactJSON(t, []byte(text)), exactJSON(t, want[c.tool]); !reflect.DeepEqual(got, w) {
 			t.Errorf("%s(%v) =\n%.2000s\nctm %s =\n%.2000s", c.tool, c.args, text, strings.Join(c.cli, " "), want[c.tool])
 		}
-		// The result is what the tool's output schema promises.
-		raw, err := json.Marshal(tool.OutputSchema)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var schema jsonschema.Schema
-		if err := json.Unmarshal(raw, &schema); err != nil {
-			t.Fatalf("%s: output schema: %v", c.tool, err)
-		}
-		resolved, err := schema.Resolve(nil)
-		if err != nil {
-			t.Fatalf("%s: output schema: %v", c.tool, err)
-		}
-		var structured any
-		if err := json.Unmarshal([]byte(text), &structured); err != nil {
-			t.Fatal(err)
-		}
-		if err := resolved.Validate(structured); err != nil {
-			t.Errorf("%s: result does not match its output schema: %v", c.tool, err)
-		}
+		checkOutputSchema(t, tool, text)
 	}
 	// The active block really is there, so the comparison above covers it.
 	var blocks struct {
@@ -172,6 +154,31 @@ func TestMCPMatchesCLI(t *testing.T) {
 	if err := json.Unmarshal(want["current_block"], &blocks); err != nil || len(blocks.Blocks) != 1 ||
 		!blocks.Blocks[0].IsActive || blocks.Blocks[0].LimitStatus == nil {
 		t.Errorf("ctm blocks --active --json at %v = %s (%v), want one active block with a limit status", now, want["current_block"], err)
+	}
+}
+
+// checkOutputSchema checks that text, a result of tool, is what the
+// tool's output schema promises.
+func checkOutputSchema(t *testing.T, tool *mcp.Tool, text string) {
+	t.Helper()
+	raw, err := json.Marshal(tool.OutputSchema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema jsonschema.Schema
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatalf("%s: output schema: %v", tool.Name, err)
+	}
+	resolved, err := schema.Resolve(nil)
+	if err != nil {
+		t.Fatalf("%s: output schema: %v", tool.Name, err)
+	}
+	var structured any
+	if err := json.Unmarshal([]byte(text), &structured); err != nil {
+		t.Fatal(err)
+	}
+	if err := resolved.Validate(structured); err != nil {
+		t.Errorf("%s: result does not match its output schema: %v", tool.Name, err)
 	}
 }
 
@@ -192,6 +199,12 @@ func TestMCPBadArgumentsNameTheArgument(t *testing.T) {
 		{"projects", map[string]any{"project": "no-such-project-anywhere"}, "project: "},
 		{"daily_report", map[string]any{"breakdown": "yes"}, "breakdown"},
 		{"current_block", map[string]any{"tz": 7}, "tz"},
+		{"daily_report", map[string]any{"since": "20260230"}, "since: "},
+		{"sessions", map[string]any{"until": "2026-0301"}, "until: "},
+		{"session", map[string]any{}, `"id"`},
+		{"session", map[string]any{"id": "no-such-session"}, "id: "},
+		{"session", map[string]any{"id": strings.Repeat("x", 201)}, "id: "},
+		{"session", map[string]any{"id": "132b2f66-ee5f-46f6-8904-32d9dc4d36c3", "tz": "Nowhere/Else"}, "tz: "},
 	} {
 		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: c.tool, Arguments: c.args})
 		if err != nil {
@@ -200,5 +213,113 @@ func TestMCPBadArgumentsNameTheArgument(t *testing.T) {
 		if text := resultText(t, res); !res.IsError || !strings.Contains(text, c.want) {
 			t.Errorf("%s(%v) = error %v, %q; want a tool error naming %q", c.tool, c.args, res.IsError, text, c.want)
 		}
+	}
+}
+
+// TestMCPSessionMatchesAPI compares the session tool with GET
+// /api/v1/sessions/{id} of a real ctm serve over the same data, and
+// checks that the report tools take the CLI's YYYYMMDD days.
+func TestMCPSessionMatchesAPI(t *testing.T) {
+	const id = "132b2f66-ee5f-46f6-8904-32d9dc4d36c3"
+	corpus := filepath.Join(realDir(t), "claude-real")
+	serveEnv, _, _ := testEnv(t, corpus, "BACKEND_PORT=0")
+	logs := &syncBuffer{}
+	serveEnv.stderr = logs
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, []string{"serve"}, serveEnv) }()
+	t.Cleanup(func() {
+		cancel()
+		if c := <-code; c != 0 {
+			t.Errorf("serve exit = %d; log:\n%s", c, logs)
+		}
+	})
+	var base string
+	for deadline := time.Now().Add(20 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		base = servedAt(logs.String())
+	}
+	if base == "" {
+		t.Fatalf("serve did not start:\n%s", logs)
+	}
+	var api []byte
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get(base + "/api/v1/sessions/" + id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			var env struct {
+				Data json.RawMessage `json:"data"`
+			}
+			if err := json.Unmarshal(body, &env); err != nil {
+				t.Fatal(err)
+			}
+			api = env.Data
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GET /sessions/%s: %d %s", id, resp.StatusCode, body)
+		}
+	}
+
+	env, _, _ := testEnv(t, corpus)
+	cs := mcpSession(t, env, nil)
+	res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "session", Arguments: map[string]any{"id": id}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := resultText(t, res)
+	if res.IsError {
+		t.Fatalf("session: tool error %s", text)
+	}
+	if got, want := exactJSON(t, []byte(text)), exactJSON(t, api); !reflect.DeepEqual(got, want) {
+		t.Errorf("session(%s) =\n%.2000s\nGET /api/v1/sessions/%s =\n%.2000s", id, text, id, api)
+	}
+	tools, err := cs.ListTools(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tool := range tools.Tools {
+		if tool.Name == "session" {
+			checkOutputSchema(t, tool, text)
+		}
+	}
+	var detail struct {
+		SessionID string `json:"session_id"`
+		Entries   int64  `json:"entries"`
+		Timeline  []struct {
+			Timestamp string `json:"timestamp"`
+		} `json:"timeline"`
+	}
+	if err := json.Unmarshal([]byte(text), &detail); err != nil || detail.SessionID != id || detail.Entries == 0 ||
+		int64(len(detail.Timeline)) != detail.Entries {
+		t.Errorf("session = %.300s (%v), want session %s with a timeline entry per response", text, err, id)
+	}
+	// tz shows the same responses in another zone.
+	res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "session", Arguments: map[string]any{"id": id, "tz": "Asia/Kolkata"}})
+	if err != nil || res.IsError {
+		t.Fatalf("session with tz: %v %v", err, res)
+	}
+	var inZone struct {
+		Timeline []struct {
+			Timestamp string `json:"timestamp"`
+		} `json:"timeline"`
+	}
+	if err := json.Unmarshal([]byte(resultText(t, res)), &inZone); err != nil || len(inZone.Timeline) != len(detail.Timeline) ||
+		!strings.HasSuffix(inZone.Timeline[0].Timestamp, "+05:30") {
+		t.Errorf("session in Asia/Kolkata: %v, first of %d at %v, want +05:30", err, len(inZone.Timeline), inZone.Timeline)
+	}
+
+	// The report tools take days as the CLI does, YYYYMMDD included.
+	want := ctm(t, env, "daily", "--json", "--since", "20260201", "--until", "20260215")
+	res, err = cs.CallTool(t.Context(), &mcp.CallToolParams{Name: "daily_report",
+		Arguments: map[string]any{"since": "20260201", "until": "2026-02-15"}})
+	if err != nil || res.IsError {
+		t.Fatalf("daily_report with YYYYMMDD: %v %v", err, res)
+	}
+	if got := resultText(t, res); !reflect.DeepEqual(exactJSON(t, []byte(got)), exactJSON(t, want)) {
+		t.Errorf("daily_report(since 20260201) =\n%.1000s\nctm daily --since 20260201 =\n%.1000s", got, want)
 	}
 }

@@ -67,7 +67,7 @@ func runReport(ctx context.Context, kind views.ReportKind, args []string, env *e
 	}
 	rep, err := a.views(nil).Report(ctx, views.ReportQuery{
 		Kind: kind, Since: rf.since, Until: rf.until, Project: rf.project,
-		Sort: rf.sort, Descending: rf.order == "desc", Breakdown: rf.breakdown,
+		Sort: rf.sort, Descending: rf.order == "desc", Breakdown: rf.breakdown, AgentSplit: rf.json,
 	})
 	if err != nil {
 		return a.fail(flagError(err))

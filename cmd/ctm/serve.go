@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/claude-token-monitor/ctm/internal/config"
-	"net/http"
 	"sync"
 	"time"
 
@@ -13,7 +12,6 @@ import (
 	"github.com/claude-token-monitor/ctm/internal/live"
 	"github.com/claude-token-monitor/ctm/internal/server"
 	"github.com/claude-token-monitor/ctm/internal/source/claude"
-	"github.com/claude-token-monitor/ctm/internal/team"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 	"github.com/claude-token-monitor/ctm/internal/watch"
 	"github.com/claude-token-monitor/ctm/internal/web"
@@ -38,31 +36,24 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		return 2
 	}
 
-	// The pipeline tells the server and the hub of new records; they exist
-	// before it runs.
-	var (
-		srv *server.Server
-		hub *server.Hub
-	)
-	notifyBlocks := func(ctx context.Context) {
-		if err := srv.NotifyBlocks(ctx, hub); err != nil && ctx.Err() == nil {
-			a.logger.Error("notify blocks", "error", err)
-		}
+	limits, err := usage.NewLimits(a.cfg.Plan, a.cfg.TokenLimit, a.cfg.CostLimit)
+	if err != nil {
+		return a.fail(err)
 	}
+	// The pipeline tells the server of new records; the server needs the
+	// pipeline's watch mode and last ingest, so it is made second.
+	var srv *server.Server
 	pipe, err := live.New(live.Options{
 		Ingester: ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, ingest.Options{}),
 		Roots:    a.cfg.ClaudeDirs,
-		Changed: func(ctx context.Context, _ ingest.Result) {
-			srv.Invalidate()
-			hub.NotifyIngest()
-			notifyBlocks(ctx)
-		},
-		Watch:  watch.Options{PollInterval: a.cfg.PollInterval},
-		Logger: a.logger,
+		Changed:  func(ctx context.Context, _ ingest.Result) { srv.Ingested(ctx) },
+		Watch:    watch.Options{PollInterval: a.cfg.PollInterval},
+		Logger:   a.logger,
 	})
 	if err != nil {
 		return a.fail(err)
 	}
+	_, isTeam := a.store.(usage.TeamStore)
 	srv, err = server.New(server.Options{
 		Store:            a.store,
 		Pricer:           a.prices,
@@ -83,35 +74,19 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		SnapshotInterval: a.cfg.SnapshotInterval,
 		RetentionDays:    a.cfg.RetentionDays,
 		Static:           web.FS,
-		Plan:             a.cfg.Plan,
-		TokenLimit:       a.cfg.TokenLimit,
-		CostLimit:        a.cfg.CostLimit,
-		WatchMode:        pipe.Mode,
-		LastIngest:       pipe.LastIngest,
+		Limits:           limits,
+		WebSocket:        &server.HubOptions{MaxClients: a.cfg.MaxWSClients},
+		// A team server takes records pushed by machines and Claude Code's
+		// telemetry.
+		Team:       isTeam,
+		WatchMode:  pipe.Mode,
+		LastIngest: pipe.LastIngest,
 	})
 	if err != nil {
 		return a.fail(err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	hub = server.NewHub(server.HubOptions{
-		Stats:      srv.StatsSummary,
-		MaxClients: a.cfg.MaxWSClients,
-		Logger:     a.logger,
-	})
-	srv.MountWebSocket(hub)
-
-	if ts, ok := a.store.(usage.TeamStore); ok {
-		// Team server: machines push records and Claude Code sends its
-		// telemetry, each with a per-user token the handlers check.
-		auth := team.TokenAuth(ts, a.cfg.AuthToken)
-		pushed := func() {
-			srv.Invalidate()
-			hub.NotifyIngest()
-		}
-		srv.MountSelfAuthenticated("POST "+srv.APIPrefix()+"/ingest", onSuccess(team.NewIngestHandler(a.store, a.logger, auth), pushed))
-		srv.MountSelfAuthenticated("POST /v1/logs", onSuccess(team.NewOTLPHandler(a.store, a.logger, auth), pushed))
-	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -119,24 +94,11 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 			a.logger.Error("watch", "error", err)
 		}
 	})
-	wg.Go(func() { srv.RunSnapshots(ctx) })
-	wg.Go(func() {
-		// A block also ends because time passes, with no new record.
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				notifyBlocks(ctx)
-			}
-		}
-	})
+	wg.Go(func() { srv.Run(ctx) })
 	if err := srv.Open(); err != nil {
 		cancel()
 		wg.Wait()
-		hub.Close()
+		_ = srv.Close(context.Background())
 		return a.fail(err)
 	}
 	a.logger.Info("serving", "url", srv.URL(), "api", srv.URL()+a.cfg.APIPrefix,
@@ -144,8 +106,6 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 
 	<-ctx.Done()
 	a.logger.Info("shutting down")
-	// The hub first: Shutdown does not wait for upgraded connections.
-	hub.Close()
 	shutdownCtx, stop := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer stop()
 	err = srv.Close(shutdownCtx)
@@ -154,30 +114,6 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 		return a.fail(err)
 	}
 	return 0
-}
-
-// onSuccess calls done after h answers a request with a 2xx status: the
-// team routes write to the store behind the ingester's back, so the server's
-// cache and the live feed must hear of it.
-func onSuccess(h http.Handler, done func()) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(sw, r)
-		if sw.status >= 200 && sw.status < 300 {
-			done()
-		}
-	})
-}
-
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(status int) {
-	w.status = status
-	w.ResponseWriter.WriteHeader(status)
 }
 
 // statsCacheReader reads the stats-cache.json of the first Claude dir that

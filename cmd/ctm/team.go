@@ -119,7 +119,7 @@ func runPush(ctx context.Context, args []string, env *environ) int {
 		if err != nil {
 			return a.fail(err)
 		}
-		fmt.Fprintf(env.stdout, "pushed %d records in %d batches to %s (%d skipped)\n", res.Sent, res.Batches, pf.server, res.Skipped)
+		fmt.Fprintf(env.stdout, "pushed %d records in %d batches and %d prompts to %s (%d skipped)\n", res.Sent, res.Batches, res.Prompts, pf.server, res.Skipped)
 		return 0
 	}
 
@@ -133,7 +133,7 @@ func runPush(ctx context.Context, args []string, env *environ) int {
 		CursorFile:  filepath.Join(filepath.Dir(a.cfg.DatabasePath), "push-cursor.json"),
 		OnPush: func(res team.PushResult) {
 			if res.Sent > 0 {
-				a.logger.Info("pushed", "records", res.Sent, "batches", res.Batches, "skipped", res.Skipped)
+				a.logger.Info("pushed", "records", res.Sent, "batches", res.Batches, "prompts", res.Prompts, "skipped", res.Skipped)
 			}
 		},
 	})

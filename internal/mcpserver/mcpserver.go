@@ -7,9 +7,11 @@ package mcpserver
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -35,8 +37,8 @@ type Options struct {
 
 // ReportArgs are the arguments of the calendar report tools.
 type ReportArgs struct {
-	Since     string `json:"since,omitempty" jsonschema:"first day to include, YYYY-MM-DD; default: the first day with usage"`
-	Until     string `json:"until,omitempty" jsonschema:"last day to include, YYYY-MM-DD; default: the last day with usage"`
+	Since     string `json:"since,omitempty" jsonschema:"first day to include, YYYY-MM-DD or YYYYMMDD; default: the first day with usage"`
+	Until     string `json:"until,omitempty" jsonschema:"last day to include, YYYY-MM-DD or YYYYMMDD; default: the last day with usage"`
 	TZ        string `json:"tz,omitempty" jsonschema:"IANA time zone that days belong to, e.g. Europe/Berlin or UTC; default: the configured one"`
 	Project   string `json:"project,omitempty" jsonschema:"only this project: its path or a unique part of it"`
 	Breakdown bool   `json:"breakdown,omitempty" jsonschema:"break every row down by model"`
@@ -45,13 +47,19 @@ type ReportArgs struct {
 
 // ListArgs are the arguments of the sessions and projects tools.
 type ListArgs struct {
-	Since     string `json:"since,omitempty" jsonschema:"first day of activity to include, YYYY-MM-DD"`
-	Until     string `json:"until,omitempty" jsonschema:"last day of activity to include, YYYY-MM-DD"`
+	Since     string `json:"since,omitempty" jsonschema:"first day of activity to include, YYYY-MM-DD or YYYYMMDD"`
+	Until     string `json:"until,omitempty" jsonschema:"last day of activity to include, YYYY-MM-DD or YYYYMMDD"`
 	TZ        string `json:"tz,omitempty" jsonschema:"IANA time zone that days belong to, e.g. Europe/Berlin or UTC; default: the configured one"`
 	Project   string `json:"project,omitempty" jsonschema:"only this project: its path or a unique part of it"`
 	Breakdown bool   `json:"breakdown,omitempty" jsonschema:"break every row down by model"`
 	Sort      string `json:"sort,omitempty" jsonschema:"sort rows by last (activity, default), cost or tokens"`
 	Order     string `json:"order,omitempty" jsonschema:"row order: asc (default) or desc, which puts the largest or latest first"`
+}
+
+// SessionArgs are the arguments of session.
+type SessionArgs struct {
+	ID string `json:"id" jsonschema:"the session's id, as the sessions tool lists it"`
+	TZ string `json:"tz,omitempty" jsonschema:"IANA time zone of the times shown; default: the configured one"`
 }
 
 // BlockArgs are the arguments of current_block.
@@ -143,9 +151,17 @@ func New(opts Options) *mcp.Server {
 			Annotations:  readOnly,
 			OutputSchema: r.out,
 		}, func(ctx context.Context, _ *mcp.CallToolRequest, a ListArgs) (*mcp.CallToolResult, any, error) {
-			return h.report(ctx, kind, a.TZ, views.ReportQuery{Since: a.Since, Until: a.Until, Project: a.Project, Breakdown: a.Breakdown, Sort: a.Sort}, a.Order)
+			return h.report(ctx, kind, a.TZ, views.ReportQuery{Since: a.Since, Until: a.Until, Project: a.Project, Breakdown: a.Breakdown, Sort: a.Sort, AgentSplit: true}, a.Order)
 		})
 	}
+	mcp.AddTool(s, &mcp.Tool{
+		Name: "session",
+		Description: "One Claude Code session by id: its totals and exact cost in USD, first and last activity, duration, " +
+			"per-model breakdown and every API response in time order (timeline). The same data as GET /api/v1/sessions/{id} " +
+			"of ctm serve.",
+		Annotations:  readOnly,
+		OutputSchema: schemaFor[views.SessionDetail](),
+	}, h.session)
 	mcp.AddTool(s, &mcp.Tool{
 		Name: "current_block",
 		Description: "The active 5-hour usage block (the window Claude subscriptions are metered in): tokens, cost, burn rate, " +
@@ -154,6 +170,7 @@ func New(opts Options) *mcp.Server {
 		Annotations:  readOnly,
 		OutputSchema: schemaFor[views.Blocks](),
 	}, h.currentBlock)
+	addInsightTools(s, h, readOnly)
 	return s
 }
 
@@ -178,6 +195,14 @@ func (h *handlers) views(ctx context.Context, tz string) (*views.Views, error) {
 }
 
 func (h *handlers) report(ctx context.Context, kind views.ReportKind, tz string, q views.ReportQuery, order string) (*mcp.CallToolResult, any, error) {
+	// The days the CLI takes: YYYY-MM-DD or YYYYMMDD.
+	var err error
+	if q.Since, err = views.NormalizeDay("since", q.Since); err != nil {
+		return nil, nil, toolError(err)
+	}
+	if q.Until, err = views.NormalizeDay("until", q.Until); err != nil {
+		return nil, nil, toolError(err)
+	}
 	switch order {
 	case "", "asc":
 	case "desc":
@@ -195,6 +220,30 @@ func (h *handlers) report(ctx context.Context, kind views.ReportKind, tz string,
 		return nil, nil, toolError(err)
 	}
 	return result(rep)
+}
+
+// maxSessionID bounds the id argument; session ids are UUIDs.
+const maxSessionID = 200
+
+func (h *handlers) session(ctx context.Context, _ *mcp.CallToolRequest, a SessionArgs) (*mcp.CallToolResult, any, error) {
+	switch {
+	case a.ID == "":
+		return nil, nil, errors.New("id: the session id is required; the sessions tool lists them")
+	case len(a.ID) > maxSessionID || !utf8.ValidString(a.ID):
+		return nil, nil, fmt.Errorf("id: not a session id (at most %d bytes of UTF-8)", maxSessionID)
+	}
+	v, err := h.views(ctx, a.TZ)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := v.Session(ctx, a.ID)
+	if err != nil {
+		if usage.ErrorCode(err) == usage.ENOTFOUND {
+			return nil, nil, fmt.Errorf("id: no session %q; the sessions tool lists them", a.ID)
+		}
+		return nil, nil, toolError(err)
+	}
+	return result(d)
 }
 
 func (h *handlers) currentBlock(ctx context.Context, _ *mcp.CallToolRequest, a BlockArgs) (*mcp.CallToolResult, any, error) {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -68,7 +69,7 @@ func (s *Server) handleBlocks(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b, err := s.views(r.Context()).Blocks(r.Context(), views.BlocksQuery{
-		Limits: s.limits, Since: sp.From, Until: sp.To, Recent: recent == "true", Active: active == "true",
+		Limits: s.opts.Limits, Since: sp.From, Until: sp.To, Recent: recent == "true", Active: active == "true",
 	})
 	if err != nil {
 		writeError(w, r, err)
@@ -107,7 +108,7 @@ func (s *Server) activeBlock(ctx context.Context) (*usage.Block, error) {
 // resolved against all history of the user of ctx, reusing a result for
 // maxLimitTTL.
 func (s *Server) resolvedLimits(ctx context.Context) (usage.Limits, error) {
-	l := s.limits
+	l := s.opts.Limits
 	if !l.TokensFromMax {
 		return l, nil
 	}
@@ -163,12 +164,16 @@ type BlockAlert struct {
 }
 
 // NotifyBlocks computes the active block over every user's records and
-// broadcasts a block_update on h when it changed since the last call (its
+// broadcasts a block_update on the hub when it changed since the last call (its
 // data is the block, absent once no block is active), and an alert when
 // the block first reaches 80% and then 100% of its limit, once each per
 // block; a block that jumps past both gets the exceeded alert only. Call
 // it after every ingest that wrote records; calls are serialised.
-func (s *Server) NotifyBlocks(ctx context.Context, h *Hub) error {
+func (s *Server) NotifyBlocks(ctx context.Context) error {
+	h := s.hub
+	if h == nil {
+		return errors.New("notify blocks: the server has no WebSocket feed")
+	}
 	st := &s.blocks
 	st.notifyMu.Lock()
 	defer st.notifyMu.Unlock()

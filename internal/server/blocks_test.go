@@ -137,7 +137,7 @@ func TestBlocksSelection(t *testing.T) {
 	h := newServer(t, func(o *options) {
 		o.Now = func() time.Time { return blockNow }
 		o.Location = ny
-		o.Plan = "max20"
+		o.Limits = mustLimits(t, "max20", 0, 0)
 	}).Handler()
 	all := usage.Blocks(fixture.records, fixture.pricer, blockNow)
 	act := usage.ActiveBlock(all)
@@ -248,10 +248,6 @@ func TestBlocksBadParams(t *testing.T) {
 		r := do(t, h, http.MethodGet, tc.target, nil)
 		wantError(t, r, http.StatusBadRequest, "INVALID_PARAMS", tc.param)
 	}
-	if _, err := server.New(server.Options{Store: fixture.store, Pricer: fixture.pricer, Plan: "ultra"}); err == nil ||
-		!strings.Contains(err.Error(), "PLAN") {
-		t.Errorf("New with plan ultra = %v, want an error naming PLAN", err)
-	}
 }
 
 // synth returns a record of one request of user at t.
@@ -314,7 +310,7 @@ func TestBlocksTokenLimitMax(t *testing.T) {
 	h := newServer(t, func(o *options) {
 		o.Store = st
 		o.Now = func() time.Time { return now }
-		o.TokenLimit = -1
+		o.Limits = mustLimits(t, "", -1, 0)
 	}).Handler()
 	var got blockJSON
 	get(t, h, "/api/v1/blocks/active", &got)
@@ -402,7 +398,7 @@ func TestNotifyBlocks(t *testing.T) {
 	l := newLive(t, liveConfig{opts: func(o *server.Options) {
 		o.Store = st
 		o.Now = clk.now
-		o.TokenLimit = 1000
+		o.Limits = mustLimits(t, "", 1000, 0)
 	}})
 	c, _ := mustDial(t, l.ws)
 	add := func(id string, at time.Time, tokens int64) {
@@ -413,7 +409,7 @@ func TestNotifyBlocks(t *testing.T) {
 	}
 	notify := func() {
 		t.Helper()
-		if err := l.srv.NotifyBlocks(ctx, l.hub); err != nil {
+		if err := l.srv.NotifyBlocks(ctx); err != nil {
 			t.Fatalf("NotifyBlocks: %v", err)
 		}
 	}
@@ -538,7 +534,7 @@ func TestBlocksStoreFailures(t *testing.T) {
 			s := newServer(t, func(o *options) {
 				o.Store = st
 				o.Now = func() time.Time { return blockNow }
-				o.TokenLimit = -1
+				o.Limits = mustLimits(t, "", -1, 0)
 			})
 			r := do(t, s.Handler(), http.MethodGet, "/api/v1/blocks", nil)
 			wantError(t, r, http.StatusInternalServerError, "INTERNAL_ERROR")
@@ -547,17 +543,24 @@ func TestBlocksStoreFailures(t *testing.T) {
 			}
 		})
 	}
-	s := newServer(t, func(o *options) { o.Store = failingStore{fixture.store}; o.Now = func() time.Time { return blockNow } })
+	s := newServer(t, func(o *options) {
+		o.Store = failingStore{fixture.store}
+		o.Now = func() time.Time { return blockNow }
+		o.WebSocket = &server.HubOptions{}
+	})
+	defer s.Hub().Close()
 	r := do(t, s.Handler(), http.MethodGet, "/api/v1/blocks/active", nil)
 	wantError(t, r, http.StatusInternalServerError, "INTERNAL_ERROR")
-	hub := server.NewHub(server.HubOptions{})
-	defer hub.Close()
-	if err := s.NotifyBlocks(context.Background(), hub); !errors.Is(err, errBroken) {
+	if err := s.NotifyBlocks(context.Background()); !errors.Is(err, errBroken) {
 		t.Errorf("NotifyBlocks on a broken store = %v, want the store's error", err)
 	}
 	// The "max" limit reads all history, which fails too.
 	st := &onlyRecentStore{Store: fixture.store, since: blockNow.Add(-usage.RollingWeek)}
-	s = newServer(t, func(o *options) { o.Store = st; o.Now = func() time.Time { return blockNow }; o.TokenLimit = -1 })
+	s = newServer(t, func(o *options) {
+		o.Store = st
+		o.Now = func() time.Time { return blockNow }
+		o.Limits = mustLimits(t, "", -1, 0)
+	})
 	r = do(t, s.Handler(), http.MethodGet, "/api/v1/blocks/active", nil)
 	wantError(t, r, http.StatusInternalServerError, "INTERNAL_ERROR")
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/claude-token-monitor/ctm/internal/server"
+	"github.com/claude-token-monitor/ctm/internal/web"
 )
 
 // maxFuzzResponse bounds any response to a fuzzed request: the largest
@@ -21,9 +22,10 @@ const maxFuzzResponse = 16 << 20
 // fuzzRoute is one method and path of the API.
 type fuzzRoute struct{ method, path string }
 
-// apiRoutes lists every route the server documents in /openapi.json (the
-// route table and the spec are kept equal by TestOpenAPI), plus /metrics
-// and the WebSocket handshake, in a fixed order.
+// apiRoutes lists every route the server documents in /openapi.json,
+// which is generated from the route table (metrics and the WebSocket
+// handshake included), plus the dashboard and an unknown path, in a fixed
+// order. The team routes have FuzzTeamRoutes.
 func apiRoutes(t testing.TB, h http.Handler) []fuzzRoute {
 	t.Helper()
 	r := do(t, h, http.MethodGet, "/api/v1/openapi.json", nil)
@@ -33,7 +35,7 @@ func apiRoutes(t testing.TB, h http.Handler) []fuzzRoute {
 	if err := json.Unmarshal(r.Body, &spec); err != nil || len(spec.Paths) == 0 {
 		t.Fatalf("openapi.json: %v (%d paths)", err, len(spec.Paths))
 	}
-	routes := []fuzzRoute{{"GET", "/metrics"}, {"GET", "/api/v1/ws"}, {"GET", "/"}, {"GET", "/api/v1/nope"}}
+	routes := []fuzzRoute{{"GET", "/"}, {"GET", "/api/v1/nope"}}
 	for p, ops := range spec.Paths {
 		for m := range ops {
 			routes = append(routes, fuzzRoute{strings.ToUpper(m), p})
@@ -48,10 +50,8 @@ func apiRoutes(t testing.TB, h http.Handler) []fuzzRoute {
 // recovery middleware would turn one into a 500) and within a bounded
 // size. Plain `go test` runs the seeds, which cover every route.
 func FuzzRouter(f *testing.F) {
-	s := newServer(f, nil)
-	hub := server.NewHub(server.HubOptions{})
-	f.Cleanup(hub.Close)
-	s.MountWebSocket(hub)
+	s := newServer(f, func(o *options) { o.WebSocket = &server.HubOptions{}; o.Static = web.FS })
+	f.Cleanup(s.Hub().Close)
 	h := s.Handler()
 	routes := apiRoutes(f, h)
 	queries := []string{

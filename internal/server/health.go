@@ -85,7 +85,7 @@ func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
 		resp.Status = "degraded"
 		resp.Problems = append(resp.Problems, "stats-cache.json is partial or unreadable")
 	}
-	latest, err := s.store.LatestTimestamp(r.Context())
+	latest, err := s.store().LatestTimestamp(r.Context())
 	if err != nil {
 		loggerFrom(r.Context()).Error("health: database check failed", "error", err)
 		resp.Status = "unhealthy"

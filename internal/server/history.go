@@ -8,40 +8,15 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
+	"github.com/claude-token-monitor/ctm/internal/views"
 )
-
-// snapshotModelView is one model's share of a snapshot.
-type snapshotModelView struct {
-	Model string `json:"model"`
-	usage.Aggregate
-}
-
-// snapshotView is one stored snapshot of the all-time totals.
-type snapshotView struct {
-	ID         int64     `json:"id"`
-	CapturedAt time.Time `json:"captured_at"`
-	usage.Aggregate
-	Models []snapshotModelView `json:"models"`
-}
 
 // historyResponse is the body of GET /stats/history.
 type historyResponse struct {
-	StartTime  *time.Time     `json:"start_time,omitempty"`
-	EndTime    *time.Time     `json:"end_time,omitempty"`
-	Snapshots  []snapshotView `json:"snapshots"`
-	Pagination pagination     `json:"pagination"`
-}
-
-// aggregateOf rebuilds the derived figures of a stored sum.
-func aggregateOf(t usage.Tokens, cost usage.Money, entries int64) usage.Aggregate {
-	return usage.Aggregate{
-		Tokens:              t,
-		CacheCreationTokens: t.CacheCreation(),
-		TotalTokens:         t.Total(),
-		CacheHitRate:        t.CacheHitRate(),
-		CostUSD:             cost,
-		Entries:             entries,
-	}
+	StartTime  *time.Time       `json:"start_time,omitempty"`
+	EndTime    *time.Time       `json:"end_time,omitempty"`
+	Snapshots  []views.Snapshot `json:"snapshots"`
+	Pagination pagination       `json:"pagination"`
 }
 
 func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
@@ -78,52 +53,27 @@ func (s *Server) handleHistory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	snaps, total, err := s.store.Snapshots(r.Context(), start, end, usage.Page{Limit: limit, Offset: offset})
+	h, err := s.views(r.Context()).History(r.Context(), s.opts.Store, start, end, usage.Page{Limit: limit, Offset: offset})
 	if err != nil {
-		writeError(w, r, fmt.Errorf("snapshots: %w", err))
+		writeError(w, r, err)
 		return
 	}
-	resp := historyResponse{
+	writeJSON(w, r, historyResponse{
 		StartTime:  s.timeOrNil(start),
 		EndTime:    s.timeOrNil(end),
-		Snapshots:  make([]snapshotView, 0, len(snaps)),
-		Pagination: newPagination(total, limit, offset, len(snaps)),
-	}
-	for _, sn := range snaps {
-		v := snapshotView{
-			ID:         sn.ID,
-			CapturedAt: sn.Time.In(s.opts.Location),
-			Aggregate:  aggregateOf(sn.Totals, sn.CostUSD, sn.Entries),
-			Models:     make([]snapshotModelView, 0, len(sn.Models)),
-		}
-		for _, m := range sn.Models {
-			v.Models = append(v.Models, snapshotModelView{Model: m.Model, Aggregate: aggregateOf(m.Tokens, m.CostUSD, m.Entries)})
-		}
-		resp.Snapshots = append(resp.Snapshots, v)
-	}
-	writeJSON(w, r, resp)
+		Snapshots:  h.Snapshots,
+		Pagination: newPagination(h.Total, limit, offset, len(h.Snapshots)),
+	})
 }
 
 // TakeSnapshot stores the current all-time totals, with a row per model,
 // and returns the stored snapshot.
 func (s *Server) TakeSnapshot(ctx context.Context) (usage.Snapshot, error) {
-	rep, err := s.rollup(ctx, usage.Filter{}, usage.ByNothing, byNothing)
+	all, err := s.views(ctx).AllTime(ctx)
 	if err != nil {
 		return usage.Snapshot{}, err
 	}
-	tot := rep.Totals
-	snap := usage.Snapshot{
-		Time:    s.opts.Now().UTC(),
-		Totals:  tot.Tokens,
-		CostUSD: tot.CostUSD,
-		Entries: tot.Entries,
-	}
-	for _, m := range tot.Models {
-		snap.Models = append(snap.Models, usage.SnapshotModel{
-			Model: m.Model, Tokens: m.Tokens, CostUSD: m.CostUSD, Entries: m.Entries,
-		})
-	}
-	saved, err := s.store.SaveSnapshot(ctx, snap)
+	saved, err := s.opts.Store.SaveSnapshot(ctx, all.Snapshot(s.opts.Now()))
 	if err != nil {
 		return usage.Snapshot{}, fmt.Errorf("save snapshot: %w", err)
 	}
@@ -134,7 +84,7 @@ func (s *Server) TakeSnapshot(ctx context.Context) (usage.Snapshot, error) {
 // how many. Usage records are never pruned.
 func (s *Server) PruneSnapshots(ctx context.Context) (int64, error) {
 	before := s.opts.Now().AddDate(0, 0, -s.opts.RetentionDays)
-	n, err := s.store.PruneSnapshots(ctx, before)
+	n, err := s.opts.Store.PruneSnapshots(ctx, before)
 	if err != nil {
 		return 0, fmt.Errorf("prune snapshots: %w", err)
 	}

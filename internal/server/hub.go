@@ -58,7 +58,8 @@ const (
 // HubOptions configures a Hub. Zero values take the defaults.
 type HubOptions struct {
 	// Stats returns the data of a stats_update: the body of GET /stats.
-	// Use Server.StatsSummary. nil disables stats_update.
+	// nil disables stats_update; in Options.WebSocket, nil takes
+	// Server.StatsSummary.
 	Stats func(ctx context.Context) (any, error)
 	// MaxClients caps concurrent connections (default 100); one more is
 	// accepted and closed at once with StatusTryAgainLater and a reason.
@@ -157,11 +158,10 @@ const (
 
 // Hub keeps the WebSocket clients and broadcasts to them. Each client has
 // a bounded queue drained by its own goroutine; a client that cannot keep
-// up is dropped instead of slowing anyone else. Create it with NewHub,
-// serve it with Server.MountWebSocket and stop it with Close.
+// up is dropped instead of slowing anyone else. A Server creates, serves
+// and closes its own (Options.WebSocket, Server.Hub); there is no other.
 type Hub struct {
 	opts HubOptions
-	log  *slog.Logger
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -176,13 +176,12 @@ type Hub struct {
 	dropped atomic.Int64
 }
 
-// NewHub returns a running Hub; call Close to stop it.
-func NewHub(opts HubOptions) *Hub {
+// newHub returns a running Hub; call Close to stop it.
+func newHub(opts HubOptions) *Hub {
 	opts = opts.withDefaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		opts:    opts,
-		log:     opts.Logger,
 		ctx:     ctx,
 		cancel:  cancel,
 		notify:  make(chan struct{}, 1),
@@ -309,7 +308,7 @@ func (h *Hub) enqueue(c *client, b []byte) bool {
 	case c.send <- b:
 	default:
 		h.dropped.Add(1)
-		h.log.Warn("websocket client too slow; dropping it", slog.String(logKeyClient, c.id),
+		h.opts.Logger.Warn("websocket client too slow; dropping it", slog.String(logKeyClient, c.id),
 			slog.Int("queue", cap(c.send)))
 		c.end(closeTooSlow, reasonTooSlow)
 		return false
@@ -370,12 +369,12 @@ func (h *Hub) sendStats() {
 	data, err := h.opts.Stats(h.ctx)
 	if err != nil {
 		if h.ctx.Err() == nil {
-			h.log.Error("websocket: compute stats update", slog.Any("error", err))
+			h.opts.Logger.Error("websocket: compute stats update", slog.Any("error", err))
 		}
 		return
 	}
 	if err := h.Broadcast(MsgStatsUpdate, data); err != nil {
-		h.log.Error("websocket: send stats update", slog.Any("error", err))
+		h.opts.Logger.Error("websocket: send stats update", slog.Any("error", err))
 	}
 }
 

@@ -90,6 +90,9 @@ func openStore(ctx context.Context, path string, recs []usage.Record) (*sqlite.S
 // options shortens server.Options in option editors.
 type options = server.Options
 
+// hubOptions shortens server.HubOptions.
+type hubOptions = server.HubOptions
+
 // newServer builds a server over the corpus store; edit adjusts options.
 func newServer(t testing.TB, edit func(*server.Options)) *server.Server {
 	t.Helper()
@@ -110,6 +113,16 @@ func newServer(t testing.TB, edit func(*server.Options)) *server.Server {
 		t.Fatalf("New: %v", err)
 	}
 	return s
+}
+
+// mustLimits returns usage.NewLimits(plan, tokens, cost) or fails t.
+func mustLimits(t testing.TB, plan string, tokens int64, cost float64) usage.Limits {
+	t.Helper()
+	l, err := usage.NewLimits(plan, tokens, cost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 // response is a decoded envelope.

@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/claude-token-monitor/ctm/internal/usage"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -94,12 +93,12 @@ func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
 	// database cannot pile up scrapes.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	rep, err := c.s.rollup(ctx, usage.Filter{}, usage.ByNothing, byNothing)
+	all, err := c.s.views(ctx).AllTime(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(tokensDesc, err)
 		return
 	}
-	for _, m := range rep.Totals.Models {
+	for _, m := range all.Models {
 		for _, kv := range []struct {
 			typ string
 			n   int64
@@ -114,8 +113,8 @@ func (c *usageCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		emit(ch, costDesc, prometheus.CounterValue, m.CostUSD.USD(), m.Model)
 	}
-	emit(ch, recordsDesc, prometheus.CounterValue, float64(rep.Totals.Entries))
-	last := rep.Totals.Last
+	emit(ch, recordsDesc, prometheus.CounterValue, float64(all.Entries))
+	last := all.Last
 	if c.s.opts.LastIngest != nil {
 		last = c.s.opts.LastIngest()
 	}

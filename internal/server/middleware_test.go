@@ -333,22 +333,3 @@ func TestStoreFailures(t *testing.T) {
 		t.Errorf("health = %d %+v, want 503 unhealthy", r.Code, health)
 	}
 }
-
-func TestMountSelfAuthenticated(t *testing.T) {
-	s := newServer(t, func(o *server.Options) { o.AuthToken = "admin-secret" })
-	var seen string
-	s.MountSelfAuthenticated("POST /api/v1/ingest", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		seen = r.Header.Get("Authorization")
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	h := s.Handler()
-	if r := do(t, h, http.MethodPost, "/api/v1/ingest", nil, "Authorization", "Bearer user-token"); r.Code != http.StatusNoContent {
-		t.Errorf("self-authenticated route with a user token: %d %s, want 204", r.Code, r.Body)
-	}
-	if seen != "Bearer user-token" {
-		t.Errorf("handler saw Authorization %q, want the user token passed through", seen)
-	}
-	if r := do(t, h, http.MethodGet, "/api/v1/stats", nil, "Authorization", "Bearer user-token"); r.Code != http.StatusUnauthorized {
-		t.Errorf("other routes with a user token: %d, want 401", r.Code)
-	}
-}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/httpapi"
+	"github.com/claude-token-monitor/ctm/internal/team"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 	"github.com/claude-token-monitor/ctm/internal/views"
 )
@@ -30,6 +31,11 @@ type operation struct {
 	// errors lists the error statuses the route can answer besides 400
 	// and 401/403, which every route can.
 	errors []int
+	// responses, when set, are the route's responses as written, for the
+	// routes that do not answer the JSON envelope (WebSocket, metrics).
+	responses map[string]any
+	// id is the operationId when the path does not make a good one.
+	id string
 }
 
 // param is one query or path parameter.
@@ -82,7 +88,10 @@ var userViews = []string{"GET /stats", "GET /stats/models", "GET /stats/daily", 
 // docs describes every route, keyed by its pattern without the prefix.
 func (s *Server) docs() map[string]operation {
 	ops := s.baseDocs()
-	for _, k := range userViews {
+	for k, op := range insightDocs() {
+		ops[k] = op
+	}
+	for _, k := range append(userViews, insightViews...) {
 		op := ops[k]
 		op.params = append(op.params, userQueryParam)
 		ops[k] = op
@@ -144,10 +153,73 @@ func (s *Server) baseDocs() map[string]operation {
 		"GET /blocks/active": {summary: "The active 5-hour block with burn rate, projection and limit status; data is null when none is active.",
 			response: usage.Block{}, nullable: true},
 		"GET /users": {summary: "Users with their totals (team mode); records without a user are listed under \"\".",
-			response: usersResponse{}},
+			response: views.Users{}},
 		"GET /config":       {summary: "Effective configuration, without secrets.", response: configResponse{}},
 		"GET /openapi.json": {summary: "This document."},
+		"GET /ws": {summary: "WebSocket feed. The server sends connected {client_id, server_time}, stats_update (the /stats " +
+			"summary after new records), heartbeat every 30 s, block_update (the active block, absent when none), " +
+			"alert (80% and 100% of the block limit) and error; a client may send ping (answered by pong) and pong. " +
+			"Every message is {type, data, timestamp}. Past the client limit a connection is closed at once with " +
+			"status 1013 (try again later).",
+			params: []param{query("token", "Bearer token, for browsers that cannot set the Authorization header on a WebSocket.", strSchema())},
+			responses: map[string]any{
+				"101": map[string]any{"description": "Switching Protocols: the WebSocket is open."},
+				"400": errorResponse("Not a WebSocket upgrade"),
+				"401": errorResponse("Missing or wrong bearer token"),
+				"403": errorResponse("Host or origin not allowed"),
+			}},
+		"POST /ingest": {summary: "Team server: store a batch of records pushed by ctm push. The bearer token is a team user's push token " +
+			"(records are stored as that user) or AUTH_TOKEN (the body's user says whose they are). One invalid record rejects " +
+			"the batch; a batch sent twice changes nothing.",
+			body: team.IngestRequest{}, response: team.IngestResponse{}, errors: []int{413, 500}},
 	}
+}
+
+// otlpDoc describes POST /v1/logs, the OTLP/HTTP logs receiver of a team
+// server; its path is OTLP's, not the API's.
+var otlpDoc = operation{
+	summary: "Team server: OTLP/HTTP logs receiver for Claude Code's telemetry (OTEL_EXPORTER_OTLP_ENDPOINT pointing at this " +
+		"server, protocol http/protobuf or http/json), authenticated by a team user's push token. Each api_request event " +
+		"becomes a record. Answers as OTLP does: an ExportLogsServiceResponse, or a google.rpc.Status on failure.",
+	id: "postOtlpLogs",
+	responses: map[string]any{
+		"200": map[string]any{"description": "OK: an ExportLogsServiceResponse, partial_success naming rejected events.",
+			"content": map[string]any{"application/x-protobuf": map[string]any{"schema": strSchema()},
+				"application/json": map[string]any{"schema": map[string]any{"type": "object"}}}},
+		"400": map[string]any{"description": "Malformed request (a google.rpc.Status)"},
+		"401": map[string]any{"description": "Missing or wrong push token (a google.rpc.Status)"},
+		"413": map[string]any{"description": "Body too large (a google.rpc.Status)"},
+		"415": map[string]any{"description": "Neither application/x-protobuf nor application/json"},
+	},
+}
+
+// metricsDoc describes GET /metrics.
+var metricsDoc = operation{
+	summary: "Prometheus metrics in the text exposition format.",
+	id:      "getMetrics",
+	responses: map[string]any{"200": map[string]any{"description": "OK",
+		"content": map[string]any{"text/plain": map[string]any{"schema": strSchema()}}}},
+}
+
+// errorResponse is an error answer with the Error envelope.
+func errorResponse(desc string) map[string]any {
+	return map[string]any{"description": desc, "content": map[string]any{
+		"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
+}
+
+// security is what an auth rule asks, in OpenAPI's terms: alternatives,
+// of which an empty one means none.
+func (a authRule) security() []any {
+	bearer := map[string]any{"bearer": []any{}}
+	switch a {
+	case authPublic:
+		return []any{map[string]any{}, bearer}
+	case authTokenOrQuery:
+		return []any{bearer, map[string]any{"queryToken": []any{}}}
+	case authPushToken:
+		return []any{map[string]any{"pushToken": []any{}}, bearer}
+	}
+	return []any{bearer}
 }
 
 func (s *Server) handleOpenAPI(w http.ResponseWriter, r *http.Request) {
@@ -192,24 +264,22 @@ func (s *Server) buildOpenAPI() map[string]any {
 			"timestamp": timeSchema(),
 		},
 	}
-	errorResponse := func(desc string) map[string]any {
-		return map[string]any{"description": desc, "content": map[string]any{
-			"application/json": map[string]any{"schema": map[string]any{"$ref": "#/components/schemas/Error"}}}}
-	}
 	paths := map[string]any{}
-	docs := s.docs()
-	keys := make([]string, 0, len(docs))
-	for k := range docs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, key := range keys {
-		op := docs[key]
-		method, path, _ := strings.Cut(key, " ")
-		path = s.opts.APIPrefix + path
+	for _, rt := range s.table {
+		if rt.doc == nil {
+			continue
+		}
+		op := *rt.doc
+		method, path, _ := strings.Cut(rt.pattern, " ")
+		id := op.id
+		if id == "" {
+			id = operationID(method, path)
+		}
 		o := map[string]any{
 			"summary":     op.summary,
-			"operationId": operationID(method, path),
+			"operationId": id,
+			"security":    rt.auth.security(),
+			"x-auth":      rt.auth.String(),
 		}
 		var params []any
 		for _, p := range op.params {
@@ -225,6 +295,11 @@ func (s *Server) buildOpenAPI() map[string]any {
 		if op.body != nil {
 			o["requestBody"] = map[string]any{"required": true, "content": map[string]any{
 				"application/json": map[string]any{"schema": g.schema(reflect.TypeOf(op.body), false)}}}
+		}
+		if op.responses != nil {
+			o["responses"] = op.responses
+			addOperation(paths, path, method, o)
+			continue
 		}
 		ok := map[string]any{"description": "OK"}
 		content := map[string]any{}
@@ -253,35 +328,8 @@ func (s *Server) buildOpenAPI() map[string]any {
 			responses[strconv.Itoa(st)] = errorResponse(http.StatusText(st))
 		}
 		o["responses"] = responses
-		item, _ := paths[path].(map[string]any)
-		if item == nil {
-			item = map[string]any{}
-			paths[path] = item
-		}
-		item[strings.ToLower(method)] = o
+		addOperation(paths, path, method, o)
 	}
-	paths[s.opts.APIPrefix+"/ws"] = map[string]any{"get": map[string]any{
-		"summary": "WebSocket feed. The server sends connected {client_id, server_time}, stats_update (the /stats " +
-			"summary after new records), heartbeat every 30 s, block_update (the active block, absent when none), " +
-			"alert (80% and 100% of the block limit) and error; a client may send ping (answered by pong) and pong. " +
-			"Every message is {type, data, timestamp}. Past the client limit a connection is closed at once with " +
-			"status 1013 (try again later).",
-		"operationId": "getWs",
-		"parameters": []any{map[string]any{"name": "token", "in": "query", "schema": strSchema(),
-			"description": "Bearer token, for browsers that cannot set the Authorization header on a WebSocket."}},
-		"responses": map[string]any{
-			"101": map[string]any{"description": "Switching Protocols: the WebSocket is open."},
-			"400": errorResponse("Not a WebSocket upgrade"),
-			"401": errorResponse("Missing or wrong bearer token"),
-			"403": errorResponse("Host or origin not allowed"),
-		},
-	}}
-	paths["/metrics"] = map[string]any{"get": map[string]any{
-		"summary":     "Prometheus metrics in the text exposition format.",
-		"operationId": "getMetrics",
-		"responses": map[string]any{"200": map[string]any{"description": "OK",
-			"content": map[string]any{"text/plain": map[string]any{"schema": strSchema()}}}},
-	}}
 	return map[string]any{
 		"openapi": "3.1.0",
 		"info": map[string]any{
@@ -294,10 +342,25 @@ func (s *Server) buildOpenAPI() map[string]any {
 		"components": map[string]any{
 			"schemas": g.defs,
 			"securitySchemes": map[string]any{
-				"bearer": map[string]any{"type": "http", "scheme": "bearer"},
+				"bearer": map[string]any{"type": "http", "scheme": "bearer",
+					"description": "AUTH_TOKEN, when the server has one."},
+				"queryToken": map[string]any{"type": "apiKey", "in": "query", "name": "token",
+					"description": "AUTH_TOKEN in the query string: only the WebSocket handshake takes it."},
+				"pushToken": map[string]any{"type": "http", "scheme": "bearer",
+					"description": "A team user's push token (ctm token), or AUTH_TOKEN."},
 			},
 		},
 	}
+}
+
+// addOperation adds o as path's method to paths.
+func addOperation(paths map[string]any, path, method string, o map[string]any) {
+	item, _ := paths[path].(map[string]any)
+	if item == nil {
+		item = map[string]any{}
+		paths[path] = item
+	}
+	item[strings.ToLower(method)] = o
 }
 
 // operationID derives a stable id such as getStatsDaily.

@@ -164,7 +164,8 @@ func TestValidatorRejects(t *testing.T) {
 
 func TestOpenAPI(t *testing.T) {
 	reader := ingest.NewStatsCacheReader(filepath.Join(corpusRoot, "stats-cache.json"))
-	s := newServer(t, func(o *options) { o.StatsCache = reader })
+	s := newServer(t, func(o *options) { o.StatsCache = reader; o.WebSocket = &hubOptions{} })
+	t.Cleanup(s.Hub().Close)
 	h := s.Handler()
 	r := do(t, h, http.MethodGet, "/api/v1/openapi.json", nil)
 	var doc struct {
@@ -186,7 +187,7 @@ func TestOpenAPI(t *testing.T) {
 	blockNow := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	active := newServer(t, func(o *options) {
 		o.Now = func() time.Time { return blockNow }
-		o.Plan = "max5"
+		o.Limits = mustLimits(t, "max5", 0, 0)
 	}).Handler()
 	// One real request per documented operation, including error cases.
 	requests := []struct {
@@ -219,6 +220,13 @@ func TestOpenAPI(t *testing.T) {
 		{"GET", "/api/v1/blocks/active", "", active},
 		{"GET", "/api/v1/users", "", nil},
 		{"GET", "/api/v1/stats?user=%20bad", "", nil},
+		{"GET", "/api/v1/breakdown?by=branch", "", nil},
+		{"GET", "/api/v1/breakdown?by=agent&since=2026-02-01&until=2026-02-28", "", nil},
+		{"GET", "/api/v1/breakdown?by=colour", "", nil},
+		{"GET", "/api/v1/breakdown?by=skill&project=no-such-project", "", nil},
+		{"GET", "/api/v1/prompts?top=5", "", nil},
+		{"GET", "/api/v1/prompts?session=132b2f66-ee5f-46f6-8904-32d9dc4d36c3&sort=time&top=10000", "", nil},
+		{"GET", "/api/v1/prompts?top=0", "", nil},
 	}
 	covered := map[string]bool{}
 	for _, req := range requests {
@@ -264,8 +272,8 @@ func TestOpenAPI(t *testing.T) {
 			}
 		}
 	}
-	if len(doc.Paths) != 19 {
-		t.Errorf("documented paths = %d, want 19", len(doc.Paths))
+	if len(doc.Paths) != 21 {
+		t.Errorf("documented paths = %d, want 21", len(doc.Paths))
 	}
 	// The WebSocket feed is part of the API: its upgrade and messages.
 	ws := doc.Paths["/api/v1/ws"]["get"]

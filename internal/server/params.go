@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -19,7 +18,7 @@ type span = views.Span
 
 // views returns the views of the records the request of ctx may see.
 func (s *Server) views(ctx context.Context) *views.Views {
-	v := &views.Views{Store: s.store, Prices: s.opts.Pricer, Location: s.opts.Location, Now: s.opts.Now, DisplayName: s.opts.DisplayName,
+	v := &views.Views{Store: s.store(), Prices: s.opts.Pricer, Location: s.opts.Location, Now: s.opts.Now, DisplayName: s.opts.DisplayName,
 		Partial: userFrom(ctx) != ""}
 	if rs, ok := s.opts.Store.(usage.RateLimitStore); ok {
 		v.RateLimits = rs
@@ -112,31 +111,6 @@ func pageParams(q url.Values, defLimit int) (limit, offset int, err error) {
 		return 0, 0, err
 	}
 	return limit, offset, nil
-}
-
-// rollup aggregates the records that pass f by dim and rolls them up by
-// key. It is the one path every figure of the API takes.
-func (s *Server) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension, key func(*usage.Bucket) string) (usage.Report, error) {
-	buckets, err := s.store.Aggregate(ctx, f, dim)
-	if err != nil {
-		return usage.Report{}, fmt.Errorf("aggregate: %w", err)
-	}
-	return usage.Rollup(buckets, s.opts.Pricer, key), nil
-}
-
-// byKey groups buckets by their Key (session, project).
-func byKey(b *usage.Bucket) string { return b.Key }
-
-// byNothing puts every bucket in one group.
-func byNothing(*usage.Bucket) string { return "" }
-
-// unpriced returns r's unpriced models, never nil, so that JSON always
-// carries the list.
-func unpriced(r usage.Report) []string {
-	if r.Unpriced == nil {
-		return []string{}
-	}
-	return r.Unpriced
 }
 
 // timeOrNil returns t in the server's zone, or nil when t is zero, so that

@@ -1,8 +1,10 @@
 // Package server serves the Claude Token Monitor JSON API, the WebSocket
-// feed, the Prometheus metrics endpoint and (optionally) the dashboard over
-// HTTP. Its handlers parse parameters, call a view of package views (the
-// ones the CLI and the MCP server call) and write the envelope, so the API
-// and the CLI always agree.
+// feed, the Prometheus metrics endpoint, (optionally) the dashboard and,
+// on a team server, the team ingest and OTLP routes over HTTP. One route
+// table (routeTable) lists every route with its auth rule and its OpenAPI
+// description. Its handlers parse parameters, call a view of package views
+// (the ones the CLI and the MCP server call) and write the envelope, so
+// the API and the CLI always agree; the package sums nothing itself.
 package server
 
 import (
@@ -91,14 +93,21 @@ type Options struct {
 	// the token when the API answers 401.
 	Static fs.FS
 
-	// Plan, TokenLimit and CostLimit set the per-block limits of the
-	// blocks views and alerts, as usage.NewLimits takes them: Plan is
-	// pro, max5, max20, custom or "" for none; TokenLimit 0 takes the
-	// plan's, a negative value means the largest completed block ("max");
-	// CostLimit 0 takes the plan's.
-	Plan       string
-	TokenLimit int64
-	CostLimit  float64
+	// Limits are the per-block limits of the blocks views and alerts, as
+	// usage.NewLimits builds them from a plan and overrides; the zero
+	// value sets none.
+	Limits usage.Limits
+
+	// WebSocket, when set, serves the live feed at APIPrefix + "/ws" from
+	// a hub that the server creates with these options and owns (see Hub
+	// and Close). A nil Stats sends the /stats summary (StatsSummary).
+	WebSocket *HubOptions
+
+	// Team, when set, serves the two routes of a team server, which take a
+	// team user's push token as well as AuthToken: POST APIPrefix +
+	// "/ingest" (records sent by ctm push) and POST /v1/logs (Claude
+	// Code's OTLP telemetry). Store must be a usage.TeamStore.
+	Team bool
 
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -111,10 +120,7 @@ type Server struct {
 	opts    Options
 	started time.Time
 
-	// store wraps opts.Store (see userStore); opts.Store keeps the store
-	// itself for its optional interfaces.
-	store usage.Store
-	mux   *http.ServeMux
+	mux *http.ServeMux
 	// table is every route served, in the order mounted, with its auth
 	// rule; authOf indexes the rules by path for the auth middleware.
 	table   []route
@@ -122,10 +128,11 @@ type Server struct {
 	handler http.Handler
 	metrics *metrics
 	cache   *respCache // nil when off
+	// hub is the WebSocket feed's hub, nil without Options.WebSocket.
+	hub *Hub
 
-	// limits are the configured per-block limits; blocks holds the state
-	// of NotifyBlocks and of the "max" token limit (see blocks.go).
-	limits usage.Limits
+	// blocks holds the state of NotifyBlocks and of the "max" token limit
+	// (see blocks.go).
 	blocks blockState
 
 	openAPIOnce sync.Once
@@ -194,147 +201,38 @@ func New(opts Options) (*Server, error) {
 	if opts.DisplayName == nil {
 		opts.DisplayName = func(m string) string { return m }
 	}
-	limits, err := usage.NewLimits(opts.Plan, opts.TokenLimit, opts.CostLimit)
-	if err != nil {
-		return nil, fmt.Errorf("server: %s", usage.ErrorMessage(err))
+	if _, ok := opts.Store.(usage.TeamStore); opts.Team && !ok {
+		return nil, errors.New("server: team routes need a team store (PostgreSQL)")
 	}
 	if opts.CacheTTL == 0 {
 		opts.CacheTTL = DefaultCacheTTL
 	}
 	s := &Server{
-		opts: opts,
-		// Every store read of a request goes through userStore, which
-		// adds the request's ?user= to the filter.
-		store:  userStore{opts.Store},
+		opts:   opts,
 		mux:    http.NewServeMux(),
 		authOf: map[string]authRule{},
-		limits: limits,
 	}
 	s.started = s.opts.Now()
 	if s.opts.CacheTTL > 0 {
 		s.cache = newRespCache(s.opts.CacheTTL)
 	}
 	s.metrics = newMetrics(s)
-	s.routes()
+	if opts.WebSocket != nil {
+		ho := *opts.WebSocket
+		if ho.Stats == nil {
+			ho.Stats = s.StatsSummary
+		}
+		if ho.Logger == nil {
+			ho.Logger = opts.Logger
+		}
+		s.hub = newHub(ho)
+		s.metrics.reg.MustRegister(hubCollector{s.hub})
+	}
+	for _, rt := range s.routeTable() {
+		s.mountRoute(rt)
+	}
 	s.handler = s.middleware(http.HandlerFunc(s.dispatch))
 	return s, nil
-}
-
-// authRule is what a route asks of a request's credentials when
-// AUTH_TOKEN is set (without it every route is open).
-type authRule int
-
-const (
-	// authToken requires "Authorization: Bearer <AUTH_TOKEN>".
-	authToken authRule = iota
-	// authPublic is open; a request that carries the token is marked
-	// authenticated, so that health tells it more than "alive".
-	authPublic
-	// authTokenOrQuery is authToken, or the token in ?token=, since
-	// browsers cannot set headers on a WebSocket handshake.
-	authTokenOrQuery
-	// authPushToken leaves the check to the handler, which takes a team
-	// user's push token as well as AUTH_TOKEN (the team routes).
-	authPushToken
-	// authDashboard is open for a GET or HEAD of a dashboard file and
-	// authToken for anything else under the catch-all.
-	authDashboard
-)
-
-func (a authRule) String() string {
-	switch a {
-	case authPublic:
-		return "public"
-	case authTokenOrQuery:
-		return "token or ?token="
-	case authPushToken:
-		return "push token"
-	case authDashboard:
-		return "public files, else token"
-	}
-	return "token"
-}
-
-// route is one entry of the route table.
-type route struct {
-	pattern string
-	auth    authRule
-	handler http.HandlerFunc
-}
-
-// routes registers the built-in routes. With the routes that cmd/ctm
-// mounts (the WebSocket feed, team ingest and OTLP), s.table is the one
-// list of what the server serves and who may call it.
-func (s *Server) routes() {
-	p := s.opts.APIPrefix
-	for _, rt := range []route{
-		{"GET " + p + "/health", authPublic, s.handleHealth},
-		{"GET " + p + "/stats", authToken, s.cached(s.scoped(s.handleStats))},
-		{"GET " + p + "/stats/models", authToken, s.cached(s.scoped(s.handleModels))},
-		{"GET " + p + "/stats/daily", authToken, s.cached(s.scoped(s.handleDaily))},
-		{"GET " + p + "/stats/trends", authToken, s.cached(s.scoped(s.handleTrends))},
-		{"GET " + p + "/stats/history", authToken, s.handleHistory},
-		{"GET " + p + "/stats/activity", authToken, s.cached(s.scoped(s.handleActivity))},
-		{"GET " + p + "/stats/cache", authToken, s.handleStatsCache},
-		{"GET " + p + "/sessions", authToken, s.cached(s.scoped(s.handleSessions))},
-		{"GET " + p + "/sessions/{id}", authToken, s.cached(s.scoped(s.handleSession))},
-		{"GET " + p + "/projects", authToken, s.cached(s.scoped(s.handleProjects))},
-		{"GET " + p + "/blocks", authToken, s.cached(s.scoped(s.handleBlocks))},
-		{"GET " + p + "/blocks/active", authToken, s.cached(s.scoped(s.handleActiveBlock))},
-		{"GET " + p + "/users", authToken, s.cached(s.handleUsers)},
-		{"GET " + p + "/export", authToken, s.scoped(s.handleExportGet)},
-		{"POST " + p + "/export", authToken, s.scoped(s.handleExportPost)},
-		{"GET " + p + "/config", authToken, s.handleConfig},
-		{"GET " + p + "/openapi.json", authToken, s.handleOpenAPI},
-		{"GET /metrics", authToken, s.metrics.handler().ServeHTTP},
-	} {
-		s.mount(rt.pattern, rt.auth, rt.handler)
-	}
-	if s.opts.Static != nil {
-		files := http.FileServerFS(s.opts.Static)
-		// The dashboard's files hold no usage data, and the page must load
-		// to ask for the token at all (see isStaticFile).
-		s.mount("GET /", authDashboard, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The dashboard catch-all must not turn unknown API paths
-			// into HTML 404 pages.
-			if r.URL.Path == s.opts.APIPrefix || strings.HasPrefix(r.URL.Path, s.opts.APIPrefix+"/") {
-				writeError(w, r, usage.Errorf(usage.ENOTFOUND, "no route for %s %s", r.Method, r.URL.Path))
-				return
-			}
-			files.ServeHTTP(w, r)
-		}))
-	}
-}
-
-// Mount registers h for a Go 1.22 ServeMux pattern such as
-// "GET /api/v1/ws", behind the same middleware (request id, logging, host
-// check, CORS, auth) as the built-in routes. Use APIPrefix to build paths.
-// It panics, like http.ServeMux.Handle, on a malformed or conflicting
-// pattern, which is a programming error.
-func (s *Server) Mount(pattern string, h http.Handler) { s.mount(pattern, authToken, h) }
-
-// MountSelfAuthenticated is Mount for a handler that checks credentials
-// itself, such as the team ingest and OTLP routes, which accept per-user
-// push tokens: the server's AUTH_TOKEN check is skipped for its path. Call
-// it before Open.
-func (s *Server) MountSelfAuthenticated(pattern string, h http.Handler) {
-	s.mount(pattern, authPushToken, h)
-}
-
-// mount adds a route to the table and the mux.
-func (s *Server) mount(pattern string, auth authRule, h http.Handler) {
-	_, path, _ := strings.Cut(pattern, " ")
-	if path == "" {
-		path = pattern
-	}
-	s.table = append(s.table, route{pattern: pattern, auth: auth, handler: h.ServeHTTP})
-	s.authOf[path] = auth
-	s.mux.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if info := requestInfoFrom(r.Context()); info != nil {
-			info.route = pattern
-		}
-		h.ServeHTTP(w, r)
-	}))
 }
 
 // APIPrefix returns the normalised API path prefix, e.g. "/api/v1".
@@ -445,9 +343,14 @@ func (s *Server) listenPort() int {
 	return 0
 }
 
-// Close shuts the server down gracefully, waiting for in-flight requests
-// until ctx is done, then closes remaining connections.
+// Close ends the WebSocket feed's connections, then shuts the server down
+// gracefully, waiting for in-flight requests until ctx is done, then
+// closes remaining connections. The hub goes first: Shutdown does not
+// wait for upgraded connections.
 func (s *Server) Close(ctx context.Context) error {
+	if s.hub != nil {
+		s.hub.Close()
+	}
 	s.mu.Lock()
 	srv, done := s.srv, s.serveErr
 	s.srv, s.ln = nil, nil

@@ -40,15 +40,21 @@ func (s *Server) handleSessions(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, err)
 		return
 	}
-	all, err := s.views(r.Context()).Sessions(r.Context(), views.SessionsQuery{
+	sq := views.SessionsQuery{
 		Span: sp, Project: q.Get("project"), Model: q.Get("model"), Sort: sortBy, Descending: order == "desc",
-	})
+	}
+	all, err := s.views(r.Context()).Sessions(r.Context(), sq)
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
 	lo, hi := pageBounds(len(all.Sessions), offset, limit)
 	page := all.Sessions[lo:hi]
+	// Main vs subagent cost reads records, so only the page's.
+	if err := s.views(r.Context()).AddAgentSplits(r.Context(), sq, page); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	writeJSON(w, r, sessionsResponse{
 		Sessions:       page,
 		Pagination:     newPagination(int64(len(all.Sessions)), limit, offset, len(page)),

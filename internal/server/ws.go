@@ -15,27 +15,6 @@ import (
 	"github.com/coder/websocket"
 )
 
-// MountWebSocket serves h at APIPrefix + "/ws", behind the server's
-// middleware (host check, auth, logging). A browser handshake is accepted
-// only from the server's own origin or one of CORSOrigins; a handshake
-// without Origin (not a browser) is accepted.
-func (s *Server) MountWebSocket(h *Hub) {
-	// A second hub would be a wiring mistake; its metrics are then left
-	// out rather than panicking.
-	_ = s.metrics.reg.Register(hubCollector{h})
-	s.mount("GET "+s.opts.APIPrefix+"/ws", authTokenOrQuery, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" && !s.originAllowed(r, origin) {
-			// A page on another site must not read a local user's usage
-			// through their browser (cross-site WebSocket hijacking).
-			loggerFrom(r.Context()).Warn("websocket origin refused", slog.String("origin", origin))
-			writeErrorStatus(w, r, http.StatusForbidden, codeForbidden,
-				fmt.Sprintf("origin %q is not allowed", origin))
-			return
-		}
-		h.serve(w, r)
-	}))
-}
-
 // originAllowed reports whether a browser at origin may open a WebSocket:
 // the server's own origin (the dashboard) or a configured CORS origin.
 func (s *Server) originAllowed(r *http.Request, origin string) bool {
@@ -70,7 +49,7 @@ func (s *Server) StatsSummary(ctx context.Context) (any, error) {
 // the hub ends the client.
 func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	log := loggerFrom(r.Context())
-	// The origin was checked by MountWebSocket, which knows the CORS list.
+	// The origin was checked by handleWebSocket, which knows the CORS list.
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		log.Info("websocket handshake failed", slog.Any("error", err))
@@ -217,7 +196,7 @@ func (h *Hub) read(ctx context.Context, cancel context.CancelFunc, conn *websock
 		_, data, err := conn.Read(ctx)
 		if err != nil {
 			if websocket.CloseStatus(err) == -1 && !errors.Is(err, context.Canceled) {
-				h.log.Debug("websocket read ended", slog.String(logKeyClient, c.id), slog.Any("error", err))
+				h.opts.Logger.Debug("websocket read ended", slog.String(logKeyClient, c.id), slog.Any("error", err))
 			}
 			return
 		}

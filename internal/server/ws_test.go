@@ -44,7 +44,8 @@ type liveConfig struct {
 	// smallBuffers shrinks the server's socket send buffers, so that a
 	// client that stops reading backs up after a few messages.
 	smallBuffers bool
-	// stats makes the hub's stats_update carry the server's /stats body.
+	// stats says that the test reads stats_update messages, which carry
+	// the server's /stats body unless hub.Stats is set.
 	stats bool
 }
 
@@ -72,7 +73,7 @@ func newLive(t *testing.T, cfg liveConfig) *liveServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := server.Options{Store: st, Pricer: prices, Version: "test"}
+	opts := server.Options{Store: st, Pricer: prices, Version: "test", WebSocket: &cfg.hub}
 	if cfg.opts != nil {
 		cfg.opts(&opts)
 	}
@@ -80,11 +81,7 @@ func newLive(t *testing.T, cfg liveConfig) *liveServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.stats {
-		cfg.hub.Stats = srv.StatsSummary
-	}
-	hub := server.NewHub(cfg.hub)
-	srv.MountWebSocket(hub)
+	hub := srv.Hub()
 	ts := httptest.NewUnstartedServer(srv.Handler())
 	if cfg.smallBuffers {
 		ts.Listener = smallBufListener{ts.Listener}

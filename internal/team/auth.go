@@ -2,7 +2,7 @@
 // ships a machine's records to a team server, the server's ingest route
 // for them, and the OTLP/HTTP logs receiver that turns Claude Code's
 // telemetry into records. The handlers are plain http.Handlers that
-// cmd/ctm mounts next to the REST API.
+// package server lists in its route table next to the REST API.
 package team
 
 import (

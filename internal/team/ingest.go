@@ -27,6 +27,9 @@ type IngestRequest struct {
 	// it; a user token pushes as its own user.
 	User    string         `json:"user,omitempty"`
 	Records []usage.Record `json:"records"`
+	// Prompts are the prompts typed on the machine (see usage.Prompt),
+	// stored under the same user and machine as the records.
+	Prompts []usage.Prompt `json:"prompts,omitempty"`
 }
 
 // IngestResponse is the data of a successful ingest.
@@ -36,6 +39,8 @@ type IngestResponse struct {
 	Accepted int `json:"accepted"`
 	// User is the user the records were stored under.
 	User string `json:"user"`
+	// Prompts is how many prompts the batch held.
+	Prompts int `json:"prompts,omitempty"`
 }
 
 // IngestHandler serves POST <prefix>/ingest. Every field of every record
@@ -83,7 +88,7 @@ func (h *IngestHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.logger.DebugContext(r.Context(), "ingested", slog.String("user", user), slog.Int("records", len(batch.Records)))
-	writeJSON(w, r, h.logger, IngestResponse{Accepted: len(batch.Records), User: user})
+	writeJSON(w, r, h.logger, IngestResponse{Accepted: len(batch.Records), User: user, Prompts: len(batch.Prompts)})
 }
 
 // decode parses and validates an ingest body and returns the batch to
@@ -131,7 +136,10 @@ func (h *IngestHandler) decode(body []byte, p Principal) (usage.Batch, string, e
 			return usage.Batch{}, "", usage.Errorf(usage.EINVALID, "records[%d]: %s", i, usage.ErrorMessage(err))
 		}
 	}
-	return usage.Batch{Records: req.Records}, user, nil
+	if err := h.fillPrompts(req.Prompts, user, req.Machine, now); err != nil {
+		return usage.Batch{}, "", err
+	}
+	return usage.Batch{Records: req.Records, Prompts: req.Prompts}, user, nil
 }
 
 // fill validates one record and sets its user and machine.

@@ -92,6 +92,9 @@ type PushResult struct {
 	// Skipped is how many local records were not sent because the server
 	// would reject them (see ValidateRecord); each is logged.
 	Skipped int
+	// Prompts is how many prompts were sent (when the source holds
+	// them, see PromptSource).
+	Prompts int
 	// Full is true when every local record was sent (no usable cursor).
 	Full bool
 	// Cursor is where the next push may resume.
@@ -219,6 +222,11 @@ func (c *pushClient) push(ctx context.Context, src Source) (PushResult, error) {
 			break
 		}
 	}
+	// Prompts from the same point on, newer ones included: a prompt may
+	// precede its first response.
+	if err := c.pushPrompts(ctx, src, since, time.Time{}, &res); err != nil {
+		return res, err
+	}
 	res.Cursor = next
 	return res, nil
 }
@@ -253,9 +261,16 @@ func totals(ctx context.Context, src Source, t time.Time) (Totals, error) {
 	return sum, nil
 }
 
-// send posts one batch, retrying network errors and 5xx responses.
+// send posts one batch of records, retrying network errors and 5xx
+// responses.
 func (c *pushClient) send(ctx context.Context, rs []usage.Record) error {
-	body, err := encodeBatch(IngestRequest{Machine: c.opts.Machine, Records: outgoing(rs)})
+	return c.sendRequest(ctx, IngestRequest{Machine: c.opts.Machine, Records: outgoing(rs)})
+}
+
+// sendRequest posts one request, retrying network errors and 5xx
+// responses.
+func (c *pushClient) sendRequest(ctx context.Context, req IngestRequest) error {
+	body, err := encodeBatch(req)
 	if err != nil {
 		return err
 	}

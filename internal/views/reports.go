@@ -62,6 +62,10 @@ type ReportQuery struct {
 	Descending bool
 	// Breakdown adds a per-model breakdown to every row.
 	Breakdown bool
+	// AgentSplit adds each session's main and subagent cost to the rows
+	// of a session report. It reads every record of the range, so only
+	// the JSON, which shows it, asks for it.
+	AgentSplit bool
 }
 
 // Report is a report's rows and totals. It marshals to the JSON of the
@@ -71,6 +75,8 @@ type Report struct {
 	usage.Report
 	Breakdown bool
 	loc       *time.Location
+	// splits are the sessions' main/subagent costs, for session reports.
+	splits map[string]*AgentSplit
 }
 
 // Report returns the report q selects. Bad days, an unknown sort and a
@@ -104,6 +110,11 @@ func (v *Views) Report(ctx context.Context, q ReportQuery) (Report, error) {
 		key = q.Kind.Period.KeyFunc(v.loc())
 	}
 	res.Report = usage.Rollup(buckets, v.Prices, key)
+	if q.Kind.Dim == usage.BySession && q.AgentSplit {
+		if res.splits, err = v.agentSplits(ctx, f); err != nil {
+			return res, err
+		}
+	}
 	if q.Kind.Sortable() {
 		// People read these by recency (or cost), not by id.
 		slices.SortStableFunc(res.Groups, func(x, y usage.Group) int { return by(&x, &y) })
@@ -156,8 +167,12 @@ type ReportRow struct {
 	FirstActivity string `json:"first_activity,omitempty"`
 	LastActivity  string `json:"last_activity,omitempty"`
 	usage.Aggregate
-	Models          []string               `json:"models"`
-	ModelBreakdowns []usage.ModelAggregate `json:"model_breakdowns,omitempty"`
+	// CostMainUSD and CostSubagentsUSD divide a session's cost between its
+	// own requests and its subagents' (session reports only).
+	CostMainUSD      *usage.Money           `json:"cost_main_usd,omitempty"`
+	CostSubagentsUSD *usage.Money           `json:"cost_subagents_usd,omitempty"`
+	Models           []string               `json:"models"`
+	ModelBreakdowns  []usage.ModelAggregate `json:"model_breakdowns,omitempty"`
 }
 
 // ReportTotals is the totals member of a report's JSON.
@@ -182,6 +197,13 @@ func (r *Report) Rows() []ReportRow {
 			row.Month = g.Key
 		case "session_id":
 			row.SessionID, row.Project = g.Key, g.Project
+			if r.splits != nil {
+				var sp AgentSplit
+				if p := r.splits[g.Key]; p != nil {
+					sp = *p
+				}
+				row.CostMainUSD, row.CostSubagentsUSD = &sp.CostMainUSD, &sp.CostSubagentsUSD
+			}
 		case "project":
 			row.Project = g.Key
 		}

@@ -18,6 +18,9 @@ type SessionSummary struct {
 	LastActivity  time.Time `json:"last_activity"`
 	Models        []string  `json:"models"`
 	usage.Aggregate
+	// AgentSplit divides the cost between the session's own requests and
+	// its subagents'; Sessions leaves it zero (see AddAgentSplits).
+	AgentSplit
 }
 
 // SessionsQuery selects and orders the sessions of a Sessions view.
@@ -102,6 +105,8 @@ type TimelineEntry struct {
 	Timestamp   time.Time `json:"timestamp"`
 	Model       string    `json:"model"`
 	IsSidechain bool      `json:"is_sidechain"`
+	// Agent is who made the request (see usage.Record.AgentLabel).
+	Agent string `json:"agent"`
 	usage.Tokens
 	CacheCreationTokens int64       `json:"cache_creation_tokens"`
 	TotalTokens         int64       `json:"total_tokens"`
@@ -112,10 +117,13 @@ type TimelineEntry struct {
 // response in time order.
 type SessionDetail struct {
 	SessionSummary
-	DurationSeconds float64         `json:"duration_seconds"`
-	Breakdown       []ModelShare    `json:"breakdown"`
-	Timeline        []TimelineEntry `json:"timeline"`
-	UnpricedModels  []string        `json:"unpriced_models"`
+	DurationSeconds float64      `json:"duration_seconds"`
+	Breakdown       []ModelShare `json:"breakdown"`
+	// Agents is the session's cost by who made the requests: "main", a
+	// subagent type, or "subagent" when the type is unknown.
+	Agents         []BreakdownRow  `json:"agents"`
+	Timeline       []TimelineEntry `json:"timeline"`
+	UnpricedModels []string        `json:"unpriced_models"`
 }
 
 // Session returns the session with id; ENOTFOUND when it has no records.
@@ -140,8 +148,11 @@ func (v *Views) Session(ctx context.Context, id string) (SessionDetail, error) {
 		Timeline:        make([]TimelineEntry, 0, len(recs)),
 		UnpricedModels:  nonNil(rep.Unpriced),
 	}
+	agents := recordSums{}
 	for i := range recs {
 		rec := &recs[i]
+		d.AgentSplit.add(rec)
+		agents.add(rec.AgentLabel(), rec)
 		d.Timeline = append(d.Timeline, TimelineEntry{
 			Timestamp:           rec.Timestamp.In(v.loc()),
 			Model:               rec.Model,
@@ -150,8 +161,10 @@ func (v *Views) Session(ctx context.Context, id string) (SessionDetail, error) {
 			CacheCreationTokens: rec.CacheCreation(),
 			TotalTokens:         rec.Total(),
 			CostUSD:             rec.Cost,
+			Agent:               rec.AgentLabel(),
 		})
 	}
+	d.Agents = breakdownRows(agents.rollup(v.Prices))
 	return d, nil
 }
 

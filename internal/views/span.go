@@ -2,6 +2,8 @@ package views
 
 import (
 	"context"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -150,4 +152,32 @@ func dayCount(start, end time.Time) int {
 		}
 	}
 	return n
+}
+
+// dayPattern is the shape of a day argument: YYYY-MM-DD or ccusage's
+// YYYYMMDD.
+var dayPattern = regexp.MustCompile(`^(\d{4})-?(\d{2})-?(\d{2})$`)
+
+// NormalizeDay checks the day argument name (the CLI's --since, the MCP
+// tools' since) and returns it as YYYY-MM-DD, the form ReportQuery takes;
+// it accepts ccusage's YYYYMMDD too. An empty value stays empty. The
+// EINVALID error names the argument and tells a malformed value from a
+// well-formed date that does not exist, such as 2026-13-45.
+func NormalizeDay(name, s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	m := dayPattern.FindStringSubmatch(s)
+	if m == nil || strings.Count(s, "-") == 1 {
+		return "", usage.Errorf(usage.EINVALID, "%s: %q is not a date: use YYYY-MM-DD or YYYYMMDD", name, s)
+	}
+	day := m[1] + "-" + m[2] + "-" + m[3]
+	if _, err := time.Parse(time.DateOnly, day); err != nil {
+		why := "there is no month " + m[2]
+		if month, err := time.Parse("2006-01", m[1]+"-"+m[2]); err == nil {
+			why = month.Format("January 2006") + " has no day " + m[3]
+		}
+		return "", usage.Errorf(usage.EINVALID, "%s: %q is not a valid date: %s", name, s, why)
+	}
+	return day, nil
 }

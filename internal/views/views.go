@@ -17,6 +17,7 @@ import (
 type Store interface {
 	Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimension) ([]usage.Bucket, error)
 	Records(ctx context.Context, f usage.Filter, p usage.Page) ([]usage.Record, error)
+	Prompts(ctx context.Context, f usage.Filter) ([]usage.Prompt, error)
 }
 
 // Views computes views over one store, priced by one table, with days

@@ -51,19 +51,23 @@ func getAPIAs(t *testing.T, base, path, token string, v any) {
 	}
 }
 
-// startWithHub serves the corpus with a real WebSocket hub, options edited
-// by edit; the hub closes before the server at cleanup.
-func startWithHub(t *testing.T, root string, edit func(*server.Options) error) (*corpus, *server.Hub) {
+// startWithHub serves the corpus with the server's WebSocket feed, options
+// edited by edit; the hub closes before the server at cleanup.
+func startWithHub(t *testing.T, root string, edit func(*server.Options) error) *corpus {
 	t.Helper()
-	hub := server.NewHub(server.HubOptions{})
-	c, err := startCorpusWith(root, func(s *server.Server) { s.MountWebSocket(hub) }, edit)
+	c, err := startCorpusWith(root, nil, func(o *server.Options) error {
+		o.WebSocket = &server.HubOptions{}
+		if edit != nil {
+			return edit(o)
+		}
+		return nil
+	})
 	if err != nil {
-		hub.Close()
 		t.Fatal(err)
 	}
 	t.Cleanup(c.stop)
-	t.Cleanup(hub.Close)
-	return c, hub
+	t.Cleanup(c.srv.Hub().Close)
+	return c
 }
 
 const todayKPI = `document.querySelector('[data-metric="today.total_tokens"]')`
@@ -78,7 +82,7 @@ func TestTokenForm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := startWithHub(t, root, func(o *server.Options) error {
+	c := startWithHub(t, root, func(o *server.Options) error {
 		o.AuthToken = token
 		return nil
 	})
@@ -177,10 +181,11 @@ type activeBlock struct {
 func TestBlockCard(t *testing.T) {
 	requireChromium(t)
 	root := copyCorpus(t)
-	c, hub := startWithHub(t, root, func(o *server.Options) error {
+	c := startWithHub(t, root, func(o *server.Options) error {
 		o.Now = func() time.Time { return blockNow }
-		o.Plan = "max20"
-		return nil
+		var err error
+		o.Limits, err = usage.NewLimits("max20", 0, 0)
+		return err
 	})
 	var act activeBlock
 	getAPI(t, c.url, "/blocks/active", &act)
@@ -206,10 +211,7 @@ func TestBlockCard(t *testing.T) {
 	if err != nil || res.Written != 1 {
 		t.Fatalf("ingest = %+v, %v; want the 1 appended record", res, err)
 	}
-	c.srv.Invalidate()
-	if err := c.srv.NotifyBlocks(context.Background(), hub); err != nil {
-		t.Fatal(err)
-	}
+	c.srv.Ingested(context.Background())
 	b.waitFor(t, "the block_update", fmt.Sprintf(`document.querySelector('#block-card').dataset.totalTokens === %q`,
 		strconv.FormatInt(act.TotalTokens+liveTokens, 10)))
 }
@@ -230,7 +232,7 @@ func TestUserFilter(t *testing.T) {
 		t.Fatal(err)
 	}
 	at := corpusNow.Add(-2 * time.Hour)
-	c, _ := startWithHub(t, root, func(o *server.Options) error {
+	c := startWithHub(t, root, func(o *server.Options) error {
 		rec := func(id, user string, input int64) usage.Record {
 			return usage.Record{Key: "msg_" + id + ":req_" + id, MessageID: "msg_" + id, RequestID: "req_" + id,
 				Timestamp: at, Model: "claude-sonnet-4-5", SessionID: "s-" + user, Project: "/work/" + user,

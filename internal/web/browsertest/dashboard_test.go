@@ -350,7 +350,7 @@ func TestSessionDetails(t *testing.T) {
 	if points != strconv.Itoa(len(detail.Timeline)) {
 		t.Errorf("timeline shows %s requests, want %d", points, len(detail.Timeline))
 	}
-	rows := eval[int](t, b, `document.querySelectorAll('#session-body table tbody tr').length`)
+	rows := eval[int](t, b, `document.querySelectorAll('#session-body table:not(#session-agents):not(#session-prompts) tbody tr').length`)
 	if rows != len(detail.Breakdown) {
 		t.Errorf("breakdown shows %d models, want %d", rows, len(detail.Breakdown))
 	}

@@ -192,7 +192,7 @@ function askToken(message) {
 // ---------------------------------------------------------------------------
 // User filter (team mode). The views in userViews take ?user=.
 
-const userViews = /^\/(stats(\/(models|daily|trends|activity))?|sessions(\/[^/?]+)?|projects|export|blocks(\/active)?)(\?|$)/;
+const userViews = /^\/(stats(\/(models|daily|trends|activity))?|sessions(\/[^/?]+)?|projects|export|blocks(\/active)?|breakdown|prompts)(\?|$)/;
 
 /** withUser adds the selected user to a per-user view's path. */
 function withUser(path) {
@@ -256,6 +256,7 @@ const state = {
   models: [],
   sessions: { sort: 'last_activity', order: 'desc', project: '', items: [], total: 0 },
   projects: [],
+  by: 'agent', // the cut of Where the money went
   seq: 0, // guards against out-of-order range loads
 };
 
@@ -605,9 +606,16 @@ async function openSession(id) {
       stat('Tokens', fmt.tokens(d.total_tokens)), stat('Cost', fmt.usd(d.cost_usd)),
       stat('Requests', fmt.int(d.entries)), stat('Cache hit rate', fmt.pct(d.cache_hit_rate))),
     h('section', {}, h('h3', {}, 'By model'), breakdown),
+    h('section', { id: 'session-insights' }),
     h('section', {}, h('h3', {}, `Request timeline (${fmt.int(timeline.length)} requests)`), bars),
     h('section', {}, h('h3', {}, 'Cumulative cost'), cumulative),
   );
+  sessionInsights(d).then((parts) => {
+    if ($('#session-title').textContent === `Session ${id}`) {
+      $('#session-insights').replaceChildren(...parts);
+      markScrollable($('#session-dialog'));
+    }
+  });
   markScrollable($('#session-dialog'));
   const labels = timeline.map((e) => e.timestamp);
   stackedBarChart(bars, {
@@ -630,6 +638,134 @@ async function openSession(id) {
     tipTitle: (t) => fmtDateTime(t),
     height: 160,
   });
+}
+
+// ---------------------------------------------------------------------------
+// Where the money went and the most expensive prompts
+
+const BY_TITLES = { agent: 'Agent', skill: 'Skill', branch: 'Branch', project: 'Project', model: 'Model' };
+const TOP_PROMPTS = 20;
+
+/** insightQuery returns the since/until parameters of the selected range. */
+function insightQuery(extra = {}) {
+  const { start, end } = span();
+  return new URLSearchParams({ since: start, until: end, ...extra });
+}
+
+async function loadBreakdown() {
+  const by = state.by;
+  const b = await api(`/breakdown?${insightQuery({ by })}`);
+  if (by === state.by) renderBreakdown(b);
+}
+
+function breakdownLabel(by, key) {
+  if (by === 'project') return shortProject(key);
+  if (by === 'model') return shortModel(key);
+  return key;
+}
+
+function renderBreakdown(b) {
+  $('#breakdown-key').textContent = BY_TITLES[b.by] || b.by;
+  const table = $('#breakdown-table');
+  table.dataset.by = b.by;
+  const total = b.totals?.cost_usd || 0;
+  const rows = (b.rows || []).map((r) => h('tr', { 'data-key': r.key },
+    h('td', { class: 'ellipsis', title: r.key }, breakdownLabel(b.by, r.key)),
+    h('td', { class: 'num', 'data-col': 'entries', 'data-value': r.entries }, fmt.int(r.entries)),
+    h('td', {}, h('span', { class: 'bar-track wide', 'aria-hidden': 'true' }, barOf(total > 0 ? r.cost_usd / total : 0)),
+      h('span', { class: 'sr-only' }, total > 0 ? fmt.share((100 * r.cost_usd) / total) : '—')),
+    h('td', { class: 'num', title: `${fmt.int(r.total_tokens)} tokens`, 'data-col': 'total_tokens', 'data-value': r.total_tokens }, fmt.tokens(r.total_tokens)),
+    h('td', { class: 'num', 'data-col': 'cost_usd', 'data-value': r.cost_usd }, fmt.usd(r.cost_usd))));
+  $('#breakdown-table tbody').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 5, class: 'muted' }, 'No usage in this range'))]));
+  const t = b.totals || {};
+  $('#breakdown-table tfoot').replaceChildren(h('tr', { 'data-key': '(total)' },
+    h('th', { scope: 'row' }, 'Total'),
+    h('td', { class: 'num', 'data-col': 'entries', 'data-value': t.entries ?? '' }, fmt.int(t.entries)),
+    h('td', {}),
+    h('td', { class: 'num', 'data-col': 'total_tokens', 'data-value': t.total_tokens ?? '' }, fmt.tokens(t.total_tokens)),
+    h('td', { class: 'num', 'data-col': 'cost_usd', 'data-value': t.cost_usd ?? '' }, fmt.usd(t.cost_usd))));
+  markScrollable($('#breakdown-card'));
+}
+
+async function loadPrompts() {
+  renderPrompts(await api(`/prompts?${insightQuery({ top: TOP_PROMPTS })}`));
+}
+
+/** promptRows renders prompt rows; with session, the session column is
+ *  left out (the dialog of that session). */
+function promptRows(prompts, { session = true, rank = true } = {}) {
+  return prompts.map((p, i) => h('tr', { 'data-key': p.key || `before:${p.session_id}` },
+    rank ? h('td', { class: 'num' }, String(i + 1)) : null,
+    h('td', { class: `prompt-text${p.before_first_prompt ? ' muted' : ''}`, title: p.text }, p.text),
+    session ? h('td', { class: 'ellipsis', title: p.project }, shortProject(p.project)) : null,
+    session ? h('td', {}, h('button', { type: 'button', class: 'link mono', title: p.session_id, 'aria-label': `Open session ${p.session_id}`, onclick: () => openSession(p.session_id) }, p.session_id.slice(0, 8))) : null,
+    h('td', {}, fmtDateTime(p.timestamp)),
+    h('td', { class: 'num', 'data-col': 'entries', 'data-value': p.entries }, fmt.int(p.entries)),
+    h('td', { class: 'num', title: `${fmt.int(p.total_tokens)} tokens`, 'data-col': 'total_tokens', 'data-value': p.total_tokens }, fmt.tokens(p.total_tokens)),
+    h('td', { class: 'num', 'data-col': 'cost_usd', 'data-value': p.cost_usd }, fmt.usd(p.cost_usd)),
+    h('td', { class: 'num', 'data-col': 'cost_subagents_usd', 'data-value': p.cost_subagents_usd }, fmt.usd(p.cost_subagents_usd))));
+}
+
+function renderPrompts(p) {
+  const rows = promptRows(p.prompts || []);
+  $('#prompts-table tbody').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 9, class: 'muted' }, 'No prompts in this range'))]));
+  const shown = (p.prompts || []).reduce((a, r) => a + r.cost_usd, 0);
+  const total = p.totals?.cost_usd || 0;
+  $('#prompts-foot').textContent = p.row_count
+    ? `${fmt.int(p.prompts.length)} of ${fmt.int(p.row_count)} prompts · ${total > 0 ? fmt.share((100 * shown) / total) : '—'} of ${fmt.usd(total)}`
+    : '';
+  $('#prompts-foot').dataset.rowCount = p.row_count ?? '';
+  markScrollable($('#prompts-card'));
+}
+
+/** loadInsights loads both panels for the selected range. */
+function loadInsights(seq) {
+  return Promise.all([
+    loadBreakdown().catch((err) => { if (seq === state.seq) reportError('where the money went', err); }),
+    loadPrompts().catch((err) => { if (seq === state.seq) reportError('prompts', err); }),
+  ]);
+}
+
+function wireInsights() {
+  for (const b of $$('[data-by]')) {
+    b.addEventListener('click', () => {
+      state.by = b.dataset.by;
+      for (const o of $$('[data-by]')) o.setAttribute('aria-pressed', String(o === b));
+      loadBreakdown().catch((err) => reportError('where the money went', err));
+    });
+  }
+}
+
+/** sessionInsights returns the dialog sections of a session: cost by
+ *  agent and its prompts with their cost. */
+async function sessionInsights(d) {
+  const agents = h('div', { class: 'table-wrap' }, h('table', { id: 'session-agents' },
+    h('caption', { class: 'sr-only' }, 'Cost by agent in this session'),
+    h('thead', {}, h('tr', {}, ['Agent', 'Requests', 'Tokens', 'Cost'].map((c, i) => h('th', { scope: 'col', class: i ? 'num' : null }, c)))),
+    h('tbody', {}, (d.agents || []).map((a) => h('tr', { 'data-key': a.key },
+      h('td', {}, a.key),
+      h('td', { class: 'num', 'data-col': 'entries', 'data-value': a.entries }, fmt.int(a.entries)),
+      h('td', { class: 'num', 'data-col': 'total_tokens', 'data-value': a.total_tokens }, fmt.tokens(a.total_tokens)),
+      h('td', { class: 'num', 'data-col': 'cost_usd', 'data-value': a.cost_usd }, fmt.usd(a.cost_usd)))))));
+  let prompts;
+  try {
+    const p = await api(`/prompts?${new URLSearchParams({ session: d.session_id, sort: 'time', top: 10000 })}`);
+    const rows = promptRows(p.prompts || [], { session: false, rank: false });
+    prompts = h('div', { class: 'table-wrap' }, h('table', { id: 'session-prompts' },
+      h('caption', { class: 'sr-only' }, 'Prompts of this session with what their responses cost'),
+      h('thead', {}, h('tr', {}, ['Prompt', 'Time', 'Requests', 'Tokens', 'Cost', 'Subagents'].map((c, i) => h('th', { scope: 'col', class: i > 1 ? 'num' : null }, c)))),
+      h('tbody', {}, rows.length ? rows : h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No prompts recorded')))));
+  } catch (err) {
+    prompts = h('p', { class: 'muted' }, `Could not load the prompts: ${err.message}`);
+  }
+  return [
+    h('section', {}, h('h3', {}, 'Main vs subagents'),
+      h('dl', { class: 'block-stats' },
+        h('div', {}, h('dt', {}, 'Main'), h('dd', { 'data-col': 'cost_main_usd', 'data-value': d.cost_main_usd }, fmt.usd(d.cost_main_usd))),
+        h('div', {}, h('dt', {}, 'Subagents'), h('dd', { 'data-col': 'cost_subagents_usd', 'data-value': d.cost_subagents_usd }, fmt.usd(d.cost_subagents_usd)))),
+      agents),
+    h('section', {}, h('h3', {}, 'Prompts'), prompts),
+  ];
 }
 
 // ---------------------------------------------------------------------------
@@ -804,6 +940,7 @@ async function loadRange() {
     }),
     custom ? null : settle('models', (m) => renderModels(m.models || [])),
     settle('activity', renderActivity),
+    loadInsights(seq),
     settle('sessions', (s) => {
       state.sessions.items = s.sessions;
       state.sessions.total = s.pagination?.total ?? s.sessions.length;
@@ -973,6 +1110,7 @@ function stopPolling() {
 // Wiring
 
 function wire() {
+  wireInsights();
   for (const b of $$('[data-period]')) b.addEventListener('click', () => setRange({ period: b.dataset.period }));
   $('#custom-range').addEventListener('submit', (ev) => {
     ev.preventDefault();
