@@ -2,7 +2,10 @@ package ingest
 
 import (
 	"context"
+	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/claude-token-monitor/ctm/internal/sqlite"
@@ -120,4 +123,57 @@ func TestBulkRunFailsWhole(t *testing.T) {
 		t.Errorf("second Run = %+v with %d commits, want 25 files and 1 commit", res, sink.commits)
 	}
 	compareReports(t, sink.report(), loadExpected(t))
+}
+
+// TestIngestFilesLoadsOnlyItsStates: IngestFiles without cached states
+// (as `ctm statusline` runs it) loads the states of its own paths only,
+// reads nothing of an unchanged file, catches up a grown one, and keeps
+// no partial cache that would make other files look new.
+func TestIngestFilesLoadsOnlyItsStates(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	src := filepath.Join(sharedTestdata(t), "claude-real")
+	if err := os.CopyFS(root, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ctm.db"), storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := New(st, []string{root}, nil, Options{}).Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var one string
+	filepath.WalkDir(filepath.Join(root, "projects"), func(p string, d fs.DirEntry, err error) error {
+		if one == "" && err == nil && !d.IsDir() && strings.HasSuffix(p, ".jsonl") {
+			one = p
+		}
+		return nil
+	})
+	in := New(st, []string{root}, nil, Options{})
+	res, err := in.IngestFiles(ctx, []string{one})
+	if err != nil || res.FilesScanned != 1 || res.BytesRead != 0 {
+		t.Errorf("IngestFiles(unchanged) = %+v, %v; want 1 file scanned, nothing read", res, err)
+	}
+	if in.states != nil {
+		t.Error("IngestFiles kept a partial cache of file states")
+	}
+	// A grown file is caught up from where it was.
+	line := `{"type":"assistant","sessionId":"s-grow","cwd":"/p","timestamp":"2026-03-01T10:00:00Z","requestId":"req_grow","message":{"id":"msg_grow","model":"claude-opus-4-6","usage":{"input_tokens":1,"output_tokens":2}}}` + "\n"
+	f, err := os.OpenFile(one, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(line)
+	f.Close()
+	res, err = in.IngestFiles(ctx, []string{one})
+	if err != nil || res.BytesRead != int64(len(line)) || res.Records != 1 {
+		t.Errorf("IngestFiles(grown) = %+v, %v; want the one appended line", res, err)
+	}
+	// Every other file is still known.
+	res, err = in.Run(ctx)
+	if err != nil || res.BytesRead != 0 {
+		t.Errorf("Run after IngestFiles = %+v, %v; want nothing read", res, err)
+	}
 }

@@ -36,6 +36,13 @@ type Sink interface {
 
 var _ Sink = usage.Store(nil)
 
+// PathStatesSink is a Sink that can return the states of some files
+// only; IngestFiles, run without a cached copy of every state (as by
+// `ctm statusline`), loads just those of its paths.
+type PathStatesSink interface {
+	FileStatesOf(ctx context.Context, paths []string) (map[string]usage.FileState, error)
+}
+
 // BulkSink is a Sink that can take a first index in one transaction
 // (usage.BulkWriter). BeginBulk returns nil when the sink is not empty.
 type BulkSink interface {
@@ -151,18 +158,29 @@ func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, er
 	start := time.Now()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.states == nil {
-		states, err := in.sink.FileStates(ctx)
-		if err != nil {
-			return Result{}, fmt.Errorf("load file states: %w", err)
-		}
-		in.states = states
-	}
 	clean := make([]string, 0, len(paths))
 	for _, p := range paths {
 		if abs, err := filepath.Abs(p); err == nil {
 			clean = append(clean, abs)
 		}
+	}
+	if in.states == nil {
+		if ps, ok := in.sink.(PathStatesSink); ok {
+			// Only these paths' states, for this run only: a partial
+			// map kept as the cache would make other files look new.
+			states, err := ps.FileStatesOf(ctx, clean)
+			if err != nil {
+				return Result{}, fmt.Errorf("load file states: %w", err)
+			}
+			in.states = states
+			defer func() { in.states = nil }()
+			return in.ingest(ctx, clean, start)
+		}
+		states, err := in.sink.FileStates(ctx)
+		if err != nil {
+			return Result{}, fmt.Errorf("load file states: %w", err)
+		}
+		in.states = states
 	}
 	return in.ingest(ctx, clean, start)
 }

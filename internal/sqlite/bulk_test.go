@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"reflect"
@@ -378,5 +379,37 @@ func TestMirrorSnapshot(t *testing.T) {
 	blob := encodeMirror(st)
 	for i := len(snapshotMagic); i < len(blob); i += 7 {
 		decodeMirror(blob[:i], 1) // must not panic
+	}
+}
+
+func TestFileStatesOf(t *testing.T) {
+	ctx := t.Context()
+	s := mustOpen(t, tempPath(t))
+	var files []usage.FileState
+	for i := range 700 { // more than one IN list of 500
+		files = append(files, usage.FileState{Path: fmt.Sprintf("/t/%03d.jsonl", i), Size: int64(i), Offset: int64(i)})
+	}
+	if err := s.Apply(ctx, usage.Batch{Files: files}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.FileStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/t/001.jsonl", "/t/650.jsonl", "/t/missing.jsonl"}
+	for i := 100; i < 700; i++ {
+		paths = append(paths, files[i].Path)
+	}
+	got, err := s.FileStatesOf(ctx, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 601 {
+		t.Errorf("FileStatesOf() = %d states, want 601 (the missing path absent)", len(got))
+	}
+	for p, st := range got {
+		if all[p] != st {
+			t.Errorf("FileStatesOf()[%s] = %+v, FileStates has %+v", p, st, all[p])
+		}
 	}
 }
