@@ -20,8 +20,8 @@ lint: ## vet, gofmt and staticcheck
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: ## ctm against ccusage on a generated 600 MB data set
-	bash bench/run.sh
+bench: ## ctm against ccusage: both data shapes at 100 MB, 512 MB and 2 GB, one summary table
+	bash bench/all.sh
 
 bench-api: ## API latency at 1,000 req/s for 30 s (/stats and /stats/daily)
 	$(GO) run ./internal/server/loadtest

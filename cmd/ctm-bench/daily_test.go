@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -123,18 +125,22 @@ func TestGoals(t *testing.T) {
 		return &x
 	}
 	cc := s(10*time.Second, 400<<20)
-	first := s(8*time.Second, 300<<20)       // faster, but more than half the memory
+	first := s(4*time.Second, 300<<20)       // faster, but more than half the memory
 	again := s(400*time.Millisecond, 50<<20) // 0.04x
-	got := goals(cc, first, again)
+	appended := s(30*time.Millisecond, 40<<20)
+	status := s(25*time.Millisecond, 20<<20)
+	got := goals(cc, first, again, appended, status)
 	want := []struct {
 		metric string
 		ratio  float64
 		result string
 	}{
-		{"first index wall", 0.8, resultPass},
+		{"first index wall", 0.4, resultPass},
 		{"first index peak RSS", 0.75, resultMiss},
-		{"unchanged report wall", 0.04, resultPass},
+		{"unchanged report wall", 0.04, resultMiss},
 		{"unchanged report peak RSS", 0.125, resultInfo},
+		{"report after 1 MB append", 0.003, resultPass},
+		{"statusline, serve running", 0.0025, resultMiss},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("goals returned %d rows, want %d", len(got), len(want))
@@ -147,9 +153,38 @@ func TestGoals(t *testing.T) {
 	}
 	// A missing side gives n/a, never a verdict.
 	failed := &sample{Error: "boom"}
-	for _, g := range goals(cc, failed, &sample{}) {
+	for _, g := range goals(cc, failed, &sample{}, failed, &sample{}) {
 		if g.Result != resultNA || g.Ratio != 0 {
 			t.Errorf("goal with failed ctm = %+v, want n/a", g)
 		}
+	}
+}
+
+func TestSummary(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, mb int64, first time.Duration) string {
+		r := &results{Generated: &dataSet{Shape: "long", Bytes: mb << 20}}
+		r.CTMFirst.add(run{Wall: first, MaxRSS: 50 << 20})
+		r.CCUsage.add(run{Wall: 2 * first, MaxRSS: 200 << 20})
+		r.CTMAgain.add(run{Wall: 20 * time.Millisecond})
+		p := filepath.Join(dir, name)
+		if err := writeJSON(p, r); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	small := write("a.json", 100, time.Second)
+	big := write("b.json", 2000, 26*time.Second) // 1.3x the cost per MB
+	var out bytes.Buffer
+	if err := summarize(&out, []string{big, small}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"long   100 MB", "0.50x", "0.25x", "0.010x", "per MB at 2000 MB is 1.30x that at 100 MB (goal <= 1.20x) MISS"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+	if err := summarize(&out, []string{filepath.Join(dir, "missing.json")}); err == nil {
+		t.Error("summarize(missing file) = nil error")
 	}
 }

@@ -2,6 +2,7 @@
 // Code data directory and prints the DESIGN.md §7 ratios:
 //
 //	ctm-bench -data DIR -ctm PATH/TO/ctm [-ccusage ../shared/tools/ccusage.sh] [-runs N] [-json FILE]
+//	ctm-bench -summary FILE.json...   (one table of earlier -json results)
 //
 // Every measured command is a child process with a fresh environment: HOME
 // is a new temp dir, CLAUDE_DIR=DIR, DATABASE_PATH a fresh file, TZ=UTC.
@@ -91,6 +92,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 }
 
 func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "-summary" {
+		// ctm-bench -summary FILE.json...: one table of earlier -json runs.
+		if err := summarize(stdout, args[1:]); err != nil {
+			fmt.Fprintf(stderr, "ctm-bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	c, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
@@ -155,8 +164,20 @@ func bench(ctx context.Context, c config, work string, log io.Writer) (*results,
 	}
 
 	var ccOut, ctmOut []byte
+	// extra is a second Claude directory that ctm reads beside the data
+	// set: empty for the first index and the unchanged report, then
+	// given 1 MB of new transcripts before each after-append report, so
+	// that the cached data set itself is never written.
+	extra := filepath.Join(work, "extra")
+	if err := os.MkdirAll(filepath.Join(extra, "projects"), 0o755); err != nil {
+		return nil, err
+	}
+	ctmEnv := func(sb sandbox) []string {
+		return childEnv(sb.home, c.data+","+extra, sb.db, c.ccusageHome)
+	}
+	ccArgv := []string{c.ccusage, c.data, "claude", "daily", "--json"}
+	ctmArgv := []string{c.ctm, "daily", "--json"}
 	if c.ccusage != "" {
-		argv := []string{c.ccusage, c.data, "claude", "daily", "--json"}
 		// An unmeasured warm-up installs ccusage if needed and puts the data
 		// set in the page cache, so neither tool pays for cold disk reads.
 		fmt.Fprintln(log, "ccusage: warm-up run")
@@ -164,52 +185,73 @@ func bench(ctx context.Context, c config, work string, log io.Writer) (*results,
 		if err != nil {
 			return nil, err
 		}
-		if _, err := measureIn(sb, argv); err != nil {
+		if _, err := measureIn(sb, ccArgv); err != nil {
 			r.CCUsage.Error = err.Error()
 		}
-		for i := 0; i < c.runs && r.CCUsage.Error == ""; i++ {
+	}
+	// ccusage and the ctm first index alternate, so that a change in
+	// the machine's load falls on both.
+	var last sandbox
+	for i := 0; i < c.runs; i++ {
+		if c.ccusage != "" && r.CCUsage.Error == "" {
 			fmt.Fprintf(log, "ccusage: run %d/%d\n", i+1, c.runs)
-			if sb, err = newSandbox(work, &n); err != nil {
+			sb, err := newSandbox(work, &n)
+			if err != nil {
 				return nil, err
 			}
-			got, err := measureIn(sb, argv)
-			if err != nil {
+			if got, err := measureIn(sb, ccArgv); err != nil {
 				r.CCUsage.Error = err.Error()
-				break
+			} else {
+				r.CCUsage.add(got)
+				ccOut = got.stdout
 			}
-			r.CCUsage.add(got)
-			ccOut = got.stdout
 		}
-	}
-	if c.ctm != "" {
-		argv := []string{c.ctm, "daily", "--json"}
-		var last sandbox
-		for i := 0; i < c.runs; i++ {
+		if c.ctm != "" && r.CTMFirst.Error == "" {
 			fmt.Fprintf(log, "ctm: first index %d/%d\n", i+1, c.runs)
 			sb, err := newSandbox(work, &n)
 			if err != nil {
 				return nil, err
 			}
-			got, err := measureIn(sb, argv)
-			if err != nil {
+			if got, err := measure(ctx, ctmArgv, ctmEnv(sb), sb.home); err != nil {
 				r.CTMFirst.Error = err.Error()
-				break
+			} else {
+				r.CTMFirst.add(got)
+				ctmOut, last = got.stdout, sb
 			}
-			r.CTMFirst.add(got)
-			ctmOut, last = got.stdout, sb
 		}
+	}
+	if c.ctm != "" {
 		for i := 0; i < c.repeats && r.CTMFirst.ok(); i++ {
 			fmt.Fprintf(log, "ctm: unchanged report %d/%d\n", i+1, c.repeats)
 			// Same database and data: only the incremental catch-up runs.
-			got, err := measureIn(last, argv)
+			got, err := measure(ctx, ctmArgv, ctmEnv(last), last.home)
 			if err != nil {
 				r.CTMAgain.Error = err.Error()
 				break
 			}
 			r.CTMAgain.add(got)
 		}
+		for i := 0; i < c.repeats && r.CTMAgain.ok(); i++ {
+			fmt.Fprintf(log, "ctm: report after a 1 MB append %d/%d\n", i+1, c.repeats)
+			if err := appendMB(ctx, extra, work, i); err != nil {
+				r.CTMAppend.Error = err.Error()
+				break
+			}
+			got, err := measure(ctx, ctmArgv, ctmEnv(last), last.home)
+			if err != nil {
+				r.CTMAppend.Error = err.Error()
+				break
+			}
+			r.CTMAppend.add(got)
+		}
+		if r.CTMAppend.ok() {
+			fmt.Fprintf(log, "ctm: statusline x%d while ctm serve runs\n", c.repeats)
+			if err := statuslineRuns(ctx, c, ctmEnv(last), last.home, &r.CTMStatus); err != nil {
+				r.CTMStatus.Error = err.Error()
+			}
+		}
 	}
-	r.Goals = goals(&r.CCUsage, &r.CTMFirst, &r.CTMAgain)
+	r.Goals = goals(&r.CCUsage, &r.CTMFirst, &r.CTMAgain, &r.CTMAppend, &r.CTMStatus)
 
 	reports := map[string]daily{}
 	if ccOut != nil {

@@ -130,7 +130,7 @@ func fakeTools(t *testing.T, dir, ccJSON, ctmJSON string) (ccusage, ctm, log str
 	}
 	check := fmt.Sprintf(`[ "$TZ" = UTC ] || { echo "TZ=$TZ" >&2; exit 9; }
 [ "$HOME" != %q ] || { echo "real HOME leaked" >&2; exit 9; }
-[ -n "$CLAUDE_DIR" ] && [ -d "$CLAUDE_DIR" ] || { echo "bad CLAUDE_DIR" >&2; exit 9; }
+[ -n "$CLAUDE_DIR" ] && [ -d "${CLAUDE_DIR%%,*}" ] || { echo "bad CLAUDE_DIR" >&2; exit 9; }
 [ "$(pwd)" = "$HOME" ] || { echo "cwd $(pwd) is not the sandbox" >&2; exit 9; }
 `, os.Getenv("HOME"))
 	ccFile := filepath.Join(dir, "cc.json")
@@ -181,10 +181,13 @@ func TestRunMeasuresAllScenarios(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
-	if len(lines) != 3+2+3 {
-		t.Fatalf("calls = %q, want 3 ccusage (1 warm-up), 2 first-index and 3 unchanged ctm runs", lines)
+	all := strings.Split(strings.TrimSpace(string(calls)), "\n")
+	// ccusage and the ctm first index alternate after ccusage's warm-up.
+	if len(all) != 3+2+3+3 || !strings.HasPrefix(all[0], "ccusage") || !strings.HasPrefix(all[1], "ccusage") ||
+		!strings.HasPrefix(all[2], "ctm new") || !strings.HasPrefix(all[3], "ccusage") || !strings.HasPrefix(all[4], "ctm new") {
+		t.Fatalf("calls = %q, want 3 ccusage (1 warm-up) alternating with 2 first-index runs, then 3 unchanged and 3 after-append ctm runs", all)
 	}
+	lines := append([]string{all[0], all[1], all[3], all[2], all[4]}, all[5:]...)
 	homes := map[string]bool{}
 	for _, l := range lines[:3] {
 		homes[l] = true
@@ -219,11 +222,15 @@ func TestRunMeasuresAllScenarios(t *testing.T) {
 	if r.Generated == nil || r.Generated.UniqueResponses != m.UniqueResponses || r.Generated.Shape != gen.ShapeDefault {
 		t.Errorf("Generated = %+v, want the manifest's %d unique responses in the default shape", r.Generated, m.UniqueResponses)
 	}
-	if len(r.Goals) != 4 || r.Goals[0].Result == resultNA {
-		t.Errorf("Goals = %+v, want 4 measured rows", r.Goals)
+	if len(r.Goals) != 6 || r.Goals[0].Result == resultNA || len(r.CTMAppend.Runs) != 3 {
+		t.Errorf("Goals = %+v, want 6 rows, the first measured, and 3 after-append runs", r.Goals)
+	}
+	// The stand-in ctm cannot serve: the status line row is n/a.
+	if r.CTMStatus.Error == "" || r.Goals[5].Result != resultNA {
+		t.Errorf("statusline with a ctm that cannot serve = %+v, %+v; want an error and n/a", r.CTMStatus, r.Goals[5])
 	}
 	text := stdout.String()
-	for _, want := range []string{"first index wall", "unchanged report wall", "<= 0.05x", "all sources agree", "expected", "unique responses"} {
+	for _, want := range []string{"first index wall", "unchanged report wall", "<= 0.03x", "<= 40 ms", "all sources agree", "expected", "unique responses"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q:\n%s", want, text)
 		}

@@ -36,6 +36,19 @@ type Sink interface {
 
 var _ Sink = usage.Store(nil)
 
+// PathStatesSink is a Sink that can return the states of some files
+// only; IngestFiles, run without a cached copy of every state (as by
+// `ctm statusline`), loads just those of its paths.
+type PathStatesSink interface {
+	FileStatesOf(ctx context.Context, paths []string) (map[string]usage.FileState, error)
+}
+
+// BulkSink is a Sink that can take a first index in one transaction
+// (usage.BulkWriter). BeginBulk returns nil when the sink is not empty.
+type BulkSink interface {
+	BeginBulk(ctx context.Context) (usage.BulkWriter, error)
+}
+
 // Options tune an Ingester. Zero values take the defaults.
 type Options struct {
 	// Workers is how many files are parsed at once (default 2). A single
@@ -145,18 +158,29 @@ func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, er
 	start := time.Now()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.states == nil {
-		states, err := in.sink.FileStates(ctx)
-		if err != nil {
-			return Result{}, fmt.Errorf("load file states: %w", err)
-		}
-		in.states = states
-	}
 	clean := make([]string, 0, len(paths))
 	for _, p := range paths {
 		if abs, err := filepath.Abs(p); err == nil {
 			clean = append(clean, abs)
 		}
+	}
+	if in.states == nil {
+		if ps, ok := in.sink.(PathStatesSink); ok {
+			// Only these paths' states, for this run only: a partial
+			// map kept as the cache would make other files look new.
+			states, err := ps.FileStatesOf(ctx, clean)
+			if err != nil {
+				return Result{}, fmt.Errorf("load file states: %w", err)
+			}
+			in.states = states
+			defer func() { in.states = nil }()
+			return in.ingest(ctx, clean, start)
+		}
+		states, err := in.sink.FileStates(ctx)
+		if err != nil {
+			return Result{}, fmt.Errorf("load file states: %w", err)
+		}
+		in.states = states
 	}
 	return in.ingest(ctx, clean, start)
 }
@@ -256,12 +280,38 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 		applyErr error
 		written  int64
 	)
+	// A first index goes to the sink in one bulk transaction when the
+	// sink can take one; its file states count only once it commits.
+	var (
+		bulk      usage.BulkWriter
+		bulkFiles []usage.FileState
+	)
+	if bs, ok := in.sink.(BulkSink); ok && limits.capacity > 0 {
+		var err error
+		if bulk, err = bs.BeginBulk(ctx); err != nil {
+			// Apply still works, only slower.
+			in.logger.Warn("bulk write unavailable", slog.Any("error", err))
+			bulk = nil
+		}
+	}
+	apply := in.sink.Apply
+	if bulk != nil {
+		apply = bulk.Apply
+	}
 	applied := make(chan struct{})
 	go func() {
 		defer close(applied)
 		for b := range pending {
 			if applyErr == nil {
-				n, err := in.flush(ctx, b)
+				var n int64
+				var err error
+				if bulk != nil {
+					var files []usage.FileState
+					n, files, err = in.write(ctx, apply, b)
+					bulkFiles = append(bulkFiles, files...)
+				} else {
+					n, err = in.flush(ctx, b)
+				}
 				written += n
 				if err != nil {
 					applyErr = err
@@ -295,7 +345,9 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 			}
 		}
 		if len(b.records)+len(b.prompts) >= limits.records || len(b.files) >= limits.files {
-			b.sort()
+			if bulk == nil {
+				b.sort()
+			}
 			pending <- b
 			b = <-spare
 		}
@@ -305,7 +357,9 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 	}
 	// A cancelled run stops short; what was applied is consistent.
 	if ctx.Err() == nil {
-		b.sort()
+		if bulk == nil {
+			b.sort()
+		}
 		pending <- b
 	}
 	close(pending)
@@ -313,6 +367,20 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 	res.Written = written
 	if applyErr == nil {
 		applyErr = ctx.Err()
+	}
+	if bulk != nil {
+		if applyErr == nil {
+			if applyErr = bulk.Commit(ctx); applyErr == nil {
+				for _, f := range bulkFiles {
+					in.states[f.Path] = f
+				}
+			}
+		} else {
+			bulk.Rollback()
+		}
+		if applyErr != nil {
+			res.Written = 0
+		}
 	}
 	res.Duration = time.Since(start)
 	if applyErr != nil {
@@ -328,17 +396,27 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 // flush applies the batch and, once it is stored, remembers its file
 // states. It returns how many records it wrote.
 func (in *Ingester) flush(ctx context.Context, b *batch) (int64, error) {
-	if len(b.records) == 0 && len(b.prompts) == 0 && len(b.files) == 0 {
-		return 0, nil
-	}
-	files := slices.SortedFunc(maps.Values(b.files), func(x, y usage.FileState) int { return cmp.Compare(x.Path, y.Path) })
-	if err := in.sink.Apply(ctx, usage.Batch{Records: b.records, Prompts: b.prompts, Files: files}); err != nil {
-		return 0, fmt.Errorf("apply batch of %d records: %w", len(b.records), err)
+	n, files, err := in.write(ctx, in.sink.Apply, b)
+	if err != nil {
+		return 0, err
 	}
 	for _, f := range files {
 		in.states[f.Path] = f
 	}
-	return int64(len(b.records)), nil
+	return n, nil
+}
+
+// write applies the batch with apply and returns how many records it
+// wrote and the file states it stored.
+func (in *Ingester) write(ctx context.Context, apply func(context.Context, usage.Batch) error, b *batch) (int64, []usage.FileState, error) {
+	if len(b.records) == 0 && len(b.prompts) == 0 && len(b.files) == 0 {
+		return 0, nil, nil
+	}
+	files := slices.SortedFunc(maps.Values(b.files), func(x, y usage.FileState) int { return cmp.Compare(x.Path, y.Path) })
+	if err := apply(ctx, usage.Batch{Records: b.records, Prompts: b.prompts, Files: files}); err != nil {
+		return 0, nil, fmt.Errorf("apply batch of %d records: %w", len(b.records), err)
+	}
+	return int64(len(b.records)), files, nil
 }
 
 // limits bound one batch.

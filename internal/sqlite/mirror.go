@@ -142,6 +142,12 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 	if err := tx.QueryRowContext(ctx, `SELECT gen FROM generation`).Scan(&gen); err != nil {
 		return nil, false, formatError(err)
 	}
+	// A narrow range (a day or two: the status line's today, a block)
+	// is a short range scan of the rollup's primary key in SQL; loading
+	// the whole copy for it, when none is current, cost many times more.
+	if st := s.mirror.cur.Load(); (st == nil || st.gen != gen) && narrow(f) {
+		return nil, false, nil
+	}
 	st, err := s.mirrorAt(ctx, tx, gen)
 	if err != nil {
 		return nil, false, err
@@ -172,6 +178,16 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 		}
 	}
 	return acc.buckets(), true, nil
+}
+
+// narrowQuarters is the widest range, in quarter hours (two days), that
+// narrow calls narrow.
+const narrowQuarters = 2 * 24 * 4
+
+// narrow reports whether f's time range spans at most narrowQuarters.
+func narrow(f usage.Filter) bool {
+	p := planRange(f)
+	return !p.rollup || p.hasLo && p.hasHi && p.hiQ-p.loQ <= narrowQuarters
 }
 
 // idFilter holds the ids of a filter's equality fields; -1 matches any.
@@ -219,9 +235,23 @@ func (s *Store) mirrorAt(ctx context.Context, tx *sql.Tx, gen int64) (*mirrorSta
 	if s.mirrorLimit > 0 {
 		limit = s.mirrorLimit
 	}
-	st, err := loadMirror(ctx, tx, gen, limit)
+	st, err := s.readSnapshot(ctx, tx, gen)
 	if err != nil {
 		return nil, err
+	}
+	if st == nil {
+		if st, err = loadMirror(ctx, tx, gen, limit); err != nil {
+			return nil, err
+		}
+		if !st.tooBig {
+			// Best effort: the next process decodes this copy instead
+			// of reading every row again.
+			s.saveCurrent(ctx, st)
+		}
+	} else if len(st.rows) > limit {
+		st = &mirrorState{gen: gen, tooBig: true}
+	} else {
+		s.savedGen.Store(gen)
 	}
 	// A reader on an older snapshot must not replace a newer copy; it
 	// still answers from the copy of its own snapshot.

@@ -99,6 +99,14 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		// append under ctm serve) patches the copy instead of making the
 		// next reader reload all of it.
 		var touched map[int64]bool
+		if n := len(b.Records); n > 0 && n <= maxDeltaRecords && !s.noMirror && s.mirror.cur.Load() == nil {
+			// A process that has no copy yet (a report catching up
+			// before it reads) starts from the saved one, when it is
+			// current, and patches it like a live append would.
+			if err := s.adoptSnapshot(ctx, tx); err != nil {
+				return err
+			}
+		}
 		if n := len(b.Records); n > 0 && n <= maxDeltaRecords && s.mirrorInUse() {
 			var err error
 			if touched, err = touchedQuarters(ctx, tx, b.Records); err != nil {
@@ -130,6 +138,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 	})
 	if err == nil && delta != nil {
 		s.patchMirror(delta)
+		s.savePatched(ctx)
 	}
 	return err
 }
@@ -397,9 +406,17 @@ ON CONFLICT (qh, session_id, project, user, model) DO UPDATE SET
 	last_ts = max(last_ts, excluded.last_ts)`
 }
 
-// apply adds the sums to the rollup table.
+// apply adds the sums to the rollup table. Full statements share one
+// prepared statement: preparing the upsert again for every 64 rows took
+// a third of the time of writing them.
 func (d *rollupDelta) apply(ctx context.Context, tx *sql.Tx) error {
 	args := make([]any, 0, rowsPerInsert*rollupFields)
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
 	for lo := 0; lo < len(d.keys); lo += rowsPerInsert {
 		hi := min(lo+rowsPerInsert, len(d.keys))
 		args = args[:0]
@@ -409,7 +426,18 @@ func (d *rollupDelta) apply(ctx context.Context, tx *sql.Tx) error {
 				s.Input, s.Output, s.CacheCreation5m, s.CacheCreation1h, s.CacheRead,
 				s.WebSearchRequests, s.WebFetchRequests, s.entries, s.first, s.last)
 		}
-		if _, err := tx.ExecContext(ctx, upsertRollup(hi-lo), args...); err != nil {
+		var err error
+		if hi-lo == rowsPerInsert {
+			if full == nil {
+				if full, err = tx.PrepareContext(ctx, upsertRollup(rowsPerInsert)); err != nil {
+					return fmt.Errorf("apply: rollup: %w", formatError(err))
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = tx.ExecContext(ctx, upsertRollup(hi-lo), args...)
+		}
+		if err != nil {
 			return fmt.Errorf("apply: rollup: %w", formatError(err))
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -50,6 +51,12 @@ type Store struct {
 	mirror      mirror
 	noMirror    bool
 	mirrorLimit int
+	// snapshotErr is the last failure to save the copy (snapshot.go),
+	// kept for tests: a failed save only costs the next process time.
+	snapshotErr atomic.Pointer[error]
+	// savedGen is the generation of the saved copy as this process last
+	// saw or wrote it, lastSave the time of its last save (unix ns).
+	savedGen, lastSave atomic.Int64
 
 	// bulkCheckpoint is whether the writer connection has the raised WAL
 	// checkpoint threshold of large batches (see setCheckpoint). Only
@@ -179,6 +186,11 @@ func dsn(path string, writer bool) string {
 // Close closes both pools. It is safe to call more than once.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
+		// A copy patched since the last save is saved for the next
+		// process.
+		if st := s.mirror.cur.Load(); st != nil && !st.tooBig && st.gen != s.savedGen.Load() {
+			s.saveCurrent(context.Background(), st)
+		}
 		var errs []error
 		if s.reader != nil {
 			errs = append(errs, s.reader.Close())

@@ -96,6 +96,16 @@ type Batch struct {
 	Files   []FileState
 }
 
+// BulkWriter stores a first index, batch by batch, in one transaction
+// that becomes visible only at Commit: a store can then skip the work an
+// Apply does to keep every intermediate state consistent and readable. A
+// crash or Rollback before Commit leaves the store as it was.
+type BulkWriter interface {
+	Apply(ctx context.Context, b Batch) error
+	Commit(ctx context.Context) error
+	Rollback() error
+}
+
 // Snapshot is a point-in-time copy of the all-time totals, kept for
 // /stats/history.
 type Snapshot struct {

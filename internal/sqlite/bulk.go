@@ -1,0 +1,549 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"slices"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// A first index writes every record once into an empty store. Through
+// Apply it cost, per record, an insert into the random-order key index
+// and into the session index, an upsert of a rollup row, and a share of a
+// commit that rewrote most index pages: on 512 MB of long sessions, the
+// writer was the critical path and its cost per record grew with the size,
+// because the indexes outgrew the page cache.
+//
+// A Bulk writes the whole first index in one transaction instead. It drops
+// the secondary indexes and triggers of records for the duration, appends
+// records in arrival order under ids it assigns (the table's B-tree only
+// grows at its right edge), keeps one copy per key in a map of key hashes,
+// sums the rollup in Go, and at Commit writes the rollup in key order and
+// builds the indexes once, each by one sort. Nothing is visible until the
+// commit, and a crash before it leaves the store as empty as it was, so a
+// restart simply indexes again: the promises of DESIGN §7 hold by
+// construction, without a recovery path.
+
+// Bulk is a first index being written in one transaction (see BeginBulk).
+// Its methods must be called from one goroutine at a time.
+type Bulk struct {
+	s  *Store
+	tx *sql.Tx
+
+	// restore is the SQL of the indexes and triggers of records that
+	// BeginBulk dropped; Commit creates them again.
+	restore []string
+
+	// seen maps the 128-bit hash of each stored key to what deciding
+	// Record.Prefer against the stored copy needs. Two independent
+	// 64-bit hashes make a false match (two keys, one hash) about as
+	// likely as 2^-100 for a million records.
+	seed1, seed2 maphash.Seed
+	seen         map[[2]uint64]bulkSlot
+	next         int64 // id of the next record
+
+	// ids and names intern the strings that slots and rollup keys keep:
+	// an int32 in place of each, so that the map of keys and the rollup,
+	// which grow with the records, cost tens of bytes a row.
+	ids    map[string]int32
+	names  []string
+	rollup bulkRollup
+	// stale lists rollup rows that lost a record at one of their time
+	// bounds; Commit recomputes their bounds from records.
+	stale []bulkRKey
+
+	insert       *sql.Stmt
+	read, update *sql.Stmt // prepared on the first replacement
+	pinsert      *sql.Stmt
+	pargs        []any
+	seenPrompts  map[[2]uint64]struct{}
+	replaced     int
+	args         []any
+	pend         []usage.Record
+	done         bool
+}
+
+// bulkSlot is a stored record as Record.Prefer compares it.
+type bulkSlot struct {
+	id, ts, output   int64
+	session, project int32
+	agent, attrib    bool
+}
+
+// bulkRKey is the primary key of a rollup row, its strings interned.
+type bulkRKey struct {
+	qh                            int64
+	session, project, user, model int32
+}
+
+// bulkRollup sums records per rollup row.
+type bulkRollup struct {
+	at   map[bulkRKey]int32
+	keys []bulkRKey
+	sums []rollupSum
+}
+
+// add adds r (sign 1) or takes it away (sign -1) from row k, and reports
+// whether r was at one of the row's time bounds when taken away from a
+// row that keeps other records: then the bounds are unknown.
+func (d *bulkRollup) add(k bulkRKey, r *usage.Record, sign int64) (lostBound bool) {
+	ts := ms(r.Timestamp)
+	i, ok := d.at[k]
+	if !ok {
+		i = int32(len(d.keys))
+		d.at[k] = i
+		d.keys = append(d.keys, k)
+		d.sums = append(d.sums, rollupSum{first: ts, last: ts})
+	}
+	s := &d.sums[i]
+	t := r.Tokens
+	if sign < 0 {
+		t = usage.Tokens{Input: -t.Input, Output: -t.Output,
+			CacheCreation5m: -t.CacheCreation5m, CacheCreation1h: -t.CacheCreation1h,
+			CacheRead: -t.CacheRead, WebSearchRequests: -t.WebSearchRequests,
+			WebFetchRequests: -t.WebFetchRequests}
+	}
+	s.Tokens = s.Tokens.Add(t)
+	s.cost = s.cost.Add(usage.Money(sign) * r.Cost)
+	s.entries += sign
+	if sign > 0 {
+		s.first, s.last = min(s.first, ts), max(s.last, ts)
+		return false
+	}
+	return s.entries != 0 && (ts == s.first || ts == s.last)
+}
+
+// BeginBulk starts a bulk write of a first index when the store holds no
+// records, and returns nil when it holds some: then Apply is the way. The
+// writer holds the write lock until Commit or Rollback.
+func (s *Store) BeginBulk(ctx context.Context) (usage.BulkWriter, error) {
+	b, err := s.beginBulk(ctx)
+	if b == nil || err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("bulk: begin: %w", formatError(err))
+	}
+	defer func() {
+		if b == nil {
+			tx.Rollback()
+		}
+	}()
+	var has int
+	if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM records) OR EXISTS (SELECT 1 FROM prompts)`).Scan(&has); err != nil {
+		return nil, fmt.Errorf("bulk: %w", formatError(err))
+	}
+	if has != 0 {
+		return nil, nil
+	}
+	if err := s.ensurePriced(ctx, tx); err != nil {
+		return nil, err
+	}
+	// Every page the run writes stays in the WAL until the commit;
+	// checkpointing halfway would copy pages that are written again.
+	if err := s.setCheckpoint(ctx, tx, true); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET gen = gen + 1`); err != nil {
+		return nil, fmt.Errorf("bulk: bump generation: %w", formatError(err))
+	}
+	// An empty records table can have rollup rows only if something
+	// other than Apply wrote them; start from nothing either way.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup`); err != nil {
+		return nil, fmt.Errorf("bulk: clear rollup: %w", formatError(err))
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT type, name, sql FROM sqlite_schema
+		WHERE tbl_name IN ('records', 'prompts') AND type IN ('index', 'trigger') AND sql IS NOT NULL
+		ORDER BY type, name`)
+	if err != nil {
+		return nil, fmt.Errorf("bulk: read schema: %w", formatError(err))
+	}
+	var drops, restore []string
+	for rows.Next() {
+		var typ, name, q string
+		if err := rows.Scan(&typ, &name, &q); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("bulk: read schema: %w", formatError(err))
+		}
+		drops = append(drops, fmt.Sprintf("DROP %s %q", typ, name))
+		restore = append(restore, q)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("bulk: read schema: %w", formatError(err))
+	}
+	for _, q := range drops {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("bulk: %s: %w", q, formatError(err))
+		}
+	}
+	insert, err := tx.PrepareContext(ctx, bulkInsert(rowsPerInsert))
+	if err != nil {
+		return nil, fmt.Errorf("bulk: prepare: %w", formatError(err))
+	}
+	return &Bulk{
+		s: s, tx: tx, restore: restore,
+		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
+		seen: map[[2]uint64]bulkSlot{}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
+		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}}, insert: insert,
+		args: make([]any, 0, rowsPerInsert*(recordFields+1)),
+	}, nil
+}
+
+// bulkInsert returns a plain INSERT of n records with their ids.
+func bulkInsert(n int) string {
+	return "INSERT INTO records (id, " + recordColumns + ") VALUES " + placeholders(n, recordFields+1)
+}
+
+func (b *Bulk) intern(s string) int32 {
+	if v, ok := b.ids[s]; ok {
+		return v
+	}
+	v := int32(len(b.names))
+	b.ids[s] = v
+	b.names = append(b.names, s)
+	return v
+}
+
+// rkey returns the rollup row of r.
+func (b *Bulk) rkey(r *usage.Record) bulkRKey {
+	return bulkRKey{qh: floorDiv(ms(r.Timestamp), quarterHourMS), session: b.intern(r.SessionID),
+		project: b.intern(r.Project), user: b.intern(r.User), model: b.intern(r.Model)}
+}
+
+// slot returns what the map of keys keeps of r, stored under id.
+func (b *Bulk) slot(id int64, r *usage.Record) bulkSlot {
+	return bulkSlot{id: id, ts: ms(r.Timestamp), output: r.Output, session: b.intern(r.SessionID),
+		project: b.intern(r.Project), agent: r.Agent != "", attrib: r.Attribution != ""}
+}
+
+// take moves old's sums out of the rollup and r's in.
+func (b *Bulk) take(old, r *usage.Record) {
+	if k := b.rkey(old); b.rollup.add(k, old, -1) {
+		b.stale = append(b.stale, k)
+	}
+	b.rollup.add(b.rkey(r), r, 1)
+}
+
+// Apply adds a batch, as Store.Apply would, to the bulk transaction.
+func (b *Bulk) Apply(ctx context.Context, batch usage.Batch) error {
+	if b.done {
+		return errors.New("bulk: already committed or rolled back")
+	}
+	for i := range batch.Records {
+		if err := validRecord(&batch.Records[i]); err != nil {
+			return err
+		}
+	}
+	rs := mergeCopies(batch.Records)
+	for i := range rs {
+		r := &rs[i]
+		r.Cost, _ = b.s.prices.Price(r)
+		h := [2]uint64{maphash.String(b.seed1, r.Key), maphash.String(b.seed2, r.Key)}
+		slot, stored := b.seen[h]
+		if !stored {
+			b.seen[h] = b.slot(b.next, r)
+			b.rollup.add(b.rkey(r), r, 1)
+			if err := b.queue(ctx, r); err != nil {
+				return err
+			}
+			continue
+		}
+		if !slot.replacedBy(r, b.names) {
+			continue
+		}
+		if err := b.replace(ctx, h, slot, r); err != nil {
+			return err
+		}
+	}
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.prompts(ctx, batch.Prompts); err != nil {
+		return err
+	}
+	return applyFiles(ctx, b.tx, batch.Files)
+}
+
+// prompts stores the prompts not seen before in this bulk write; like
+// applyPrompts, it keeps the first copy of each.
+func (b *Bulk) prompts(ctx context.Context, prompts []usage.Prompt) error {
+	b.pargs = b.pargs[:0]
+	n := 0
+	run := func() error {
+		if n == 0 {
+			return nil
+		}
+		var err error
+		if n == rowsPerInsert {
+			if b.pinsert == nil {
+				if b.pinsert, err = b.tx.PrepareContext(ctx, insertPrompts(rowsPerInsert)); err != nil {
+					return fmt.Errorf("bulk: prepare: %w", formatError(err))
+				}
+			}
+			_, err = b.pinsert.ExecContext(ctx, b.pargs...)
+		} else {
+			_, err = b.tx.ExecContext(ctx, insertPrompts(n), b.pargs...)
+		}
+		if err != nil {
+			return fmt.Errorf("bulk: prompts: %w", formatError(err))
+		}
+		b.pargs, n = b.pargs[:0], 0
+		return nil
+	}
+	for i := range prompts {
+		p := &prompts[i]
+		if err := validPrompt(p); err != nil {
+			return err
+		}
+		h := [2]uint64{maphash.String(b.seed1, p.Key), maphash.String(b.seed2, p.Key)}
+		if _, ok := b.seenPrompts[h]; ok {
+			continue
+		}
+		b.seenPrompts[h] = struct{}{}
+		b.pargs = append(b.pargs, p.Key, p.SessionID, p.Project, ms(p.Timestamp), p.Text, p.User, p.Machine)
+		if n++; n == rowsPerInsert {
+			if err := run(); err != nil {
+				return err
+			}
+		}
+	}
+	return run()
+}
+
+// insertPrompts returns a plain INSERT of n prompts.
+func insertPrompts(n int) string {
+	return `INSERT INTO prompts (key, session_id, project, ts, text, user, machine) VALUES ` +
+		placeholders(n, promptFields)
+}
+
+// replacedBy is the WHERE clause of upsertRecords: whether r replaces the
+// stored copy. A copy equal in every compared field replaces it too.
+func (o *bulkSlot) replacedBy(r *usage.Record, names []string) bool {
+	if r.Output != o.output {
+		return r.Output > o.output
+	}
+	if ts := ms(r.Timestamp); ts != o.ts {
+		return ts < o.ts
+	}
+	if s := names[o.session]; r.SessionID != s {
+		return r.SessionID < s
+	}
+	if p := names[o.project]; r.Project != p {
+		return r.Project < p
+	}
+	if (r.Agent != "") != o.agent {
+		return r.Agent != ""
+	}
+	return r.Attribution != "" || !o.attrib
+}
+
+// queue adds r to the records inserted by the next full statement.
+func (b *Bulk) queue(ctx context.Context, r *usage.Record) error {
+	b.pend = append(b.pend, *r)
+	b.next++
+	if len(b.pend) == rowsPerInsert {
+		return b.flush(ctx)
+	}
+	return nil
+}
+
+// flush inserts the queued records.
+func (b *Bulk) flush(ctx context.Context) error {
+	if len(b.pend) == 0 {
+		return nil
+	}
+	first := b.next - int64(len(b.pend))
+	b.args = b.args[:0]
+	for i := range b.pend {
+		b.args = append(b.args, first+int64(i))
+		b.args = appendRecordArgs(b.args, &b.pend[i])
+	}
+	stmt := b.insert
+	if len(b.pend) < rowsPerInsert {
+		var err error
+		if stmt, err = b.tx.PrepareContext(ctx, bulkInsert(len(b.pend))); err != nil {
+			return fmt.Errorf("bulk: prepare: %w", formatError(err))
+		}
+		defer stmt.Close()
+	}
+	if _, err := stmt.ExecContext(ctx, b.args...); err != nil {
+		return fmt.Errorf("bulk: records %q to %q: %w", b.pend[0].Key, b.pend[len(b.pend)-1].Key, formatError(err))
+	}
+	clear(b.pend)
+	b.pend = b.pend[:0]
+	return nil
+}
+
+// replace stores r over the stored copy in slot, moving its sums in the
+// rollup from the old copy's row to r's.
+func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage.Record) error {
+	b.seen[h] = b.slot(slot.id, r)
+	// The stored copy may still be queued: replace it there.
+	if first := b.next - int64(len(b.pend)); slot.id >= first {
+		old := &b.pend[slot.id-first]
+		b.take(old, r)
+		*old = *r
+		return nil
+	}
+	if b.read == nil {
+		var err error
+		if b.read, err = b.tx.PrepareContext(ctx, `SELECT ts, session_id, project, user, model,
+			input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
+			web_fetch_requests, cost FROM records WHERE id = ?`); err != nil {
+			return fmt.Errorf("bulk: prepare: %w", formatError(err))
+		}
+		if b.update, err = b.tx.PrepareContext(ctx, `UPDATE records SET (`+recordColumns+`) = `+
+			placeholders(1, recordFields)+` WHERE id = ?`); err != nil {
+			return fmt.Errorf("bulk: prepare: %w", formatError(err))
+		}
+	}
+	var (
+		old usage.Record
+		ts  int64
+	)
+	if err := b.read.QueryRowContext(ctx, slot.id).Scan(&ts, &old.SessionID, &old.Project, &old.User,
+		&old.Model, &old.Input, &old.Output, &old.CacheCreation5m, &old.CacheCreation1h,
+		&old.CacheRead, &old.WebSearchRequests, &old.WebFetchRequests, &old.Cost); err != nil {
+		return fmt.Errorf("bulk: read record %q: %w", r.Key, formatError(err))
+	}
+	old.Timestamp = fromMS(ts)
+	b.take(&old, r)
+	args := appendRecordArgs(make([]any, 0, recordFields+1), r)
+	args = append(args, slot.id)
+	if _, err := b.update.ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("bulk: replace record %q: %w", r.Key, formatError(err))
+	}
+	b.replaced++
+	return nil
+}
+
+// Commit writes the rollup, builds the indexes and triggers dropped by
+// BeginBulk and commits: the whole first index becomes visible at once.
+func (b *Bulk) Commit(ctx context.Context) error {
+	if b.done {
+		return errors.New("bulk: already committed or rolled back")
+	}
+	err := b.commit(ctx)
+	if err != nil {
+		b.Rollback()
+	}
+	return err
+}
+
+func (b *Bulk) commit(ctx context.Context) error {
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	for _, st := range []*sql.Stmt{b.insert, b.read, b.update, b.pinsert} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	if err := b.writeRollup(ctx); err != nil {
+		return err
+	}
+	for _, q := range b.restore {
+		if _, err := b.tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("bulk: %s: %w", q, formatError(err))
+		}
+	}
+	// A replaced copy that was the first or last of its rollup row
+	// leaves bounds that only records can tell.
+	for _, k := range b.stale {
+		if _, err := b.tx.ExecContext(ctx, `UPDATE rollup SET
+			first_ts = (SELECT min(ts) FROM records r WHERE r.session_id = rollup.session_id
+				AND r.ts >= rollup.qh * 900000 AND r.ts < (rollup.qh + 1) * 900000
+				AND r.project = rollup.project AND r.user = rollup.user AND r.model = rollup.model),
+			last_ts = (SELECT max(ts) FROM records r WHERE r.session_id = rollup.session_id
+				AND r.ts >= rollup.qh * 900000 AND r.ts < (rollup.qh + 1) * 900000
+				AND r.project = rollup.project AND r.user = rollup.user AND r.model = rollup.model)
+			WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`,
+			k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]); err != nil {
+			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		}
+	}
+	if b.s.testHookBeforeCommit != nil {
+		b.s.testHookBeforeCommit()
+	}
+	b.done = true
+	if err := b.tx.Commit(); err != nil {
+		return fmt.Errorf("bulk: commit: %w", formatError(err))
+	}
+	return nil
+}
+
+// Rollback abandons the bulk write; the store is as BeginBulk found it.
+func (b *Bulk) Rollback() error {
+	if b.done {
+		return nil
+	}
+	b.done = true
+	return b.tx.Rollback()
+}
+
+// writeRollup inserts the summed rollup rows (the table is empty) in
+// primary-key order, so that each lands at the right edge of its B-tree.
+func (b *Bulk) writeRollup(ctx context.Context) error {
+	d := &b.rollup
+	order := make([]int32, 0, len(d.keys))
+	for i := range d.keys {
+		if d.sums[i].entries != 0 {
+			order = append(order, int32(i))
+		}
+	}
+	n := b.names
+	slices.SortFunc(order, func(x, y int32) int {
+		p, q := &d.keys[x], &d.keys[y]
+		return cmp.Or(cmp.Compare(p.qh, q.qh), cmp.Compare(n[p.session], n[q.session]),
+			cmp.Compare(n[p.project], n[q.project]), cmp.Compare(n[p.user], n[q.user]),
+			cmp.Compare(n[p.model], n[q.model]))
+	})
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, rowsPerInsert*rollupFields)
+	for lo := 0; lo < len(order); lo += rowsPerInsert {
+		hi := min(lo+rowsPerInsert, len(order))
+		args = args[:0]
+		for _, i := range order[lo:hi] {
+			k, s := &d.keys[i], &d.sums[i]
+			args = append(args, k.qh, n[k.session], n[k.project], n[k.user], n[k.model], s.cost,
+				s.Input, s.Output, s.CacheCreation5m, s.CacheCreation1h, s.CacheRead,
+				s.WebSearchRequests, s.WebFetchRequests, s.entries, s.first, s.last)
+		}
+		var err error
+		if hi-lo == rowsPerInsert {
+			if full == nil {
+				if full, err = b.tx.PrepareContext(ctx, insertRollup(rowsPerInsert)); err != nil {
+					return fmt.Errorf("bulk: rollup: %w", formatError(err))
+				}
+			}
+			_, err = full.ExecContext(ctx, args...)
+		} else {
+			_, err = b.tx.ExecContext(ctx, insertRollup(hi-lo), args...)
+		}
+		if err != nil {
+			return fmt.Errorf("bulk: rollup: %w", formatError(err))
+		}
+	}
+	b.rollup = bulkRollup{}
+	return nil
+}
+
+// insertRollup returns a plain INSERT of n rollup rows.
+func insertRollup(n int) string {
+	return `INSERT INTO rollup (` + sourceColumns + `) VALUES ` + placeholders(n, rollupFields)
+}

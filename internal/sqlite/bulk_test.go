@@ -1,0 +1,415 @@
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/storetest"
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// bulkFirst is a Store whose Apply on an empty store goes through a Bulk,
+// committed at once: the contract suite then checks the bulk path for
+// every first batch it writes.
+type bulkFirst struct{ *Store }
+
+func (s bulkFirst) Apply(ctx context.Context, b usage.Batch) error {
+	w, err := s.BeginBulk(ctx)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		return s.Store.Apply(ctx, b)
+	}
+	if err := w.Apply(ctx, b); err != nil {
+		w.Rollback()
+		return err
+	}
+	return w.Commit(ctx)
+}
+
+func TestStoreBulk(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) usage.Store { return bulkFirst{mustOpen(t, tempPath(t))} })
+}
+
+// bulkBatches are batches whose records repeat across batches, with
+// copies that win and lose by every rule of Prefer, some at the time
+// bounds of their rollup rows.
+func bulkBatches() []usage.Batch {
+	a := testRecords(300, day, "a")
+	b := testRecords(300, day.Add(time.Hour), "b")
+	// Copies of a's records: more output (wins), less output (loses),
+	// an earlier time (wins, and moves the record to another quarter
+	// hour), another session (wins on the smaller id), an agent (wins).
+	var c []usage.Record
+	for i := 0; i < 300; i += 5 {
+		r := a[i]
+		switch i % 25 {
+		case 0:
+			r.Output += 7
+		case 5:
+			r.Output--
+		case 10:
+			r.Timestamp = r.Timestamp.Add(-20 * time.Minute)
+		case 15:
+			r.SessionID = "a-first"
+		case 20:
+			r.Agent = "Explore"
+		}
+		c = append(c, r)
+	}
+	// The same copies again, in a later batch, and a copy of a copy.
+	d := append([]usage.Record(nil), c[:20]...)
+	d[0].Output += 100
+	files := func(p string) []usage.FileState { return []usage.FileState{{Path: p, Size: 10, Offset: 10}} }
+	prompts := []usage.Prompt{{Key: "s1:u1", SessionID: "s1", Project: "/p/1", Timestamp: day, Text: "hi"},
+		{Key: "s1:u2", SessionID: "s1", Project: "/p/1", Timestamp: day.Add(time.Minute), Text: "more"}}
+	return []usage.Batch{
+		{Records: a[:150], Files: files("/t/a"), Prompts: prompts},
+		{Records: append(append([]usage.Record(nil), b...), a[150:]...), Files: files("/t/b"), Prompts: prompts[:1]},
+		{Records: c, Files: files("/t/c")},
+		{Records: d, Files: files("/t/d"), Prompts: prompts},
+	}
+}
+
+// TestBulkMatchesApply writes the same batches through Apply and through
+// one Bulk and compares everything stored: records, rollup rows, prompts
+// and file states.
+func TestBulkMatchesApply(t *testing.T) {
+	ctx := t.Context()
+	want := mustOpen(t, tempPath(t))
+	for _, b := range bulkBatches() {
+		if err := want.Apply(ctx, b); err != nil {
+			t.Fatalf("Apply() = %v", err)
+		}
+	}
+	got := mustOpen(t, tempPath(t))
+	w, err := got.BeginBulk(ctx)
+	if err != nil || w == nil {
+		t.Fatalf("BeginBulk() = %v, %v; want a writer", w, err)
+	}
+	for _, b := range bulkBatches() {
+		if err := w.Apply(ctx, b); err != nil {
+			t.Fatalf("Bulk.Apply() = %v", err)
+		}
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatalf("Commit() = %v", err)
+	}
+	for _, q := range []string{
+		`SELECT ` + recordColumns + ` FROM records ORDER BY key`,
+		`SELECT * FROM rollup ORDER BY qh, session_id, project, user, model`,
+		`SELECT * FROM prompts ORDER BY key`,
+		`SELECT path, size, "offset" FROM files ORDER BY path`,
+		`SELECT type, name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name`,
+	} {
+		if a, b := dump(t, want, q), dump(t, got, q); !reflect.DeepEqual(a, b) {
+			t.Errorf("%s:\nApply stored %d rows %v\nBulk stored %d rows %v", q, len(a), head(a), len(b), head(b))
+		}
+	}
+	for _, dim := range []usage.Dimension{usage.ByNothing, usage.BySession, usage.ByProject} {
+		a, err1 := want.Aggregate(ctx, usage.Filter{}, dim)
+		b, err2 := got.Aggregate(ctx, usage.Filter{}, dim)
+		// Aggregate leaves the order of buckets open.
+		for _, bs := range [][]usage.Bucket{a, b} {
+			slices.SortFunc(bs, func(x, y usage.Bucket) int { return cmp.Compare(x.Key+x.Model, y.Key+y.Model) })
+		}
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(a, b) {
+			t.Errorf("Aggregate(%v): Apply %v, %v; Bulk %v, %v", dim, a, err1, b, err2)
+		}
+	}
+	// The indexes are back: a second Bulk is refused and Apply upserts.
+	if w, err := got.BeginBulk(ctx); w != nil || err != nil {
+		t.Errorf("BeginBulk() on a store with records = %v, %v; want nil, nil", w, err)
+	}
+	if err := got.Apply(ctx, bulkBatches()[0]); err != nil {
+		t.Errorf("Apply() after Bulk = %v", err)
+	}
+	if n, _ := got.CountRecords(ctx, usage.Filter{}); n != 600 {
+		t.Errorf("CountRecords() = %d, want 600", n)
+	}
+}
+
+// TestBulkRollback leaves the store empty and usable, indexes included.
+func TestBulkRollback(t *testing.T) {
+	ctx := t.Context()
+	s := mustOpen(t, tempPath(t))
+	schema := dump(t, s, `SELECT type, name, sql FROM sqlite_schema ORDER BY type, name`)
+	w, err := s.BeginBulk(ctx)
+	if err != nil || w == nil {
+		t.Fatalf("BeginBulk() = %v, %v", w, err)
+	}
+	if err := w.Apply(ctx, bulkBatches()[0]); err != nil {
+		t.Fatalf("Bulk.Apply() = %v", err)
+	}
+	// A record without a key fails the batch, as Apply would.
+	if err := w.Apply(ctx, usage.Batch{Records: []usage.Record{{Timestamp: day}}}); usage.ErrorCode(err) != usage.EINVALID {
+		t.Errorf("Bulk.Apply(no key) = %v, want EINVALID", err)
+	}
+	if err := w.Rollback(); err != nil {
+		t.Fatalf("Rollback() = %v", err)
+	}
+	if n, err := s.CountRecords(ctx, usage.Filter{}); n != 0 || err != nil {
+		t.Errorf("CountRecords() after Rollback = %d, %v; want 0", n, err)
+	}
+	if got := dump(t, s, `SELECT type, name, sql FROM sqlite_schema ORDER BY type, name`); !reflect.DeepEqual(got, schema) {
+		t.Errorf("schema after Rollback differs:\n%v\nwant\n%v", got, schema)
+	}
+	if err := s.Apply(ctx, bulkBatches()[0]); err != nil {
+		t.Errorf("Apply() after Rollback = %v", err)
+	}
+}
+
+func dump(t *testing.T, s *Store, q string) [][]any {
+	t.Helper()
+	rows, err := s.reader.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out [][]any
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		out = append(out, vals)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return out
+}
+
+func head(rows [][]any) [][]any { return rows[:min(len(rows), 3)] }
+
+// bulkCrashEnv names the database the bulk crash helper writes to.
+const bulkCrashEnv = "CTM_SQLITE_BULK_CRASH_DB"
+
+// TestBulkCrashHelper is the child process of TestBulkCrash: it writes a
+// first index in a Bulk and kills itself (SIGKILL on Unix) at the end of
+// Commit, after the indexes are built and before the commit.
+func TestBulkCrashHelper(t *testing.T) {
+	path := os.Getenv(bulkCrashEnv)
+	if path == "" {
+		t.Skip("helper process for TestBulkCrash")
+	}
+	s, err := Open(context.Background(), path, storetest.Prices)
+	if err != nil {
+		t.Fatalf("Open(%q) = %v", path, err)
+	}
+	if _, err := s.writer.Exec(`PRAGMA cache_size = 16`); err != nil {
+		t.Fatalf("set cache size: %v", err)
+	}
+	s.testHookBeforeCommit = func() {
+		p, err := os.FindProcess(os.Getpid())
+		if err == nil {
+			err = p.Kill()
+		}
+		t.Fatalf("kill self: %v", err)
+	}
+	w, err := s.BeginBulk(context.Background())
+	if err != nil || w == nil {
+		t.Fatalf("BeginBulk() = %v, %v", w, err)
+	}
+	for _, b := range bulkBatches() {
+		if err := w.Apply(context.Background(), b); err != nil {
+			t.Fatalf("Bulk.Apply() = %v", err)
+		}
+	}
+	err = w.Commit(context.Background())
+	t.Fatalf("Commit returned %v; the process should have died before the commit", err)
+}
+
+// TestBulkCrash kills a process in the middle of a first index: the store
+// it leaves is the empty one it started from, with its indexes, and a
+// first index run again gives what a clean run gives.
+func TestBulkCrash(t *testing.T) {
+	path := tempPath(t)
+	s := mustOpen(t, path)
+	schema := dump(t, s, `SELECT type, name, sql FROM sqlite_schema ORDER BY type, name`)
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBulkCrashHelper$", "-test.count=1")
+	cmd.Env = append(os.Environ(), bulkCrashEnv+"="+path)
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != -1 {
+		t.Fatalf("helper process: %v, want it killed by a signal; output:\n%s", err, out)
+	}
+	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() < 64<<10 {
+		t.Fatalf("WAL after the crash: %v, %v; want uncommitted pages on disk", st, err)
+	}
+	s = mustOpen(t, path)
+	var check string
+	if err := s.reader.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check = %q, %v; want ok", check, err)
+	}
+	if got := dump(t, s, `SELECT type, name, sql FROM sqlite_schema ORDER BY type, name`); !reflect.DeepEqual(got, schema) {
+		t.Errorf("schema after the crash differs:\n%v\nwant\n%v", got, schema)
+	}
+	for _, q := range []string{`SELECT count(*) FROM records`, `SELECT count(*) FROM rollup`,
+		`SELECT count(*) FROM prompts`, `SELECT count(*) FROM files`} {
+		if got := dump(t, s, q); got[0][0] != int64(0) {
+			t.Errorf("%s after the crash = %v, want 0", q, got[0][0])
+		}
+	}
+	clean := mustOpen(t, tempPath(t))
+	for _, st := range []*Store{s, clean} {
+		w, err := st.BeginBulk(t.Context())
+		if err != nil || w == nil {
+			t.Fatalf("BeginBulk() = %v, %v", w, err)
+		}
+		for _, b := range bulkBatches() {
+			if err := w.Apply(t.Context(), b); err != nil {
+				t.Fatalf("Bulk.Apply() = %v", err)
+			}
+		}
+		if err := w.Commit(t.Context()); err != nil {
+			t.Fatalf("Commit() = %v", err)
+		}
+	}
+	for _, q := range []string{`SELECT ` + recordColumns + ` FROM records ORDER BY key`,
+		`SELECT * FROM rollup ORDER BY qh, session_id, project, user, model`} {
+		if a, b := dump(t, clean, q), dump(t, s, q); !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: after the crash %d rows, clean run %d", q, len(b), len(a))
+		}
+	}
+}
+
+// TestMirrorSnapshot checks that a second process (a second Store on the
+// file) decodes the saved copy of the rollup instead of reading its rows,
+// gets the same aggregates, and ignores the copy once the store changed.
+func TestMirrorSnapshot(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	s := mustOpen(t, path)
+	for _, b := range bulkBatches() {
+		if err := s.Apply(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := s.Aggregate(ctx, usage.Filter{}, usage.ByQuarterHour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := s.snapshotErr.Load(); e != nil {
+		t.Fatalf("saving the snapshot: %v", *e)
+	}
+	var gen int64
+	if err := s.reader.QueryRow(`SELECT gen FROM generation`).Scan(&gen); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := s.reader.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.readSnapshot(ctx, tx, gen)
+	stale, _ := s.readSnapshot(ctx, tx, gen+1)
+	tx.Rollback()
+	if err != nil || st == nil || stale != nil {
+		t.Fatalf("readSnapshot() = %v, %v, at another generation %v; want the saved copy, and none", st, err, stale)
+	}
+	if cur := s.mirror.cur.Load(); !reflect.DeepEqual(st.rows, cur.rows) || !reflect.DeepEqual(st.dict.names, cur.dict.names) {
+		t.Errorf("decoded snapshot differs from the copy it was saved from")
+	}
+	// The file belongs to this database: another instance at the same
+	// generation does not take it.
+	file, err := os.ReadFile(s.snapshotPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeSnapshot(file, []byte("another database"), gen); err == nil {
+		t.Error("decodeSnapshot() accepted the copy of another instance")
+	}
+	var instance []byte
+	if err := s.reader.QueryRow(`SELECT instance FROM generation`).Scan(&instance); err != nil || len(instance) != 16 {
+		t.Fatalf("instance = %x, %v; want 16 random bytes", instance, err)
+	}
+	if _, err := decodeSnapshot(file, instance, gen); err != nil {
+		t.Fatalf("decodeSnapshot() of the saved file = %v", err)
+	}
+	file[len(file)/2] ^= 1
+	if _, err := decodeSnapshot(file, instance, gen); err == nil {
+		t.Error("decodeSnapshot() accepted a corrupted file")
+	}
+	other := mustOpen(t, path)
+	got, err := other.Aggregate(ctx, usage.Filter{}, usage.ByQuarterHour)
+	sortBuckets := func(bs []usage.Bucket) {
+		slices.SortFunc(bs, func(x, y usage.Bucket) int { return cmp.Or(x.Time.Compare(y.Time), cmp.Compare(x.Model, y.Model)) })
+	}
+	sortBuckets(want)
+	sortBuckets(got)
+	if err != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("Aggregate from the snapshot = %v, %v; want %v", len(got), err, len(want))
+	}
+	// A change makes the saved copy stale: the next load reads the rows.
+	if err := s.Apply(ctx, usage.Batch{Records: testRecords(3, day.AddDate(0, 0, 1), "late")}); err != nil {
+		t.Fatal(err)
+	}
+	third := mustOpen(t, path)
+	all, err := third.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+	var n int64
+	for _, b := range all {
+		n += b.Entries
+	}
+	if err != nil || n != 603 {
+		t.Errorf("after a change, Aggregate counts %d records, %v; want 603", n, err)
+	}
+	// A blob that does not decode is ignored.
+	for _, bad := range [][]byte{nil, []byte("x"), []byte(snapshotMagic), append([]byte(snapshotMagic), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01)} {
+		if _, err := decodeMirror(bad, 1); err == nil {
+			t.Errorf("decodeMirror(%q) = nil error", bad)
+		}
+	}
+	blob := encodeMirror(st)
+	for i := len(snapshotMagic); i < len(blob); i += 7 {
+		decodeMirror(blob[:i], 1) // must not panic
+	}
+}
+
+func TestFileStatesOf(t *testing.T) {
+	ctx := t.Context()
+	s := mustOpen(t, tempPath(t))
+	var files []usage.FileState
+	for i := range 700 { // more than one IN list of 500
+		files = append(files, usage.FileState{Path: fmt.Sprintf("/t/%03d.jsonl", i), Size: int64(i), Offset: int64(i)})
+	}
+	if err := s.Apply(ctx, usage.Batch{Files: files}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.FileStates(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{"/t/001.jsonl", "/t/650.jsonl", "/t/missing.jsonl"}
+	for i := 100; i < 700; i++ {
+		paths = append(paths, files[i].Path)
+	}
+	got, err := s.FileStatesOf(ctx, paths)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 601 {
+		t.Errorf("FileStatesOf() = %d states, want 601 (the missing path absent)", len(got))
+	}
+	for p, st := range got {
+		if all[p] != st {
+			t.Errorf("FileStatesOf()[%s] = %+v, FileStates has %+v", p, st, all[p])
+		}
+	}
+}
