@@ -338,3 +338,35 @@ func TestMCPSessionMatchesAPI(t *testing.T) {
 		t.Errorf("daily_report(since 20260201) =\n%.1000s\nctm daily --since 20260201 =\n%.1000s", got, want)
 	}
 }
+
+// TestMCPInsightToolsTakeCompactDays: breakdown and prompts take days as
+// the report tools and the CLI do, YYYYMMDD included, and give what ctm
+// breakdown and ctm prompts give for them.
+func TestMCPInsightToolsTakeCompactDays(t *testing.T) {
+	env, _, _ := testEnv(t, filepath.Join(realDir(t), "claude-real"))
+	cs := mcpSession(t, env, nil)
+	for _, c := range []struct {
+		tool string
+		args map[string]any
+		cli  []string
+	}{
+		{"breakdown", map[string]any{"by": "model", "since": "20260201", "until": "20260215"},
+			[]string{"breakdown", "--by", "model", "--json", "--since", "2026-02-01", "--until", "2026-02-15"}},
+		{"prompts", map[string]any{"top": 5, "since": "20260201", "until": "2026-02-15"},
+			[]string{"prompts", "--top", "5", "--json", "--since", "2026-02-01", "--until", "2026-02-15"}},
+	} {
+		want := ctm(t, env, c.cli...)
+		res, err := cs.CallTool(t.Context(), &mcp.CallToolParams{Name: c.tool, Arguments: c.args})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := resultText(t, res)
+		if res.IsError {
+			t.Errorf("%s(%v): tool error %s", c.tool, c.args, got)
+			continue
+		}
+		if !reflect.DeepEqual(exactJSON(t, []byte(got)), exactJSON(t, want)) {
+			t.Errorf("%s(%v) =\n%.600s\nctm %v =\n%.600s", c.tool, c.args, got, c.cli, want)
+		}
+	}
+}

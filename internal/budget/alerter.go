@@ -46,7 +46,33 @@ type Alerter struct {
 	opts    Options
 	trigger chan struct{}
 	checkMu sync.Mutex
+	// clock is time.Now but in tests.
+	clock func() time.Time
+	// failMu guards failed, which holds, per undelivered notification,
+	// when the next check may try it again.
+	failMu sync.Mutex
+	failed map[alertKey]retryAfter
 }
+
+// alertKey identifies one notification to one target.
+type alertKey struct {
+	budget    string
+	start     int64
+	threshold int
+	target    string
+}
+
+// retryAfter is the backoff of a notification that failed: ingest
+// triggers a check after every batch, and without it a dead or
+// misconfigured target would be contacted (Retry.Attempts times) by each.
+type retryAfter struct {
+	next time.Time
+	wait time.Duration
+}
+
+// maxCheckBackoff bounds the wait between checks that retry a failed
+// notification.
+const maxCheckBackoff = time.Hour
 
 // New builds an Alerter.
 func New(opts Options) (*Alerter, error) {
@@ -63,7 +89,7 @@ func New(opts Options) (*Alerter, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	opts.Retry = opts.Retry.withDefaults()
-	return &Alerter{opts: opts, trigger: make(chan struct{}, 1)}, nil
+	return &Alerter{opts: opts, trigger: make(chan struct{}, 1), clock: time.Now, failed: map[alertKey]retryAfter{}}, nil
 }
 
 // Trigger asks Run for a check soon. It never blocks: requests made while
@@ -122,16 +148,12 @@ func (a *Alerter) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	type key struct {
-		budget    string
-		start     int64
-		threshold int
-		target    string
-	}
+	type key = alertKey
 	sent := map[key]bool{}
 	for _, s := range sentList {
 		sent[key{s.BudgetID, s.PeriodStart.UnixMilli(), s.Threshold, s.Target}] = true
 	}
+	now := a.clock()
 	targets := a.opts.Config.Targets
 	if a.opts.Broadcast != nil {
 		targets = append(append([]Target{}, targets...), Target{Name: TargetWebSocket, Kind: TargetWebSocket})
@@ -147,7 +169,8 @@ func (a *Alerter) Check(ctx context.Context) error {
 		}
 		top := b.Crossed[len(b.Crossed)-1]
 		for _, t := range targets {
-			if sent[key{b.ID, b.PeriodStart.UnixMilli(), top, t.Name}] {
+			k := key{b.ID, b.PeriodStart.UnixMilli(), top, t.Name}
+			if sent[k] || now.Before(a.retryAt(k)) {
 				continue
 			}
 			alert := newAlert(b, top)
@@ -158,7 +181,7 @@ func (a *Alerter) Check(ctx context.Context) error {
 				}
 			}
 			wg.Go(func() {
-				if err := a.notify(ctx, t, alert, pending); err != nil {
+				if err := a.notify(ctx, k, t, alert, pending); err != nil {
 					mu.Lock()
 					errs = append(errs, err)
 					mu.Unlock()
@@ -172,17 +195,21 @@ func (a *Alerter) Check(ctx context.Context) error {
 
 // notify delivers alert to t and logs it, with the lower thresholds it
 // covers, as sent.
-func (a *Alerter) notify(ctx context.Context, t Target, alert Alert, thresholds []int) error {
+func (a *Alerter) notify(ctx context.Context, k alertKey, t Target, alert Alert, thresholds []int) error {
 	if t.Kind == TargetWebSocket {
 		a.opts.Broadcast(alert)
 	} else if err := deliver(ctx, a.opts.Client, t, alert, a.opts.Retry, a.opts.Logger); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
+		wait := a.failedOnce(k)
 		a.opts.Logger.Warn("budget notification not delivered; will retry", "target", t.Name,
-			"budget", alert.BudgetID, "threshold", alert.Threshold, "error", err)
+			"budget", alert.BudgetID, "threshold", alert.Threshold, "retry_in", wait, "error", err)
 		return nil
 	}
+	a.failMu.Lock()
+	delete(a.failed, k)
+	a.failMu.Unlock()
 	a.opts.Logger.Info("budget notification sent", "target", t.Name, "budget", alert.BudgetID,
 		"threshold", alert.Threshold, "percent", fmt.Sprintf("%.1f", alert.Percent))
 	now := time.Now()
@@ -197,4 +224,29 @@ func (a *Alerter) notify(ctx context.Context, t Target, alert Alert, thresholds 
 		}
 	}
 	return nil
+}
+
+// retryAt returns when the notification k may be tried again; zero when
+// it has not failed.
+func (a *Alerter) retryAt(k alertKey) time.Time {
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
+	return a.failed[k].next
+}
+
+// failedOnce records that a check failed to deliver k and returns how long
+// later checks leave it alone: Interval after the first failed check,
+// doubling up to maxCheckBackoff.
+func (a *Alerter) failedOnce(k alertKey) time.Duration {
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
+	f := a.failed[k]
+	if f.wait == 0 {
+		f.wait = a.opts.Interval
+	} else {
+		f.wait = min(2*f.wait, maxCheckBackoff)
+	}
+	f.next = a.clock().Add(f.wait)
+	a.failed[k] = f
+	return f.wait
 }

@@ -410,3 +410,63 @@ func TestTriggerNeverBlocks(t *testing.T) {
 		t.Fatal("Run did not stop after cancel")
 	}
 }
+
+// TestFailedTargetWaitsBetweenChecks: ingest triggers a check after every
+// batch, so a target that failed (a 404, or 500s on every attempt) must
+// not be contacted again by each of them: the next check waits out a
+// backoff that grows with each failed check, and a recovered target is
+// still delivered to once.
+func TestFailedTargetWaitsBetweenChecks(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "ctm.db"))
+	unit := addSpend(t, st, "a", now.Add(-time.Hour), 1)
+	ctx := context.Background()
+	var (
+		hmu    sync.Mutex
+		hits   int
+		status = http.StatusNotFound
+	)
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hmu.Lock()
+		defer hmu.Unlock()
+		hits++
+		w.WriteHeader(status)
+	}))
+	defer gone.Close()
+	count := func() int { hmu.Lock(); defer hmu.Unlock(); return hits }
+	cfg := &Config{Budgets: []usage.Budget{{ID: "d", Period: usage.BudgetDaily, Amount: unit}},
+		Targets: []Target{{Name: "gone", Kind: KindWebhook, URL: gone.URL}}}
+	a := newAlerter(t, st, cfg, nil)
+	clock := time.Now()
+	a.clock = func() time.Time { return clock }
+	for range 5 {
+		a.Check(ctx)
+	}
+	if got := count(); got != 1 {
+		t.Fatalf("a 404 target was contacted %d times by 5 checks in a row, want 1", got)
+	}
+	clock = clock.Add(a.opts.Interval + time.Second)
+	a.Check(ctx)
+	if got := count(); got != 2 {
+		t.Fatalf("after the first backoff: %d requests, want 2", got)
+	}
+	// The wait doubles: one interval later is too early.
+	clock = clock.Add(a.opts.Interval + time.Second)
+	a.Check(ctx)
+	if got := count(); got != 2 {
+		t.Fatalf("within the doubled backoff: %d requests, want 2", got)
+	}
+	hmu.Lock()
+	status = http.StatusNoContent
+	hmu.Unlock()
+	clock = clock.Add(maxCheckBackoff)
+	a.Check(ctx)
+	a.Check(ctx)
+	if got := count(); got != 3 {
+		t.Fatalf("after recovery: %d requests, want 3", got)
+	}
+	log, _ := st.BudgetAlertsSent(ctx, time.Time{})
+	// One delivery, at 100 %, which covers 50 and 80 %.
+	if len(log) != 3 || log[2].Target != "gone" || log[2].Threshold != 100 {
+		t.Fatalf("sent log = %+v, want the one delivery and the thresholds it covers", log)
+	}
+}

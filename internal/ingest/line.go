@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/claude-token-monitor/ctm/internal/source"
 	"github.com/claude-token-monitor/ctm/internal/source/claude"
@@ -270,17 +271,31 @@ func (d *progressData) scan(s *scanner) {
 	})
 }
 
-// attribution returns the line's attribution as Record.Attribution has it.
+// attribution returns the line's attribution as Record.Attribution has it,
+// the name cut to maxNameBytes: it is a label of every such record and a
+// row of the breakdown, not text to keep whole.
 func (l *transcriptLine) attribution(strs *interner) string {
 	switch {
 	case len(l.skill) > 0:
-		return strs.str(append([]byte("skill:"), l.skill...))
+		return strs.str(append([]byte("skill:"), cutName(l.skill)...))
 	case len(l.plugin) > 0:
-		return strs.str(append([]byte("plugin:"), l.plugin...))
+		return strs.str(append([]byte("plugin:"), cutName(l.plugin)...))
 	case len(l.agent) > 0:
-		return strs.str(append([]byte("agent:"), l.agent...))
+		return strs.str(append([]byte("agent:"), cutName(l.agent)...))
 	}
 	return ""
+}
+
+// cutName cuts b to at most maxNameBytes without splitting a character.
+func cutName(b []byte) []byte {
+	if len(b) <= maxNameBytes {
+		return b
+	}
+	n := maxNameBytes
+	for n > 0 && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	return b[:n]
 }
 
 // syntheticModel marks Claude Code's local error placeholders.

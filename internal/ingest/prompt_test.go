@@ -203,3 +203,19 @@ func TestAgentsAndPromptsOfRealCorpus(t *testing.T) {
 		t.Errorf("want main and general-purpose records, skill:deep-research and prompts in the corpus")
 	}
 }
+
+// TestHugeAttributionIsCut: an attribution name is a label, cut like a
+// subagent type to maxNameBytes, so that one odd line cannot put a
+// megabyte into every row of the breakdown and into the database.
+func TestHugeAttributionIsCut(t *testing.T) {
+	name := strings.Repeat("é", 100_000)
+	line := `{"type":"assistant","uuid":"a1","sessionId":"s","timestamp":"2026-06-15T10:00:02Z","requestId":"r1","attributionSkill":"` + name +
+		`","message":{"id":"m1","model":"claude-opus-4-7","usage":{"input_tokens":20,"output_tokens":7}}}`
+	r, ok, err := ParseLine([]byte(line), &Source{SessionID: "s", Project: "/p"})
+	if err != nil || !ok {
+		t.Fatalf("ParseLine: %v %v", ok, err)
+	}
+	if want := "skill:" + name[:maxNameBytes]; r.Attribution != want {
+		t.Errorf("attribution of %d bytes, want the first %d bytes of the name", len(r.Attribution), maxNameBytes)
+	}
+}

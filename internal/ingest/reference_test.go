@@ -81,7 +81,7 @@ func referenceParseLine(line []byte, src *Source) (rec usage.Record, ok bool, er
 			{"attributionSkill", "skill:"}, {"attributionPlugin", "plugin:"}, {"attributionAgent", "agent:"},
 		} {
 			if v := str(l, a.key); v != "" {
-				attribution = a.label + v
+				attribution = a.label + truncateText(v, maxNameBytes)
 				break
 			}
 		}

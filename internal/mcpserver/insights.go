@@ -13,8 +13,8 @@ import (
 // BreakdownArgs are the arguments of the breakdown tool.
 type BreakdownArgs struct {
 	By      string `json:"by" jsonschema:"the cut: branch (git branch), agent (main, a subagent type, or subagent), skill (skill/plugin/agent attribution), project or model"`
-	Since   string `json:"since,omitempty" jsonschema:"first day to include, YYYY-MM-DD; default: open"`
-	Until   string `json:"until,omitempty" jsonschema:"last day to include, YYYY-MM-DD; default: open"`
+	Since   string `json:"since,omitempty" jsonschema:"first day to include, YYYY-MM-DD or YYYYMMDD; default: open"`
+	Until   string `json:"until,omitempty" jsonschema:"last day to include, YYYY-MM-DD or YYYYMMDD; default: open"`
 	TZ      string `json:"tz,omitempty" jsonschema:"IANA time zone that days belong to, e.g. Europe/Berlin or UTC; default: the configured one"`
 	Project string `json:"project,omitempty" jsonschema:"only this project: its path or a unique part of it"`
 }
@@ -22,8 +22,8 @@ type BreakdownArgs struct {
 // PromptsArgs are the arguments of the prompts tool.
 type PromptsArgs struct {
 	Top     *int   `json:"top,omitempty" jsonschema:"how many prompts to return, most expensive first; default 10, 0 returns all"`
-	Since   string `json:"since,omitempty" jsonschema:"first day to include, YYYY-MM-DD; default: open"`
-	Until   string `json:"until,omitempty" jsonschema:"last day to include, YYYY-MM-DD; default: open"`
+	Since   string `json:"since,omitempty" jsonschema:"first day to include, YYYY-MM-DD or YYYYMMDD; default: open"`
+	Until   string `json:"until,omitempty" jsonschema:"last day to include, YYYY-MM-DD or YYYYMMDD; default: open"`
 	TZ      string `json:"tz,omitempty" jsonschema:"IANA time zone that days belong to, e.g. Europe/Berlin or UTC; default: the configured one"`
 	Project string `json:"project,omitempty" jsonschema:"only this project: its path or a unique part of it"`
 	Session string `json:"session,omitempty" jsonschema:"only this session id"`
@@ -53,6 +53,10 @@ func addInsightTools(s *mcp.Server, h *handlers, readOnly *mcp.ToolAnnotations) 
 }
 
 func (h *handlers) breakdown(ctx context.Context, _ *mcp.CallToolRequest, a BreakdownArgs) (*mcp.CallToolResult, any, error) {
+	var err error
+	if a.Since, a.Until, err = normalizeDays(a.Since, a.Until); err != nil {
+		return nil, nil, toolError(err)
+	}
 	v, err := h.views(ctx, a.TZ)
 	if err != nil {
 		return nil, nil, err
@@ -76,6 +80,10 @@ func (h *handlers) prompts(ctx context.Context, _ *mcp.CallToolRequest, a Prompt
 	if a.Sort == "" {
 		a.Sort = "cost"
 	}
+	var err error
+	if a.Since, a.Until, err = normalizeDays(a.Since, a.Until); err != nil {
+		return nil, nil, toolError(err)
+	}
 	v, err := h.views(ctx, a.TZ)
 	if err != nil {
 		return nil, nil, err
@@ -85,4 +93,15 @@ func (h *handlers) prompts(ctx context.Context, _ *mcp.CallToolRequest, a Prompt
 		return nil, nil, toolError(err)
 	}
 	return result(p)
+}
+
+// normalizeDays takes the since and until days as the report tools and
+// the CLI do, YYYYMMDD included (see views.NormalizeDay).
+func normalizeDays(since, until string) (string, string, error) {
+	since, err := views.NormalizeDay("since", since)
+	if err != nil {
+		return "", "", err
+	}
+	until, err = views.NormalizeDay("until", until)
+	return since, until, err
 }

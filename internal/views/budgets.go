@@ -3,6 +3,7 @@ package views
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -68,7 +69,13 @@ func (v *Views) Budgets(ctx context.Context, budgets []usage.Budget) (Budgets, e
 		}
 		st.Status = budgetStatusOf(st.Percent)
 		if elapsed := now.Sub(start); elapsed > 0 {
-			st.Projected = usage.Money(float64(st.Spent) * float64(end.Sub(start)) / float64(elapsed))
+			// Early in a period the rate extrapolates past what Money
+			// holds; converting such a float to an integer would wrap.
+			p := float64(st.Spent) * float64(end.Sub(start)) / float64(elapsed)
+			st.Projected = usage.Money(math.MaxInt64)
+			if p < math.MaxInt64 {
+				st.Projected = usage.Money(p)
+			}
 		}
 		if severity(st.Status) > severity(res.Status) {
 			res.Status = st.Status

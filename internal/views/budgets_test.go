@@ -94,3 +94,29 @@ func TestBudgets(t *testing.T) {
 		t.Errorf("no budgets = %+v, %v", empty, err)
 	}
 }
+
+// TestBudgetProjectionRightAfterPeriodStart: a millisecond into a month,
+// the spending so far extrapolates past what Money holds; the projection
+// saturates instead of wrapping to a negative amount.
+func TestBudgetProjectionRightAfterPeriodStart(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "b.db"), storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	r := usage.Record{Key: "k", MessageID: "k", RequestID: "k", Timestamp: start, Model: "claude-opus-4-6",
+		SessionID: "s", Project: "/a", Tokens: usage.Tokens{Output: 2_000_000}}
+	if err := st.Apply(ctx, usage.Batch{Records: []usage.Record{r}}); err != nil {
+		t.Fatal(err)
+	}
+	v := &views.Views{Store: st, Prices: storetest.Prices, Now: func() time.Time { return start.Add(time.Millisecond) }}
+	b, err := v.Budgets(ctx, []usage.Budget{{ID: "m", Period: usage.BudgetMonthly, Amount: 100 * usage.MoneyPerUSD}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := b.Budgets[0]; st.Spent <= 0 || st.Projected < st.Spent {
+		t.Errorf("spent %s, projected %s; want a projection of at least what was spent", st.Spent.Fixed(2), st.Projected.Fixed(2))
+	}
+}

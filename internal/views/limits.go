@@ -248,55 +248,73 @@ func (v *Views) windowLimit(ctx context.Context, out *WindowLimit, samples []usa
 	if !lastReset.IsZero() && lastReset.Add(-dur).Before(from) {
 		from = lastReset.Add(-dur)
 	}
-	records, err := v.Store.Records(ctx, usage.Filter{Since: from, Until: now.Add(time.Nanosecond)}, usage.Page{})
+	// One pass over the records in time order, a page at a time (the
+	// samples' windows may reach far back): the cost before each sample
+	// window's bounds, and the current window, which after a reset Claude
+	// opens with the next request (floored to the hour, as blocks are);
+	// none is open when no request came since.
+	bounds := make([]time.Time, 0, 2*len(rs))
+	for _, r := range rs {
+		// The sample is taken after the response it counts was written:
+		// include records up to and at its time.
+		bounds = append(bounds, r.start, r.at.Add(time.Millisecond))
+	}
+	slices.SortFunc(bounds, time.Time.Compare)
+	before := make([]usage.Money, len(bounds)) // cost of the records before bounds[i]
+	var (
+		run  usage.Money
+		k    int
+		last time.Time // of the latest record
+	)
+	end := lastReset
+	err := v.eachRecord(ctx, usage.Filter{Since: from, Until: now.Add(time.Nanosecond)}, func(r *usage.Record) {
+		for k < len(bounds) && !bounds[k].After(r.Timestamp) {
+			before[k] = run
+			k++
+		}
+		run = run.Add(r.Cost)
+		last = r.Timestamp
+		if !end.IsZero() && !end.After(now) && !r.Timestamp.Before(end) {
+			end = r.Timestamp.Truncate(time.Hour).Add(dur)
+		}
+	})
 	if err != nil {
-		return fmt.Errorf("records: %w", err)
+		return err
 	}
-	firstFrom := func(t time.Time) int {
-		i, _ := slices.BinarySearchFunc(records, t, func(r usage.Record, t time.Time) int { return r.Timestamp.Compare(t) })
-		return i
+	for ; k < len(bounds); k++ {
+		before[k] = run
 	}
-	// Prefix sums of cost in time order answer each window in O(log n).
-	cum := make([]usage.Money, len(records)+1)
-	for i := range records {
-		cum[i+1] = cum[i].Add(records[i].Cost)
+	costIn := func(a, b time.Time) usage.Money {
+		i, _ := slices.BinarySearchFunc(bounds, a, time.Time.Compare)
+		j, _ := slices.BinarySearchFunc(bounds, b, time.Time.Compare)
+		return before[j] - before[i]
 	}
-	costIn := func(a, b time.Time) usage.Money { return cum[firstFrom(b)] - cum[firstFrom(a)] }
 
-	// The current window: the one the latest sample names while it has
-	// not reset; after a reset, Claude opens the next window with the
-	// next request (floored to the hour, as blocks are), and none is open
-	// when no request came since.
-	var start, end time.Time
+	var start time.Time
 	open := true
 	switch {
 	case lastReset.IsZero():
 		start, open = now.Add(-dur), false // unknown: the trailing window
+	case !end.After(now):
+		start, open = now, false // nothing used since the reset
 	default:
-		end = lastReset
-		for !end.After(now) {
-			i := firstFrom(end)
-			if i == len(records) {
-				end = time.Time{}
-				break
-			}
-			end = records[i].Timestamp.Truncate(time.Hour).Add(dur)
-		}
-		if end.IsZero() {
-			start, open = now, false // nothing used since the reset
-		} else {
-			start = end.Add(-dur)
-			out.Start, out.ResetsAt = start.In(v.loc()), end.In(v.loc())
-		}
+		start = end.Add(-dur)
+		out.Start, out.ResetsAt = start.In(v.loc()), end.In(v.loc())
 	}
 	points := make([]LimitPoint, len(rs))
 	for i, r := range rs {
-		// The sample is taken after the response it counts was written:
-		// include records up to and at its time.
 		points[i] = LimitPoint{Percent: r.percent, Cost: costIn(r.start, r.at.Add(time.Millisecond))}
 	}
 	out.Estimate = EstimateLimit(points)
-	out.Used = costIn(start, now.Add(time.Nanosecond))
+	if start.Before(now) {
+		// The current window is at most dur long: a second, short pass.
+		err := v.eachRecord(ctx, usage.Filter{Since: start, Until: now.Add(time.Nanosecond)}, func(r *usage.Record) {
+			out.Used = out.Used.Add(r.Cost)
+		})
+		if err != nil {
+			return err
+		}
+	}
 	if latest != nil {
 		w := *get(latest)
 		out.Official, out.ReceivedAt = &w, latest.Time.In(v.loc())
@@ -306,7 +324,7 @@ func (v *Views) windowLimit(ctx context.Context, out *WindowLimit, samples []usa
 	}
 	elapsed := now.Sub(start)
 	switch {
-	case latest != nil && officialFresh(latest, lastRecord(records), now) &&
+	case latest != nil && officialFresh(latest, last, now) &&
 		(get(latest).ResetsAt.IsZero() || get(latest).ResetsAt.After(now)):
 		out.Source = "claude"
 		out.Percent = get(latest).UsedPercentage

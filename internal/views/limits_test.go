@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -235,5 +237,55 @@ func TestCurrentWindowAfterReset(t *testing.T) {
 	if w := at(day.Add(12 * time.Hour)); !w.ResetsAt.Equal(day.Add(15*time.Hour)) || w.Used != recs[0].Cost+recs[1].Cost ||
 		w.Source != "claude" || w.Percent != 50 || w.Samples != 1 {
 		t.Errorf("inside the sampled window: %+v; want Claude's 50%% of the 10:00-15:00 window", w)
+	}
+}
+
+// pagedStore is a real store that remembers whether any Records call asked
+// for every record of its filter at once (a zero page limit).
+type pagedStore struct {
+	*sqlite.Store
+	mu        sync.Mutex
+	unbounded []usage.Filter
+}
+
+func (s *pagedStore) Records(ctx context.Context, f usage.Filter, p usage.Page) ([]usage.Record, error) {
+	if p.Limit == 0 {
+		s.mu.Lock()
+		s.unbounded = append(s.unbounded, f)
+		s.mu.Unlock()
+	}
+	return s.Store.Records(ctx, f, p)
+}
+
+// TestLimitsReadRecordsByPages: the windows of the stored samples may
+// reach far back (200 samples of a status line last used months ago), so
+// the limits view must read their records a page at a time, never all at
+// once; its figures are checked by the tests above.
+func TestLimitsReadRecordsByPages(t *testing.T) {
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "lim.db"), storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	u := simUser{five: 12 * usage.MoneyPerUSD, week: 150 * usage.MoneyPerUSD}
+	_, last := u.run(t, st, time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC), 9)
+	ps := &pagedStore{Store: st}
+	for _, now := range []time.Time{last.Add(time.Hour), last.Add(5 * time.Minute), last.AddDate(0, 2, 0)} {
+		v := &views.Views{Store: ps, Prices: storetest.Prices, Now: func() time.Time { return now }, RateLimits: st, RateLimitHistory: st}
+		want, err := (&views.Views{Store: st, Prices: storetest.Prices, Now: func() time.Time { return now }, RateLimits: st, RateLimitHistory: st}).Limits(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := v.Limits(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("at %v: through the wrapper %+v, direct %+v", now, got, want)
+		}
+	}
+	if len(ps.unbounded) > 0 {
+		t.Errorf("Limits read all records of %d filters at once, e.g. %+v", len(ps.unbounded), ps.unbounded[0])
 	}
 }
