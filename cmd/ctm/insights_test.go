@@ -121,7 +121,7 @@ func TestMCPInsightsMatchCLI(t *testing.T) {
 		{"breakdown", map[string]any{"by": "skill", "since": "2026-05-01", "tz": "Asia/Kolkata"}, []string{"breakdown", "--by", "skill", "--since", "2026-05-01", "--tz", "Asia/Kolkata", "--json"}},
 		{"breakdown", map[string]any{"by": "branch", "project": "/local/nick/vsim"}, []string{"breakdown", "--by", "branch", "--project", "/local/nick/vsim", "--json"}},
 		{"prompts", nil, []string{"prompts", "--json"}},
-		{"prompts", map[string]any{"top": 0, "sort": "time", "until": "2026-06-01"}, []string{"prompts", "--top", "0", "--sort", "time", "--until", "2026-06-01", "--json"}},
+		{"prompts", map[string]any{"top": 500, "sort": "time", "until": "2026-06-01"}, []string{"prompts", "--top", "500", "--sort", "time", "--until", "2026-06-01", "--json"}},
 	}
 	var want [][]byte
 	for _, c := range cases {
@@ -186,6 +186,8 @@ func TestMCPInsightsMatchCLI(t *testing.T) {
 		{"breakdown", map[string]any{"by": "colour"}, "by: "},
 		{"breakdown", map[string]any{"by": "agent", "since": "2026-02-30"}, "since: "},
 		{"prompts", map[string]any{"top": -2}, "top: "},
+		{"prompts", map[string]any{"top": 0}, "top: "},
+		{"prompts", map[string]any{"top": 501}, "top: "},
 		{"prompts", map[string]any{"sort": "name"}, "sort: "},
 		{"prompts", map[string]any{"tz": "Mars/Base"}, "tz: "},
 	} {

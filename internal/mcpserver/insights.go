@@ -21,7 +21,7 @@ type BreakdownArgs struct {
 
 // PromptsArgs are the arguments of the prompts tool.
 type PromptsArgs struct {
-	Top     *int   `json:"top,omitempty" jsonschema:"how many prompts to return, most expensive first; default 10, 0 returns all"`
+	Top     *int   `json:"top,omitempty" jsonschema:"how many prompts to return, most expensive first; default 10, at most 500; totals cover every prompt either way"`
 	Since   string `json:"since,omitempty" jsonschema:"first day to include, YYYY-MM-DD or YYYYMMDD; default: open"`
 	Until   string `json:"until,omitempty" jsonschema:"last day to include, YYYY-MM-DD or YYYYMMDD; default: open"`
 	TZ      string `json:"tz,omitempty" jsonschema:"IANA time zone that days belong to, e.g. Europe/Berlin or UTC; default: the configured one"`
@@ -33,6 +33,11 @@ type PromptsArgs struct {
 // defaultTop is the prompts tool's top when the call names none, as ctm
 // prompts has it.
 const defaultTop = 10
+
+// maxTop bounds the prompts tool's rows: its answer lands in the model's
+// context, where thousands of prompt texts help no one, and totals cover
+// every row anyway.
+const maxTop = 500
 
 // addInsightTools adds the breakdown and prompts tools to s.
 func addInsightTools(s *mcp.Server, h *handlers, readOnly *mcp.ToolAnnotations) {
@@ -69,13 +74,13 @@ func (h *handlers) breakdown(ctx context.Context, _ *mcp.CallToolRequest, a Brea
 }
 
 func (h *handlers) prompts(ctx context.Context, _ *mcp.CallToolRequest, a PromptsArgs) (*mcp.CallToolResult, any, error) {
-	// A pointer tells top 0 (all) from no top (the default).
+	// A pointer tells top 0 (refused) from no top (the default).
 	top := defaultTop
 	if a.Top != nil {
 		top = *a.Top
 	}
-	if top < 0 {
-		return nil, nil, fmt.Errorf("top: %d is negative", top)
+	if top < 1 || top > maxTop {
+		return nil, nil, fmt.Errorf("top: %d is not between 1 and %d", top, maxTop)
 	}
 	if a.Sort == "" {
 		a.Sort = "cost"
