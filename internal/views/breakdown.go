@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -138,15 +139,41 @@ func (v *Views) rangeFilter(ctx context.Context, since, until, project string) (
 }
 
 // eachRecord calls fn with every record that passes f, in timestamp
-// order, reading them a page at a time.
+// order, reading them a page at a time. Each page starts at the timestamp
+// the last one ended on (skipping the records of that millisecond already
+// seen) rather than at an offset: an offset costs a walk over every record
+// before it, and a record stored meanwhile earlier in the order (a
+// catch-up under ctm serve) would shift the next page onto records already
+// counted.
 func (v *Views) eachRecord(ctx context.Context, f usage.Filter, fn func(r *usage.Record)) error {
-	for off := 0; ; off += recordPage {
-		recs, err := v.Store.Records(ctx, f, usage.Page{Limit: recordPage, Offset: off})
+	var (
+		last time.Time
+		// seen holds the keys of the records at last that fn has had.
+		seen = map[string]bool{}
+	)
+	for first := true; ; first = false {
+		page := usage.Page{Limit: recordPage}
+		if !first {
+			f.Since = last
+			// Stores order ties by insertion, so the records at last
+			// that were seen come first; a record stored at last since
+			// then comes after them and is not skipped.
+			page.Offset = len(seen)
+		}
+		recs, err := v.Store.Records(ctx, f, page)
 		if err != nil {
 			return fmt.Errorf("records: %w", err)
 		}
 		for i := range recs {
-			fn(&recs[i])
+			r := &recs[i]
+			if !r.Timestamp.Equal(last) {
+				last = r.Timestamp
+				clear(seen)
+			} else if seen[r.Key] {
+				continue
+			}
+			seen[r.Key] = true
+			fn(r)
 		}
 		if len(recs) < recordPage {
 			return nil
