@@ -128,6 +128,21 @@ func sources(f usage.Filter) (parts []string, args []any) {
 		parts = append(parts, source)
 		args = append(append(args, eqArgs...), condArgs...)
 	}
+	if f.SessionID != "" {
+		// One session's records are found by the session index, and
+		// are few; the rollup has no index that leads with the session,
+		// so reading it would scan every row.
+		var conds []string
+		var condArgs []any
+		if !f.Since.IsZero() {
+			conds, condArgs = append(conds, "ts >= ?"), append(condArgs, ceilMS(f.Since))
+		}
+		if !f.Until.IsZero() {
+			conds, condArgs = append(conds, "ts < ?"), append(condArgs, ceilMS(f.Until))
+		}
+		add(recordsSource, conds, condArgs...)
+		return parts, args
+	}
 	p := planRange(f)
 	for _, e := range p.edges {
 		add(recordsSource, []string{"ts >= ?", "ts < ?"}, e[0], e[1])

@@ -143,9 +143,11 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 		return nil, false, formatError(err)
 	}
 	// A narrow range (a day or two: the status line's today, a block)
-	// is a short range scan of the rollup's primary key in SQL; loading
-	// the whole copy for it, when none is current, cost many times more.
-	if st := s.mirror.cur.Load(); (st == nil || st.gen != gen) && narrow(f) {
+	// is a short range scan of the rollup's primary key in SQL, and one
+	// session a scan of its records by the session index; loading the
+	// whole copy for either, when none is current, cost many times more
+	// (15 ms of the status line's 35 ms on 2 GB of long sessions).
+	if st := s.mirror.cur.Load(); (st == nil || st.gen != gen) && (narrow(f) || f.SessionID != "") {
 		return nil, false, nil
 	}
 	st, err := s.mirrorAt(ctx, tx, gen)
