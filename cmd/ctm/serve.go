@@ -142,6 +142,13 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 	defer stop()
 	err = srv.Close(shutdownCtx)
 	wg.Wait()
+	if errors.Is(err, context.DeadlineExceeded) {
+		// The stop was asked for and happened: requests still running
+		// after the grace period were cut, which a busy client may see
+		// but which is no failure of the server.
+		a.logger.Warn("shutdown cut requests still running", "after", shutdownTimeout)
+		return 0
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return a.fail(err)
 	}
