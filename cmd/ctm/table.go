@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -33,7 +34,44 @@ func (t *table) alignRight(cols ...int) *table {
 	return t
 }
 
-func (t *table) add(cells ...string) { t.rows = append(t.rows, cells) }
+// add appends a row. Cells come from transcripts (prompts, branches,
+// project paths), so they are made safe to print first.
+func (t *table) add(cells ...string) {
+	for i, c := range cells {
+		cells[i] = printable(c)
+	}
+	t.rows = append(t.rows, cells)
+}
+
+// printable returns s with what a terminal would act on instead of show
+// replaced: control characters (an escape sequence in a prompt could move
+// the cursor, retitle the window or hide the rows after it) by U+FFFD, and
+// invalid UTF-8 by U+FFFD too. Tabs and newlines become spaces, which keeps
+// the columns aligned.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch {
+		case r == '\t' || r == '\n' || r == '\r':
+			b.WriteByte(' ')
+		case unicode.IsControl(r):
+			b.WriteRune(utf8.RuneError)
+		default:
+			b.WriteRune(r) // ranging over s yields RuneError for invalid bytes
+		}
+	}
+	return b.String()
+}
 
 // addTotal appends a row preceded by a rule.
 func (t *table) addTotal(cells ...string) {

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
-	"github.com/claude-token-monitor/ctm/internal/usage"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
 func TestFormatInt(t *testing.T) {
@@ -71,5 +74,41 @@ func TestShortNames(t *testing.T) {
 	}
 	if got := shortProject("/"); got != "/" {
 		t.Errorf("shortProject(/) = %q", got)
+	}
+}
+
+// TestTableCellsArePrintable checks that text from transcripts cannot
+// drive the terminal: escape sequences, other control characters and
+// invalid UTF-8 in a cell are printed as U+FFFD, tabs and newlines as
+// spaces, and the columns stay aligned.
+func TestTableCellsArePrintable(t *testing.T) {
+	tb := newTable("Prompt", "Cost").alignRight(1)
+	tb.add("fix \x1b[2J\x1b]0;owned\x07 the tests", "$1.00")
+	tb.add("line one\nline\ttwo\r", "$2.00")
+	tb.add("bad \xff byte and \u009b C1", "$3.00")
+	tb.add("plain prompt", "$4.00")
+	var b bytes.Buffer
+	if err := tb.render(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, r := range out {
+		if r != '\n' && unicode.IsControl(r) {
+			t.Fatalf("output holds control character %U:\n%q", r, out)
+		}
+	}
+	if !utf8.ValidString(out) {
+		t.Fatalf("output is not valid UTF-8: %q", out)
+	}
+	for _, want := range []string{"fix \uFFFD[2J\uFFFD]0;owned\uFFFD the tests", "line one line two ", "bad \uFFFD byte and \uFFFD C1", "plain prompt"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	for i, l := range lines {
+		if n, w := utf8.RuneCountInString(l), utf8.RuneCountInString(lines[0]); n != w {
+			t.Errorf("line %d is %d runes wide, want %d:\n%s", i, n, w, out)
+		}
 	}
 }
