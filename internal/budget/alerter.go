@@ -153,6 +153,7 @@ func (a *Alerter) Check(ctx context.Context) error {
 	for _, s := range sentList {
 		sent[key{s.BudgetID, s.PeriodStart.UnixMilli(), s.Threshold, s.Target}] = true
 	}
+	a.forgetEndedPeriods(st.Budgets)
 	now := a.clock()
 	targets := a.opts.Config.Targets
 	if a.opts.Broadcast != nil {
@@ -224,6 +225,28 @@ func (a *Alerter) notify(ctx context.Context, k alertKey, t Target, alert Alert,
 		}
 	}
 	return nil
+}
+
+// forgetEndedPeriods drops the backoff of notifications for periods that
+// are no longer current (or budgets no longer configured): they will never
+// be tried again, and a server running for months would otherwise keep one
+// entry per failed period.
+func (a *Alerter) forgetEndedPeriods(current []views.BudgetStatus) {
+	type period struct {
+		budget string
+		start  int64
+	}
+	live := make(map[period]bool, len(current))
+	for _, b := range current {
+		live[period{b.ID, b.PeriodStart.UnixMilli()}] = true
+	}
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
+	for k := range a.failed {
+		if !live[period{k.budget, k.start}] {
+			delete(a.failed, k)
+		}
+	}
 }
 
 // retryAt returns when the notification k may be tried again; zero when

@@ -470,3 +470,40 @@ func TestFailedTargetWaitsBetweenChecks(t *testing.T) {
 		t.Fatalf("sent log = %+v, want the one delivery and the thresholds it covers", log)
 	}
 }
+
+// TestBackoffOfEndedPeriodsIsForgotten checks that the alerter keeps the
+// backoff of failed notifications only for current periods of configured
+// budgets: a server running for months must not keep one per period.
+func TestBackoffOfEndedPeriodsIsForgotten(t *testing.T) {
+	st := openStore(t, filepath.Join(t.TempDir(), "ctm.db"))
+	unit := addSpend(t, st, "a", now.Add(-time.Hour), 1)
+	ctx := context.Background()
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusNotFound)
+	}))
+	defer gone.Close()
+	cfg := &Config{Budgets: []usage.Budget{{ID: "d", Period: usage.BudgetDaily, Amount: unit}},
+		Targets: []Target{{Name: "gone", Kind: KindWebhook, URL: gone.URL}}}
+	a := newAlerter(t, st, cfg, nil)
+	a.Check(ctx)
+	if len(a.failed) != 1 {
+		t.Fatalf("after a failed delivery the alerter keeps %d backoffs, want 1", len(a.failed))
+	}
+	var current alertKey
+	for k := range a.failed {
+		current = k
+	}
+	yesterday := current
+	yesterday.start -= (24 * time.Hour).Milliseconds()
+	removed := current
+	removed.budget = "no-longer-configured"
+	a.failed[yesterday] = retryAfter{next: time.Now().Add(time.Hour), wait: time.Hour}
+	a.failed[removed] = retryAfter{next: time.Now().Add(time.Hour), wait: time.Hour}
+	a.Check(ctx)
+	if len(a.failed) != 1 {
+		t.Fatalf("backoffs kept = %v, want only the current period's %v", a.failed, current)
+	}
+	if _, ok := a.failed[current]; !ok {
+		t.Fatalf("the current period's backoff was dropped: %v", a.failed)
+	}
+}
