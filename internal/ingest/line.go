@@ -138,7 +138,7 @@ type interner struct{ m map[string]string }
 const maxInterned = 4096
 
 func (in *interner) str(b []byte) string {
-	if in == nil {
+	if len(b) == 0 || in == nil {
 		return string(b)
 	}
 	if s, ok := in.m[string(b)]; ok {
@@ -393,12 +393,13 @@ func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec u
 		return rec, false, fmt.Errorf("%w: usage without a valid timestamp: %q", ErrBadLine, timestamp)
 	}
 	u := &msg.usage
+	cwd := strs.str(l.cwd)
 	rec = usage.Record{
 		Timestamp:    ts.UTC(),
 		Model:        strs.str(msg.model),
 		SessionID:    strs.str(l.sessionID),
-		Project:      strs.str(l.cwd),
-		CWD:          strs.str(l.cwd),
+		Project:      cwd,
+		CWD:          cwd,
 		GitBranch:    strs.str(l.gitBranch),
 		Version:      strs.str(l.version),
 		IsSidechain:  sidechain,

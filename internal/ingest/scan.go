@@ -450,7 +450,11 @@ func (s *scanner) object(member func(key []byte)) bool {
 			return false
 		}
 		key := s.stringBytes()
-		s.expect(':')
+		if s.i < len(s.b) && s.b[s.i] == ':' {
+			s.i++
+		} else {
+			s.expect(':')
+		}
 		if s.bad {
 			return false
 		}
