@@ -30,9 +30,9 @@ func DecodeProjectFolder(folder string) string { return claude.DecodeProjectFold
 // object, or is cut short.
 var ErrBadLine = errors.New("unparseable transcript line")
 
-// usageMarker is in every line that holds usage. Lines without it are only
-// checked for their shape, never decoded, which skips most of a transcript
-// (user turns, tool results, snapshots) at memchr speed.
+// usageMarker is in every line that holds usage. ParseLine only checks the
+// shape of lines without it, never decodes them; parseAny, which the reader
+// uses, walks every line once and learns the same from the walk.
 var usageMarker = []byte(`"usage"`)
 
 // ParseLine returns the usage record in one transcript line, if it holds
