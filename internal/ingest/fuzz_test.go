@@ -118,6 +118,8 @@ func FuzzParseAny(f *testing.F) {
 		`{"type":"user","message":{"content":"hi \u00e9"},"timestamp":"2026-01-01T00:00:00Z"} {}`,
 		`{"type":"us\u0065r","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z"}`,
 		"{\"type\":\"user\",\"message\":{\"content\":\"\xff\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}\u0085",
+		// A NUL after the object: peek reads it as the end.
+		"{}\x00", "{\"usage\":1}\x00", "{\"type\":\"user\",\"message\":{\"content\":\"hi\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}\x00",
 	} {
 		f.Add([]byte(s))
 	}

@@ -100,7 +100,9 @@ func parseAny(line []byte, src *Source, strs *interner) (rec usage.Record, p usa
 	var l transcriptLine
 	s := scanner{b: line}
 	ok := false
-	if !l.scan(&s) || s.bad || s.peek() != 0 {
+	// The walk must end at the end, not at a NUL that peek reads as one:
+	// parseLine tells a line without "usage" by its last byte.
+	if !l.scan(&s) || s.bad || !s.atEnd() {
 		// parseLine does not walk a line without "usage", and the two
 		// walks are strict in different places.
 		if rec, ok, err = parseLine(line, src, strs); ok {

@@ -105,7 +105,7 @@ func checkParseAny(t *testing.T, line []byte, src *Source, strs *interner) {
 	trimmed := bytes.TrimSpace(line)
 	var l transcriptLine
 	s := scanner{b: trimmed}
-	if len(trimmed) == 0 || !l.scan(&s) || s.bad || s.peek() != 0 {
+	if len(trimmed) == 0 || !l.scan(&s) || s.bad || !s.atEnd() {
 		return
 	}
 	for _, m := range []struct {

@@ -59,6 +59,12 @@ func (s *scanner) peek() byte {
 	return 0
 }
 
+// atEnd reports whether only spaces are left.
+func (s *scanner) atEnd() bool {
+	s.ws()
+	return s.i == len(s.b)
+}
+
 func (s *scanner) expect(c byte) {
 	if s.peek() != c {
 		s.fail()
