@@ -174,21 +174,9 @@ func (s *scanner) markSlow(q int) {
 // with: printable ASCII but the quote and the backslash, which a string can
 // be returned as without decoding. It looks at 8 bytes at a time.
 func plainLen(b []byte) int {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-		lows  = 0x7f7f7f7f7f7f7f7f
-	)
 	n := 0
 	for ; n+8 <= len(b); n += 8 {
-		w := binary.LittleEndian.Uint64(b[n:])
-		// The high bit of each byte of these is set where the byte is a
-		// quote, a backslash, below ' ', or not ASCII. Each byte is
-		// reckoned alone (7-bit sums never carry), so the lowest set bit
-		// is the first such byte.
-		q, bs := w^('"'*ones), w^('\\'*ones)
-		stop := ^((q & lows) + lows | q) | ^((bs & lows) + lows | bs) | ^((w & lows) + (0x80-' ')*ones) | w
-		if stop &= highs; stop != 0 {
+		if stop := stops(binary.LittleEndian.Uint64(b[n:])); stop != 0 {
 			return n + bits.TrailingZeros64(stop)>>3
 		}
 	}
@@ -200,6 +188,20 @@ func plainLen(b []byte) int {
 	return n
 }
 
+// stops returns w, 8 bytes read little-endian, with the high bit of each
+// byte set where the byte is not plain (a quote, a backslash, below ' ',
+// not ASCII) and every other bit clear. Each byte is reckoned alone (7-bit
+// sums never carry), so the lowest set bit is the first such byte.
+func stops(w uint64) uint64 {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+		lows  = 0x7f7f7f7f7f7f7f7f
+	)
+	q, bs := w^('"'*ones), w^('\\'*ones)
+	return (^((q & lows) + lows | q) | ^((bs & lows) + lows | bs) | ^((w & lows) + (0x80-' ')*ones) | w) & highs
+}
+
 // stringBytes consumes a value and returns it decoded when it is a string,
 // or nil for any other value. The result aliases the line unless the string
 // has escapes or invalid UTF-8; those are decoded exactly as encoding/json
@@ -209,9 +211,20 @@ func (s *scanner) stringBytes() []byte {
 		s.skip()
 		return nil
 	}
-	// Short plain strings (keys, ids, names) in one pass.
+	// Short plain strings (keys, ids, names) in one pass; most keys end
+	// in the first 8 bytes.
 	b, open := s.b, s.i
-	if j := open + 1 + plainLen(b[open+1:min(len(b), open+1+4*shortString)]); j < len(b) && b[j] == '"' {
+	j := open + 1
+	if stop := uint64(0); j+8 <= len(b) {
+		if stop = stops(binary.LittleEndian.Uint64(b[j:])); stop != 0 {
+			j += bits.TrailingZeros64(stop) >> 3
+		} else {
+			j += 8 + plainLen(b[j+8:min(len(b), open+1+4*shortString)])
+		}
+	} else {
+		j += plainLen(b[j:])
+	}
+	if j < len(b) && b[j] == '"' {
 		s.mark(j)
 		s.i = j + 1
 		return b[open+1 : j]
