@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
@@ -77,4 +78,107 @@ func BenchmarkRun(b *testing.B) {
 	}
 	b.SetBytes(bytes)
 	b.ReportAllocs()
+}
+
+// BenchmarkParseDataSets measures what a worker does to each line of a
+// first index (parseLine, then parsePrompt when the line holds no record),
+// in memory, over whole data sets: both real corpora and the generated
+// 100 MB sets of both shapes in /tmp/ctm-bench-data (or CTM_BENCH_DATA).
+// A data set that is missing is skipped. MB/cpu-s is throughput per second
+// of the process's CPU time, garbage collection included: on a shared
+// machine it varies less than MB/s.
+func BenchmarkParseDataSets(b *testing.B) {
+	benchData := os.Getenv("CTM_BENCH_DATA")
+	if benchData == "" {
+		benchData = filepath.Join(os.TempDir(), "ctm-bench-data")
+	}
+	sets := []struct{ name, dir string }{
+		{"claude-real", filepath.Join(sharedTestdataDir(), "claude-real")},
+		{"claude-real-2026", filepath.Join(sharedTestdataDir(), "claude-real-2026")},
+		{"100MB", filepath.Join(benchData, "claude-100MB-seed1")},
+		{"100MB-long", filepath.Join(benchData, "claude-100MB-seed1-long")},
+	}
+	for _, set := range sets {
+		b.Run(set.name, func(b *testing.B) {
+			files := loadDataSet(b, filepath.Join(set.dir, "projects"))
+			var size int64
+			for _, f := range files {
+				size += int64(len(f.data))
+			}
+			b.SetBytes(size)
+			b.ReportAllocs()
+			var records, prompts, bad int
+			cpu0 := cpuTime()
+			for b.Loop() {
+				var strs interner
+				records, prompts, bad = 0, 0, 0
+				for i := range files {
+					r, p, e := parseData(files[i].data, &files[i].src, &strs)
+					records, prompts, bad = records+r, prompts+p, bad+e
+				}
+			}
+			if cpu := cpuTime() - cpu0; cpu > 0 {
+				b.ReportMetric(float64(size)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
+			}
+			b.ReportMetric(float64(records), "records")
+			b.ReportMetric(float64(prompts), "prompts")
+			b.ReportMetric(float64(bad), "bad")
+		})
+	}
+}
+
+// sharedTestdataDir is sharedTestdata without the skip.
+func sharedTestdataDir() string {
+	if dir := os.Getenv("CTM_SHARED_TESTDATA"); dir != "" {
+		return dir
+	}
+	return filepath.Join("..", "..", "..", "shared", "testdata")
+}
+
+type benchFile struct {
+	src  Source
+	data []byte
+}
+
+// loadDataSet reads every transcript under projectsDir into memory, or
+// skips the benchmark when there is none.
+func loadDataSet(b *testing.B, projectsDir string) []benchFile {
+	b.Helper()
+	var files []benchFile
+	err := filepath.WalkDir(projectsDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || filepath.Ext(p) != ".jsonl" {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		files = append(files, benchFile{src: SourceOf(projectsDir, p), data: data})
+		return nil
+	})
+	if err != nil || len(files) == 0 {
+		b.Skipf("no data set at %s: %v", projectsDir, err)
+	}
+	return files
+}
+
+// parseData parses the complete lines of data as fileReader.read does and
+// counts what it found.
+func parseData(data []byte, src *Source, strs *interner) (records, prompts, bad int) {
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return
+		}
+		line := data[:i]
+		data = data[i+1:]
+		switch _, _, kind, err := parseAny(line, src, strs); {
+		case kind == aRecord:
+			records++
+		case kind == aPrompt:
+			prompts++
+		case err != nil:
+			bad++
+		}
+	}
 }

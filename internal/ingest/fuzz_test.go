@@ -90,3 +90,41 @@ func FuzzStatsCache(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseAny checks that parseAny's one walk finds exactly what
+// parseLine and then parsePrompt find, on any line (see checkParseAny).
+func FuzzParseAny(f *testing.F) {
+	for _, corpus := range realCorpora {
+		_, paths := corpusTranscripts(f, corpus)
+		for _, p := range paths {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+				if len(line) <= maxSeedLine {
+					f.Add(line)
+				}
+			}
+		}
+	}
+	for _, s := range []string{
+		`{"type":"user","message":{"content":"hi","usage":{"a" 1}},"timestamp":"2026-01-01T00:00:00Z"}`,
+		`{"type":"user","message":{"content":[{"type":"text","text":"x"}]},"type":"assistant","timestamp":"2026-01-01T00:00:00Z"}`,
+		`{"type":"assistant","message":{"id":"m","usage":{}},"type":"user","timestamp":"2026-01-01T00:00:00Z","x":"\"usage"}`,
+		`{"type":"user","a":["b"usage"],"message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z"}`,
+		`{"type":"user","a":["x\"tool_use_id"],"message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z"}`,
+		`{"type":"user","isMeta":tru,"message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z"}`,
+		`{"type":"user","message":{"content":"hi \u00e9"},"timestamp":"2026-01-01T00:00:00Z"} {}`,
+		`{"type":"us\u0065r","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z"}`,
+		"{\"type\":\"user\",\"message\":{\"content\":\"\xff\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}\u0085",
+		// A NUL after the object: peek reads it as the end.
+		"{}\x00", "{\"usage\":1}\x00", "{\"type\":\"user\",\"message\":{\"content\":\"hi\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}\x00",
+	} {
+		f.Add([]byte(s))
+	}
+	src := &Source{Path: "/p/-a/s.jsonl", SessionID: "s", Project: "/a"}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		checkParseAny(t, line, src, nil)
+	})
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"time"
 	"unicode/utf8"
 
 	"github.com/claude-token-monitor/ctm/internal/source"
@@ -31,9 +30,9 @@ func DecodeProjectFolder(folder string) string { return claude.DecodeProjectFold
 // object, or is cut short.
 var ErrBadLine = errors.New("unparseable transcript line")
 
-// usageMarker is in every line that holds usage. Lines without it are only
-// checked for their shape, never decoded, which skips most of a transcript
-// (user turns, tool results, snapshots) at memchr speed.
+// usageMarker is in every line that holds usage. ParseLine only checks the
+// shape of lines without it, never decodes them; parseAny, which the reader
+// uses, walks every line once and learns the same from the walk.
 var usageMarker = []byte(`"usage"`)
 
 // ParseLine returns the usage record in one transcript line, if it holds
@@ -75,6 +74,63 @@ func parseLine(line []byte, src *Source, strs *interner) (rec usage.Record, ok b
 	return l.record(line, src, strs)
 }
 
+// lineKind says what parseAny found in a line.
+type lineKind uint8
+
+const (
+	nothing lineKind = iota
+	aRecord
+	aPrompt
+)
+
+// parseAny is what a worker does with each line: parseLine, then
+// parsePrompt when the line holds no record and is not bad. It returns
+// exactly what those two would, but walks a line once instead of searching
+// it for three markers and then walking it once or twice: the walk of
+// parseLine notes the markers as it goes (see scanner.mark), which answers
+// parsePrompt's first questions too. Only a line that may be a prompt is
+// walked again, by parsePrompt, and a line the walk rejects goes through
+// the two functions themselves, so that bad lines are told apart exactly
+// as before.
+func parseAny(line []byte, src *Source, strs *interner) (rec usage.Record, p usage.Prompt, kind lineKind, err error) {
+	line = bytes.TrimSpace(line)
+	if len(line) == 0 {
+		return rec, p, nothing, nil
+	}
+	var l transcriptLine
+	s := scanner{b: line}
+	ok := false
+	// The walk must end at the end, not at a NUL that peek reads as one:
+	// parseLine tells a line without "usage" by its last byte.
+	if !l.scan(&s) || s.bad || !s.atEnd() {
+		// parseLine does not walk a line without "usage", and the two
+		// walks are strict in different places.
+		if rec, ok, err = parseLine(line, src, strs); ok {
+			return rec, p, aRecord, err
+		} else if err != nil {
+			return rec, p, nothing, err
+		}
+		if p, ok = parsePrompt(line, src, strs); ok {
+			return rec, p, aPrompt, nil
+		}
+		return rec, p, nothing, nil
+	}
+	if s.marks&markUsage != 0 {
+		if rec, ok, err = l.record(line, src, strs); ok {
+			return rec, p, aRecord, err
+		} else if err != nil {
+			return rec, p, nothing, err
+		}
+	}
+	if s.marks&(markUser|markToolUseID) != markUser || string(l.typ) != "user" || l.isSidechain || l.meta || l.compactSummary {
+		return rec, p, nothing, nil
+	}
+	if p, ok = promptOf(line, src, strs); ok {
+		return rec, p, aPrompt, nil
+	}
+	return rec, p, nothing, nil
+}
+
 // interner shares the strings that repeat on every line of a transcript
 // (model, session, cwd, ...), which saves most of a record's allocations.
 // It is not safe for concurrent use.
@@ -84,7 +140,7 @@ type interner struct{ m map[string]string }
 const maxInterned = 4096
 
 func (in *interner) str(b []byte) string {
-	if in == nil {
+	if len(b) == 0 || in == nil {
 		return string(b)
 	}
 	if s, ok := in.m[string(b)]; ok {
@@ -103,8 +159,11 @@ func (in *interner) str(b []byte) string {
 type transcriptLine struct {
 	typ, uuid, sessionID, cwd, gitBranch, version, requestID, timestamp []byte
 	isSidechain                                                         bool
-	message                                                             apiMessage
-	data                                                                progressData
+	// isMeta and isCompactSummary are not a record's, but they tell
+	// parseAny which user lines are no prompt without a second walk.
+	meta, compactSummary bool
+	message              apiMessage
+	data                 progressData
 	// attribution members of newer Claude Code: what the request was
 	// made for.
 	skill, plugin, agent []byte
@@ -160,6 +219,10 @@ func (l *transcriptLine) scan(s *scanner) bool {
 			l.timestamp = s.stringBytes()
 		case "isSidechain":
 			l.isSidechain = s.boolean()
+		case "isMeta":
+			l.meta = s.boolean()
+		case "isCompactSummary":
+			l.compactSummary = s.boolean()
 		case "attributionSkill":
 			l.skill = s.stringBytes()
 		case "attributionPlugin":
@@ -327,19 +390,18 @@ func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec u
 	if !msg.present || !msg.usage.present || string(msg.model) == syntheticModel {
 		return rec, false, nil
 	}
-	ts, err := time.Parse(time.RFC3339Nano, string(timestamp))
+	ts, err := parseTimestamp(timestamp)
 	if err != nil {
 		return rec, false, fmt.Errorf("%w: usage without a valid timestamp: %q", ErrBadLine, timestamp)
 	}
 	u := &msg.usage
+	cwd := strs.str(l.cwd)
 	rec = usage.Record{
-		MessageID:    string(msg.id),
-		RequestID:    string(requestID),
 		Timestamp:    ts.UTC(),
 		Model:        strs.str(msg.model),
 		SessionID:    strs.str(l.sessionID),
-		Project:      strs.str(l.cwd),
-		CWD:          strs.str(l.cwd),
+		Project:      cwd,
+		CWD:          cwd,
 		GitBranch:    strs.str(l.gitBranch),
 		Version:      strs.str(l.version),
 		IsSidechain:  sidechain,
@@ -375,11 +437,19 @@ func (l *transcriptLine) record(line []byte, src *Source, strs *interner) (rec u
 	if rec.Project == "" {
 		rec.Project = src.Project
 	}
-	lineID := string(uuid)
-	if lineID == "" && rec.MessageID == "" {
-		sum := sha256.Sum256(line)
-		lineID = "sha256:" + hex.EncodeToString(sum[:16])
+	// The key as usage.RecordKey makes it, with the ids it is made of
+	// cut from it: one allocation instead of three.
+	if len(msg.id) > 0 {
+		rec.Key = string(msg.id) + ":" + string(requestID)
+		rec.MessageID, rec.RequestID = rec.Key[:len(msg.id)], rec.Key[len(msg.id)+1:]
+		return rec, true, valueErr
 	}
-	rec.Key = usage.RecordKey(rec.MessageID, rec.RequestID, lineID)
+	rec.RequestID = string(requestID)
+	if len(uuid) > 0 {
+		rec.Key = "line:" + string(uuid)
+	} else {
+		sum := sha256.Sum256(line)
+		rec.Key = "line:sha256:" + hex.EncodeToString(sum[:16])
+	}
 	return rec, true, valueErr
 }

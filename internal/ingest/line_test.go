@@ -2,10 +2,14 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
+	"errors"
 	"log/slog"
 	"os"
 	"reflect"
 	"testing"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
 func TestParseLineRealCorpusMatchesReference(t *testing.T) {
@@ -68,5 +72,88 @@ func testParseLineCorpus(t *testing.T, corpus string) {
 		len(paths), lines, records, typed, attributed, prompts, bad)
 	if corpus == "claude-real-2026" && (typed == 0 || attributed == 0 || prompts == 0) {
 		t.Errorf("no subagent types, attributions or prompts found in %s", corpus)
+	}
+}
+
+// twoStep is what a worker did with each line before parseAny: parseLine,
+// then parsePrompt when the line held no record and was not bad.
+func twoStep(line []byte, src *Source) (usage.Record, usage.Prompt, lineKind, error) {
+	rec, ok, err := ParseLine(line, src)
+	switch {
+	case ok:
+		return rec, usage.Prompt{}, aRecord, err
+	case err != nil:
+		return rec, usage.Prompt{}, nothing, err
+	}
+	if p, ok := ParsePrompt(line, src); ok {
+		return rec, p, aPrompt, nil
+	}
+	return rec, usage.Prompt{}, nothing, nil
+}
+
+// checkParseAny fails t unless parseAny and twoStep agree on line, and,
+// when the one walk of parseAny reads the whole line, its markers are what
+// bytes.Contains finds.
+func checkParseAny(t *testing.T, line []byte, src *Source, strs *interner) {
+	t.Helper()
+	rec, p, kind, err := parseAny(line, src, strs)
+	wantRec, wantP, wantKind, wantErr := twoStep(line, src)
+	if kind != wantKind || !reflect.DeepEqual(rec, wantRec) || p != wantP || (err == nil) != (wantErr == nil) ||
+		errors.Is(err, ErrBadLine) != errors.Is(wantErr, ErrBadLine) || errors.Is(err, ErrBadValue) != errors.Is(wantErr, ErrBadValue) {
+		t.Fatalf("parseAny(%q)\n= %v %+v %+v %v\nparseLine, parsePrompt = %v %+v %+v %v", line, kind, rec, p, err, wantKind, wantRec, wantP, wantErr)
+	}
+	trimmed := bytes.TrimSpace(line)
+	var l transcriptLine
+	s := scanner{b: trimmed}
+	if len(trimmed) == 0 || !l.scan(&s) || s.bad || !s.atEnd() {
+		return
+	}
+	for _, m := range []struct {
+		bit    uint8
+		marker string
+	}{{markUsage, `"usage"`}, {markUser, `"user"`}, {markToolUseID, `"tool_use_id"`}} {
+		if got, want := s.marks&m.bit != 0, bytes.Contains(trimmed, []byte(m.marker)); got != want {
+			t.Fatalf("walk of %q: marker %s seen %v, bytes.Contains %v", line, m.marker, got, want)
+		}
+	}
+}
+
+// TestParseAnyMatchesTwoSteps runs parseAny on every line of both real
+// corpora, and on every line cut short at a few places and with a byte
+// changed, against parseLine and parsePrompt.
+func TestParseAnyMatchesTwoSteps(t *testing.T) {
+	for _, corpus := range realCorpora {
+		t.Run(corpus, func(t *testing.T) {
+			projectsDir, paths := corpusTranscripts(t, corpus)
+			var strs interner
+			lines := 0
+			for _, p := range paths {
+				src := SourceOf(projectsDir, p)
+				data, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, line := range bytes.SplitAfter(data, []byte("\n")) {
+					lines++
+					checkParseAny(t, line, &src, &strs)
+					n := len(line)
+					for _, cut := range []int{n / 2, n * 9 / 10, n - 3, n - 2} {
+						if cut > 0 && cut < n {
+							checkParseAny(t, line[:cut], &src, &strs)
+						}
+					}
+					for _, at := range []int{n / 3, n - 4} {
+						if at > 0 && at < n {
+							changed := bytes.Clone(line)
+							for _, c := range []byte{'"', '\\', '}', ']', ','} {
+								changed[at] = c
+								checkParseAny(t, changed, &src, &strs)
+							}
+						}
+					}
+				}
+			}
+			t.Logf("%d lines", lines)
+		})
 	}
 }

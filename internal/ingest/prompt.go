@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -50,6 +49,12 @@ func parsePrompt(line []byte, src *Source, strs *interner) (p usage.Prompt, ok b
 	if !bytes.Contains(line, userMarker) || bytes.Contains(line, toolResultMarker) {
 		return p, false
 	}
+	return promptOf(line, src, strs)
+}
+
+// promptOf is parsePrompt past its markers, for a trimmed line that has
+// the first and not the second.
+func promptOf(line []byte, src *Source, strs *interner) (p usage.Prompt, ok bool) {
 	var l promptLine
 	s := scanner{b: line}
 	if !l.scan(&s) || s.bad || s.peek() != 0 {
@@ -62,7 +67,7 @@ func parsePrompt(line []byte, src *Source, strs *interner) (p usage.Prompt, ok b
 	if text == "" {
 		return p, false
 	}
-	ts, err := time.Parse(time.RFC3339Nano, string(l.timestamp))
+	ts, err := parseTimestamp(l.timestamp)
 	if err != nil {
 		return p, false
 	}

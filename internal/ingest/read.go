@@ -148,22 +148,34 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 			// but the offset stays before it: reading it again once
 			// its newline arrives finds the same key.
 			if err == nil {
-				if rec, ok, _ := parseLine(line, &j.src, &r.strs); ok {
+				switch rec, pr, kind, err := parseAny(line, &j.src, &r.strs); {
+				case kind == aRecord:
 					p.records = append(p.records, rec)
-				} else if pr, ok := parsePrompt(line, &j.src, &r.strs); ok {
+				case kind == aPrompt:
 					p.prompts = append(p.prompts, pr)
+				case err != nil:
+					// As ever here, a bad line may still be a
+					// prompt, by parsePrompt's looser reading.
+					if pr, ok := parsePrompt(line, &j.src, &r.strs); ok {
+						p.prompts = append(p.prompts, pr)
+					}
 				}
 			}
 			break
 		}
 		state.Offset += n
-		var rec usage.Record
-		ok := false
+		var (
+			rec  usage.Record
+			pr   usage.Prompt
+			kind lineKind
+		)
 		if err == nil {
-			rec, ok, err = parseLine(line, &j.src, &r.strs)
+			rec, pr, kind, err = parseAny(line, &j.src, &r.strs)
 		}
 		switch {
-		case ok:
+		case kind == aPrompt:
+			p.prompts = append(p.prompts, pr)
+		case kind == aRecord:
 			if err != nil { // ErrBadValue: usable, with a value replaced
 				p.badValues++
 				logger.Debug("out-of-range value in a transcript line", slog.Int64("offset", state.Offset-n), slog.Any("error", err))
@@ -174,10 +186,6 @@ func (r *fileReader) read(ctx context.Context, j job, out chan<- piece) {
 			bad++
 			state.BadLines++
 			logger.Debug("unparseable transcript line", slog.Int64("offset", state.Offset-n), slog.Any("error", err))
-		default:
-			if pr, ok := parsePrompt(line, &j.src, &r.strs); ok {
-				p.prompts = append(p.prompts, pr)
-			}
 		}
 		if len(p.records)+len(p.prompts) >= pieceRecords {
 			if !send(p) {
