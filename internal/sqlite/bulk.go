@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"os"
 	"slices"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -449,9 +451,19 @@ func (b *Bulk) commit(ctx context.Context) error {
 			st.Close()
 		}
 	}
-	if err := b.writeRollup(ctx); err != nil {
+	order := b.rollupOrder()
+	if err := b.writeRollup(ctx, order); err != nil {
 		return err
 	}
+	var (
+		gen      int64
+		instance []byte
+	)
+	if err := b.tx.QueryRowContext(ctx, `SELECT gen, instance FROM generation`).Scan(&gen, &instance); err != nil {
+		return fmt.Errorf("bulk: generation: %w", formatError(err))
+	}
+	h := b.handOver(order, gen, instance)
+	defer h.discard()
 	for _, q := range b.restore {
 		if _, err := b.tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk: %s: %w", q, formatError(err))
@@ -472,6 +484,9 @@ func (b *Bulk) commit(ctx context.Context) error {
 			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
 		}
 	}
+	if err := b.fixBounds(ctx, h); err != nil {
+		return err
+	}
 	if b.s.testHookBeforeCommit != nil {
 		b.s.testHookBeforeCommit()
 	}
@@ -479,7 +494,145 @@ func (b *Bulk) commit(ctx context.Context) error {
 	if err := b.tx.Commit(); err != nil {
 		return fmt.Errorf("bulk: commit: %w", formatError(err))
 	}
+	h.publish(b.s)
+	b.rollup = bulkRollup{}
 	return nil
+}
+
+// The report that follows a first index used to load the rollup it had
+// just written back from SQLite (a quarter of a second for 38k rows
+// through database/sql) and save it to the snapshot file. The Bulk has
+// every sum in Go: a handover builds the in-memory copy from them, and
+// encodes and writes the snapshot file, on another goroutine while
+// SQLite builds the indexes; both take effect only once the transaction
+// has committed, since a copy of a generation that never committed could
+// later be taken for another write's.
+
+// handover is the in-memory rollup of a committing Bulk and its snapshot,
+// written to a temporary file, not yet in place.
+type handover struct {
+	done chan struct{}
+	// snapshot is whether the goroutine writes the snapshot; when some
+	// rows' bounds must be read back first, fixBounds does instead.
+	snapshot bool
+	instance []byte
+	pos      []int32 // row of st of each rollup row, -1 for none
+
+	st  *mirrorState
+	tmp string
+	err error
+}
+
+// handOver starts building the in-memory rollup of generation gen from
+// the summed rows in order; it returns nil when the store keeps none.
+func (b *Bulk) handOver(order []int32, gen int64, instance []byte) *handover {
+	if b.s.noMirror {
+		return nil
+	}
+	limit := maxMirrorRows
+	if b.s.mirrorLimit > 0 {
+		limit = b.s.mirrorLimit
+	}
+	h := &handover{done: make(chan struct{}), snapshot: len(b.stale) == 0, instance: instance}
+	if len(order) > limit {
+		h.st = &mirrorState{gen: gen, tooBig: true}
+		close(h.done)
+		return h
+	}
+	if !h.snapshot {
+		h.pos = make([]int32, len(b.rollup.keys))
+		for i := range h.pos {
+			h.pos[i] = -1
+		}
+		for j, i := range order {
+			h.pos[i] = int32(j)
+		}
+	}
+	d, names := &b.rollup, b.names
+	go func() {
+		defer close(h.done)
+		// Ids in the order loadMirror would give them, so that the copy
+		// is the one a reload would make.
+		st := &mirrorState{gen: gen, rows: make([]mirrorRow, len(order)), dict: dictionary{ids: map[string]int32{}}}
+		for j, i := range order {
+			k, sum := &d.keys[i], &d.sums[i]
+			st.rows[j] = mirrorRow{qh: k.qh,
+				session: st.dict.id([]byte(names[k.session])), project: st.dict.id([]byte(names[k.project])),
+				user: st.dict.id([]byte(names[k.user])), model: st.dict.id([]byte(names[k.model])),
+				cost: sum.cost, Tokens: sum.Tokens, entries: sum.entries, first: sum.first, last: sum.last}
+		}
+		h.st = st
+		if h.snapshot {
+			h.tmp, h.err = b.s.writeSnapshotTemp(encodeSnapshot(st, instance))
+		}
+	}()
+	return h
+}
+
+// fixBounds copies into the handed-over rollup the bounds that commit
+// recomputed in SQL, then writes its snapshot.
+func (b *Bulk) fixBounds(ctx context.Context, h *handover) error {
+	if h == nil || h.snapshot {
+		return nil
+	}
+	<-h.done
+	if h.st.tooBig {
+		return nil
+	}
+	for _, k := range b.stale {
+		i, ok := b.rollup.at[k]
+		if !ok || h.pos[i] < 0 {
+			continue // the row lost all its records
+		}
+		r := &h.st.rows[h.pos[i]]
+		if err := b.tx.QueryRowContext(ctx, `SELECT first_ts, last_ts FROM rollup
+			WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`,
+			k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]).Scan(&r.first, &r.last); err != nil {
+			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		}
+	}
+	h.tmp, h.err = b.s.writeSnapshotTemp(encodeSnapshot(h.st, h.instance))
+	return nil
+}
+
+// publish makes the handed-over rollup the store's in-memory copy and
+// moves its snapshot into place, once the transaction has committed.
+func (h *handover) publish(s *Store) {
+	if h == nil {
+		return
+	}
+	<-h.done
+	s.mirror.mu.Lock()
+	if cur := s.mirror.cur.Load(); cur == nil || cur.gen < h.st.gen {
+		s.mirror.cur.Store(h.st)
+	}
+	s.mirror.mu.Unlock()
+	if h.err != nil {
+		s.snapshotErr.Store(&h.err)
+	}
+	if h.tmp == "" {
+		return
+	}
+	s.lastSave.Store(time.Now().UnixNano())
+	if err := s.publishSnapshot(h.tmp); err != nil {
+		s.snapshotErr.Store(&err)
+	} else {
+		s.savedGen.Store(h.st.gen)
+	}
+	h.tmp = ""
+}
+
+// discard waits for the goroutine and removes a snapshot that was not
+// published.
+func (h *handover) discard() {
+	if h == nil {
+		return
+	}
+	<-h.done
+	if h.tmp != "" {
+		os.Remove(h.tmp)
+		h.tmp = ""
+	}
 }
 
 // Rollback abandons the bulk write; the store is as BeginBulk found it.
@@ -491,9 +644,9 @@ func (b *Bulk) Rollback() error {
 	return b.tx.Rollback()
 }
 
-// writeRollup inserts the summed rollup rows (the table is empty) in
-// primary-key order, so that each lands at the right edge of its B-tree.
-func (b *Bulk) writeRollup(ctx context.Context) error {
+// rollupOrder returns the rollup rows that hold records, in primary-key
+// order.
+func (b *Bulk) rollupOrder() []int32 {
 	d := &b.rollup
 	order := make([]int32, 0, len(d.keys))
 	for i := range d.keys {
@@ -508,6 +661,13 @@ func (b *Bulk) writeRollup(ctx context.Context) error {
 			cmp.Compare(n[p.project], n[q.project]), cmp.Compare(n[p.user], n[q.user]),
 			cmp.Compare(n[p.model], n[q.model]))
 	})
+	return order
+}
+
+// writeRollup inserts the summed rollup rows (the table is empty) in
+// primary-key order, so that each lands at the right edge of its B-tree.
+func (b *Bulk) writeRollup(ctx context.Context, order []int32) error {
+	d, n := &b.rollup, b.names
 	var full *sql.Stmt
 	defer func() {
 		if full != nil {
@@ -539,7 +699,6 @@ func (b *Bulk) writeRollup(ctx context.Context) error {
 			return fmt.Errorf("bulk: rollup: %w", formatError(err))
 		}
 	}
-	b.rollup = bulkRollup{}
 	return nil
 }
 

@@ -160,20 +160,36 @@ func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 	if err := s.reader.QueryRowContext(ctx, `SELECT instance FROM generation`).Scan(&instance); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", formatError(err))
 	}
-	data := encodeSnapshot(st, instance)
+	tmp, err := s.writeSnapshotTemp(encodeSnapshot(st, instance))
+	if err != nil {
+		return err
+	}
+	return s.publishSnapshot(tmp)
+}
+
+// writeSnapshotTemp writes data to a new temporary file beside the
+// snapshot file and returns its name; publishSnapshot then moves it into
+// place.
+func (s *Store) writeSnapshotTemp(data []byte) (string, error) {
 	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".rollup-*")
 	if err != nil {
-		return fmt.Errorf("save rollup snapshot: %w", err)
+		return "", fmt.Errorf("save rollup snapshot: %w", err)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(f.Name(), s.snapshotPath())
-	}
 	if err != nil {
 		os.Remove(f.Name())
+		return "", fmt.Errorf("save rollup snapshot: %w", err)
+	}
+	return f.Name(), nil
+}
+
+// publishSnapshot renames the temporary file tmp to the snapshot file.
+func (s *Store) publishSnapshot(tmp string) error {
+	if err := os.Rename(tmp, s.snapshotPath()); err != nil {
+		os.Remove(tmp)
 		return fmt.Errorf("save rollup snapshot: %w", err)
 	}
 	return nil
