@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -35,8 +36,9 @@ import (
 // Bulk is a first index being written in one transaction (see BeginBulk).
 // Its methods must be called from one goroutine at a time.
 type Bulk struct {
-	s  *Store
-	tx *sql.Tx
+	s    *Store
+	conn *sql.Conn // the writer connection, which tx runs on
+	tx   *sql.Tx
 
 	// restore is the SQL of the indexes and triggers of records that
 	// BeginBulk dropped; Commit creates them again.
@@ -60,15 +62,17 @@ type Bulk struct {
 	// bounds; Commit recomputes their bounds from records.
 	stale []bulkRKey
 
-	insert       *sql.Stmt
-	read, update *sql.Stmt // prepared on the first replacement
-	pinsert      *sql.Stmt
-	pargs        []any
-	seenPrompts  map[[2]uint64]struct{}
-	replaced     int
-	args         []any
-	pend         []usage.Record
-	done         bool
+	// insert, pinsert and rinsert insert rowsPerInsert records, prompts
+	// and rollup rows, prepared on first use.
+	insert, pinsert, rinsert driver.Stmt
+	read, update             *sql.Stmt // prepared on the first replacement
+	pargs                    []any
+	named                    []driver.NamedValue
+	seenPrompts              map[[2]uint64]struct{}
+	replaced                 int
+	args                     []any
+	pend                     []usage.Record
+	done                     bool
 }
 
 // bulkSlot is a stored record as Record.Prefer compares it.
@@ -133,13 +137,19 @@ func (s *Store) BeginBulk(ctx context.Context) (usage.BulkWriter, error) {
 }
 
 func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	conn, err := s.writer.Conn(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("bulk: begin: %w", formatError(err))
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("bulk: begin: %w", formatError(err))
 	}
 	defer func() {
 		if b == nil {
 			tx.Rollback()
+			conn.Close()
 		}
 	}()
 	var has int
@@ -189,15 +199,11 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 			return nil, fmt.Errorf("bulk: %s: %w", q, formatError(err))
 		}
 	}
-	insert, err := tx.PrepareContext(ctx, bulkInsert(rowsPerInsert))
-	if err != nil {
-		return nil, fmt.Errorf("bulk: prepare: %w", formatError(err))
-	}
 	return &Bulk{
-		s: s, tx: tx, restore: restore,
+		s: s, conn: conn, tx: tx, restore: restore,
 		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
 		seen: map[[2]uint64]bulkSlot{}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
-		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}}, insert: insert,
+		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}},
 		args: make([]any, 0, rowsPerInsert*(recordFields+1)),
 	}, nil
 }
@@ -318,18 +324,7 @@ func (b *Bulk) prompts(ctx context.Context, prompts []usage.Prompt) error {
 		if n == 0 {
 			return nil
 		}
-		var err error
-		if n == rowsPerInsert {
-			if b.pinsert == nil {
-				if b.pinsert, err = b.tx.PrepareContext(ctx, insertPrompts(rowsPerInsert)); err != nil {
-					return fmt.Errorf("bulk: prepare: %w", formatError(err))
-				}
-			}
-			_, err = b.pinsert.ExecContext(ctx, b.pargs...)
-		} else {
-			_, err = b.tx.ExecContext(ctx, insertPrompts(n), b.pargs...)
-		}
-		if err != nil {
+		if err := b.exec(ctx, &b.pinsert, n == rowsPerInsert, insertPrompts, n, b.pargs); err != nil {
 			return fmt.Errorf("bulk: prompts: %w", formatError(err))
 		}
 		b.pargs, n = b.pargs[:0], 0
@@ -402,15 +397,7 @@ func (b *Bulk) flush(ctx context.Context) error {
 	for i := range b.pend {
 		b.args = appendBulkArgs(b.args, first+int64(i), &b.pend[i])
 	}
-	stmt := b.insert
-	if len(b.pend) < rowsPerInsert {
-		var err error
-		if stmt, err = b.tx.PrepareContext(ctx, bulkInsert(len(b.pend))); err != nil {
-			return fmt.Errorf("bulk: prepare: %w", formatError(err))
-		}
-		defer stmt.Close()
-	}
-	if _, err := stmt.ExecContext(ctx, b.args...); err != nil {
+	if err := b.exec(ctx, &b.insert, len(b.pend) == rowsPerInsert, bulkInsert, len(b.pend), b.args); err != nil {
 		return fmt.Errorf("bulk: records %q to %q: %w", b.pend[0].Key, b.pend[len(b.pend)-1].Key, formatError(err))
 	}
 	clear(b.pend)
@@ -478,13 +465,16 @@ func (b *Bulk) commit(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	for _, st := range []*sql.Stmt{b.insert, b.read, b.update, b.pinsert} {
+	for _, st := range []*sql.Stmt{b.read, b.update} {
 		if st != nil {
 			st.Close()
 		}
 	}
 	order := b.rollupOrder()
 	if err := b.writeRollup(ctx, order); err != nil {
+		return err
+	}
+	if err := b.closeRaw(); err != nil {
 		return err
 	}
 	var (
@@ -523,7 +513,9 @@ func (b *Bulk) commit(ctx context.Context) error {
 		b.s.testHookBeforeCommit()
 	}
 	b.done = true
-	if err := b.tx.Commit(); err != nil {
+	err := b.tx.Commit()
+	b.conn.Close()
+	if err != nil {
 		return fmt.Errorf("bulk: commit: %w", formatError(err))
 	}
 	h.publish(b.s)
@@ -673,7 +665,62 @@ func (b *Bulk) Rollback() error {
 		return nil
 	}
 	b.done = true
-	return b.tx.Rollback()
+	b.closeRaw()
+	err := b.tx.Rollback()
+	b.conn.Close()
+	return err
+}
+
+// exec runs the INSERT query(n) with args. The driver binds them
+// itself: through database/sql, checking and converting each of a first
+// index's millions of arguments took a tenth of the time of writing
+// them. A full statement (full set) is prepared once into *st; a shorter
+// one is prepared for the one call.
+func (b *Bulk) exec(ctx context.Context, st *driver.Stmt, full bool, query func(n int) string, n int, args []any) error {
+	b.named = b.named[:0]
+	for i, v := range args {
+		b.named = append(b.named, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	return b.conn.Raw(func(dc any) error {
+		var stmt driver.Stmt
+		if full && *st != nil {
+			stmt = *st
+		} else {
+			p, ok := dc.(driver.ConnPrepareContext)
+			if !ok {
+				return errors.New("the driver cannot prepare a statement with a context")
+			}
+			var err error
+			if stmt, err = p.PrepareContext(ctx, query(n)); err != nil {
+				return err
+			}
+			if full {
+				*st = stmt
+			} else {
+				defer stmt.Close()
+			}
+		}
+		e, ok := stmt.(driver.StmtExecContext)
+		if !ok {
+			return errors.New("the driver cannot run a statement with a context")
+		}
+		_, err := e.ExecContext(ctx, b.named)
+		return err
+	})
+}
+
+// closeRaw closes the statements that exec prepared.
+func (b *Bulk) closeRaw() error {
+	return b.conn.Raw(func(any) error {
+		var errs []error
+		for _, st := range []*driver.Stmt{&b.insert, &b.pinsert, &b.rinsert} {
+			if *st != nil {
+				errs = append(errs, (*st).Close())
+				*st = nil
+			}
+		}
+		return errors.Join(errs...)
+	})
 }
 
 // rollupOrder returns the rollup rows that hold records, in primary-key
@@ -700,34 +747,17 @@ func (b *Bulk) rollupOrder() []int32 {
 // primary-key order, so that each lands at the right edge of its B-tree.
 func (b *Bulk) writeRollup(ctx context.Context, order []int32) error {
 	d, n := &b.rollup, b.names
-	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
 	args := make([]any, 0, rowsPerInsert*rollupFields)
 	for lo := 0; lo < len(order); lo += rowsPerInsert {
 		hi := min(lo+rowsPerInsert, len(order))
 		args = args[:0]
 		for _, i := range order[lo:hi] {
 			k, s := &d.keys[i], &d.sums[i]
-			args = append(args, k.qh, n[k.session], n[k.project], n[k.user], n[k.model], s.cost,
+			args = append(args, k.qh, n[k.session], n[k.project], n[k.user], n[k.model], int64(s.cost),
 				s.Input, s.Output, s.CacheCreation5m, s.CacheCreation1h, s.CacheRead,
 				s.WebSearchRequests, s.WebFetchRequests, s.entries, s.first, s.last)
 		}
-		var err error
-		if hi-lo == rowsPerInsert {
-			if full == nil {
-				if full, err = b.tx.PrepareContext(ctx, insertRollup(rowsPerInsert)); err != nil {
-					return fmt.Errorf("bulk: rollup: %w", formatError(err))
-				}
-			}
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = b.tx.ExecContext(ctx, insertRollup(hi-lo), args...)
-		}
-		if err != nil {
+		if err := b.exec(ctx, &b.rinsert, hi-lo == rowsPerInsert, insertRollup, hi-lo, args); err != nil {
 			return fmt.Errorf("bulk: rollup: %w", formatError(err))
 		}
 	}
