@@ -306,9 +306,8 @@ func (b *Bulk) Apply(ctx context.Context, batch usage.Batch) error {
 			return err
 		}
 	}
-	if err := b.flush(ctx); err != nil {
-		return err
-	}
+	// Records and prompts short of a full statement wait for the next
+	// batch: a shorter statement is prepared for its one use.
 	if err := b.prompts(ctx, batch.Prompts); err != nil {
 		return err
 	}
@@ -318,18 +317,6 @@ func (b *Bulk) Apply(ctx context.Context, batch usage.Batch) error {
 // prompts stores the prompts not seen before in this bulk write; like
 // applyPrompts, it keeps the first copy of each.
 func (b *Bulk) prompts(ctx context.Context, prompts []usage.Prompt) error {
-	b.pargs = b.pargs[:0]
-	n := 0
-	run := func() error {
-		if n == 0 {
-			return nil
-		}
-		if err := b.exec(ctx, &b.pinsert, n == rowsPerInsert, insertPrompts, n, b.pargs); err != nil {
-			return fmt.Errorf("bulk: prompts: %w", formatError(err))
-		}
-		b.pargs, n = b.pargs[:0], 0
-		return nil
-	}
 	for i := range prompts {
 		p := &prompts[i]
 		if err := validPrompt(p); err != nil {
@@ -341,13 +328,27 @@ func (b *Bulk) prompts(ctx context.Context, prompts []usage.Prompt) error {
 		}
 		b.seenPrompts[h] = struct{}{}
 		b.pargs = append(b.pargs, p.Key, p.SessionID, p.Project, ms(p.Timestamp), p.Text, p.User, p.Machine)
-		if n++; n == rowsPerInsert {
-			if err := run(); err != nil {
+		if len(b.pargs) == rowsPerInsert*promptFields {
+			if err := b.flushPrompts(ctx); err != nil {
 				return err
 			}
 		}
 	}
-	return run()
+	return nil
+}
+
+// flushPrompts inserts the queued prompts.
+func (b *Bulk) flushPrompts(ctx context.Context) error {
+	n := len(b.pargs) / promptFields
+	if n == 0 {
+		return nil
+	}
+	if err := b.exec(ctx, &b.pinsert, n == rowsPerInsert, insertPrompts, n, b.pargs); err != nil {
+		return fmt.Errorf("bulk: prompts: %w", formatError(err))
+	}
+	clear(b.pargs)
+	b.pargs = b.pargs[:0]
+	return nil
 }
 
 // insertPrompts returns a plain INSERT of n prompts.
@@ -463,6 +464,9 @@ func (b *Bulk) Commit(ctx context.Context) error {
 
 func (b *Bulk) commit(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	if err := b.flushPrompts(ctx); err != nil {
 		return err
 	}
 	for _, st := range []*sql.Stmt{b.read, b.update} {
