@@ -490,6 +490,10 @@ func (b *Bulk) commit(ctx context.Context) error {
 	}
 	h := b.handOver(order, gen, instance)
 	defer h.discard()
+	// Nothing below needs the maps that deduplicated records and
+	// prompts or the rollup's (the handover holds its rows): let the
+	// collector have them before the index builds.
+	b.seen, b.seenPrompts, b.ids, b.pend, b.rollup = nil, nil, nil, nil, bulkRollup{}
 	for _, q := range b.restore {
 		if _, err := b.tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk: %s: %w", q, formatError(err))
@@ -523,7 +527,6 @@ func (b *Bulk) commit(ctx context.Context) error {
 		return fmt.Errorf("bulk: commit: %w", formatError(err))
 	}
 	h.publish(b.s)
-	b.rollup = bulkRollup{}
 	return nil
 }
 
@@ -544,7 +547,7 @@ type handover struct {
 	// rows' bounds must be read back first, fixBounds does instead.
 	snapshot bool
 	instance []byte
-	pos      []int32 // row of st of each rollup row, -1 for none
+	stale    []int32 // row of st of each of Bulk.stale, -1 for none
 
 	st  *mirrorState
 	tmp string
@@ -568,22 +571,31 @@ func (b *Bulk) handOver(order []int32, gen int64, instance []byte) *handover {
 		return h
 	}
 	if !h.snapshot {
-		h.pos = make([]int32, len(b.rollup.keys))
-		for i := range h.pos {
-			h.pos[i] = -1
+		pos := make([]int32, len(b.rollup.keys))
+		for i := range pos {
+			pos[i] = -1
 		}
 		for j, i := range order {
-			h.pos[i] = int32(j)
+			pos[i] = int32(j)
+		}
+		h.stale = make([]int32, len(b.stale))
+		for j, k := range b.stale {
+			// A row that lost all its records is in no position.
+			if i, ok := b.rollup.at[k]; ok {
+				h.stale[j] = pos[i]
+			} else {
+				h.stale[j] = -1
+			}
 		}
 	}
-	d, names := &b.rollup, b.names
+	keys, sums, names := b.rollup.keys, b.rollup.sums, b.names
 	go func() {
 		defer close(h.done)
 		// Ids in the order loadMirror would give them, so that the copy
 		// is the one a reload would make.
 		st := &mirrorState{gen: gen, rows: make([]mirrorRow, len(order)), dict: dictionary{ids: map[string]int32{}}}
 		for j, i := range order {
-			k, sum := &d.keys[i], &d.sums[i]
+			k, sum := &keys[i], &sums[i]
 			st.rows[j] = mirrorRow{qh: k.qh,
 				session: st.dict.id([]byte(names[k.session])), project: st.dict.id([]byte(names[k.project])),
 				user: st.dict.id([]byte(names[k.user])), model: st.dict.id([]byte(names[k.model])),
@@ -607,12 +619,11 @@ func (b *Bulk) fixBounds(ctx context.Context, h *handover) error {
 	if h.st.tooBig {
 		return nil
 	}
-	for _, k := range b.stale {
-		i, ok := b.rollup.at[k]
-		if !ok || h.pos[i] < 0 {
-			continue // the row lost all its records
+	for j, k := range b.stale {
+		if h.stale[j] < 0 {
+			continue
 		}
-		r := &h.st.rows[h.pos[i]]
+		r := &h.st.rows[h.stale[j]]
 		if err := b.tx.QueryRowContext(ctx, `SELECT first_ts, last_ts FROM rollup
 			WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`,
 			k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]).Scan(&r.first, &r.last); err != nil {
