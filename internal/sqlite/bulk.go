@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -534,24 +533,24 @@ func (b *Bulk) commit(ctx context.Context) error {
 // just written back from SQLite (a quarter of a second for 38k rows
 // through database/sql) and save it to the snapshot file. The Bulk has
 // every sum in Go: a handover builds the in-memory copy from them, and
-// encodes and writes the snapshot file, on another goroutine while
-// SQLite builds the indexes; both take effect only once the transaction
-// has committed, since a copy of a generation that never committed could
-// later be taken for another write's.
+// encodes its snapshot, on another goroutine while SQLite builds the
+// indexes. Both take effect only once the transaction has committed (the
+// file is written then, in a millisecond or two), since a copy of a
+// generation that never committed could later be taken for another
+// write's, and a file written before a crash would be left behind.
 
-// handover is the in-memory rollup of a committing Bulk and its snapshot,
-// written to a temporary file, not yet in place.
+// handover is the in-memory rollup of a committing Bulk and its encoded
+// snapshot.
 type handover struct {
 	done chan struct{}
-	// snapshot is whether the goroutine writes the snapshot; when some
+	// snapshot is whether the goroutine encodes the snapshot; when some
 	// rows' bounds must be read back first, fixBounds does instead.
 	snapshot bool
 	instance []byte
 	stale    []int32 // row of st of each of Bulk.stale, -1 for none
 
-	st  *mirrorState
-	tmp string
-	err error
+	st   *mirrorState
+	data []byte
 }
 
 // handOver starts building the in-memory rollup of generation gen from
@@ -603,14 +602,14 @@ func (b *Bulk) handOver(order []int32, gen int64, instance []byte) *handover {
 		}
 		h.st = st
 		if h.snapshot {
-			h.tmp, h.err = b.s.writeSnapshotTemp(encodeSnapshot(st, instance))
+			h.data = encodeSnapshot(st, instance)
 		}
 	}()
 	return h
 }
 
 // fixBounds copies into the handed-over rollup the bounds that commit
-// recomputed in SQL, then writes its snapshot.
+// recomputed in SQL, then encodes its snapshot.
 func (b *Bulk) fixBounds(ctx context.Context, h *handover) error {
 	if h == nil || h.snapshot {
 		return nil
@@ -630,12 +629,12 @@ func (b *Bulk) fixBounds(ctx context.Context, h *handover) error {
 			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
 		}
 	}
-	h.tmp, h.err = b.s.writeSnapshotTemp(encodeSnapshot(h.st, h.instance))
+	h.data = encodeSnapshot(h.st, h.instance)
 	return nil
 }
 
 // publish makes the handed-over rollup the store's in-memory copy and
-// moves its snapshot into place, once the transaction has committed.
+// saves its snapshot, once the transaction has committed.
 func (h *handover) publish(s *Store) {
 	if h == nil {
 		return
@@ -646,31 +645,21 @@ func (h *handover) publish(s *Store) {
 		s.mirror.cur.Store(h.st)
 	}
 	s.mirror.mu.Unlock()
-	if h.err != nil {
-		s.snapshotErr.Store(&h.err)
-	}
-	if h.tmp == "" {
+	if h.data == nil {
 		return
 	}
 	s.lastSave.Store(time.Now().UnixNano())
-	if err := s.publishSnapshot(h.tmp); err != nil {
+	if err := s.writeSnapshot(h.data); err != nil {
 		s.snapshotErr.Store(&err)
-	} else {
-		s.savedGen.Store(h.st.gen)
-	}
-	h.tmp = ""
-}
-
-// discard waits for the goroutine and removes a snapshot that was not
-// published.
-func (h *handover) discard() {
-	if h == nil {
 		return
 	}
-	<-h.done
-	if h.tmp != "" {
-		os.Remove(h.tmp)
-		h.tmp = ""
+	s.savedGen.Store(h.st.gen)
+}
+
+// discard waits for the goroutine, which reads the Bulk's sums, to end.
+func (h *handover) discard() {
+	if h != nil {
+		<-h.done
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -254,6 +255,14 @@ func TestBulkCrash(t *testing.T) {
 	}
 	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() < 64<<10 {
 		t.Fatalf("WAL after the crash: %v, %v; want uncommitted pages on disk", st, err)
+	}
+	// The rollup's snapshot is written only once the commit is done.
+	if ents, err := os.ReadDir(filepath.Dir(path)); err == nil {
+		for _, e := range ents {
+			if strings.Contains(e.Name(), "rollup") {
+				t.Errorf("the crash left %s", e.Name())
+			}
+		}
 	}
 	s = mustOpen(t, path)
 	var check string

@@ -153,43 +153,31 @@ func (s *Store) readSnapshot(ctx context.Context, tx *sql.Tx, gen int64) (*mirro
 	return st, nil
 }
 
-// saveSnapshot writes st to the snapshot file, by a rename so that a
-// reader sees the old file or the new one, never half of one.
+// saveSnapshot writes st to the snapshot file.
 func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 	var instance []byte
 	if err := s.reader.QueryRowContext(ctx, `SELECT instance FROM generation`).Scan(&instance); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", formatError(err))
 	}
-	tmp, err := s.writeSnapshotTemp(encodeSnapshot(st, instance))
-	if err != nil {
-		return err
-	}
-	return s.publishSnapshot(tmp)
+	return s.writeSnapshot(encodeSnapshot(st, instance))
 }
 
-// writeSnapshotTemp writes data to a new temporary file beside the
-// snapshot file and returns its name; publishSnapshot then moves it into
-// place.
-func (s *Store) writeSnapshotTemp(data []byte) (string, error) {
+// writeSnapshot writes data to the snapshot file, by a rename so that a
+// reader sees the old file or the new one, never half of one.
+func (s *Store) writeSnapshot(data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".rollup-*")
 	if err != nil {
-		return "", fmt.Errorf("save rollup snapshot: %w", err)
+		return fmt.Errorf("save rollup snapshot: %w", err)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		err = os.Rename(f.Name(), s.snapshotPath())
+	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", fmt.Errorf("save rollup snapshot: %w", err)
-	}
-	return f.Name(), nil
-}
-
-// publishSnapshot renames the temporary file tmp to the snapshot file.
-func (s *Store) publishSnapshot(tmp string) error {
-	if err := os.Rename(tmp, s.snapshotPath()); err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("save rollup snapshot: %w", err)
 	}
 	return nil
