@@ -514,6 +514,23 @@ func TestBulkHandsOverRollup(t *testing.T) {
 			}
 		})
 	}
+	t.Run("too big to keep", func(t *testing.T) {
+		s := mustOpen(t, tempPath(t))
+		s.mirrorLimit = 1
+		if err := (bulkFirst{s}).Apply(ctx, bulkBatches()[0]); err != nil {
+			t.Fatal(err)
+		}
+		if cur := s.mirror.cur.Load(); cur == nil || !cur.tooBig {
+			t.Fatalf("in-memory rollup %v; want one marked too big", cur)
+		}
+		if _, err := os.Stat(s.snapshotPath()); err == nil {
+			t.Error("a rollup too big to keep was saved")
+		}
+		all, err := s.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+		if err != nil || len(all) != 1 || all[0].Entries != 150 {
+			t.Errorf("Aggregate() = %v, %v; want the 150 records, from SQL", all, err)
+		}
+	})
 	t.Run("failed commit", func(t *testing.T) {
 		dir := t.TempDir()
 		s := mustOpen(t, dir+"/ctm.db")
