@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -32,8 +35,9 @@ import (
 // Bulk is a first index being written in one transaction (see BeginBulk).
 // Its methods must be called from one goroutine at a time.
 type Bulk struct {
-	s  *Store
-	tx *sql.Tx
+	s    *Store
+	conn *sql.Conn // the writer connection, which tx runs on
+	tx   *sql.Tx
 
 	// restore is the SQL of the indexes and triggers of records that
 	// BeginBulk dropped; Commit creates them again.
@@ -57,15 +61,17 @@ type Bulk struct {
 	// bounds; Commit recomputes their bounds from records.
 	stale []bulkRKey
 
-	insert       *sql.Stmt
-	read, update *sql.Stmt // prepared on the first replacement
-	pinsert      *sql.Stmt
-	pargs        []any
-	seenPrompts  map[[2]uint64]struct{}
-	replaced     int
-	args         []any
-	pend         []usage.Record
-	done         bool
+	// insert, pinsert and rinsert insert rowsPerInsert records, prompts
+	// and rollup rows, prepared on first use.
+	insert, pinsert, rinsert driver.Stmt
+	read, update             *sql.Stmt // prepared on the first replacement
+	pargs                    []any
+	named                    []driver.NamedValue
+	seenPrompts              map[[2]uint64]struct{}
+	replaced                 int
+	args                     []any
+	pend                     []usage.Record
+	done                     bool
 }
 
 // bulkSlot is a stored record as Record.Prefer compares it.
@@ -130,13 +136,19 @@ func (s *Store) BeginBulk(ctx context.Context) (usage.BulkWriter, error) {
 }
 
 func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	conn, err := s.writer.Conn(ctx)
 	if err != nil {
+		return nil, fmt.Errorf("bulk: begin: %w", formatError(err))
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
 		return nil, fmt.Errorf("bulk: begin: %w", formatError(err))
 	}
 	defer func() {
 		if b == nil {
 			tx.Rollback()
+			conn.Close()
 		}
 	}()
 	var has int
@@ -186,22 +198,50 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 			return nil, fmt.Errorf("bulk: %s: %w", q, formatError(err))
 		}
 	}
-	insert, err := tx.PrepareContext(ctx, bulkInsert(rowsPerInsert))
-	if err != nil {
-		return nil, fmt.Errorf("bulk: prepare: %w", formatError(err))
-	}
 	return &Bulk{
-		s: s, tx: tx, restore: restore,
+		s: s, conn: conn, tx: tx, restore: restore,
 		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
 		seen: map[[2]uint64]bulkSlot{}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
-		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}}, insert: insert,
+		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}},
 		args: make([]any, 0, rowsPerInsert*(recordFields+1)),
 	}, nil
 }
 
-// bulkInsert returns a plain INSERT of n records with their ids.
+// bulkInsert returns a plain INSERT of n records with their ids, bound by
+// appendBulkArgs. Binding a string costs the driver a C allocation and
+// two locked calls into SQLite, binding NULL one call; a third of a
+// record's strings are usually empty (user, machine, agent, attribution,
+// often speed and inference_geo), so they are bound as NULL and stored
+// as ”.
 func bulkInsert(n int) string {
-	return "INSERT INTO records (id, " + recordColumns + ") VALUES " + placeholders(n, recordFields+1)
+	row := "(?, ?, " + strings.Repeat("ifnull(?, ''), ", 2) + "?, " + strings.Repeat("ifnull(?, ''), ", 6) +
+		"?, " + strings.Repeat("ifnull(?, ''), ", 5) + strings.Repeat("?, ", 8) + "ifnull(?, ''), ifnull(?, ''))"
+	var b strings.Builder
+	b.WriteString("INSERT INTO records (id, " + recordColumns + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(row)
+	}
+	return b.String()
+}
+
+// appendBulkArgs appends id and r's column values for bulkInsert.
+func appendBulkArgs(args []any, id int64, r *usage.Record) []any {
+	return append(args, id, r.Key, orNull(r.MessageID), orNull(r.RequestID), ms(r.Timestamp), orNull(r.Model),
+		orNull(r.SessionID), orNull(r.Project), orNull(r.CWD), orNull(r.GitBranch), orNull(r.Version), r.IsSidechain,
+		orNull(r.ServiceTier), orNull(r.Speed), orNull(r.InferenceGeo), orNull(r.User), orNull(r.Machine), r.Input, r.Output,
+		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests,
+		r.WebFetchRequests, int64(r.Cost), orNull(r.Agent), orNull(r.Attribution))
+}
+
+// orNull returns s, or nil for the empty string.
+func orNull(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func (b *Bulk) intern(s string) int32 {
@@ -265,9 +305,8 @@ func (b *Bulk) Apply(ctx context.Context, batch usage.Batch) error {
 			return err
 		}
 	}
-	if err := b.flush(ctx); err != nil {
-		return err
-	}
+	// Records and prompts short of a full statement wait for the next
+	// batch: a shorter statement is prepared for its one use.
 	if err := b.prompts(ctx, batch.Prompts); err != nil {
 		return err
 	}
@@ -277,29 +316,6 @@ func (b *Bulk) Apply(ctx context.Context, batch usage.Batch) error {
 // prompts stores the prompts not seen before in this bulk write; like
 // applyPrompts, it keeps the first copy of each.
 func (b *Bulk) prompts(ctx context.Context, prompts []usage.Prompt) error {
-	b.pargs = b.pargs[:0]
-	n := 0
-	run := func() error {
-		if n == 0 {
-			return nil
-		}
-		var err error
-		if n == rowsPerInsert {
-			if b.pinsert == nil {
-				if b.pinsert, err = b.tx.PrepareContext(ctx, insertPrompts(rowsPerInsert)); err != nil {
-					return fmt.Errorf("bulk: prepare: %w", formatError(err))
-				}
-			}
-			_, err = b.pinsert.ExecContext(ctx, b.pargs...)
-		} else {
-			_, err = b.tx.ExecContext(ctx, insertPrompts(n), b.pargs...)
-		}
-		if err != nil {
-			return fmt.Errorf("bulk: prompts: %w", formatError(err))
-		}
-		b.pargs, n = b.pargs[:0], 0
-		return nil
-	}
 	for i := range prompts {
 		p := &prompts[i]
 		if err := validPrompt(p); err != nil {
@@ -311,13 +327,27 @@ func (b *Bulk) prompts(ctx context.Context, prompts []usage.Prompt) error {
 		}
 		b.seenPrompts[h] = struct{}{}
 		b.pargs = append(b.pargs, p.Key, p.SessionID, p.Project, ms(p.Timestamp), p.Text, p.User, p.Machine)
-		if n++; n == rowsPerInsert {
-			if err := run(); err != nil {
+		if len(b.pargs) == rowsPerInsert*promptFields {
+			if err := b.flushPrompts(ctx); err != nil {
 				return err
 			}
 		}
 	}
-	return run()
+	return nil
+}
+
+// flushPrompts inserts the queued prompts.
+func (b *Bulk) flushPrompts(ctx context.Context) error {
+	n := len(b.pargs) / promptFields
+	if n == 0 {
+		return nil
+	}
+	if err := b.exec(ctx, &b.pinsert, n == rowsPerInsert, insertPrompts, n, b.pargs); err != nil {
+		return fmt.Errorf("bulk: prompts: %w", formatError(err))
+	}
+	clear(b.pargs)
+	b.pargs = b.pargs[:0]
+	return nil
 }
 
 // insertPrompts returns a plain INSERT of n prompts.
@@ -365,18 +395,9 @@ func (b *Bulk) flush(ctx context.Context) error {
 	first := b.next - int64(len(b.pend))
 	b.args = b.args[:0]
 	for i := range b.pend {
-		b.args = append(b.args, first+int64(i))
-		b.args = appendRecordArgs(b.args, &b.pend[i])
+		b.args = appendBulkArgs(b.args, first+int64(i), &b.pend[i])
 	}
-	stmt := b.insert
-	if len(b.pend) < rowsPerInsert {
-		var err error
-		if stmt, err = b.tx.PrepareContext(ctx, bulkInsert(len(b.pend))); err != nil {
-			return fmt.Errorf("bulk: prepare: %w", formatError(err))
-		}
-		defer stmt.Close()
-	}
-	if _, err := stmt.ExecContext(ctx, b.args...); err != nil {
+	if err := b.exec(ctx, &b.insert, len(b.pend) == rowsPerInsert, bulkInsert, len(b.pend), b.args); err != nil {
 		return fmt.Errorf("bulk: records %q to %q: %w", b.pend[0].Key, b.pend[len(b.pend)-1].Key, formatError(err))
 	}
 	clear(b.pend)
@@ -444,14 +465,34 @@ func (b *Bulk) commit(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
-	for _, st := range []*sql.Stmt{b.insert, b.read, b.update, b.pinsert} {
+	if err := b.flushPrompts(ctx); err != nil {
+		return err
+	}
+	for _, st := range []*sql.Stmt{b.read, b.update} {
 		if st != nil {
 			st.Close()
 		}
 	}
-	if err := b.writeRollup(ctx); err != nil {
+	order := b.rollupOrder()
+	if err := b.writeRollup(ctx, order); err != nil {
 		return err
 	}
+	if err := b.closeRaw(); err != nil {
+		return err
+	}
+	var (
+		gen      int64
+		instance []byte
+	)
+	if err := b.tx.QueryRowContext(ctx, `SELECT gen, instance FROM generation`).Scan(&gen, &instance); err != nil {
+		return fmt.Errorf("bulk: generation: %w", formatError(err))
+	}
+	h := b.handOver(order, gen, instance)
+	defer h.discard()
+	// Nothing below needs the maps that deduplicated records and
+	// prompts or the rollup's (the handover holds its rows): let the
+	// collector have them before the index builds.
+	b.seen, b.seenPrompts, b.ids, b.pend, b.rollup = nil, nil, nil, nil, bulkRollup{}
 	for _, q := range b.restore {
 		if _, err := b.tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk: %s: %w", q, formatError(err))
@@ -472,14 +513,154 @@ func (b *Bulk) commit(ctx context.Context) error {
 			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
 		}
 	}
+	if err := b.fixBounds(ctx, h); err != nil {
+		return err
+	}
 	if b.s.testHookBeforeCommit != nil {
 		b.s.testHookBeforeCommit()
 	}
 	b.done = true
-	if err := b.tx.Commit(); err != nil {
+	err := b.tx.Commit()
+	b.conn.Close()
+	if err != nil {
 		return fmt.Errorf("bulk: commit: %w", formatError(err))
 	}
+	h.publish(b.s)
 	return nil
+}
+
+// The report that follows a first index used to load the rollup it had
+// just written back from SQLite (a quarter of a second for 38k rows
+// through database/sql) and save it to the snapshot file. The Bulk has
+// every sum in Go: a handover builds the in-memory copy from them, and
+// encodes its snapshot, on another goroutine while SQLite builds the
+// indexes. Both take effect only once the transaction has committed (the
+// file is written then, in a millisecond or two), since a copy of a
+// generation that never committed could later be taken for another
+// write's, and a file written before a crash would be left behind.
+
+// handover is the in-memory rollup of a committing Bulk and its encoded
+// snapshot.
+type handover struct {
+	done chan struct{}
+	// snapshot is whether the goroutine encodes the snapshot; when some
+	// rows' bounds must be read back first, fixBounds does instead.
+	snapshot bool
+	instance []byte
+	stale    []int32 // row of st of each of Bulk.stale, -1 for none
+
+	st   *mirrorState
+	data []byte
+}
+
+// handOver starts building the in-memory rollup of generation gen from
+// the summed rows in order; it returns nil when the store keeps none.
+func (b *Bulk) handOver(order []int32, gen int64, instance []byte) *handover {
+	if b.s.noMirror {
+		return nil
+	}
+	limit := maxMirrorRows
+	if b.s.mirrorLimit > 0 {
+		limit = b.s.mirrorLimit
+	}
+	h := &handover{done: make(chan struct{}), snapshot: len(b.stale) == 0, instance: instance}
+	if len(order) > limit {
+		h.st = &mirrorState{gen: gen, tooBig: true}
+		close(h.done)
+		return h
+	}
+	if !h.snapshot {
+		pos := make([]int32, len(b.rollup.keys))
+		for i := range pos {
+			pos[i] = -1
+		}
+		for j, i := range order {
+			pos[i] = int32(j)
+		}
+		h.stale = make([]int32, len(b.stale))
+		for j, k := range b.stale {
+			// A row that lost all its records is in no position.
+			if i, ok := b.rollup.at[k]; ok {
+				h.stale[j] = pos[i]
+			} else {
+				h.stale[j] = -1
+			}
+		}
+	}
+	keys, sums, names := b.rollup.keys, b.rollup.sums, b.names
+	go func() {
+		defer close(h.done)
+		// Ids in the order loadMirror would give them, so that the copy
+		// is the one a reload would make.
+		st := &mirrorState{gen: gen, rows: make([]mirrorRow, len(order)), dict: dictionary{ids: map[string]int32{}}}
+		for j, i := range order {
+			k, sum := &keys[i], &sums[i]
+			st.rows[j] = mirrorRow{qh: k.qh,
+				session: st.dict.id([]byte(names[k.session])), project: st.dict.id([]byte(names[k.project])),
+				user: st.dict.id([]byte(names[k.user])), model: st.dict.id([]byte(names[k.model])),
+				cost: sum.cost, Tokens: sum.Tokens, entries: sum.entries, first: sum.first, last: sum.last}
+		}
+		h.st = st
+		if h.snapshot {
+			h.data = encodeSnapshot(st, instance)
+		}
+	}()
+	return h
+}
+
+// fixBounds copies into the handed-over rollup the bounds that commit
+// recomputed in SQL, then encodes its snapshot.
+func (b *Bulk) fixBounds(ctx context.Context, h *handover) error {
+	if h == nil || h.snapshot {
+		return nil
+	}
+	<-h.done
+	if h.st.tooBig {
+		return nil
+	}
+	for j, k := range b.stale {
+		if h.stale[j] < 0 {
+			continue
+		}
+		r := &h.st.rows[h.stale[j]]
+		if err := b.tx.QueryRowContext(ctx, `SELECT first_ts, last_ts FROM rollup
+			WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`,
+			k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]).Scan(&r.first, &r.last); err != nil {
+			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		}
+	}
+	h.data = encodeSnapshot(h.st, h.instance)
+	return nil
+}
+
+// publish makes the handed-over rollup the store's in-memory copy and
+// saves its snapshot, once the transaction has committed.
+func (h *handover) publish(s *Store) {
+	if h == nil {
+		return
+	}
+	<-h.done
+	s.mirror.mu.Lock()
+	if cur := s.mirror.cur.Load(); cur == nil || cur.gen < h.st.gen {
+		s.mirror.cur.Store(h.st)
+	}
+	s.mirror.mu.Unlock()
+	if h.data == nil {
+		return
+	}
+	s.lastSave.Store(time.Now().UnixNano())
+	if err := s.writeSnapshot(h.data); err != nil {
+		s.snapshotErr.Store(&err)
+		return
+	}
+	s.savedGen.Store(h.st.gen)
+}
+
+// discard waits for the goroutine, which reads the Bulk's sums, to end.
+func (h *handover) discard() {
+	if h != nil {
+		<-h.done
+	}
 }
 
 // Rollback abandons the bulk write; the store is as BeginBulk found it.
@@ -488,12 +669,67 @@ func (b *Bulk) Rollback() error {
 		return nil
 	}
 	b.done = true
-	return b.tx.Rollback()
+	b.closeRaw()
+	err := b.tx.Rollback()
+	b.conn.Close()
+	return err
 }
 
-// writeRollup inserts the summed rollup rows (the table is empty) in
-// primary-key order, so that each lands at the right edge of its B-tree.
-func (b *Bulk) writeRollup(ctx context.Context) error {
+// exec runs the INSERT query(n) with args. The driver binds them
+// itself: through database/sql, checking and converting each of a first
+// index's millions of arguments took a tenth of the time of writing
+// them. A full statement (full set) is prepared once into *st; a shorter
+// one is prepared for the one call.
+func (b *Bulk) exec(ctx context.Context, st *driver.Stmt, full bool, query func(n int) string, n int, args []any) error {
+	b.named = b.named[:0]
+	for i, v := range args {
+		b.named = append(b.named, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	return b.conn.Raw(func(dc any) error {
+		var stmt driver.Stmt
+		if full && *st != nil {
+			stmt = *st
+		} else {
+			p, ok := dc.(driver.ConnPrepareContext)
+			if !ok {
+				return errors.New("the driver cannot prepare a statement with a context")
+			}
+			var err error
+			if stmt, err = p.PrepareContext(ctx, query(n)); err != nil {
+				return err
+			}
+			if full {
+				*st = stmt
+			} else {
+				defer stmt.Close()
+			}
+		}
+		e, ok := stmt.(driver.StmtExecContext)
+		if !ok {
+			return errors.New("the driver cannot run a statement with a context")
+		}
+		_, err := e.ExecContext(ctx, b.named)
+		return err
+	})
+}
+
+// closeRaw closes the statements that exec prepared.
+func (b *Bulk) closeRaw() error {
+	return b.conn.Raw(func(any) error {
+		var errs []error
+		for _, st := range []*driver.Stmt{&b.insert, &b.pinsert, &b.rinsert} {
+			if *st != nil {
+				errs = append(errs, (*st).Close())
+				*st = nil
+			}
+		}
+		return errors.Join(errs...)
+	})
+}
+
+// rollupOrder returns the rollup rows that hold records, in primary-key
+// order.
+func (b *Bulk) rollupOrder() []int32 {
 	d := &b.rollup
 	order := make([]int32, 0, len(d.keys))
 	for i := range d.keys {
@@ -508,38 +744,27 @@ func (b *Bulk) writeRollup(ctx context.Context) error {
 			cmp.Compare(n[p.project], n[q.project]), cmp.Compare(n[p.user], n[q.user]),
 			cmp.Compare(n[p.model], n[q.model]))
 	})
-	var full *sql.Stmt
-	defer func() {
-		if full != nil {
-			full.Close()
-		}
-	}()
+	return order
+}
+
+// writeRollup inserts the summed rollup rows (the table is empty) in
+// primary-key order, so that each lands at the right edge of its B-tree.
+func (b *Bulk) writeRollup(ctx context.Context, order []int32) error {
+	d, n := &b.rollup, b.names
 	args := make([]any, 0, rowsPerInsert*rollupFields)
 	for lo := 0; lo < len(order); lo += rowsPerInsert {
 		hi := min(lo+rowsPerInsert, len(order))
 		args = args[:0]
 		for _, i := range order[lo:hi] {
 			k, s := &d.keys[i], &d.sums[i]
-			args = append(args, k.qh, n[k.session], n[k.project], n[k.user], n[k.model], s.cost,
+			args = append(args, k.qh, n[k.session], n[k.project], n[k.user], n[k.model], int64(s.cost),
 				s.Input, s.Output, s.CacheCreation5m, s.CacheCreation1h, s.CacheRead,
 				s.WebSearchRequests, s.WebFetchRequests, s.entries, s.first, s.last)
 		}
-		var err error
-		if hi-lo == rowsPerInsert {
-			if full == nil {
-				if full, err = b.tx.PrepareContext(ctx, insertRollup(rowsPerInsert)); err != nil {
-					return fmt.Errorf("bulk: rollup: %w", formatError(err))
-				}
-			}
-			_, err = full.ExecContext(ctx, args...)
-		} else {
-			_, err = b.tx.ExecContext(ctx, insertRollup(hi-lo), args...)
-		}
-		if err != nil {
+		if err := b.exec(ctx, &b.rinsert, hi-lo == rowsPerInsert, insertRollup, hi-lo, args); err != nil {
 			return fmt.Errorf("bulk: rollup: %w", formatError(err))
 		}
 	}
-	b.rollup = bulkRollup{}
 	return nil
 }
 

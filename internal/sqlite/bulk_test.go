@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -254,6 +256,14 @@ func TestBulkCrash(t *testing.T) {
 	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() < 64<<10 {
 		t.Fatalf("WAL after the crash: %v, %v; want uncommitted pages on disk", st, err)
 	}
+	// The rollup's snapshot is written only once the commit is done.
+	if ents, err := os.ReadDir(filepath.Dir(path)); err == nil {
+		for _, e := range ents {
+			if strings.Contains(e.Name(), "rollup") {
+				t.Errorf("the crash left %s", e.Name())
+			}
+		}
+	}
 	s = mustOpen(t, path)
 	var check string
 	if err := s.reader.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
@@ -412,4 +422,138 @@ func TestFileStatesOf(t *testing.T) {
 			t.Errorf("FileStatesOf()[%s] = %+v, FileStates has %+v", p, st, all[p])
 		}
 	}
+}
+
+// TestBulkHandsOverRollup checks that a committed Bulk leaves the store
+// with the in-memory rollup that a reload from SQLite would give, and its
+// snapshot saved for the next process, both when some rows' bounds were
+// recomputed in SQL at commit and when none were; and that a failed
+// commit leaves neither.
+func TestBulkHandsOverRollup(t *testing.T) {
+	ctx := t.Context()
+	for _, tc := range []struct {
+		name    string
+		batches []usage.Batch
+		stale   bool
+	}{
+		{"bounds recomputed", bulkBatches(), true},
+		{"sums only", bulkBatches()[:2], false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tempPath(t)
+			s := mustOpen(t, path)
+			w, err := s.beginBulk(ctx)
+			if err != nil || w == nil {
+				t.Fatalf("beginBulk() = %v, %v", w, err)
+			}
+			for _, b := range tc.batches {
+				if err := w.Apply(ctx, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := len(w.stale) > 0; got != tc.stale {
+				t.Fatalf("stale rollup rows: %v, want %v", got, tc.stale)
+			}
+			if err := w.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if e := s.snapshotErr.Load(); e != nil {
+				t.Fatalf("saving the snapshot: %v", *e)
+			}
+			tx, err := s.reader.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gen int64
+			if err := tx.QueryRow(`SELECT gen FROM generation`).Scan(&gen); err != nil {
+				t.Fatal(err)
+			}
+			loaded, err := loadMirror(ctx, tx, gen, maxMirrorRows)
+			if err != nil {
+				t.Fatal(err)
+			}
+			saved, err := s.readSnapshot(ctx, tx, gen)
+			tx.Rollback()
+			if err != nil || saved == nil {
+				t.Fatalf("readSnapshot() = %v, %v; want the copy saved at commit", saved, err)
+			}
+			cur := s.mirror.cur.Load()
+			if cur == nil || cur.gen != gen || s.savedGen.Load() != gen {
+				t.Fatalf("in-memory rollup %v, saved generation %d; want both at %d", cur, s.savedGen.Load(), gen)
+			}
+			for name, st := range map[string]*mirrorState{"handed over": cur, "saved": saved} {
+				if !reflect.DeepEqual(st.rows, loaded.rows) || !reflect.DeepEqual(st.dict.names, loaded.dict.names) {
+					t.Errorf("%s rollup (%d rows) differs from the one read back (%d rows)", name, len(st.rows), len(loaded.rows))
+				}
+			}
+			// The next process takes the saved copy, not the table: a
+			// row changed behind the generation's back does not show.
+			want, err := s.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.writer.ExecContext(ctx, `UPDATE rollup SET input = input + 1`); err != nil {
+				t.Fatal(err)
+			}
+			got, err := mustOpen(t, path).Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Errorf("next process's Aggregate = %v, %v; want %v from the saved copy", got, err, want)
+			}
+			// Once the store changes, the saved copy is stale and the
+			// next process reads the table.
+			if err := s.Apply(ctx, usage.Batch{Records: testRecords(1, day.AddDate(0, 0, 2), "late")}); err != nil {
+				t.Fatal(err)
+			}
+			got, err = mustOpen(t, path).Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+			var in, n int64
+			for _, b := range got {
+				in, n = in+b.Input, n+b.Entries
+			}
+			if err != nil || n != want[0].Entries+1 || in == want[0].Input {
+				t.Errorf("after a change, Aggregate = %v, %v; want the table's %d rows plus one record", got, err, want[0].Entries)
+			}
+		})
+	}
+	t.Run("too big to keep", func(t *testing.T) {
+		s := mustOpen(t, tempPath(t))
+		s.mirrorLimit = 1
+		if err := (bulkFirst{s}).Apply(ctx, bulkBatches()[0]); err != nil {
+			t.Fatal(err)
+		}
+		if cur := s.mirror.cur.Load(); cur == nil || !cur.tooBig {
+			t.Fatalf("in-memory rollup %v; want one marked too big", cur)
+		}
+		if _, err := os.Stat(s.snapshotPath()); err == nil {
+			t.Error("a rollup too big to keep was saved")
+		}
+		all, err := s.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+		if err != nil || len(all) != 1 || all[0].Entries != 150 {
+			t.Errorf("Aggregate() = %v, %v; want the 150 records, from SQL", all, err)
+		}
+	})
+	t.Run("failed commit", func(t *testing.T) {
+		dir := t.TempDir()
+		s := mustOpen(t, dir+"/ctm.db")
+		w, err := s.BeginBulk(ctx)
+		if err != nil || w == nil {
+			t.Fatalf("BeginBulk() = %v, %v", w, err)
+		}
+		if err := w.Apply(ctx, bulkBatches()[0]); err != nil {
+			t.Fatal(err)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := w.Commit(cctx); err == nil {
+			t.Fatal("Commit(cancelled) = nil")
+		}
+		if cur := s.mirror.cur.Load(); cur != nil {
+			t.Errorf("a failed commit left an in-memory rollup at generation %d", cur.gen)
+		}
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), "rollup") {
+				t.Errorf("a failed commit left %s", e.Name())
+			}
+		}
+	})
 }

@@ -153,14 +153,18 @@ func (s *Store) readSnapshot(ctx context.Context, tx *sql.Tx, gen int64) (*mirro
 	return st, nil
 }
 
-// saveSnapshot writes st to the snapshot file, by a rename so that a
-// reader sees the old file or the new one, never half of one.
+// saveSnapshot writes st to the snapshot file.
 func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 	var instance []byte
 	if err := s.reader.QueryRowContext(ctx, `SELECT instance FROM generation`).Scan(&instance); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", formatError(err))
 	}
-	data := encodeSnapshot(st, instance)
+	return s.writeSnapshot(encodeSnapshot(st, instance))
+}
+
+// writeSnapshot writes data to the snapshot file, by a rename so that a
+// reader sees the old file or the new one, never half of one.
+func (s *Store) writeSnapshot(data []byte) error {
 	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".rollup-*")
 	if err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", err)
