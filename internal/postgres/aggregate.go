@@ -18,6 +18,10 @@ const quarterExpr = "floor(extract(epoch FROM ts) / 900)::bigint"
 // store.
 const latestProjectExpr = "(array_agg(project ORDER BY ts DESC, project DESC))[1]"
 
+// agentLabelExpr is usage.Record.AgentLabel in SQL.
+const agentLabelExpr = `(CASE WHEN agent <> '' THEN agent WHEN is_sidechain THEN '` +
+	usage.AgentSubagent + `' ELSE '` + usage.AgentMain + `' END)`
+
 // dimensionColumns returns, for dim, the expressions of the group key, the
 // quarter hour and the project columns, and the GROUP BY prefix.
 func dimensionColumns(dim usage.Dimension) (key, quarter, project, group string, err error) {
@@ -34,6 +38,12 @@ func dimensionColumns(dim usage.Dimension) (key, quarter, project, group string,
 		return "user_name", "0::bigint", "''", "user_name, ", nil
 	case usage.BySessionQuarterHour:
 		return "session_id", quarterExpr, "''", "qh, session_id, ", nil
+	case usage.ByBranch:
+		return "git_branch", "0::bigint", "''", "git_branch, ", nil
+	case usage.ByAgent:
+		return agentLabelExpr, "0::bigint", "''", agentLabelExpr + ", ", nil
+	case usage.ByAttribution:
+		return "attribution", "0::bigint", "''", "attribution, ", nil
 	}
 	return "", "", "", "", usage.Errorf(usage.EINVALID, "unknown aggregate dimension %d", dim)
 }

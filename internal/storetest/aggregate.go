@@ -24,7 +24,7 @@ func dataset() []usage.Record {
 		return x
 	}
 	ms := time.Millisecond
-	return []usage.Record{
+	rs := []usage.Record{
 		r("m01", 0, opus, "s1", "/p/a", "ann", usage.Tokens{Input: 100, Output: 10, CacheCreation5m: 1000, CacheRead: 5000}),
 		r("m02", 5*time.Minute, sonnet, "s1", "/p/a", "ann", usage.Tokens{Input: 200, Output: 20, CacheCreation1h: 300, WebSearchRequests: 1}),
 		r("m03", 15*time.Minute-ms, opus, "s2", "/p/b", "bob", usage.Tokens{Input: 50, Output: 5}),
@@ -38,6 +38,18 @@ func dataset() []usage.Record {
 		r("m11", 2*time.Hour, sonnet, "s2", "/p/b", "bob", usage.Tokens{Input: 11, Output: 110, WebSearchRequests: 2}),
 		r("m12", -time.Hour, opus, "s5", "/p/a", "ann", usage.Tokens{Input: 12, Output: 120, CacheCreation1h: 6}),
 	}
+	// Branches, subagents and attributions for the dimensions that only
+	// records keep: a typed subagent, an untyped sidechain, main requests,
+	// and records with and without a branch or an attribution.
+	for i := range rs {
+		rs[i].GitBranch = []string{"main", "feature/x", ""}[i%3]
+	}
+	rs[2].IsSidechain, rs[2].Agent = true, "general-purpose"
+	rs[6].IsSidechain = true
+	rs[9].IsSidechain, rs[9].Agent = true, "Explore"
+	rs[3].Attribution, rs[10].Attribution = "skill:deep-research", "skill:deep-research"
+	rs[5].Attribution = "plugin:review"
+	return rs
 }
 
 // filters returns the filters the dimension test runs, by name.
@@ -78,6 +90,9 @@ var dimensions = []struct {
 	{"ByProject", usage.ByProject},
 	{"ByUser", usage.ByUser},
 	{"BySessionQuarterHour", usage.BySessionQuarterHour},
+	{"ByBranch", usage.ByBranch},
+	{"ByAgent", usage.ByAgent},
+	{"ByAttribution", usage.ByAttribution},
 }
 
 // reference aggregates records in memory by the contract's definitions:
@@ -109,6 +124,12 @@ func reference(rs []usage.Record, f usage.Filter, dim usage.Dimension) []usage.B
 		case usage.BySessionQuarterHour:
 			k.key = r.SessionID
 			k.time = r.Timestamp.UTC().Truncate(15 * time.Minute)
+		case usage.ByBranch:
+			k.key = r.GitBranch
+		case usage.ByAgent:
+			k.key = r.AgentLabel()
+		case usage.ByAttribution:
+			k.key = r.Attribution
 		}
 		b := groups[k]
 		if b == nil {

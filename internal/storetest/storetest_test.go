@@ -102,7 +102,7 @@ func (m *memStore) Aggregate(_ context.Context, f usage.Filter, dim usage.Dimens
 	if m.closed {
 		return nil, errClosed
 	}
-	if dim < usage.ByNothing || dim > usage.BySessionQuarterHour {
+	if dim < usage.ByNothing || dim > usage.ByAttribution {
 		return nil, usage.Errorf(usage.EINVALID, "unknown dimension %d", dim)
 	}
 	return reference(m.sorted(usage.Filter{}), f, dim), nil

@@ -48,7 +48,21 @@ const (
 	// or month without reading records, for the same reason ByQuarterHour
 	// rolls up exactly into them.
 	BySessionQuarterHour
+	// ByBranch groups by git branch (Key "" for records without one).
+	// This and the two below are kept by records only, not by any
+	// rollup: a store sums them from records, which is slower than the
+	// dimensions above but far cheaper than reading the records out.
+	ByBranch
+	// ByAgent groups by Record.AgentLabel: the subagent type, else
+	// AgentSubagent for other sidechain requests, else AgentMain.
+	ByAgent
+	// ByAttribution groups by Record.Attribution (Key "" for none).
+	ByAttribution
 )
+
+// FromRecords reports whether d is summed from records only (ByBranch,
+// ByAgent, ByAttribution).
+func (d Dimension) FromRecords() bool { return d == ByBranch || d == ByAgent || d == ByAttribution }
 
 // Bucket is the sum of the records that share a group key and a model.
 type Bucket struct {

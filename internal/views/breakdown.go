@@ -77,8 +77,8 @@ func (v *Views) Breakdown(ctx context.Context, q BreakdownQuery) (Breakdown, err
 	case "model":
 		rep, err = v.rollup(ctx, f, usage.ByNothing, func(b *usage.Bucket) string { return b.Model })
 	default:
-		key := breakdownKeys[q.By]
-		rep, err = v.recordRollup(ctx, f, key)
+		// Only records hold these cuts; the store sums them.
+		rep, err = v.rollup(ctx, f, recordDims[q.By], func(b *usage.Bucket) string { return orNone(b.Key) })
 	}
 	if err != nil {
 		return res, err
@@ -108,12 +108,9 @@ func breakdownRows(rep usage.Report) []BreakdownRow {
 	return rows
 }
 
-// breakdownKeys label a record for the cuts the aggregates do not hold.
-var breakdownKeys = map[string]func(r *usage.Record) string{
-	"branch": func(r *usage.Record) string { return orNone(r.GitBranch) },
-	"agent":  func(r *usage.Record) string { return r.AgentLabel() },
-	"skill":  func(r *usage.Record) string { return orNone(r.Attribution) },
-}
+// recordDims are the store's dimensions of the cuts that only records
+// hold.
+var recordDims = map[string]usage.Dimension{"branch": usage.ByBranch, "agent": usage.ByAgent, "skill": usage.ByAttribution}
 
 func orNone(s string) string {
 	if s == "" {
@@ -213,15 +210,6 @@ func (s recordSums) rollup(p usage.Pricer) usage.Report {
 	return usage.Rollup(buckets, p, byKey)
 }
 
-// recordRollup rolls up the records that pass f by key(record).
-func (v *Views) recordRollup(ctx context.Context, f usage.Filter, key func(r *usage.Record) string) (usage.Report, error) {
-	sums := recordSums{}
-	if err := v.eachRecord(ctx, f, func(r *usage.Record) { sums.add(key(r), r) }); err != nil {
-		return usage.Report{}, err
-	}
-	return sums.rollup(v.Prices), nil
-}
-
 // AgentSplit is what a session's own requests and its subagents' cost.
 type AgentSplit struct {
 	CostMainUSD      usage.Money `json:"cost_main_usd"`
@@ -252,16 +240,24 @@ func (v *Views) agentSplits(ctx context.Context, f usage.Filter) (map[string]*Ag
 }
 
 // AddAgentSplits fills in the AgentSplit of each of sessions from their
-// records in the span and project of q. It reads the records of those
+// records in the span and project of q. It sums the records of those
 // sessions only (the store indexes records by session), so a page of a
 // long list costs what its sessions hold, not a scan of every record.
 func (v *Views) AddAgentSplits(ctx context.Context, q SessionsQuery, sessions []SessionSummary) error {
 	for i := range sessions {
 		f := q.Span.Filter()
 		f.Project, f.Model, f.SessionID = q.Project, q.Model, sessions[i].SessionID
+		buckets, err := v.Store.Aggregate(ctx, f, usage.ByAgent)
+		if err != nil {
+			return fmt.Errorf("aggregate: %w", err)
+		}
 		var sp AgentSplit
-		if err := v.eachRecord(ctx, f, sp.add); err != nil {
-			return err
+		for _, b := range buckets {
+			if b.Key == usage.AgentMain {
+				sp.CostMainUSD = sp.CostMainUSD.Add(b.Cost)
+			} else {
+				sp.CostSubagentsUSD = sp.CostSubagentsUSD.Add(b.Cost)
+			}
 		}
 		sessions[i].AgentSplit = sp
 	}

@@ -425,3 +425,57 @@ func TestPromptsReadPathsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestBreakdownRowsMatchRecords checks each row of the cuts that only
+// records hold (branch, agent, skill), which the store sums, against the
+// records of the range labelled and summed one by one, on both corpora.
+func TestBreakdownRowsMatchRecords(t *testing.T) {
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]func(r *usage.Record) string{
+		"branch": func(r *usage.Record) string { return r.GitBranch },
+		"agent":  func(r *usage.Record) string { return r.AgentLabel() },
+		"skill":  func(r *usage.Record) string { return r.Attribution },
+	}
+	for name, st := range corpora(t) {
+		v := &views.Views{Store: st, Prices: fixture.prices, Location: tokyo}
+		for _, r := range ranges(t, v) {
+			since, until, err := usage.DayRange(r.since, r.until, tokyo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := st.Records(t.Context(), usage.Filter{Since: since, Until: until}, usage.Page{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for by, label := range labels {
+				what := name + " by " + by + " " + r.since + ".." + r.until
+				want := map[string]usage.Aggregate{}
+				for i := range recs {
+					k := label(&recs[i])
+					if k == "" {
+						k = views.NoneLabel
+					}
+					a := want[k]
+					a.Tokens = a.Tokens.Add(recs[i].Tokens)
+					a.CostUSD = a.CostUSD.Add(recs[i].Cost)
+					a.Entries++
+					a.CacheCreationTokens, a.TotalTokens = a.Tokens.CacheCreation(), a.Tokens.Total()
+					want[k] = a
+				}
+				b, err := v.Breakdown(t.Context(), views.BreakdownQuery{By: by, Since: r.since, Until: r.until})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(b.Rows) != len(want) {
+					t.Errorf("%s: %d rows, want %d", what, len(b.Rows), len(want))
+				}
+				for _, row := range b.Rows {
+					sameSums(t, what+" row "+row.Key, row.Aggregate, want[row.Key])
+				}
+			}
+		}
+	}
+}
