@@ -51,8 +51,11 @@ type Store struct {
 	mirror      mirror
 	noMirror    bool
 	mirrorLimit int
-	// snapshotErr is the last failure to save the copy (snapshot.go),
-	// kept for tests: a failed save only costs the next process time.
+	// files is the copy of the file states (filestates.go).
+	files fileCopy
+	// snapshotErr is the last failure to save the copy (snapshot.go) or
+	// the file states, kept for tests: a failed save only costs the next
+	// process time.
 	snapshotErr atomic.Pointer[error]
 	// savedGen is the generation of the saved copy as this process last
 	// saw or wrote it, lastSave the time of its last save (unix ns).
@@ -97,6 +100,7 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 	}
 
 	s := &Store{Now: time.Now, path: abs, prices: prices}
+	s.files.saved = -1
 	s.writer, err = sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
@@ -190,6 +194,9 @@ func (s *Store) Close() error {
 		// process.
 		if st := s.mirror.cur.Load(); st != nil && !st.tooBig && st.gen != s.savedGen.Load() {
 			s.saveCurrent(context.Background(), st)
+		}
+		if s.reader != nil {
+			s.saveFileStates(context.Background())
 		}
 		var errs []error
 		if s.reader != nil {
