@@ -239,7 +239,7 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	if err := checkClaudeDirs(a.cfg.ClaudeDirs); err != nil {
 		return err
 	}
-	opts := ingest.Options{}
+	opts := a.ingestOptions()
 	var bar *progressBar
 	if tty {
 		bar = newProgressBar(a.stderr, 32<<20)
@@ -257,6 +257,17 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	a.logger.Debug("caught up", "files", res.FilesChanged, "records", res.Records,
 		"bad_lines", res.BadLines, "bytes", res.BytesRead, "duration", res.Duration)
 	return nil
+}
+
+// ingestOptions returns the ingest options of a's store: with SQLite, the
+// folder listings of the Claude directories are kept beside the database
+// (DATABASE_PATH plus "-dirs"), so that a catch-up lists again only the
+// folders that changed.
+func (a *app) ingestOptions() ingest.Options {
+	if a.cfg.DatabaseURL != "" || a.cfg.DatabasePath == "" {
+		return ingest.Options{}
+	}
+	return ingest.Options{ListingCache: a.cfg.DatabasePath + "-dirs"}
 }
 
 // fail prints err for the user and returns the exit code: 2 for bad input,
