@@ -211,8 +211,9 @@ func schemaVersion() int {
 }
 
 // encodeFileStates returns the states as a file: the header, then the
-// states in path order, each path as the length it shares with the
-// previous one and the rest, and a CRC of it all.
+// states in path order, and a CRC of it all. Paths are written whole, so
+// that decoding takes them as substrings of one string instead of
+// allocating each.
 func encodeFileStates(states map[string]usage.FileState, instance []byte, gen int64) []byte {
 	list := slices.SortedFunc(maps.Values(states), func(a, b usage.FileState) int { return cmp.Compare(a.Path, b.Path) })
 	b := make([]byte, 0, 64+len(list)*64)
@@ -222,17 +223,10 @@ func encodeFileStates(states map[string]usage.FileState, instance []byte, gen in
 	b = binary.AppendVarint(b, gen)
 	b = binary.AppendUvarint(b, uint64(schemaVersion()))
 	b = binary.AppendUvarint(b, uint64(len(list)))
-	prev := ""
 	for i := range list {
 		f := &list[i]
-		n := 0
-		for n < len(prev) && n < len(f.Path) && prev[n] == f.Path[n] {
-			n++
-		}
-		b = binary.AppendUvarint(b, uint64(n))
-		b = binary.AppendUvarint(b, uint64(len(f.Path)-n))
-		b = append(b, f.Path[n:]...)
-		prev = f.Path
+		b = binary.AppendUvarint(b, uint64(len(f.Path)))
+		b = append(b, f.Path...)
 		var mtime, hasMtime int64
 		if !f.ModTime.IsZero() {
 			mtime, hasMtime = f.ModTime.UnixNano(), 1
@@ -273,6 +267,7 @@ func decodeFileStates(b, instance []byte, gen int64) (map[string]usage.FileState
 		return nil, errFilesFile
 	}
 	b = b[len(filesMagic) : len(b)-4]
+	all, base := string(b), len(b)
 	bad := false
 	uv := func() uint64 {
 		v, n := binary.Uvarint(b)
@@ -292,36 +287,28 @@ func decodeFileStates(b, instance []byte, gen int64) (map[string]usage.FileState
 		}
 		return v
 	}
-	take := func(n uint64) []byte {
+	take := func(n uint64) string {
 		if bad || n > uint64(len(b)) {
 			bad = true
-			return nil
+			return ""
 		}
-		v := b[:n]
+		at := base - len(b)
 		b = b[n:]
-		return v
+		return all[at : at+int(n)]
 	}
-	if string(take(uv())) != string(instance) || sv() != gen || uv() != uint64(schemaVersion()) || bad {
+	if take(uv()) != string(instance) || sv() != gen || uv() != uint64(schemaVersion()) || bad {
 		return nil, errFilesFile
 	}
 	n := uv()
-	// Every state takes at least 11 bytes: a count larger than the data
+	// Every state takes at least 10 bytes: a count larger than the data
 	// can hold is corruption, not a reason to allocate.
-	if bad || n > uint64(len(b))/11 {
+	if bad || n > uint64(len(b))/10 {
 		return nil, errFilesFile
 	}
 	states := make(map[string]usage.FileState, n)
 	prev := ""
 	for range n {
-		shared := uv()
-		if bad || shared > uint64(len(prev)) {
-			return nil, errFilesFile
-		}
-		rest := take(uv())
-		if bad {
-			return nil, errFilesFile
-		}
-		f := usage.FileState{Path: prev[:shared] + string(rest)}
+		f := usage.FileState{Path: take(uv())}
 		f.Device, f.Inode, f.Fingerprint = uv(), uv(), uv()
 		hasMtime, mtime := sv(), sv()
 		f.Size, f.Offset, f.BadLines = sv(), sv(), sv()

@@ -135,15 +135,17 @@ func (w *walker) walk(dir string, root bool) error {
 	if stamped && w.next != nil {
 		w.next[dir] = l
 	}
+	// dir is clean and each name one element: a separator joins them,
+	// without filepath.Join's Clean (a tenth of a walk).
 	for _, name := range l.files {
-		path := filepath.Join(dir, name)
+		path := dir + string(filepath.Separator) + name
 		if !w.seen[path] {
 			w.seen[path] = true
 			w.paths = append(w.paths, path)
 		}
 	}
 	for _, name := range l.dirs {
-		if err := w.walk(filepath.Join(dir, name), false); err != nil {
+		if err := w.walk(dir+string(filepath.Separator)+name, false); err != nil {
 			return err
 		}
 	}
@@ -228,7 +230,11 @@ func decodeListings(b []byte) (map[string]*dirListing, error) {
 		crc32.ChecksumIEEE(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
 		return nil, errListings
 	}
+	// Names are substrings of one copy of the data: one allocation
+	// instead of one per name.
+	all := string(b[len(listingMagic) : len(b)-4])
 	b = b[len(listingMagic) : len(b)-4]
+	base := len(b)
 	bad := false
 	uv := func() uint64 {
 		v, n := binary.Uvarint(b)
@@ -254,9 +260,9 @@ func decodeListings(b []byte) (map[string]*dirListing, error) {
 			bad = true
 			return ""
 		}
-		s := string(b[:n])
+		at := base - len(b)
 		b = b[n:]
-		return s
+		return all[at : at+int(n)]
 	}
 	// Counts larger than the bytes left can hold are corruption, not a
 	// reason to allocate.
