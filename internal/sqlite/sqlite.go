@@ -116,9 +116,15 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 		s.writer.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	if err := s.write(ctx, func(tx *sql.Tx) error { return s.ensurePriced(ctx, tx) }); err != nil {
-		s.writer.Close()
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	// Re-pricing takes the write lock; a read tells whether it is
+	// needed, so that a report does not queue behind ctm serve's ingest
+	// only to find the costs current.
+	var fp string
+	if err := s.writer.QueryRowContext(ctx, `SELECT prices FROM generation`).Scan(&fp); err != nil || fp != prices.Fingerprint() {
+		if err := s.write(ctx, func(tx *sql.Tx) error { return s.ensurePriced(ctx, tx) }); err != nil {
+			s.writer.Close()
+			return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		}
 	}
 
 	s.reader, err = sql.Open("sqlite", dsn(abs, false))
