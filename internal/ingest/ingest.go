@@ -63,9 +63,10 @@ type Options struct {
 	// line is skipped and counted as bad, so that a file of junk with no
 	// newline cannot exhaust memory.
 	MaxLineBytes int
-	// Progress, when set, is called after each piece of work with the
-	// bytes read so far and the bytes to read in all. It is called from
-	// the goroutine that called Run or IngestFiles.
+	// Progress, when set, is called once before reading, with 0 and the
+	// bytes to read in all, then after each piece of work with the bytes
+	// read so far and that total. It is called from the goroutine that
+	// called Run or IngestFiles.
 	Progress func(doneBytes, totalBytes int64)
 	// ListingCache, when set, is a file in which Run's walk of the
 	// Claude directories keeps the folder listings it took, so that the
@@ -245,6 +246,11 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 		}
 		jobs = append(jobs, job{src: in.source(p), prev: prev, known: known, total: fi.Size() - from})
 		total += fi.Size() - from
+	}
+	if in.opts.Progress != nil && len(jobs) > 0 {
+		// Before any buffer is allocated: a caller may tune memory to
+		// the size of the run (see cmd/ctm's lazyGC).
+		in.opts.Progress(0, total)
 	}
 	// Big files first, so that two workers finish together.
 	slices.SortStableFunc(jobs, func(a, b job) int { return cmp.Compare(b.total, a.total) })
