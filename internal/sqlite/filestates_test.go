@@ -197,3 +197,39 @@ func TestFileStatesCopyOfAnotherDatabase(t *testing.T) {
 		t.Fatalf("FileStates() = %v, %v; want the table's, not the other database's", got, err)
 	}
 }
+
+func TestFileStatesAfterBulk(t *testing.T) {
+	// A first index writes its states in one bulk transaction, which the
+	// copy loaded before it cannot follow: the copy saved at Close, and
+	// the one the next process decodes, must still be the table's. A bulk
+	// writer that stored states without bumping files_gen would fail here.
+	ctx := context.Background()
+	path := tempPath(t)
+	a, err := Open(ctx, path, storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.FileStates(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("FileStates() of a new store = %v, %v", got, err)
+	}
+	w, err := a.BeginBulk(ctx)
+	if err != nil || w == nil {
+		t.Fatalf("BeginBulk() = %v, %v", w, err)
+	}
+	if err := w.Apply(ctx, usage.Batch{Records: testRecords(3, day, "bulk"), Files: someStates(12, 40)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, a)) || len(got) != 12 {
+		t.Fatalf("FileStates() after the bulk commit = %d states, %v; want the table's 12", len(got), err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := mustOpen(t, path)
+	if got, err := b.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, b)) || b.files.saved < 0 {
+		t.Fatalf("FileStates() of the next process = %d states, %v (from the file: %v); want the table's from the file", len(got), err, b.files.saved >= 0)
+	}
+}
