@@ -50,6 +50,9 @@ type app struct {
 	stdout  io.Writer
 	stderr  io.Writer
 	closers []io.Closer
+	// checkpointed is closed when the checkpoint started after the last
+	// catch-up that wrote is done; nil when none was started.
+	checkpointed chan struct{}
 }
 
 // views returns the views of a's store at the time clock tells; nil
@@ -265,7 +268,39 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	}
 	a.logger.Debug("caught up", "files", res.FilesChanged, "records", res.Records,
 		"bad_lines", res.BadLines, "bytes", res.BytesRead, "duration", res.Duration)
+	a.checkpointSoon(ctx, res)
 	return nil
+}
+
+// checkpointer is a store whose log can be copied into its file while
+// it is read (sqlite.Store).
+type checkpointer interface {
+	Checkpoint(ctx context.Context) error
+}
+
+// checkpointSoon starts a checkpoint of what the catch-up wrote, to run
+// while the command reads; close waits for it. One runs at a time.
+func (a *app) checkpointSoon(ctx context.Context, res ingest.Result) {
+	cp, ok := a.store.(checkpointer)
+	if !ok || res.FilesChanged == 0 {
+		return
+	}
+	if a.checkpointed != nil {
+		select {
+		case <-a.checkpointed:
+		default:
+			return // the last one is still running
+		}
+	}
+	done := make(chan struct{})
+	a.checkpointed = done
+	go func() {
+		defer close(done)
+		if err := cp.Checkpoint(context.WithoutCancel(ctx)); err != nil {
+			// Close checkpoints anyway; this only saved time.
+			a.logger.Debug("checkpoint", "error", err)
+		}
+	}()
 }
 
 // largeCatchUp is the size of a catch-up (in bytes to read) above which
@@ -317,6 +352,9 @@ func (a *app) fail(err error) int {
 }
 
 func (a *app) close() {
+	if a.checkpointed != nil {
+		<-a.checkpointed
+	}
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		if err := a.closers[i].Close(); err != nil && a.logger != nil {
 			a.logger.Warn("close", "error", err)
