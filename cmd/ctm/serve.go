@@ -54,7 +54,7 @@ func runServe(ctx context.Context, args []string, env *environ) int {
 	// pipeline's watch mode and last ingest, so it is made second.
 	var srv *server.Server
 	pipe, err := live.New(live.Options{
-		Ingester: ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, ingest.Options{}),
+		Ingester: ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, a.ingestOptions()),
 		Roots:    a.cfg.ClaudeDirs,
 		Changed:  func(ctx context.Context, _ ingest.Result) { srv.Ingested(ctx) },
 		Watch:    watch.Options{PollInterval: a.cfg.PollInterval},

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/source"
@@ -62,10 +63,17 @@ type Options struct {
 	// line is skipped and counted as bad, so that a file of junk with no
 	// newline cannot exhaust memory.
 	MaxLineBytes int
-	// Progress, when set, is called after each piece of work with the
-	// bytes read so far and the bytes to read in all. It is called from
-	// the goroutine that called Run or IngestFiles.
+	// Progress, when set, is called once before reading, with 0 and the
+	// bytes to read in all, then after each piece of work with the bytes
+	// read so far and that total. It is called from the goroutine that
+	// called Run or IngestFiles.
 	Progress func(doneBytes, totalBytes int64)
+	// ListingCache, when set, is a file in which Run's walk of the
+	// Claude directories keeps the folder listings it took, so that the
+	// next walk lists again only the folders that changed (see
+	// claude.Layout.SetListingCache). New uses it; NewFromSource leaves
+	// it to the source.
+	ListingCache string
 }
 
 func (o Options) withDefaults() Options {
@@ -123,7 +131,9 @@ type Ingester struct {
 // New returns an Ingester that reads the transcripts of Claude Code's
 // layout under each root into sink. A nil logger discards logs.
 func New(sink Sink, roots []string, logger *slog.Logger, opts Options) *Ingester {
-	return NewFromSource(sink, claude.New(roots), logger, opts)
+	l := claude.New(roots)
+	l.SetListingCache(opts.ListingCache)
+	return NewFromSource(sink, l, logger, opts)
 }
 
 // NewFromSource returns an Ingester that reads the transcripts src lists
@@ -205,13 +215,17 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 	var jobs []job
 	var total int64
 	seen := make(map[string]bool, len(paths))
+	uniq := paths[:0:0]
 	for _, p := range paths {
-		if seen[p] {
-			continue
+		if !seen[p] {
+			seen[p] = true
+			uniq = append(uniq, p)
 		}
-		seen[p] = true
+	}
+	stats := statAll(uniq)
+	for i, p := range uniq {
 		prev, known := in.states[p]
-		fi, err := os.Stat(p)
+		fi, err := stats[i].fi, stats[i].err
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
 				in.logger.Warn("skipping transcript", slog.String("path", p), slog.Any("error", err))
@@ -232,6 +246,11 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 		}
 		jobs = append(jobs, job{src: in.source(p), prev: prev, known: known, total: fi.Size() - from})
 		total += fi.Size() - from
+	}
+	if in.opts.Progress != nil && len(jobs) > 0 {
+		// Before any buffer is allocated: a caller may tune memory to
+		// the size of the run (see cmd/ctm's lazyGC).
+		in.opts.Progress(0, total)
 	}
 	// Big files first, so that two workers finish together.
 	slices.SortStableFunc(jobs, func(a, b job) int { return cmp.Compare(b.total, a.total) })
@@ -391,6 +410,52 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 		slog.Int64("bad_lines", res.BadLines), slog.Int64("bad_values", res.BadValues), slog.Int64("bytes_read", res.BytesRead),
 		slog.Duration("duration", res.Duration))
 	return res, nil
+}
+
+// statted is the result of one os.Stat.
+type statted struct {
+	fi  fs.FileInfo
+	err error
+}
+
+// statGoroutines stat a long list of paths at once: a catch-up of an
+// unchanged tree is mostly one stat per transcript (13k at 2 GB), each a
+// system call that waits on the kernel's path walk, and the calls of two
+// or more goroutines overlap even on few cores.
+const (
+	statGoroutines = 4
+	statChunk      = 256
+)
+
+// statAll returns os.Stat of each path, in order.
+func statAll(paths []string) []statted {
+	out := make([]statted, len(paths))
+	stat := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i].fi, out[i].err = os.Stat(paths[i])
+		}
+	}
+	if len(paths) < 2*statChunk {
+		stat(0, len(paths))
+		return out
+	}
+	// Goroutines take chunks in turn, so that one slow directory does
+	// not leave the others idle.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range statGoroutines {
+		wg.Go(func() {
+			for {
+				lo := int(next.Add(statChunk)) - statChunk
+				if lo >= len(paths) {
+					return
+				}
+				stat(lo, min(lo+statChunk, len(paths)))
+			}
+		})
+	}
+	wg.Wait()
+	return out
 }
 
 // flush applies the batch and, once it is stored, remembers its file

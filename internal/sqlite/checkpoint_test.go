@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -121,5 +122,38 @@ func TestMergeCopies(t *testing.T) {
 				t.Errorf("mergeCopies changed its input to %v", in)
 			}
 		})
+	}
+}
+
+func TestCheckpointCopiesTheLog(t *testing.T) {
+	path := tempPath(t)
+	s := mustOpen(t, path)
+	if err := s.Apply(t.Context(), usage.Batch{Records: testRecords(200, day, "ck")}); err != nil {
+		t.Fatal(err)
+	}
+	// A reader holds a snapshot meanwhile: a passive checkpoint still
+	// copies every frame it can see into the database file, which grows.
+	tx, err := s.reader.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRow(`SELECT count(*) FROM records`).Scan(&n); err != nil || n != 200 {
+		t.Fatalf("records = %d, %v", n, err)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Checkpoint(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Size() <= before.Size() {
+		t.Errorf("database file %d bytes before Checkpoint and %d after, want it to grow by the logged pages", before.Size(), after.Size())
 	}
 }

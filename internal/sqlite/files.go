@@ -27,6 +27,11 @@ func applyFiles(ctx context.Context, tx *sql.Tx, files []usage.FileState) error 
 	if len(files) == 0 {
 		return nil
 	}
+	// Copies of the file states saved beside the database are valid at
+	// one files_gen only (filestates.go).
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET files_gen = files_gen + 1`); err != nil {
+		return fmt.Errorf("apply: bump files generation: %w", formatError(err))
+	}
 	stmt, err := tx.PrepareContext(ctx, upsertFile)
 	if err != nil {
 		return fmt.Errorf("apply: prepare files: %w", formatError(err))
@@ -56,13 +61,12 @@ func fingerprintValue(fp uint64) sql.NullInt64 {
 	return sql.NullInt64{Int64: int64(fp), Valid: fp != 0}
 }
 
-// FileStates returns the stored state of every file, by path.
+// FileStates returns the stored state of every file, by path. The
+// states come from this process's copy or the saved one when either is
+// at the current files generation (see filestates.go), else from the
+// table.
 func (s *Store) FileStates(ctx context.Context) (map[string]usage.FileState, error) {
-	states := map[string]usage.FileState{}
-	if err := s.fileStates(ctx, states, ""); err != nil {
-		return nil, err
-	}
-	return states, nil
+	return s.cachedFileStates(ctx)
 }
 
 // FileStatesOf returns the stored states of the given paths only, by path;
@@ -86,7 +90,18 @@ func (s *Store) FileStatesOf(ctx context.Context, paths []string) (map[string]us
 
 // fileStates adds the states of the files that pass cond to states.
 func (s *Store) fileStates(ctx context.Context, states map[string]usage.FileState, cond string, args ...any) error {
-	rows, err := s.reader.QueryContext(ctx,
+	return queryFileStates(ctx, s.reader, states, cond, args...)
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// queryFileStates adds the states of the files that pass cond, read
+// through q, to states.
+func queryFileStates(ctx context.Context, q querier, states map[string]usage.FileState, cond string, args ...any) error {
+	rows, err := q.QueryContext(ctx,
 		`SELECT path, device, inode, size, mtime, "offset", bad_lines, fingerprint FROM files`+cond, args...)
 	if err != nil {
 		return fmt.Errorf("file states: %w", formatError(err))

@@ -160,6 +160,7 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 	dict := newOverlay(&st.dict)
 	acc := newAccumulator(dim, dict)
 	p := planRange(f)
+	var whole []usage.Bucket
 	if want, ok := equalIDs(f, &st.dict); ok && p.rollup {
 		lo, hi := 0, len(st.rows)
 		if p.hasLo {
@@ -168,9 +169,15 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 		if p.hasHi {
 			hi = sort.Search(len(st.rows), func(i int) bool { return st.rows[i].qh >= p.hiQ })
 		}
-		for i := lo; i < hi; i++ {
-			if r := &st.rows[i]; want.matches(r) {
-				acc.add(r)
+		if dim == usage.ByQuarterHour {
+			// The partial quarter hours at the ends (edges) lie outside
+			// [loQ, hiQ), so their buckets never meet these.
+			whole = quarterBuckets(st.rows[lo:hi], want, st.dict.names)
+		} else {
+			for i := lo; i < hi; i++ {
+				if r := &st.rows[i]; want.matches(r) {
+					acc.add(r)
+				}
 			}
 		}
 	}
@@ -179,7 +186,57 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 			return nil, false, err
 		}
 	}
-	return acc.buckets(), true, nil
+	return append(whole, acc.buckets()...), true, nil
+}
+
+// quarterBuckets sums the rows (in qh order) that pass want into one
+// bucket per quarter hour and model, as an accumulator of ByQuarterHour
+// does, without its map: the rows of a quarter hour are adjacent and hold
+// a few models, so a short list per quarter hour does. On 512 MB of long
+// sessions (27k quarter hours) the map and its groups were a fifth of a
+// daily report.
+func quarterBuckets(rows []mirrorRow, want idFilter, names []string) []usage.Bucket {
+	type run struct {
+		model int32
+		g     group
+	}
+	var (
+		out []usage.Bucket
+		cur []run
+		qh  int64
+	)
+	flush := func() {
+		for i := range cur {
+			g := &cur[i].g
+			out = append(out, usage.Bucket{Model: names[cur[i].model], Time: fromMS(qh * quarterHourMS),
+				Tokens: g.Tokens, Cost: g.cost, Entries: g.entries, First: fromMS(g.first), Last: fromMS(g.last)})
+		}
+		cur = cur[:0]
+	}
+	for i := range rows {
+		r := &rows[i]
+		if !want.matches(r) {
+			continue
+		}
+		if len(cur) > 0 && r.qh != qh {
+			flush()
+		}
+		qh = r.qh
+		j := 0
+		for j < len(cur) && cur[j].model != r.model {
+			j++
+		}
+		if j == len(cur) {
+			cur = append(cur, run{model: r.model, g: group{first: r.first, last: r.last}})
+		}
+		g := &cur[j].g
+		g.first, g.last = min(g.first, r.first), max(g.last, r.last)
+		g.Tokens = g.Tokens.Add(r.Tokens)
+		g.cost = g.cost.Add(r.cost)
+		g.entries += r.entries
+	}
+	flush()
+	return out
 }
 
 // narrowQuarters is the widest range, in quarter hours (two days), that

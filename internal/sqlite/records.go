@@ -86,7 +86,10 @@ var (
 // It returns EINVALID, and stores nothing, when a record has no key or a
 // timestamp outside years 1 to 9999, or a file state has no path.
 func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
-	var delta *mirrorDelta
+	var (
+		delta    *mirrorDelta
+		filesGen int64
+	)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// Another process may have re-priced the store with its own table;
 		// records priced here must join costs of the same table.
@@ -125,6 +128,11 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		if err := applyFiles(ctx, tx, b.Files); err != nil {
 			return err
 		}
+		if len(b.Files) > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT files_gen FROM generation`).Scan(&filesGen); err != nil {
+				return fmt.Errorf("apply: files generation: %w", formatError(err))
+			}
+		}
 		if touched != nil {
 			var err error
 			if delta, err = readDelta(ctx, tx, touched); err != nil {
@@ -139,6 +147,9 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 	if err == nil && delta != nil {
 		s.patchMirror(delta)
 		s.savePatched(ctx)
+	}
+	if err == nil && len(b.Files) > 0 {
+		s.patchFileStates(ctx, filesGen, b.Files)
 	}
 	return err
 }

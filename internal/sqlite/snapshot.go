@@ -62,7 +62,11 @@ func decodeMirror(b []byte, gen int64) (*mirrorState, error) {
 	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
 		return nil, errSnapshot
 	}
-	b = b[len(snapshotMagic):]
+	return decodeMirrorBody(b[len(snapshotMagic):], gen)
+}
+
+// decodeMirrorBody decodes what follows the magic of encodeMirror's blob.
+func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
 	bad := false
 	uv := func() uint64 {
 		v, n := binary.Uvarint(b)
@@ -217,7 +221,9 @@ func decodeSnapshot(b, instance []byte, gen int64) (*mirrorState, error) {
 	if k <= 0 || at != gen {
 		return nil, errSnapshot
 	}
-	return decodeMirror(append([]byte(snapshotMagic), rest[k:]...), gen)
+	// The body is decoded in place: copying it behind the magic again
+	// cost a copy of the whole file (megabytes of long sessions).
+	return decodeMirrorBody(rest[k:], gen)
 }
 
 // adoptSnapshot makes the saved copy the in-memory one when it is at the

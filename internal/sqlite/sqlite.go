@@ -51,8 +51,11 @@ type Store struct {
 	mirror      mirror
 	noMirror    bool
 	mirrorLimit int
-	// snapshotErr is the last failure to save the copy (snapshot.go),
-	// kept for tests: a failed save only costs the next process time.
+	// files is the copy of the file states (filestates.go).
+	files fileCopy
+	// snapshotErr is the last failure to save the copy (snapshot.go) or
+	// the file states, kept for tests: a failed save only costs the next
+	// process time.
 	snapshotErr atomic.Pointer[error]
 	// savedGen is the generation of the saved copy as this process last
 	// saw or wrote it, lastSave the time of its last save (unix ns).
@@ -97,6 +100,7 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 	}
 
 	s := &Store{Now: time.Now, path: abs, prices: prices}
+	s.files.saved = -1
 	s.writer, err = sql.Open("sqlite", dsn(abs, true))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
@@ -112,9 +116,15 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 		s.writer.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
 	}
-	if err := s.write(ctx, func(tx *sql.Tx) error { return s.ensurePriced(ctx, tx) }); err != nil {
-		s.writer.Close()
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	// Re-pricing takes the write lock; a read tells whether it is
+	// needed, so that a report does not queue behind ctm serve's ingest
+	// only to find the costs current.
+	var fp string
+	if err := s.writer.QueryRowContext(ctx, `SELECT prices FROM generation`).Scan(&fp); err != nil || fp != prices.Fingerprint() {
+		if err := s.write(ctx, func(tx *sql.Tx) error { return s.ensurePriced(ctx, tx) }); err != nil {
+			s.writer.Close()
+			return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		}
 	}
 
 	s.reader, err = sql.Open("sqlite", dsn(abs, false))
@@ -191,6 +201,9 @@ func (s *Store) Close() error {
 		if st := s.mirror.cur.Load(); st != nil && !st.tooBig && st.gen != s.savedGen.Load() {
 			s.saveCurrent(context.Background(), st)
 		}
+		if s.reader != nil {
+			s.saveFileStates(context.Background())
+		}
 		var errs []error
 		if s.reader != nil {
 			errs = append(errs, s.reader.Close())
@@ -203,6 +216,18 @@ func (s *Store) Close() error {
 		}
 	})
 	return s.closeErr
+}
+
+// Checkpoint copies the write-ahead log into the database file without
+// waiting for readers (a passive checkpoint). A report that caught up runs
+// it while it reads, so that closing the store, which checkpoints what is
+// left, does not spend that time (two fsyncs and a write per page) after
+// the report is done.
+func (s *Store) Checkpoint(ctx context.Context) error {
+	if _, err := s.writer.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`); err != nil {
+		return fmt.Errorf("checkpoint: %w", formatError(err))
+	}
+	return nil
 }
 
 // write runs fn in a write transaction and commits it when fn succeeds.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -252,5 +253,44 @@ func TestErrors(t *testing.T) {
 	}
 	if ErrorCode(nil) != "" || ErrorMessage(nil) != "" {
 		t.Error("nil error has a code or message")
+	}
+}
+
+func TestKeyFuncMatchesLabel(t *testing.T) {
+	// Across DST changes (half-hour ones too), odd offsets, years before
+	// 1970 and buckets in and out of order, the cached label is Label's.
+	var locs []*time.Location
+	for _, name := range []string{"UTC", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "Europe/Amsterdam", "Pacific/Chatham", "America/Santiago"} {
+		loc, err := time.LoadLocation(name)
+		if err != nil {
+			t.Skipf("zone %s: %v", name, err)
+		}
+		locs = append(locs, loc)
+	}
+	var times []time.Time
+	for _, start := range []time.Time{
+		time.Date(1935, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 20, 0, 0, 0, 0, time.UTC),
+		time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2025, 9, 20, 0, 0, 0, 0, time.UTC),
+	} {
+		for q := range 96 * 60 {
+			times = append(times, start.Add(time.Duration(q)*15*time.Minute))
+		}
+	}
+	shuffled := slices.Clone(times)
+	for i := range shuffled {
+		j := (i*7919 + 13) % len(shuffled)
+		shuffled[i], shuffled[j] = shuffled[j], shuffled[i]
+	}
+	for _, loc := range locs {
+		for _, p := range []Period{Hour, Day, Week, Month} {
+			for _, ts := range [][]time.Time{times, shuffled} {
+				key := p.KeyFunc(loc)
+				for _, tm := range ts {
+					if got, want := key(&Bucket{Time: tm}), p.Label(tm, loc); got != want {
+						t.Fatalf("%s %s: KeyFunc(%v) = %q, want %q", loc, p, tm, got, want)
+					}
+				}
+			}
+		}
 	}
 }

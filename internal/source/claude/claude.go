@@ -15,12 +15,11 @@ package claude
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/claude-token-monitor/ctm/internal/source"
 )
@@ -106,6 +105,13 @@ func OriginOf(projectsDir, path string) source.Origin {
 // Layout is the Claude Code layout over a set of roots.
 type Layout struct {
 	roots []string // absolute, distinct
+
+	// mu serialises walks that use the listing cache (listing.go):
+	// the file at cachePath, and listings, its content as of the last
+	// walk (loaded from the file on the first).
+	mu        sync.Mutex
+	cachePath string
+	listings  map[string]*dirListing
 }
 
 var _ source.Source = (*Layout)(nil)
@@ -141,47 +147,33 @@ func (l *Layout) Transcripts(ctx context.Context, logger *slog.Logger) ([]string
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var paths []string
-	seen := map[string]bool{}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := &walker{ctx: ctx, logger: logger, seen: map[string]bool{}}
+	if l.cachePath != "" {
+		if l.listings == nil {
+			l.listings = loadListings(l.cachePath)
+		}
+		w.old, w.next = l.listings, map[string]*dirListing{}
+	}
 	for _, root := range l.roots {
 		dir := ProjectsDir(root)
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			logger.Info("skipping claude dir without transcripts", slog.String("dir", dir), slog.Any("error", err))
 			continue
 		}
-		// os.DirFS follows dir itself when it is a symlink, which
-		// filepath.WalkDir does not; links below it are not followed.
-		err := fs.WalkDir(os.DirFS(dir), ".", func(rel string, d fs.DirEntry, err error) error {
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				return ctxErr
-			}
-			path := filepath.Join(dir, filepath.FromSlash(rel))
-			if err != nil {
-				// Keep walking the rest of the tree; one unreadable
-				// folder must not hide the others.
-				logger.Warn("skipping unreadable path", slog.String("path", path), slog.Any("error", err))
-				if d != nil && d.IsDir() && rel != "." {
-					return fs.SkipDir
-				}
-				return nil
-			}
-			if d.IsDir() || !strings.HasSuffix(d.Name(), transcriptExt) || seen[path] {
-				return nil
-			}
-			if d.Type().IsRegular() || d.Type()&fs.ModeSymlink != 0 {
-				seen[path] = true
-				paths = append(paths, path)
-			}
-			return nil
-		})
-		if err != nil {
-			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-				return nil, err
-			}
-			logger.Warn("walk claude dir", slog.String("dir", dir), slog.Any("error", err))
+		if err := w.walk(dir, true); err != nil {
+			return nil, err // only ctx's error
 		}
 	}
-	return paths, nil
+	if w.next != nil && (w.changed || len(w.next) != len(w.old)) {
+		l.listings = w.next
+		if err := saveListings(l.cachePath, w.next); err != nil {
+			// The next walk lists every folder again; nothing is missed.
+			logger.Debug("save listing cache", slog.String("path", l.cachePath), slog.Any("error", err))
+		}
+	}
+	return w.paths, nil
 }
 
 // Classify returns what path is: a transcript (a .jsonl file anywhere

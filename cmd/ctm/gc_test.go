@@ -1,0 +1,43 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"testing"
+)
+
+func TestReportCollectorPace(t *testing.T) {
+	if os.Getenv("GOGC") != "" {
+		t.Skip("GOGC is set: ctm leaves the collector alone")
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	root := t.TempDir()
+	path := filepath.Join(root, "projects", "-work-app", "s1.jsonl")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	line := `{"type":"assistant","sessionId":"s1","cwd":"/work/app","timestamp":"2026-02-01T10:00:00.000Z","requestId":"req_1","uuid":"u1",` +
+		`"message":{"id":"msg_1","model":"claude-opus-4-6","role":"assistant","usage":{"input_tokens":1,"output_tokens":2}}}` + "\n"
+	if err := os.WriteFile(path, []byte(line), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env, _, _ := testEnv(t, root)
+	ctm(t, env, "daily", "--json")
+	if p := debug.SetGCPercent(100); p != 400 {
+		t.Errorf("GC percent after a small report = %d, want 400", p)
+	}
+	// A catch-up larger than largeCatchUp (here, any) restores the pace.
+	defer func(old int64) { largeCatchUp = old }(largeCatchUp)
+	largeCatchUp = 0
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(line)
+	f.Close()
+	ctm(t, env, "daily", "--json")
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("GC percent after a large catch-up = %d, want 100", p)
+	}
+}

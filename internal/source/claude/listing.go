@@ -1,0 +1,316 @@
+package claude
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"log/slog"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Listing every folder of a projects tree (1,000 at 512 MB) was a third
+// of a report on an unchanged tree: an open, two getdents and a close
+// each. A folder whose entries did not change since the last walk has the
+// same device, inode, modification and change times, so with a listing
+// cache (Layout.SetListingCache) a walk stats each known folder and reads
+// only those whose stamp moved. Appending to a transcript does not touch
+// its folder; the ingester stats every transcript anyway.
+//
+// A stamp is trusted only when its times are at least racyMargin older
+// than the listing it was taken with: file systems keep coarse times (a
+// kernel tick, or a second or two on some), so an entry added just after
+// a listing could leave the folder's times as they were. A folder changed
+// that recently is listed again on every walk until it settles. The change
+// time cannot be set from user space, so a touch -d on a folder does not
+// hide a change either.
+
+// racyMargin is how much older than its listing a folder's times must be
+// for the listing to be reused.
+const racyMargin = 3 * time.Second
+
+// now is the clock that dates listings; tests move it.
+var now = time.Now
+
+// listingMagic starts the cache file; the digit is the format version.
+const listingMagic = "ctm-dirs-1\n"
+
+// dirStamp is what a folder's stat says about its entries.
+type dirStamp struct {
+	dev, ino     uint64
+	mtime, ctime int64 // unix ns
+}
+
+// dirListing is one folder as a walk found it.
+type dirListing struct {
+	stamp dirStamp
+	// listed is when the listing was taken (unix ns), before the stat
+	// that gave stamp.
+	listed int64
+	// dirs and files are the names of its subfolders and of its
+	// transcripts (regular files and symlinks named *.jsonl), sorted.
+	dirs, files []string
+}
+
+// trusted reports whether l still describes a folder whose stamp is now s.
+func (l *dirListing) trusted(s dirStamp) bool {
+	return l.stamp == s && max(s.mtime, s.ctime) <= l.listed-int64(racyMargin)
+}
+
+// SetListingCache makes Transcripts keep the folder listings it took in
+// the file at path and reuse those of folders that did not change (see
+// racyMargin). The file is a cache: a missing or damaged one costs a full
+// walk, never a missed transcript. "" turns the cache off.
+func (l *Layout) SetListingCache(path string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cachePath, l.listings = path, nil
+}
+
+// walker walks the projects folders of one Transcripts call.
+type walker struct {
+	ctx    context.Context
+	logger *slog.Logger
+	// old are the listings of the previous walk (nil without a cache),
+	// next those of this one; changed is whether next differs from old
+	// in more than the folders it dropped.
+	old, next map[string]*dirListing
+	changed   bool
+	seen      map[string]bool
+	paths     []string
+}
+
+// walk adds the transcripts under dir to w.paths. The root of a tree is
+// followed when it is a symlink (stat); folders below are not (their
+// entries' types come from the listing).
+func (w *walker) walk(dir string, root bool) error {
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
+	listed := now().UnixNano()
+	var (
+		fi  os.FileInfo
+		err error
+	)
+	if root {
+		fi, err = os.Stat(dir)
+	} else {
+		fi, err = os.Lstat(dir)
+	}
+	if err != nil || !fi.IsDir() {
+		// Gone since its parent was listed, or not a folder any more:
+		// its parent's stamp moved too, and nothing is cached for it.
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			w.logger.Warn("skipping unreadable path", slog.String("path", dir), slog.Any("error", err))
+		}
+		return nil
+	}
+	stamp, stamped := stampOf(fi)
+	l := w.old[dir]
+	if l == nil || !stamped || !l.trusted(stamp) {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			// Keep walking the rest of the tree; one unreadable folder
+			// must not hide the others.
+			w.logger.Warn("skipping unreadable path", slog.String("path", dir), slog.Any("error", err))
+			return nil
+		}
+		l = &dirListing{stamp: stamp, listed: listed}
+		for _, e := range entries { // sorted by name
+			switch name := e.Name(); {
+			case e.IsDir():
+				l.dirs = append(l.dirs, name)
+			case strings.HasSuffix(name, transcriptExt) && (e.Type().IsRegular() || e.Type()&os.ModeSymlink != 0):
+				l.files = append(l.files, name)
+			}
+		}
+		w.changed = true
+	}
+	if stamped && w.next != nil {
+		w.next[dir] = l
+	}
+	// dir is clean and each name one element: a separator joins them,
+	// without filepath.Join's Clean (a tenth of a walk).
+	for _, name := range l.files {
+		path := dir + string(filepath.Separator) + name
+		if !w.seen[path] {
+			w.seen[path] = true
+			w.paths = append(w.paths, path)
+		}
+	}
+	for _, name := range l.dirs {
+		if err := w.walk(dir+string(filepath.Separator)+name, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadListings returns the listings saved at path, or nil.
+func loadListings(path string) map[string]*dirListing {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	ls, err := decodeListings(data)
+	if err != nil {
+		return nil
+	}
+	return ls
+}
+
+// saveListings writes ls to path through a temporary file and a rename,
+// so that a reader sees the old file or the new one, never half of one.
+func saveListings(path string, ls map[string]*dirListing) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(encodeListings(ls))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// encodeListings returns ls as a file: the folders in path order, each
+// path as the length it shares with the previous one and the rest, then
+// its stamp and entries, and a CRC of it all.
+func encodeListings(ls map[string]*dirListing) []byte {
+	dirs := slices.Sorted(maps.Keys(ls))
+	b := make([]byte, 0, 64+len(dirs)*128)
+	b = append(b, listingMagic...)
+	b = binary.AppendUvarint(b, uint64(len(dirs)))
+	appendString := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	prev := ""
+	for _, d := range dirs {
+		n := 0
+		for n < len(prev) && n < len(d) && prev[n] == d[n] {
+			n++
+		}
+		b = binary.AppendUvarint(b, uint64(n))
+		appendString(d[n:])
+		prev = d
+		l := ls[d]
+		b = binary.AppendUvarint(b, l.stamp.dev)
+		b = binary.AppendUvarint(b, l.stamp.ino)
+		b = binary.AppendVarint(b, l.stamp.mtime)
+		b = binary.AppendVarint(b, l.stamp.ctime)
+		b = binary.AppendVarint(b, l.listed)
+		for _, names := range [2][]string{l.dirs, l.files} {
+			b = binary.AppendUvarint(b, uint64(len(names)))
+			for _, name := range names {
+				appendString(name)
+			}
+		}
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+}
+
+var errListings = errors.New("listing cache does not decode")
+
+// decodeListings is the inverse of encodeListings.
+func decodeListings(b []byte) (map[string]*dirListing, error) {
+	if len(b) < len(listingMagic)+4 || string(b[:len(listingMagic)]) != listingMagic ||
+		crc32.ChecksumIEEE(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return nil, errListings
+	}
+	// Names are substrings of one copy of the data: one allocation
+	// instead of one per name.
+	all := string(b[len(listingMagic) : len(b)-4])
+	b = b[len(listingMagic) : len(b)-4]
+	base := len(b)
+	bad := false
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad, v = true, 0
+		} else {
+			b = b[n:]
+		}
+		return v
+	}
+	sv := func() int64 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			bad, v = true, 0
+		} else {
+			b = b[n:]
+		}
+		return v
+	}
+	str := func() string {
+		n := uv()
+		if bad || n > uint64(len(b)) {
+			bad = true
+			return ""
+		}
+		at := base - len(b)
+		b = b[n:]
+		return all[at : at+int(n)]
+	}
+	// Counts larger than the bytes left can hold are corruption, not a
+	// reason to allocate.
+	names := func() []string {
+		n := uv()
+		if bad || n > uint64(len(b)) {
+			bad = true
+			return nil
+		}
+		var out []string
+		if n > 0 {
+			out = make([]string, 0, n)
+		}
+		for range n {
+			s := str()
+			// A name is one path element: a damaged cache must not lead
+			// the walk out of the tree.
+			if s == "" || s == "." || s == ".." || strings.ContainsRune(s, '/') || strings.ContainsRune(s, filepath.Separator) {
+				bad = true
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	n := uv()
+	if bad || n > uint64(len(b)) {
+		return nil, errListings
+	}
+	ls := make(map[string]*dirListing, n)
+	prev := ""
+	for range n {
+		shared := uv()
+		if bad || shared > uint64(len(prev)) {
+			return nil, errListings
+		}
+		d := prev[:shared] + str()
+		l := &dirListing{}
+		l.stamp.dev, l.stamp.ino = uv(), uv()
+		l.stamp.mtime, l.stamp.ctime, l.listed = sv(), sv(), sv()
+		l.dirs, l.files = names(), names()
+		if bad || cmp.Compare(d, prev) <= 0 && len(ls) > 0 {
+			return nil, errListings
+		}
+		ls[d] = l
+		prev = d
+	}
+	if len(b) != 0 {
+		return nil, errListings
+	}
+	return ls, nil
+}

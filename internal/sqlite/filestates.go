@@ -1,0 +1,324 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"maps"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// Every catch-up starts from the state of every file ingested so far:
+// 13k rows at 2 GB, which cost 30 ms through database/sql in each
+// process, a fifth of a report on an unchanged tree. So the states are
+// also kept in a file beside the database (its path plus "-files"), as
+// the rollup is (snapshot.go), and a process decodes that instead when
+// it is current. It is a cache checked before use: the file names the
+// database instance, the files generation it copies (generation.files_gen,
+// bumped by every transaction that writes file states, in any process)
+// and the number of migrations of the schema it was read from, and ends
+// in a CRC of all before it. A file that does not decode or copies
+// another instance or generation is ignored; the states are then read
+// from the table and the file is replaced when the store closes.
+//
+// Within a process the store keeps its copy current through its own
+// Applies, which know exactly which states they wrote, so that a report
+// that catches up a few files saves the new copy without reading every
+// row again.
+
+// filesMagic starts every file; the digit is the format version.
+const filesMagic = "ctm-files-1\n"
+
+// fileCopy is this process's copy of the files table.
+type fileCopy struct {
+	mu sync.Mutex
+	// states is the table at files_gen gen; nil when there is no
+	// current copy (none loaded, or another writer came in between).
+	states map[string]usage.FileState
+	gen    int64
+	// loaded is whether a copy was ever loaded: only then does Close
+	// save one (a process that never asked for every state does not
+	// read them all to save them).
+	loaded bool
+	// saved is the files_gen of the saved file as this process last
+	// read or wrote it; -1 when unknown.
+	saved int64
+	// lastSave is when the copy was last loaded or saved; a long-running
+	// process (ctm serve) saves its patched copy at most once per
+	// savePeriod.
+	lastSave time.Time
+}
+
+// filesPath is the file of the saved copy.
+func (s *Store) filesPath() string { return s.path + "-files" }
+
+// cachedFileStates returns the file states at the current files
+// generation, from this process's copy, the saved file or the table, in
+// that order of preference. The map is the caller's.
+func (s *Store) cachedFileStates(ctx context.Context) (map[string]usage.FileState, error) {
+	tx, err := s.reader.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("file states: %w", formatError(err))
+	}
+	// The transaction only reads; ending it releases the snapshot.
+	defer tx.Rollback()
+	var (
+		instance []byte
+		gen      int64
+	)
+	if err := tx.QueryRowContext(ctx, `SELECT instance, files_gen FROM generation`).Scan(&instance, &gen); err != nil {
+		return nil, fmt.Errorf("file states: %w", formatError(err))
+	}
+	c := &s.files
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.states == nil || c.gen != gen {
+		states := readFilesFile(s.filesPath(), instance, gen)
+		if states != nil {
+			c.saved = gen
+		} else {
+			states = map[string]usage.FileState{}
+			if err := queryFileStates(ctx, tx, states, ""); err != nil {
+				return nil, err
+			}
+		}
+		c.states, c.gen, c.loaded, c.lastSave = states, gen, true, time.Now()
+	}
+	return maps.Clone(c.states), nil
+}
+
+// patchFileStates applies the states an Apply committed, which took the
+// files generation to gen, to the copy when it was at the generation just
+// before; otherwise another writer came in between and the copy is
+// dropped. A long-running process saves the patched copy now and then so
+// that other processes find it current.
+func (s *Store) patchFileStates(ctx context.Context, gen int64, files []usage.FileState) {
+	c := &s.files
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.states == nil || c.gen != gen-1 {
+		c.states = nil
+		return
+	}
+	for _, f := range files {
+		c.states[f.Path] = storedFileState(f)
+	}
+	c.gen = gen
+	if time.Since(c.lastSave) >= savePeriod {
+		s.saveFileStatesLocked(ctx)
+	}
+}
+
+// storedFileState returns f as the table gives it back: the modification
+// time in UTC, to the nanosecond, without a monotonic reading.
+func storedFileState(f usage.FileState) usage.FileState {
+	if !f.ModTime.IsZero() {
+		f.ModTime = time.Unix(0, f.ModTime.UnixNano()).UTC()
+	}
+	return f
+}
+
+// saveFileStates saves the copy for the next process unless the saved
+// file is current. When this process's copy is not current it is read
+// again from the table first: the process wrote states it could not
+// follow (a bulk first index) or another process did.
+func (s *Store) saveFileStates(ctx context.Context) {
+	c := &s.files
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loaded {
+		s.saveFileStatesLocked(ctx)
+	}
+}
+
+// saveFileStatesLocked is saveFileStates with s.files.mu held. Failures
+// are kept for tests; they cost the next process time, never a wrong
+// answer.
+func (s *Store) saveFileStatesLocked(ctx context.Context) {
+	c := &s.files
+	err := func() error {
+		tx, err := s.reader.BeginTx(ctx, nil)
+		if err != nil {
+			return formatError(err)
+		}
+		defer tx.Rollback()
+		var (
+			instance []byte
+			gen      int64
+		)
+		if err := tx.QueryRowContext(ctx, `SELECT instance, files_gen FROM generation`).Scan(&instance, &gen); err != nil {
+			return formatError(err)
+		}
+		if c.saved == gen {
+			return nil
+		}
+		if c.states == nil || c.gen != gen {
+			states := map[string]usage.FileState{}
+			if err := queryFileStates(ctx, tx, states, ""); err != nil {
+				return err
+			}
+			c.states, c.gen = states, gen
+		}
+		c.lastSave = time.Now()
+		data := encodeFileStates(c.states, instance, gen)
+		if err := writeAtomic(s.path, s.filesPath(), data); err != nil {
+			return err
+		}
+		c.saved = gen
+		return nil
+	}()
+	if err != nil {
+		err = fmt.Errorf("save file states: %w", err)
+		s.snapshotErr.Store(&err)
+	}
+}
+
+// writeAtomic writes data to path through a temporary file beside db and
+// a rename, so that a reader sees the old file or the new one, never half
+// of one.
+func writeAtomic(db, path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(db), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
+}
+
+// schemaVersion is the number of migrations this binary knows; a saved
+// copy names it, so that one taken under another schema is not trusted.
+func schemaVersion() int {
+	names, _ := fs.Glob(migrationFS, "migrations/*.sql")
+	return len(names)
+}
+
+// encodeFileStates returns the states as a file: the header, then the
+// states in no particular order (sorting them cost more than the rest of
+// the encoding), and a CRC of it all. Paths are written whole, so that
+// decoding takes them as substrings of one string instead of allocating
+// each.
+func encodeFileStates(states map[string]usage.FileState, instance []byte, gen int64) []byte {
+	b := make([]byte, 0, 64+len(states)*160)
+	b = append(b, filesMagic...)
+	b = binary.AppendUvarint(b, uint64(len(instance)))
+	b = append(b, instance...)
+	b = binary.AppendVarint(b, gen)
+	b = binary.AppendUvarint(b, uint64(schemaVersion()))
+	b = binary.AppendUvarint(b, uint64(len(states)))
+	for _, f := range states {
+		b = binary.AppendUvarint(b, uint64(len(f.Path)))
+		b = append(b, f.Path...)
+		var mtime, hasMtime int64
+		if !f.ModTime.IsZero() {
+			mtime, hasMtime = f.ModTime.UnixNano(), 1
+		}
+		b = binary.AppendUvarint(b, f.Device)
+		b = binary.AppendUvarint(b, f.Inode)
+		b = binary.AppendUvarint(b, f.Fingerprint)
+		for _, v := range [...]int64{hasMtime, mtime, f.Size, f.Offset, f.BadLines} {
+			b = binary.AppendVarint(b, v)
+		}
+	}
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+}
+
+var errFilesFile = errors.New("file states copy does not decode")
+
+// readFilesFile returns the states saved at path when the file is intact
+// and copies instance at files generation gen under this schema, else nil.
+func readFilesFile(path string, instance []byte, gen int64) map[string]usage.FileState {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	states, err := decodeFileStates(data, instance, gen)
+	if err != nil {
+		return nil
+	}
+	return states
+}
+
+// decodeFileStates is the inverse of encodeFileStates; it fails unless the
+// data is intact and copies instance at gen under this schema.
+func decodeFileStates(b, instance []byte, gen int64) (map[string]usage.FileState, error) {
+	if len(instance) == 0 || len(b) < len(filesMagic)+4 || string(b[:len(filesMagic)]) != filesMagic {
+		return nil, errFilesFile
+	}
+	if crc32.ChecksumIEEE(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+		return nil, errFilesFile
+	}
+	b = b[len(filesMagic) : len(b)-4]
+	all, base := string(b), len(b)
+	bad := false
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad, v = true, 0
+		} else {
+			b = b[n:]
+		}
+		return v
+	}
+	sv := func() int64 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			bad, v = true, 0
+		} else {
+			b = b[n:]
+		}
+		return v
+	}
+	take := func(n uint64) string {
+		if bad || n > uint64(len(b)) {
+			bad = true
+			return ""
+		}
+		at := base - len(b)
+		b = b[n:]
+		return all[at : at+int(n)]
+	}
+	if take(uv()) != string(instance) || sv() != gen || uv() != uint64(schemaVersion()) || bad {
+		return nil, errFilesFile
+	}
+	n := uv()
+	// Every state takes at least 10 bytes: a count larger than the data
+	// can hold is corruption, not a reason to allocate.
+	if bad || n > uint64(len(b))/10 {
+		return nil, errFilesFile
+	}
+	states := make(map[string]usage.FileState, n)
+	for range n {
+		f := usage.FileState{Path: take(uv())}
+		f.Device, f.Inode, f.Fingerprint = uv(), uv(), uv()
+		hasMtime, mtime := sv(), sv()
+		f.Size, f.Offset, f.BadLines = sv(), sv(), sv()
+		if bad || f.Path == "" {
+			return nil, errFilesFile
+		}
+		if hasMtime != 0 {
+			f.ModTime = time.Unix(0, mtime).UTC()
+		}
+		states[f.Path] = f
+	}
+	if len(b) != 0 {
+		return nil, errFilesFile
+	}
+	return states, nil
+}

@@ -1,0 +1,235 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/storetest"
+	"github.com/claude-token-monitor/ctm/internal/usage"
+)
+
+// someStates returns n file states with every field set, some with a
+// zero time or fingerprint.
+func someStates(n int, offset int64) []usage.FileState {
+	var out []usage.FileState
+	for i := range n {
+		f := usage.FileState{
+			Path: fmt.Sprintf("/p/proj-%d/s%03d.jsonl", i%3, i), Device: 1<<63 + uint64(i), Inode: uint64(i * 7),
+			Size: offset + int64(i), Offset: offset + int64(i), BadLines: int64(i % 2),
+			ModTime: time.Date(2026, 1, 2, 3, 4, 5, i, time.Local), Fingerprint: uint64(i) * 0x9e3779b97f4a7c15,
+		}
+		if i%5 == 0 {
+			f.ModTime, f.Fingerprint = time.Time{}, 0
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// tableStates reads the files table itself.
+func tableStates(t *testing.T, s *Store) map[string]usage.FileState {
+	t.Helper()
+	got := map[string]usage.FileState{}
+	if err := s.fileStates(t.Context(), got, ""); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestFileStatesEncodeRoundTrip(t *testing.T) {
+	states := map[string]usage.FileState{}
+	for _, f := range someStates(50, 10) {
+		states[f.Path] = storedFileState(f)
+	}
+	inst := []byte("0123456789abcdef")
+	b := encodeFileStates(states, inst, 7)
+	got, err := decodeFileStates(b, inst, 7)
+	if err != nil || !maps.Equal(got, states) {
+		t.Fatalf("decode(encode) = %v, %v; want the states back", len(got), err)
+	}
+	if _, err := decodeFileStates(b, inst, 8); err == nil {
+		t.Error("a copy of generation 7 decoded as generation 8")
+	}
+	if _, err := decodeFileStates(b, []byte("another instance"), 7); err == nil {
+		t.Error("a copy of another database decoded")
+	}
+	if _, err := decodeFileStates(b, nil, 7); err == nil {
+		t.Error("a copy decoded without an instance")
+	}
+	// Every truncation and every flipped byte must fail, never panic or
+	// return other states.
+	for i := range b {
+		if _, err := decodeFileStates(b[:i], inst, 7); err == nil {
+			t.Fatalf("a copy cut at %d of %d bytes decoded", i, len(b))
+		}
+		c := append([]byte(nil), b...)
+		c[i] ^= 0x41
+		if _, err := decodeFileStates(c, inst, 7); err == nil {
+			t.Fatalf("a copy with byte %d changed decoded", i)
+		}
+	}
+	empty := encodeFileStates(map[string]usage.FileState{}, inst, 0)
+	if got, err := decodeFileStates(empty, inst, 0); err != nil || len(got) != 0 {
+		t.Errorf("decode(encode(empty)) = %v, %v", got, err)
+	}
+}
+
+func TestFileStatesSavedCopy(t *testing.T) {
+	ctx := context.Background()
+	path := tempPath(t)
+	a, err := Open(ctx, path, storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.FileStates(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := someStates(20, 100)
+	if err := a.Apply(ctx, usage.Batch{Files: first}); err != nil {
+		t.Fatal(err)
+	}
+	// A failed batch changes neither the table nor the copy.
+	bad := append(someStates(3, 999), usage.FileState{})
+	if err := a.Apply(ctx, usage.Batch{Files: bad}); err == nil {
+		t.Fatal("Apply of a state without a path succeeded")
+	}
+	if got, err := a.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, a)) {
+		t.Fatalf("FileStates() after a failed batch = %d states, %v; want the table's", len(got), err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.snapshotErr.Load(); err != nil {
+		t.Fatalf("saving the copy: %v", *err)
+	}
+	if _, err := os.Stat(path + "-files"); err != nil {
+		t.Fatalf("no saved copy after Close: %v", err)
+	}
+
+	// The next process decodes the saved copy, which matches the table.
+	b := mustOpen(t, path)
+	want := tableStates(t, b)
+	if len(want) != len(first) {
+		t.Fatalf("table has %d states, want %d", len(want), len(first))
+	}
+	got, err := b.FileStates(ctx)
+	if err != nil || !maps.Equal(got, want) {
+		t.Fatalf("FileStates() from the saved copy = %d states, %v; want the table's %d", len(got), err, len(want))
+	}
+	if b.files.saved < 0 {
+		t.Error("FileStates() read the table although the saved copy was current")
+	}
+	// The caller owns the map it gets.
+	for k := range got {
+		delete(got, k)
+	}
+	if again, _ := b.FileStates(ctx); !maps.Equal(again, want) {
+		t.Error("changing the returned map changed the store's copy")
+	}
+
+	// Another process writes states meanwhile and never saves its copy
+	// (killed): b must not answer from its copy or from the saved file.
+	c, err := Open(ctx, path, storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved := someStates(25, 5000)
+	if err := c.Apply(ctx, usage.Batch{Files: moved}); err != nil {
+		t.Fatal(err)
+	}
+	c.writer.Close() // as kill -9 would: no save
+	c.reader.Close()
+	got, err = b.FileStates(ctx)
+	if err != nil || !maps.Equal(got, tableStates(t, b)) || len(got) != len(moved) {
+		t.Fatalf("FileStates() after another writer = %d states, %v; want the table's %d", len(got), err, len(moved))
+	}
+	// b patches its own writes on top, and saves what it has at Close.
+	more := someStates(30, 7000)[25:]
+	if err := b.Apply(ctx, usage.Batch{Files: more}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = b.FileStates(ctx)
+	if err != nil || !maps.Equal(got, tableStates(t, b)) || len(got) != 30 {
+		t.Fatalf("FileStates() after b's own batch = %d states, %v; want the table's 30", len(got), err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d := mustOpen(t, path)
+	if got, err := d.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, d)) || d.files.saved < 0 {
+		t.Fatalf("FileStates() after b closed = %d states, %v (from the file: %v); want the table's from the file", len(got), err, d.files.saved >= 0)
+	}
+}
+
+func TestFileStatesCopyOfAnotherDatabase(t *testing.T) {
+	// Two databases at the same files generation: the saved copy of one
+	// put beside the other (a database deleted and created again at the
+	// same path) must not be trusted.
+	ctx := context.Background()
+	pa, pb := tempPath(t), tempPath(t)
+	for i, p := range []string{pa, pb} {
+		s, err := Open(ctx, p, storetest.Prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.FileStates(ctx)
+		if err := s.Apply(ctx, usage.Batch{Files: someStates(4, int64(i*100))}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(pa + "-files")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pb+"-files", data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := mustOpen(t, pb)
+	got, err := b.FileStates(ctx)
+	if err != nil || !maps.Equal(got, tableStates(t, b)) {
+		t.Fatalf("FileStates() = %v, %v; want the table's, not the other database's", got, err)
+	}
+}
+
+func TestFileStatesAfterBulk(t *testing.T) {
+	// A first index writes its states in one bulk transaction, which the
+	// copy loaded before it cannot follow: the copy saved at Close, and
+	// the one the next process decodes, must still be the table's. A bulk
+	// writer that stored states without bumping files_gen would fail here.
+	ctx := context.Background()
+	path := tempPath(t)
+	a, err := Open(ctx, path, storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.FileStates(ctx); err != nil || len(got) != 0 {
+		t.Fatalf("FileStates() of a new store = %v, %v", got, err)
+	}
+	w, err := a.BeginBulk(ctx)
+	if err != nil || w == nil {
+		t.Fatalf("BeginBulk() = %v, %v", w, err)
+	}
+	if err := w.Apply(ctx, usage.Batch{Records: testRecords(3, day, "bulk"), Files: someStates(12, 40)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, a)) || len(got) != 12 {
+		t.Fatalf("FileStates() after the bulk commit = %d states, %v; want the table's 12", len(got), err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b := mustOpen(t, path)
+	if got, err := b.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, b)) || b.files.saved < 0 {
+		t.Fatalf("FileStates() of the next process = %d states, %v (from the file: %v); want the table's from the file", len(got), err, b.files.saved >= 0)
+	}
+}
