@@ -214,12 +214,24 @@ func newClient(queue int) *client {
 }
 
 // end asks the client's handler to close with code and reason; the first
-// call wins.
-func (c *client) end(code websocket.StatusCode, reason string) {
+// call wins, and only it reports true.
+func (c *client) end(code websocket.StatusCode, reason string) (first bool) {
 	c.goneOnce.Do(func() {
 		c.code, c.reason = code, reason
 		close(c.gone)
+		first = true
 	})
+	return first
+}
+
+// drop ends c as too slow, counting it once however many ways it was
+// found slow (a full queue, a write that timed out).
+func (h *Hub) drop(c *client) {
+	if c.end(closeTooSlow, reasonTooSlow) {
+		h.dropped.Add(1)
+		h.opts.Logger.Warn("websocket client too slow; dropping it", slog.String(logKeyClient, c.id),
+			slog.Int("queue", cap(c.send)))
+	}
 }
 
 // register adds c unless the hub is closed or full; it returns the close
@@ -314,10 +326,7 @@ func (h *Hub) enqueue(c *client, b []byte) bool {
 	select {
 	case c.send <- b:
 	default:
-		h.dropped.Add(1)
-		h.opts.Logger.Warn("websocket client too slow; dropping it", slog.String(logKeyClient, c.id),
-			slog.Int("queue", cap(c.send)))
-		c.end(closeTooSlow, reasonTooSlow)
+		h.drop(c)
 		return false
 	}
 	return true

@@ -108,6 +108,27 @@ func TestHubSlowClientNeverBlocksOthers(t *testing.T) {
 	}
 }
 
+// TestHubWriteTimeoutCountsAsDrop checks that a client whose write times
+// out (its queue far from full) is dropped as too slow and counted once,
+// as one whose queue filled would be.
+func TestHubWriteTimeoutCountsAsDrop(t *testing.T) {
+	l := newLive(t, liveConfig{smallBuffers: true, hub: server.HubOptions{SendQueue: 10_000, WriteTimeout: 200 * time.Millisecond}})
+	silent := dialSmall(t, l.ws)
+	_ = silent // never read
+	waitFor(t, "client registered", func() bool { return l.hub.Clients() == 1 })
+	bulk := strings.Repeat("w", 4<<10)
+	// 800 KB: far more than the socket buffers hold, far less than the queue.
+	for seq := 1; seq <= 200; seq++ {
+		if err := l.hub.Broadcast(server.MsgStatsUpdate, payload{Seq: seq, Bulk: bulk}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the silent client to be dropped", func() bool { return l.hub.Clients() == 0 })
+	if d := l.hub.Dropped(); d != 1 {
+		t.Errorf("Dropped() = %d, want 1", d)
+	}
+}
+
 // TestHubSlowClientGetsCloseCode checks that a client that reads too late
 // finds a policy-violation close after what it was sent.
 func TestHubSlowClientGetsCloseCode(t *testing.T) {

@@ -144,8 +144,16 @@ func (h *Hub) write(ctx context.Context, conn *websocket.Conn, c *client) (webso
 		case b := <-c.send:
 			wctx, cancel := context.WithTimeout(ctx, h.opts.WriteTimeout)
 			err := conn.Write(wctx, websocket.MessageText, b)
+			// DeadlineExceeded only when the write itself ran out of time: a
+			// connection cut first leaves Canceled.
+			timedOut := errors.Is(wctx.Err(), context.DeadlineExceeded)
 			cancel()
 			if err != nil {
+				if timedOut {
+					// It read nothing for WriteTimeout: as slow as a
+					// client whose queue filled, and counted the same.
+					h.drop(c)
+				}
 				select {
 				case <-c.gone: // cut because it was dropped
 					return c.code, c.reason
