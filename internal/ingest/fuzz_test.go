@@ -123,6 +123,9 @@ func FuzzParseAny(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	for _, s := range adversarialLines {
+		f.Add([]byte(s))
+	}
 	src := &Source{Path: "/p/-a/s.jsonl", SessionID: "s", Project: "/a"}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		checkParseAny(t, line, src, nil)

@@ -157,3 +157,47 @@ func TestParseAnyMatchesTwoSteps(t *testing.T) {
 		})
 	}
 }
+
+// adversarialLines are lines on which the one walk of parseAny could
+// plausibly part from parseLine and parsePrompt: markers in keys, split by
+// escapes or after escaped quotes, duplicate members, lines the two walks
+// read differently, odd spaces and bytes around the object.
+var adversarialLines = []string{
+	`{"type":"assistant","message":{"id":"m","model":"x","us\u0061ge":{"input_tokens":5}},"timestamp":"2026-01-01T00:00:00Z"}`,
+	`{"type":"assistant","message":{"id":"m","model":"x","us\u0061ge":{"input_tokens":5}},"timestamp":"2026-01-01T00:00:00Z","z":"\"usage\""}`,
+	`{"type":"assistant","message":{"id":"m","model":"x","usage":{"input_tokens":5},"usage":{"output_tokens":7}},"timestamp":"2026-01-01T00:00:00Z"}`,
+	`{"type":"assistant","message":{"id":"m","model":"x","usage":{"input_tokens":5}},"message":{"id":"n"},"timestamp":"2026-01-01T00:00:00Z"}`,
+	`{"type":"us\u0065r","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z","k":"user"}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z","k":"tool_us\u0065_id"}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z","tool_use_id":1}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z","a":["x\\"tool_use_id"]}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z","a":["x\\\"tool_use_id"]}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z","a":[1e"tool_use_id"]}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z","a":["x"tool_use_id"y"]}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z","a":{"b":"user"tool_use_id"}}`,
+	`{"type":"user","isMeta":true,"isMeta":false,"message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z"}`,
+	`{"type":"user","isCompactSummary":true,"message":{"content":"hi"},"timestamp":"2026-01-01T00:00:00Z"}`,
+	`{"type":"user","message":{"content":[{"type":"text","text":"a"]}]},"timestamp":"2026-01-01T00:00:00Z"}`,
+	`{"type":"user","message":{"content":"hi"},"data":{"usage" 1},"timestamp":"2026-01-01T00:00:00Z"}`,
+	`{"type":"user","message":{"id":"x","content":"hi","usage":{}},"timestamp":"2026-01-01T00:00:00Z"}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2016-12-31T23:59:60Z"}`,
+	`{"type":"user","message":{"content":"hi"},"timestamp":"2026-01-01t00:00:00+05:30"}`,
+	`{"type":"user","message":{"content":"a\\\\\"usage\""},"timestamp":"2026-01-01T00:00:00Z"}`,
+	"{\"type\":\"user\",\"message\":{\"content\":\"a\\n\x00b\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}",
+	"{\"type\":\"user\",\"message\":{\"content\":\"\xed\xa0\x80\\ud800\\udc00\\udc00\\ud800\xef\xbf\xbd\xc0\xaf\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}",
+	"{\"type\":\"assistant\",\"cwd\":\"\xff\",\"message\":{\"id\":\"\\ud83d\",\"model\":\"x\",\"usage\":{}},\"timestamp\":\"2026-01-01T00:00:00Z\"}\v",
+	"\xc2\xa0{\"type\":\"user\",\"message\":{\"content\":\"hi\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}\xc2\x85",
+	"{\"type\":\"user\",\"message\":{\"content\":\"hi\"},\"timestamp\":\"2026-01-01T00:00:00Z\"}\v}",
+	`{"type":"progress","data":{"type":"agent_progress","message":{"type":"assistant","timestamp":"2026-01-01T00:00:00.5Z","message":{"id":"m","model":"x","usage":{"input_tokens":1}}}},"timestamp":"bad"}`,
+}
+
+// TestParseAnyAdversarial checks parseAny against parseLine and then
+// parsePrompt on adversarialLines cut at every byte.
+func TestParseAnyAdversarial(t *testing.T) {
+	src := &Source{Path: "/p/-a/s.jsonl", SessionID: "s", Project: "/a"}
+	for _, line := range adversarialLines {
+		for cut := 0; cut <= len(line); cut++ {
+			checkParseAny(t, []byte(line[:cut]), src, nil)
+		}
+	}
+}

@@ -212,11 +212,12 @@ func (s *scanner) stringBytes() []byte {
 		return nil
 	}
 	// Short plain strings (keys, ids, names) in one pass; most keys end
-	// in the first 8 bytes.
+	// in the first 8 bytes. Longer strings are left to rawString, whose
+	// bytes.IndexByte scans long content faster than 8 bytes at a time.
 	b, open := s.b, s.i
 	j := open + 1
-	if stop := uint64(0); j+8 <= len(b) {
-		if stop = stops(binary.LittleEndian.Uint64(b[j:])); stop != 0 {
+	if j+8 <= len(b) {
+		if stop := stops(binary.LittleEndian.Uint64(b[j:])); stop != 0 {
 			j += bits.TrailingZeros64(stop) >> 3
 		} else {
 			j += 8 + plainLen(b[j+8:min(len(b), open+1+4*shortString)])

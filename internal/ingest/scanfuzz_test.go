@@ -120,3 +120,35 @@ func FuzzTimestamp(f *testing.F) {
 		}
 	})
 }
+
+// TestTimestampGrid checks parseTimestamp against time.Parse on every
+// combination of fields at and past their bounds, fractions of every
+// length, and the forms the fast path leaves to time.Parse.
+func TestTimestampGrid(t *testing.T) {
+	years := []string{"0000", "0999", "1900", "2000", "2024", "9999", "+999"}
+	months := []string{"00", "02", "04", "12", "13"}
+	days := []string{"00", "28", "29", "30", "31", "32"}
+	clocks := []string{"00:00:00", "23:59:59", "23:59:60", "24:00:00", "00:60:00", "0a:00:00"}
+	fracs := []string{"", ".", ",5", ".5", ".870", ".123456789", ".1234567890", ".-1", ".5a"}
+	zones := []string{"Z", "z", "+00:00", "+05:30", "-24:00", "", "ZZ"}
+	for _, y := range years {
+		for _, mo := range months {
+			for _, d := range days {
+				for _, sep := range []string{"T", "t"} {
+					for _, c := range clocks {
+						for _, f := range fracs {
+							for _, z := range zones {
+								s := y + "-" + mo + "-" + d + sep + c + f + z
+								got, gotErr := parseTimestamp([]byte(s))
+								want, wantErr := time.Parse(time.RFC3339Nano, s)
+								if (gotErr != nil) != (wantErr != nil) || !reflect.DeepEqual(got.UTC(), want.UTC()) {
+									t.Fatalf("parseTimestamp(%q) = %v, %v; time.Parse = %v, %v", s, got, gotErr, want, wantErr)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
