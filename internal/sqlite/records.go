@@ -87,8 +87,8 @@ var (
 // timestamp outside years 1 to 9999, or a file state has no path.
 func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 	var (
-		delta    *mirrorDelta
-		filesGen int64
+		delta                  *mirrorDelta
+		filesGen, prevFilesGen int64
 	)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// Another process may have re-priced the store with its own table;
@@ -125,6 +125,11 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		if err := applyPrompts(ctx, tx, b.Prompts); err != nil {
 			return err
 		}
+		if len(b.Files) > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT files_gen FROM generation`).Scan(&prevFilesGen); err != nil {
+				return fmt.Errorf("apply: files generation: %w", formatError(err))
+			}
+		}
 		if err := applyFiles(ctx, tx, b.Files); err != nil {
 			return err
 		}
@@ -149,7 +154,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		s.savePatched(ctx)
 	}
 	if err == nil && len(b.Files) > 0 {
-		s.patchFileStates(ctx, filesGen, b.Files)
+		s.patchFileStates(ctx, prevFilesGen, filesGen, b.Files)
 	}
 	return err
 }
