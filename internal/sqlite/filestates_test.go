@@ -278,3 +278,51 @@ func TestFileStatesBackupRestored(t *testing.T) {
 		t.Fatalf("FileStates() after a restore = %d states, %v; want the table's %d", len(got), err, len(want))
 	}
 }
+
+func TestSnapshotBackupRestored(t *testing.T) {
+	// As TestFileStatesBackupRestored, for the saved rollup: writes after
+	// a restore reach the generation of the snapshot saved after the
+	// backup, with other records.
+	ctx := context.Background()
+	path := tempPath(t)
+	entries := func(s *Store) int64 {
+		all, err := s.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, b := range all {
+			n += b.Entries
+		}
+		return n
+	}
+	write := func(recs []usage.Record, read bool) {
+		s, err := Open(ctx, path, storetest.Prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, usage.Batch{Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+		if read {
+			entries(s)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(testRecords(4, day, "a"), true)
+	backup, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(testRecords(6, day, "b"), true) // saves its snapshot at Close
+	if err := os.WriteFile(path, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write(testRecords(2, day, "c"), false)
+	s := mustOpen(t, path)
+	if n := entries(s); n != 6 {
+		t.Fatalf("entries after a restore = %d; want 6 (4 + 2)", n)
+	}
+}

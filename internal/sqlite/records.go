@@ -119,6 +119,13 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		if err := s.setCheckpoint(ctx, tx, len(b.Records) > maxDeltaRecords); err != nil {
 			return err
 		}
+		// Read after any re-pricing, which bumps the generation too.
+		var prevGen int64
+		if touched != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT gen FROM generation`).Scan(&prevGen); err != nil {
+				return fmt.Errorf("apply: generation: %w", formatError(err))
+			}
+		}
 		if err := s.applyRecords(ctx, tx, b.Records); err != nil {
 			return err
 		}
@@ -143,6 +150,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 			if delta, err = readDelta(ctx, tx, touched); err != nil {
 				return err
 			}
+			delta.prev = prevGen
 		}
 		if s.testHookBeforeCommit != nil {
 			s.testHookBeforeCommit()
@@ -233,7 +241,7 @@ func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Re
 	// Readers compare the generation with that of their in-memory rollup;
 	// bumping it in this transaction makes the change and the new value
 	// visible together.
-	if _, err := tx.ExecContext(ctx, `UPDATE generation SET gen = gen + 1`); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET `+bumpGen); err != nil {
 		return fmt.Errorf("apply: bump generation: %w", formatError(err))
 	}
 	// One copy per key, so that an insert and an update of one key never
