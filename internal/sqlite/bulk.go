@@ -166,7 +166,7 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 	if err := s.setCheckpoint(ctx, tx, true); err != nil {
 		return nil, err
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE generation SET gen = gen + 1`); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET `+bumpGen); err != nil {
 		return nil, fmt.Errorf("bulk: bump generation: %w", formatError(err))
 	}
 	// An empty records table can have rollup rows only if something

@@ -28,8 +28,11 @@ func applyFiles(ctx context.Context, tx *sql.Tx, files []usage.FileState) error 
 		return nil
 	}
 	// Copies of the file states saved beside the database are valid at
-	// one files_gen only (filestates.go).
-	if _, err := tx.ExecContext(ctx, `UPDATE generation SET files_gen = files_gen + 1`); err != nil {
+	// one files_gen only (filestates.go). It is drawn at random rather
+	// than counted: a database put back from a backup would count again
+	// through the generations of the copy saved after the backup, with
+	// other states.
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET files_gen = random()`); err != nil {
 		return fmt.Errorf("apply: bump files generation: %w", formatError(err))
 	}
 	stmt, err := tx.PrepareContext(ctx, upsertFile)

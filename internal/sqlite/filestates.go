@@ -23,7 +23,7 @@ import (
 // the rollup is (snapshot.go), and a process decodes that instead when
 // it is current. It is a cache checked before use: the file names the
 // database instance, the files generation it copies (generation.files_gen,
-// bumped by every transaction that writes file states, in any process)
+// drawn anew by every transaction that writes file states, in any process)
 // and the number of migrations of the schema it was read from, and ends
 // in a CRC of all before it. A file that does not decode or copies
 // another instance or generation is ignored; the states are then read
@@ -49,7 +49,8 @@ type fileCopy struct {
 	// read them all to save them).
 	loaded bool
 	// saved is the files_gen of the saved file as this process last
-	// read or wrote it; -1 when unknown.
+	// read or wrote it; -1 when unknown (a generation drawn as -1 would
+	// only cost a save).
 	saved int64
 	// lastSave is when the copy was last loaded or saved; a long-running
 	// process (ctm serve) saves its patched copy at most once per
@@ -96,15 +97,15 @@ func (s *Store) cachedFileStates(ctx context.Context) (map[string]usage.FileStat
 }
 
 // patchFileStates applies the states an Apply committed, which took the
-// files generation to gen, to the copy when it was at the generation just
-// before; otherwise another writer came in between and the copy is
-// dropped. A long-running process saves the patched copy now and then so
-// that other processes find it current.
-func (s *Store) patchFileStates(ctx context.Context, gen int64, files []usage.FileState) {
+// files generation from prev to gen, to the copy when it was at prev;
+// otherwise another writer came in between and the copy is dropped. A
+// long-running process saves the patched copy now and then so that other
+// processes find it current.
+func (s *Store) patchFileStates(ctx context.Context, prev, gen int64, files []usage.FileState) {
 	c := &s.files
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.states == nil || c.gen != gen-1 {
+	if c.states == nil || c.gen != prev {
 		c.states = nil
 		return
 	}

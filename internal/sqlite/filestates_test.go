@@ -120,7 +120,7 @@ func TestFileStatesSavedCopy(t *testing.T) {
 	if err != nil || !maps.Equal(got, want) {
 		t.Fatalf("FileStates() from the saved copy = %d states, %v; want the table's %d", len(got), err, len(want))
 	}
-	if b.files.saved < 0 {
+	if b.files.saved != b.files.gen {
 		t.Error("FileStates() read the table although the saved copy was current")
 	}
 	// The caller owns the map it gets.
@@ -160,8 +160,8 @@ func TestFileStatesSavedCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := mustOpen(t, path)
-	if got, err := d.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, d)) || d.files.saved < 0 {
-		t.Fatalf("FileStates() after b closed = %d states, %v (from the file: %v); want the table's from the file", len(got), err, d.files.saved >= 0)
+	if got, err := d.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, d)) || d.files.saved != d.files.gen {
+		t.Fatalf("FileStates() after b closed = %d states, %v (from the file: %v); want the table's from the file", len(got), err, d.files.saved == d.files.gen)
 	}
 }
 
@@ -228,8 +228,101 @@ func TestFileStatesAfterBulk(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := a.snapshotErr.Load(); err != nil {
+		t.Fatalf("saving the copy: %v", *err)
+	}
 	b := mustOpen(t, path)
-	if got, err := b.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, b)) || b.files.saved < 0 {
-		t.Fatalf("FileStates() of the next process = %d states, %v (from the file: %v); want the table's from the file", len(got), err, b.files.saved >= 0)
+	if got, err := b.FileStates(ctx); err != nil || !maps.Equal(got, tableStates(t, b)) || b.files.saved != b.files.gen {
+		t.Fatalf("FileStates() of the next process = %d states, %v (from the file: %v); want the table's from the file", len(got), err, b.files.saved == b.files.gen)
+	}
+}
+
+func TestFileStatesBackupRestored(t *testing.T) {
+	// A database put back from a backup keeps its instance and files
+	// generation; the saved copy beside it was taken later. Writes after
+	// the restore reach the copy's generation with other states: the
+	// copy must not be taken for them.
+	ctx := context.Background()
+	path := tempPath(t)
+	write := func(states []usage.FileState, load bool) {
+		s, err := Open(ctx, path, storetest.Prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if load {
+			if _, err := s.FileStates(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Apply(ctx, usage.Batch{Files: states}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(someStates(4, 100), true)
+	backup, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(someStates(6, 200), true) // saves its copy at Close
+	if err := os.WriteFile(path, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A writer that never loads every state (ctm statusline) saves none.
+	write(someStates(5, 300), false)
+	s := mustOpen(t, path)
+	got, err := s.FileStates(ctx)
+	if want := tableStates(t, s); err != nil || !maps.Equal(got, want) {
+		t.Fatalf("FileStates() after a restore = %d states, %v; want the table's %d", len(got), err, len(want))
+	}
+}
+
+func TestSnapshotBackupRestored(t *testing.T) {
+	// As TestFileStatesBackupRestored, for the saved rollup: writes after
+	// a restore reach the generation of the snapshot saved after the
+	// backup, with other records.
+	ctx := context.Background()
+	path := tempPath(t)
+	entries := func(s *Store) int64 {
+		all, err := s.Aggregate(ctx, usage.Filter{}, usage.ByNothing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int64
+		for _, b := range all {
+			n += b.Entries
+		}
+		return n
+	}
+	write := func(recs []usage.Record, read bool) {
+		s, err := Open(ctx, path, storetest.Prices)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Apply(ctx, usage.Batch{Records: recs}); err != nil {
+			t.Fatal(err)
+		}
+		if read {
+			entries(s)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(testRecords(4, day, "a"), true)
+	backup, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(testRecords(6, day, "b"), true) // saves its snapshot at Close
+	if err := os.WriteFile(path, backup, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write(testRecords(2, day, "c"), false)
+	s := mustOpen(t, path)
+	if n := entries(s); n != 6 {
+		t.Fatalf("entries after a restore = %d; want 6 (4 + 2)", n)
 	}
 }

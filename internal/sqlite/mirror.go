@@ -477,12 +477,19 @@ func (s *Store) mirrorInUse() bool {
 	return !s.noMirror && st != nil && !st.tooBig
 }
 
+// bumpGen is the assignment that moves generation.gen on: by a random
+// step rather than by one, so that it still grows, but a database put
+// back from a backup does not reach the generation of a snapshot saved
+// after the backup (whose records it lacks) by writing others.
+const bumpGen = `gen = gen + 1 + (random() & 4294967295)`
+
 // mirrorDelta is what an Apply changed in the rollup: the rows of the
-// quarter hours it touched, as they are after it, at generation gen.
+// quarter hours it touched, as they are after it, at generation gen; prev
+// is the generation just before the Apply's own bump.
 type mirrorDelta struct {
-	gen  int64
-	qhs  map[int64]bool
-	rows []deltaRow // in qh order
+	gen, prev int64
+	qhs       map[int64]bool
+	rows      []deltaRow // in qh order
 }
 
 // deltaRow is a rollup row with its strings, before they get ids.
@@ -566,13 +573,14 @@ func readDelta(ctx context.Context, tx *sql.Tx, qhs map[int64]bool) (*mirrorDelt
 }
 
 // patchMirror applies d to the in-memory rollup when the copy is at the
-// generation just before d's; otherwise another writer came in between
-// and the next reader reloads the copy.
+// generation just before d's; otherwise another writer (or a re-pricing
+// in the same transaction) came in between and the next reader reloads
+// the copy.
 func (s *Store) patchMirror(d *mirrorDelta) {
 	s.mirror.mu.Lock()
 	defer s.mirror.mu.Unlock()
 	cur := s.mirror.cur.Load()
-	if cur == nil || cur.tooBig || cur.gen != d.gen-1 {
+	if cur == nil || cur.tooBig || cur.gen != d.prev {
 		return
 	}
 	// The copy is shared with readers: patch a new one.

@@ -50,7 +50,7 @@ func (s *Store) ensurePriced(ctx context.Context, tx *sql.Tx) error {
 		return fmt.Errorf("re-price records: %w", err)
 	}
 	// Bumping the generation makes every in-memory rollup reload.
-	if _, err := tx.ExecContext(ctx, `UPDATE generation SET prices = ?, gen = gen + 1`, want); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET prices = ?, `+bumpGen, want); err != nil {
 		return fmt.Errorf("re-price records: %w", formatError(err))
 	}
 	return nil

@@ -87,8 +87,8 @@ var (
 // timestamp outside years 1 to 9999, or a file state has no path.
 func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 	var (
-		delta    *mirrorDelta
-		filesGen int64
+		delta                  *mirrorDelta
+		filesGen, prevFilesGen int64
 	)
 	err := s.write(ctx, func(tx *sql.Tx) error {
 		// Another process may have re-priced the store with its own table;
@@ -119,11 +119,23 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		if err := s.setCheckpoint(ctx, tx, len(b.Records) > maxDeltaRecords); err != nil {
 			return err
 		}
+		// Read after any re-pricing, which bumps the generation too.
+		var prevGen int64
+		if touched != nil {
+			if err := tx.QueryRowContext(ctx, `SELECT gen FROM generation`).Scan(&prevGen); err != nil {
+				return fmt.Errorf("apply: generation: %w", formatError(err))
+			}
+		}
 		if err := s.applyRecords(ctx, tx, b.Records); err != nil {
 			return err
 		}
 		if err := applyPrompts(ctx, tx, b.Prompts); err != nil {
 			return err
+		}
+		if len(b.Files) > 0 {
+			if err := tx.QueryRowContext(ctx, `SELECT files_gen FROM generation`).Scan(&prevFilesGen); err != nil {
+				return fmt.Errorf("apply: files generation: %w", formatError(err))
+			}
 		}
 		if err := applyFiles(ctx, tx, b.Files); err != nil {
 			return err
@@ -138,6 +150,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 			if delta, err = readDelta(ctx, tx, touched); err != nil {
 				return err
 			}
+			delta.prev = prevGen
 		}
 		if s.testHookBeforeCommit != nil {
 			s.testHookBeforeCommit()
@@ -149,7 +162,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 		s.savePatched(ctx)
 	}
 	if err == nil && len(b.Files) > 0 {
-		s.patchFileStates(ctx, filesGen, b.Files)
+		s.patchFileStates(ctx, prevFilesGen, filesGen, b.Files)
 	}
 	return err
 }
@@ -228,7 +241,7 @@ func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Re
 	// Readers compare the generation with that of their in-memory rollup;
 	// bumping it in this transaction makes the change and the new value
 	// visible together.
-	if _, err := tx.ExecContext(ctx, `UPDATE generation SET gen = gen + 1`); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE generation SET `+bumpGen); err != nil {
 		return fmt.Errorf("apply: bump generation: %w", formatError(err))
 	}
 	// One copy per key, so that an insert and an update of one key never
