@@ -5,14 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"maps"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/sidefile"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
@@ -170,7 +169,7 @@ func (s *Store) saveFileStatesLocked(ctx context.Context) {
 		}
 		c.lastSave = time.Now()
 		data := encodeFileStates(c.states, instance, gen)
-		if err := writeAtomic(s.path, s.filesPath(), data); err != nil {
+		if err := sidefile.Write(s.filesPath(), data); err != nil {
 			return err
 		}
 		c.saved = gen
@@ -180,27 +179,6 @@ func (s *Store) saveFileStatesLocked(ctx context.Context) {
 		err = fmt.Errorf("save file states: %w", err)
 		s.snapshotErr.Store(&err)
 	}
-}
-
-// writeAtomic writes data to path through a temporary file beside db and
-// a rename, so that a reader sees the old file or the new one, never half
-// of one.
-func writeAtomic(db, path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(db), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 // schemaVersion is the number of migrations this binary knows; a saved
@@ -237,7 +215,7 @@ func encodeFileStates(states map[string]usage.FileState, instance []byte, gen in
 			b = binary.AppendVarint(b, v)
 		}
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return sidefile.Seal(b)
 }
 
 var errFilesFile = errors.New("file states copy does not decode")
@@ -259,58 +237,26 @@ func readFilesFile(path string, instance []byte, gen int64) map[string]usage.Fil
 // decodeFileStates is the inverse of encodeFileStates; it fails unless the
 // data is intact and copies instance at gen under this schema.
 func decodeFileStates(b, instance []byte, gen int64) (map[string]usage.FileState, error) {
-	if len(instance) == 0 || len(b) < len(filesMagic)+4 || string(b[:len(filesMagic)]) != filesMagic {
+	body, ok := sidefile.Open(b, filesMagic)
+	if len(instance) == 0 || !ok {
 		return nil, errFilesFile
 	}
-	if crc32.ChecksumIEEE(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+	d := sidefile.NewSharingDecoder(body)
+	if d.String(d.Uvarint()) != string(instance) || d.Varint() != gen || d.Uvarint() != uint64(schemaVersion()) || d.Failed() {
 		return nil, errFilesFile
 	}
-	b = b[len(filesMagic) : len(b)-4]
-	all, base := string(b), len(b)
-	bad := false
-	uv := func() uint64 {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			bad, v = true, 0
-		} else {
-			b = b[n:]
-		}
-		return v
-	}
-	sv := func() int64 {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			bad, v = true, 0
-		} else {
-			b = b[n:]
-		}
-		return v
-	}
-	take := func(n uint64) string {
-		if bad || n > uint64(len(b)) {
-			bad = true
-			return ""
-		}
-		at := base - len(b)
-		b = b[n:]
-		return all[at : at+int(n)]
-	}
-	if take(uv()) != string(instance) || sv() != gen || uv() != uint64(schemaVersion()) || bad {
-		return nil, errFilesFile
-	}
-	n := uv()
-	// Every state takes at least 10 bytes: a count larger than the data
-	// can hold is corruption, not a reason to allocate.
-	if bad || n > uint64(len(b))/10 {
+	// Every state takes at least 10 bytes.
+	n := d.Count(10)
+	if d.Failed() {
 		return nil, errFilesFile
 	}
 	states := make(map[string]usage.FileState, n)
 	for range n {
-		f := usage.FileState{Path: take(uv())}
-		f.Device, f.Inode, f.Fingerprint = uv(), uv(), uv()
-		hasMtime, mtime := sv(), sv()
-		f.Size, f.Offset, f.BadLines = sv(), sv(), sv()
-		if bad || f.Path == "" {
+		f := usage.FileState{Path: d.String(d.Uvarint())}
+		f.Device, f.Inode, f.Fingerprint = d.Uvarint(), d.Uvarint(), d.Uvarint()
+		hasMtime, mtime := d.Varint(), d.Varint()
+		f.Size, f.Offset, f.BadLines = d.Varint(), d.Varint(), d.Varint()
+		if d.Failed() || f.Path == "" {
 			return nil, errFilesFile
 		}
 		if hasMtime != 0 {
@@ -318,7 +264,7 @@ func decodeFileStates(b, instance []byte, gen int64) (map[string]usage.FileState
 		}
 		states[f.Path] = f
 	}
-	if len(b) != 0 {
+	if d.Len() != 0 {
 		return nil, errFilesFile
 	}
 	return states, nil

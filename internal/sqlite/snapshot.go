@@ -6,11 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/claude-token-monitor/ctm/internal/sidefile"
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
@@ -67,70 +66,50 @@ func decodeMirror(b []byte, gen int64) (*mirrorState, error) {
 
 // decodeMirrorBody decodes what follows the magic of encodeMirror's blob.
 func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
-	bad := false
-	uv := func() uint64 {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			bad, v = true, 0
-		} else {
-			b = b[n:]
-		}
-		return v
-	}
-	sv := func() int64 {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			bad, v = true, 0
-		} else {
-			b = b[n:]
-		}
-		return v
-	}
-	nn := uv()
+	d := sidefile.NewDecoder(b)
 	// Every name takes at least a byte and every row at least 15: a
 	// count larger than the blob can hold is corruption, not a reason to
 	// allocate.
-	if bad || nn > uint64(len(b)) {
+	nn := d.Count(1)
+	if d.Failed() {
 		return nil, errSnapshot
 	}
 	st := &mirrorState{gen: gen, dict: dictionary{ids: make(map[string]int32, nn), names: make([]string, 0, nn)}}
 	for range nn {
-		l := uv()
-		if bad || l > uint64(len(b)) {
+		name := d.String(d.Uvarint())
+		if d.Failed() {
 			return nil, errSnapshot
 		}
-		name := string(b[:l])
-		b = b[l:]
 		st.dict.ids[name] = int32(len(st.dict.names))
 		st.dict.names = append(st.dict.names, name)
 	}
-	nr := uv()
-	if bad || nr > uint64(len(b))/15 {
+	nr := d.Count(15)
+	if d.Failed() {
 		return nil, errSnapshot
 	}
 	st.rows = make([]mirrorRow, nr)
 	var prev int64
 	for i := range st.rows {
 		r := &st.rows[i]
-		r.qh = prev + sv()
+		r.qh = prev + d.Varint()
 		prev = r.qh
-		ids := [4]uint64{uv(), uv(), uv(), uv()}
+		ids := [4]uint64{d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()}
 		for _, id := range ids {
 			if id >= nn {
 				return nil, errSnapshot
 			}
 		}
 		r.session, r.project, r.user, r.model = int32(ids[0]), int32(ids[1]), int32(ids[2]), int32(ids[3])
-		r.cost = usage.Money(sv())
-		r.Input, r.Output, r.CacheCreation5m, r.CacheCreation1h = sv(), sv(), sv(), sv()
-		r.CacheRead, r.WebSearchRequests, r.WebFetchRequests, r.entries = sv(), sv(), sv(), sv()
-		r.first = r.qh*quarterHourMS + sv()
-		r.last = r.first + sv()
-		if bad {
+		r.cost = usage.Money(d.Varint())
+		r.Input, r.Output, r.CacheCreation5m, r.CacheCreation1h = d.Varint(), d.Varint(), d.Varint(), d.Varint()
+		r.CacheRead, r.WebSearchRequests, r.WebFetchRequests, r.entries = d.Varint(), d.Varint(), d.Varint(), d.Varint()
+		r.first = r.qh*quarterHourMS + d.Varint()
+		r.last = r.first + d.Varint()
+		if d.Failed() {
 			return nil, errSnapshot
 		}
 	}
-	if len(b) != 0 {
+	if d.Len() != 0 {
 		return nil, errSnapshot
 	}
 	return st, nil
@@ -166,22 +145,10 @@ func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 	return s.writeSnapshot(encodeSnapshot(st, instance))
 }
 
-// writeSnapshot writes data to the snapshot file, by a rename so that a
-// reader sees the old file or the new one, never half of one.
+// writeSnapshot writes data to the snapshot file, by a rename
+// (sidefile.Write).
 func (s *Store) writeSnapshot(data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(s.path), filepath.Base(s.path)+".rollup-*")
-	if err != nil {
-		return fmt.Errorf("save rollup snapshot: %w", err)
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), s.snapshotPath())
-	}
-	if err != nil {
-		os.Remove(f.Name())
+	if err := sidefile.Write(s.snapshotPath(), data); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", err)
 	}
 	return nil
@@ -197,23 +164,18 @@ func encodeSnapshot(st *mirrorState, instance []byte) []byte {
 	b = append(b, instance...)
 	b = binary.AppendVarint(b, st.gen)
 	b = append(b, body[len(snapshotMagic):]...)
-	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return sidefile.Seal(b)
 }
 
 // decodeSnapshot is the inverse of encodeSnapshot; it fails unless the
 // file is intact and copies instance at gen.
 func decodeSnapshot(b, instance []byte, gen int64) (*mirrorState, error) {
-	if len(b) < len(snapshotMagic)+4 || string(b[:len(snapshotMagic)]) != snapshotMagic {
+	rest, ok := sidefile.Open(b, snapshotMagic)
+	if !ok || len(instance) == 0 {
 		return nil, errSnapshot
 	}
-	sum := binary.BigEndian.Uint32(b[len(b)-4:])
-	b = b[:len(b)-4]
-	if crc32.ChecksumIEEE(b) != sum {
-		return nil, errSnapshot
-	}
-	rest := b[len(snapshotMagic):]
 	n, k := binary.Uvarint(rest)
-	if k <= 0 || n > uint64(len(rest)-k) || string(rest[k:k+int(n)]) != string(instance) || len(instance) == 0 {
+	if k <= 0 || n > uint64(len(rest)-k) || string(rest[k:k+int(n)]) != string(instance) {
 		return nil, errSnapshot
 	}
 	rest = rest[k+int(n):]

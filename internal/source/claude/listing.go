@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"log/slog"
 	"maps"
 	"os"
@@ -13,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/claude-token-monitor/ctm/internal/sidefile"
 )
 
 // Listing every folder of a projects tree (1,000 at 512 MB) was a third
@@ -165,24 +166,9 @@ func loadListings(path string) map[string]*dirListing {
 	return ls
 }
 
-// saveListings writes ls to path through a temporary file and a rename,
-// so that a reader sees the old file or the new one, never half of one.
+// saveListings writes ls to path, by a rename (sidefile.Write).
 func saveListings(path string, ls map[string]*dirListing) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(encodeListings(ls))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return sidefile.Write(path, encodeListings(ls))
 }
 
 // encodeListings returns ls as a file: the folders in path order, each
@@ -219,59 +205,23 @@ func encodeListings(ls map[string]*dirListing) []byte {
 			}
 		}
 	}
-	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b))
+	return sidefile.Seal(b)
 }
 
 var errListings = errors.New("listing cache does not decode")
 
 // decodeListings is the inverse of encodeListings.
 func decodeListings(b []byte) (map[string]*dirListing, error) {
-	if len(b) < len(listingMagic)+4 || string(b[:len(listingMagic)]) != listingMagic ||
-		crc32.ChecksumIEEE(b[:len(b)-4]) != binary.BigEndian.Uint32(b[len(b)-4:]) {
+	body, ok := sidefile.Open(b, listingMagic)
+	if !ok {
 		return nil, errListings
 	}
 	// Names are substrings of one copy of the data: one allocation
 	// instead of one per name.
-	all := string(b[len(listingMagic) : len(b)-4])
-	b = b[len(listingMagic) : len(b)-4]
-	base := len(b)
-	bad := false
-	uv := func() uint64 {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			bad, v = true, 0
-		} else {
-			b = b[n:]
-		}
-		return v
-	}
-	sv := func() int64 {
-		v, n := binary.Varint(b)
-		if n <= 0 {
-			bad, v = true, 0
-		} else {
-			b = b[n:]
-		}
-		return v
-	}
-	str := func() string {
-		n := uv()
-		if bad || n > uint64(len(b)) {
-			bad = true
-			return ""
-		}
-		at := base - len(b)
-		b = b[n:]
-		return all[at : at+int(n)]
-	}
-	// Counts larger than the bytes left can hold are corruption, not a
-	// reason to allocate.
+	d := sidefile.NewSharingDecoder(body)
+	str := func() string { return d.String(d.Uvarint()) }
 	names := func() []string {
-		n := uv()
-		if bad || n > uint64(len(b)) {
-			bad = true
-			return nil
-		}
+		n := d.Count(1)
 		var out []string
 		if n > 0 {
 			out = make([]string, 0, n)
@@ -281,35 +231,35 @@ func decodeListings(b []byte) (map[string]*dirListing, error) {
 			// A name is one path element: a damaged cache must not lead
 			// the walk out of the tree.
 			if s == "" || s == "." || s == ".." || strings.ContainsRune(s, '/') || strings.ContainsRune(s, filepath.Separator) {
-				bad = true
+				d.Fail()
 			}
 			out = append(out, s)
 		}
 		return out
 	}
-	n := uv()
-	if bad || n > uint64(len(b)) {
+	n := d.Count(1)
+	if d.Failed() {
 		return nil, errListings
 	}
 	ls := make(map[string]*dirListing, n)
 	prev := ""
 	for range n {
-		shared := uv()
-		if bad || shared > uint64(len(prev)) {
+		shared := d.Uvarint()
+		if d.Failed() || shared > uint64(len(prev)) {
 			return nil, errListings
 		}
-		d := prev[:shared] + str()
+		dir := prev[:shared] + str()
 		l := &dirListing{}
-		l.stamp.dev, l.stamp.ino = uv(), uv()
-		l.stamp.mtime, l.stamp.ctime, l.listed = sv(), sv(), sv()
+		l.stamp.dev, l.stamp.ino = d.Uvarint(), d.Uvarint()
+		l.stamp.mtime, l.stamp.ctime, l.listed = d.Varint(), d.Varint(), d.Varint()
 		l.dirs, l.files = names(), names()
-		if bad || cmp.Compare(d, prev) <= 0 && len(ls) > 0 {
+		if d.Failed() || cmp.Compare(dir, prev) <= 0 && len(ls) > 0 {
 			return nil, errListings
 		}
-		ls[d] = l
-		prev = d
+		ls[dir] = l
+		prev = dir
 	}
-	if len(b) != 0 {
+	if d.Len() != 0 {
 		return nil, errListings
 	}
 	return ls, nil
