@@ -195,6 +195,12 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 		min(first_ts), max(last_ts)
 		FROM (` + strings.Join(parts, "\nUNION ALL\n") + `)
 		GROUP BY ` + group + `model`
+	return s.queryBuckets(ctx, dim, q, args)
+}
+
+// queryBuckets runs an aggregate query whose rows are key, quarter hour,
+// project, model, the sums, the count and the time bounds.
+func (s *Store) queryBuckets(ctx context.Context, dim usage.Dimension, q string, args []any) ([]usage.Bucket, error) {
 	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("aggregate: %w", formatError(err))
@@ -244,31 +250,9 @@ func recordKeyExpr(dim usage.Dimension) string {
 func (s *Store) aggregateRecords(ctx context.Context, f usage.Filter, dim usage.Dimension) ([]usage.Bucket, error) {
 	key := recordKeyExpr(dim)
 	cond, args := where(f)
-	rows, err := s.reader.QueryContext(ctx, `SELECT `+key+`, model, sum(cost), sum(input), sum(output),
+	return s.queryBuckets(ctx, dim, `SELECT `+key+`, 0, '', model, sum(cost), sum(input), sum(output),
 		sum(cache_creation_5m), sum(cache_creation_1h), sum(cache_read), sum(web_search_requests),
 		sum(web_fetch_requests), count(*), min(ts), max(ts)
 		FROM records`+cond+`
-		GROUP BY `+key+`, model`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("aggregate: %w", formatError(err))
-	}
-	defer rows.Close()
-	var out []usage.Bucket
-	for rows.Next() {
-		var (
-			b           usage.Bucket
-			first, last int64
-		)
-		if err := rows.Scan(&b.Key, &b.Model, &b.Cost, &b.Input, &b.Output, &b.CacheCreation5m,
-			&b.CacheCreation1h, &b.CacheRead, &b.WebSearchRequests, &b.WebFetchRequests,
-			&b.Entries, &first, &last); err != nil {
-			return nil, fmt.Errorf("aggregate: %w", formatError(err))
-		}
-		b.First, b.Last = fromMS(first), fromMS(last)
-		out = append(out, b)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("aggregate: %w", formatError(err))
-	}
-	return out, nil
+		GROUP BY `+key+`, model`, args)
 }
