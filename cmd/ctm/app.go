@@ -53,6 +53,16 @@ type app struct {
 	// checkpointed is closed when the checkpoint started after the last
 	// catch-up that wrote is done; nil when none was started.
 	checkpointed chan struct{}
+	// readsWhileCatchingUp is whether the command may read the store while
+	// a catch-up runs (ctm mcp, whose calls overlap); otherwise a first
+	// index may write the SQLite file in place (InPlaceFirstIndex).
+	readsWhileCatchingUp bool
+}
+
+// inPlaceIndexer is a store whose first index can write its file in place
+// (sqlite.Store).
+type inPlaceIndexer interface {
+	InPlaceFirstIndex()
 }
 
 // views returns the views of a's store at the time clock tells; nil
@@ -243,6 +253,9 @@ func checkClaudeDirs(dirs []string) error {
 func (a *app) catchUp(ctx context.Context, tty bool) error {
 	if err := checkClaudeDirs(a.cfg.ClaudeDirs); err != nil {
 		return err
+	}
+	if s, ok := a.store.(inPlaceIndexer); ok && !a.readsWhileCatchingUp {
+		s.InPlaceFirstIndex()
 	}
 	opts := a.ingestOptions()
 	var bar *progressBar

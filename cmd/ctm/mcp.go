@@ -39,8 +39,10 @@ func runMCPAt(ctx context.Context, args []string, env *environ, clock func() tim
 	if err := checkClaudeDirs(a.cfg.ClaudeDirs); err != nil {
 		return a.fail(err)
 	}
-	// Calls may overlap; one catch-up at a time keeps a single writer.
+	// Calls may overlap; one catch-up at a time keeps a single writer,
+	// and the others read while it runs.
 	var mu sync.Mutex
+	a.readsWhileCatchingUp = true
 	srv := mcpserver.New(mcpserver.Options{
 		Views: func(loc *time.Location) *views.Views {
 			v := a.views(clock)

@@ -198,8 +198,12 @@ func dump(t *testing.T, s *Store, q string) [][]any {
 
 func head(rows [][]any) [][]any { return rows[:min(len(rows), 3)] }
 
-// bulkCrashEnv names the database the bulk crash helper writes to.
-const bulkCrashEnv = "CTM_SQLITE_BULK_CRASH_DB"
+// bulkCrashEnv names the database the bulk crash helper writes to;
+// bulkCrashInPlace, when set, makes it write the file in place.
+const (
+	bulkCrashEnv     = "CTM_SQLITE_BULK_CRASH_DB"
+	bulkCrashInPlace = "CTM_SQLITE_BULK_CRASH_IN_PLACE"
+)
 
 // TestBulkCrashHelper is the child process of TestBulkCrash: it writes a
 // first index in a Bulk and kills itself (SIGKILL on Unix) at the end of
@@ -216,6 +220,9 @@ func TestBulkCrashHelper(t *testing.T) {
 	if _, err := s.writer.Exec(`PRAGMA cache_size = 16`); err != nil {
 		t.Fatalf("set cache size: %v", err)
 	}
+	if os.Getenv(bulkCrashInPlace) != "" {
+		s.InPlaceFirstIndex()
+	}
 	s.testHookBeforeCommit = func() {
 		p, err := os.FindProcess(os.Getpid())
 		if err == nil {
@@ -227,6 +234,9 @@ func TestBulkCrashHelper(t *testing.T) {
 	if err != nil || w == nil {
 		t.Fatalf("BeginBulk() = %v, %v", w, err)
 	}
+	if inPlace := os.Getenv(bulkCrashInPlace) != ""; w.(*Bulk).inPlace != inPlace {
+		t.Fatalf("the Bulk writes in place: %v, want %v", !inPlace, inPlace)
+	}
 	for _, b := range bulkBatches() {
 		if err := w.Apply(context.Background(), b); err != nil {
 			t.Fatalf("Bulk.Apply() = %v", err)
@@ -236,24 +246,46 @@ func TestBulkCrashHelper(t *testing.T) {
 	t.Fatalf("Commit returned %v; the process should have died before the commit", err)
 }
 
-// TestBulkCrash kills a process in the middle of a first index: the store
-// it leaves is the empty one it started from, with its indexes, and a
-// first index run again gives what a clean run gives.
+// TestBulkCrash kills a process in the middle of a first index, written
+// through the WAL or in place: the store it leaves is the empty one it
+// started from, with its indexes, and a first index run again gives what a
+// clean run gives.
 func TestBulkCrash(t *testing.T) {
+	t.Run("wal", func(t *testing.T) { testBulkCrash(t, false) })
+	t.Run("in place", func(t *testing.T) { testBulkCrash(t, true) })
+}
+
+func testBulkCrash(t *testing.T, inPlace bool) {
 	path := tempPath(t)
 	s := mustOpen(t, path)
 	schema := dump(t, s, `SELECT type, name, sql FROM sqlite_schema ORDER BY type, name`)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestBulkCrashHelper$", "-test.count=1")
 	cmd.Env = append(os.Environ(), bulkCrashEnv+"="+path)
+	if inPlace {
+		cmd.Env = append(cmd.Env, bulkCrashInPlace+"=1")
+	}
 	out, err := cmd.CombinedOutput()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != -1 {
 		t.Fatalf("helper process: %v, want it killed by a signal; output:\n%s", err, out)
 	}
-	if st, err := os.Stat(path + "-wal"); err != nil || st.Size() < 64<<10 {
+	if inPlace {
+		// Uncommitted pages in the file itself, and the hot journal
+		// that undoes them.
+		if st, err := os.Stat(path); err != nil || st.Size() < before.Size()+64<<10 {
+			t.Fatalf("database after the crash: %v, %v; want uncommitted pages past its %d bytes", st, err, before.Size())
+		}
+		if _, err := os.Stat(path + "-journal"); err != nil {
+			t.Fatalf("journal after the crash: %v", err)
+		}
+	} else if st, err := os.Stat(path + "-wal"); err != nil || st.Size() < 64<<10 {
 		t.Fatalf("WAL after the crash: %v, %v; want uncommitted pages on disk", st, err)
 	}
 	// The rollup's snapshot is written only once the commit is done.
@@ -268,6 +300,9 @@ func TestBulkCrash(t *testing.T) {
 	var check string
 	if err := s.reader.QueryRow(`PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 		t.Fatalf("integrity_check = %q, %v; want ok", check, err)
+	}
+	if mode := journalMode(t, s); mode != "wal" {
+		t.Errorf("journal mode after the crash = %q, want wal", mode)
 	}
 	if got := dump(t, s, `SELECT type, name, sql FROM sqlite_schema ORDER BY type, name`); !reflect.DeepEqual(got, schema) {
 		t.Errorf("schema after the crash differs:\n%v\nwant\n%v", got, schema)
@@ -556,4 +591,97 @@ func TestBulkHandsOverRollup(t *testing.T) {
 			}
 		}
 	})
+}
+
+// journalMode returns the journal mode of s's file.
+func journalMode(t *testing.T, s *Store) string {
+	t.Helper()
+	var mode string
+	if err := s.reader.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		t.Fatalf("PRAGMA journal_mode: %v", err)
+	}
+	return mode
+}
+
+// writeBulk writes bulkBatches through one Bulk of s and reports whether
+// it wrote in place.
+func writeBulk(t *testing.T, s *Store, beforeCommit func()) bool {
+	t.Helper()
+	w, err := s.BeginBulk(t.Context())
+	if err != nil || w == nil {
+		t.Fatalf("BeginBulk() = %v, %v", w, err)
+	}
+	for _, b := range bulkBatches() {
+		if err := w.Apply(t.Context(), b); err != nil {
+			t.Fatalf("Bulk.Apply() = %v", err)
+		}
+	}
+	if beforeCommit != nil {
+		beforeCommit()
+	}
+	if err := w.Commit(t.Context()); err != nil {
+		t.Fatalf("Commit() = %v", err)
+	}
+	return w.(*Bulk).inPlace
+}
+
+// TestBulkInPlace checks when a first index writes the file in place: only
+// when asked and when no other connection has the file open. It stores what
+// a first index through the WAL stores, leaves the file in WAL mode, and
+// another process that opens the store meanwhile waits for its commit.
+func TestBulkInPlace(t *testing.T) {
+	wal := mustOpen(t, tempPath(t))
+	if writeBulk(t, wal, nil) {
+		t.Fatal("a Bulk wrote in place without InPlaceFirstIndex")
+	}
+
+	// Another store on the file (another process, to SQLite) keeps it in
+	// WAL mode.
+	path := tempPath(t)
+	s := mustOpen(t, path)
+	s.InPlaceFirstIndex()
+	other := mustOpen(t, path)
+	if writeBulk(t, s, nil) {
+		t.Error("a Bulk wrote in place while another connection had the file open")
+	}
+	other.Close()
+
+	path = tempPath(t)
+	s = mustOpen(t, path)
+	s.InPlaceFirstIndex()
+	opened := make(chan error, 1)
+	inPlace := writeBulk(t, s, func() {
+		go func() {
+			o, err := Open(context.Background(), path, storetest.Prices)
+			if err == nil {
+				err = o.Close()
+			}
+			opened <- err
+		}()
+		// Long enough for the Open to have met the lock.
+		time.Sleep(100 * time.Millisecond)
+		select {
+		case err := <-opened:
+			t.Errorf("Open during an in-place first index returned %v before its commit", err)
+			opened <- err
+		default:
+		}
+	})
+	if !inPlace {
+		t.Fatal("the Bulk did not write in place")
+	}
+	if err := <-opened; err != nil {
+		t.Errorf("Open during an in-place first index = %v, want it to wait for the commit", err)
+	}
+	if mode := journalMode(t, s); mode != "wal" {
+		t.Errorf("journal mode after an in-place first index = %q, want wal", mode)
+	}
+	for _, q := range []string{`SELECT ` + recordColumns + ` FROM records ORDER BY key`,
+		`SELECT * FROM rollup ORDER BY qh, session_id, project, user, model`,
+		`SELECT * FROM prompts ORDER BY key`, `SELECT * FROM files ORDER BY path`,
+		`SELECT type, name, sql FROM sqlite_schema ORDER BY type, name`} {
+		if a, b := dump(t, wal, q), dump(t, s, q); !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: in place\n%v\nthrough the WAL\n%v", q, b, a)
+		}
+	}
 }

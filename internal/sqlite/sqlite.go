@@ -67,6 +67,11 @@ type Store struct {
 	// on the single writer connection.
 	bulkCheckpoint bool
 
+	// inPlace is whether a first index may write the database file in
+	// place (see InPlaceFirstIndex); readers is the read pool's size.
+	inPlace bool
+	readers int
+
 	// testHookBeforeCommit, when set, runs inside Apply after every row is
 	// written and before the commit; crash tests kill the process there.
 	testHookBeforeCommit func()
@@ -112,6 +117,10 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
 
+	if err := s.connectWriter(ctx); err != nil {
+		s.writer.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, formatError(err))
+	}
 	if err := s.migrate(ctx); err != nil {
 		s.writer.Close()
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
@@ -135,6 +144,7 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 	// Enough readers for every core plus a little slack for requests that
 	// wait on I/O; more would only add page caches that compete for memory.
 	n := max(4, runtime.NumCPU())
+	s.readers = n
 	s.reader.SetMaxOpenConns(n)
 	s.reader.SetMaxIdleConns(n)
 	if err := s.reader.PingContext(ctx); err != nil {
@@ -142,6 +152,26 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 		return nil, fmt.Errorf("open sqlite %q: %w", path, formatError(err))
 	}
 	return s, nil
+}
+
+// connectWriter opens the writer connection. Its journal_mode PRAGMA
+// fails with SQLITE_BUSY at once, without waiting, while another process
+// writes a first index in place (see InPlaceFirstIndex); then it waits
+// for that commit as busy_timeout waits for any other lock.
+func (s *Store) connectWriter(ctx context.Context) error {
+	deadline := time.Now().Add(busyTimeout)
+	for {
+		err := s.writer.PingContext(ctx)
+		var e *sqlite.Error
+		if err == nil || !errors.As(err, &e) || e.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // dsn returns the modernc.org/sqlite data source name for path. The
