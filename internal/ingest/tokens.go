@@ -44,31 +44,28 @@ func tokenInt(num []byte) int64 {
 // MaxTokenCount rejects the line (the error wraps ErrBadLine), a negative
 // one is set to 0 (the error wraps ErrBadValue); nil when all are sane.
 func checkTokens(t *usage.Tokens) error {
-	fields := [...]struct {
-		name string
-		v    *int64
-	}{
-		{"input_tokens", &t.Input},
-		{"output_tokens", &t.Output},
-		{"cache_creation_5m_tokens", &t.CacheCreation5m},
-		{"cache_creation_1h_tokens", &t.CacheCreation1h},
-		{"cache_read_tokens", &t.CacheRead},
-		{"web_search_requests", &t.WebSearchRequests},
-	}
-	for _, f := range fields {
-		if *f.v > MaxTokenCount {
-			return fmt.Errorf("%w: %s = %d exceeds %d", ErrBadLine, f.name, *f.v, MaxTokenCount)
+	// Values, not pointers into t: a pointer kept in a local array made
+	// t, and with it every record being parsed, escape to the heap.
+	vals := [...]int64{t.Input, t.Output, t.CacheCreation5m, t.CacheCreation1h, t.CacheRead, t.WebSearchRequests}
+	for i, v := range vals {
+		if v > MaxTokenCount {
+			return fmt.Errorf("%w: %s = %d exceeds %d", ErrBadLine, tokenFields[i], v, MaxTokenCount)
 		}
 	}
 	var negative []string
-	for _, f := range fields {
-		if *f.v < 0 {
-			negative = append(negative, f.name)
-			*f.v = 0
+	for i, v := range vals {
+		if v < 0 {
+			negative = append(negative, tokenFields[i])
 		}
 	}
-	if len(negative) > 0 {
-		return fmt.Errorf("%w: negative %v read as 0", ErrBadValue, negative)
+	if len(negative) == 0 {
+		return nil
 	}
-	return nil
+	t.Input, t.Output, t.CacheCreation5m = max(t.Input, 0), max(t.Output, 0), max(t.CacheCreation5m, 0)
+	t.CacheCreation1h, t.CacheRead, t.WebSearchRequests = max(t.CacheCreation1h, 0), max(t.CacheRead, 0), max(t.WebSearchRequests, 0)
+	return fmt.Errorf("%w: negative %v read as 0", ErrBadValue, negative)
 }
+
+// tokenFields names the counts checkTokens checks, in its order.
+var tokenFields = [...]string{"input_tokens", "output_tokens", "cache_creation_5m_tokens",
+	"cache_creation_1h_tokens", "cache_read_tokens", "web_search_requests"}
