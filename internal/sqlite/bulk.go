@@ -46,12 +46,11 @@ type Bulk struct {
 	// (see leaveWAL); the connection goes back to WAL when it ends.
 	inPlace bool
 
-	// seen maps the 128-bit hash of each stored key to what deciding
-	// Record.Prefer against the stored copy needs. Two independent
-	// 64-bit hashes make a false match (two keys, one hash) about as
-	// likely as 2^-100 for a million records.
+	// seen knows each stored key by two independent 64-bit hashes,
+	// which make a false match (two keys, one hash) about as likely as
+	// 2^-100 for a million records. The record in slot i has id i+1.
 	seed1, seed2 maphash.Seed
-	seen         map[[2]uint64]bulkSlot
+	seen         keySlots
 	next         int64 // id of the next record
 
 	// ids and names intern the strings that slots and rollup keys keep:
@@ -77,9 +76,11 @@ type Bulk struct {
 	done                     bool
 }
 
-// bulkSlot is a stored record as Record.Prefer compares it.
+// bulkSlot is a stored record as Record.Prefer compares it, and the
+// second hash of its key (see keySlots).
 type bulkSlot struct {
-	id, ts, output   int64
+	h2               uint64
+	ts, output       int64
 	session, project int32
 	agent, attrib    bool
 }
@@ -211,7 +212,7 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 	return &Bulk{
 		s: s, conn: conn, tx: tx, restore: restore, inPlace: inPlace,
 		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
-		seen: map[[2]uint64]bulkSlot{}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
+		seen: keySlots{at: map[uint64]int32{}}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
 		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}},
 		args: make([]any, 0, rowsPerInsert*(recordFields+1)),
 	}, nil
@@ -270,9 +271,9 @@ func (b *Bulk) rkey(r *usage.Record) bulkRKey {
 		project: b.intern(r.Project), user: b.intern(r.User), model: b.intern(r.Model)}
 }
 
-// slot returns what the map of keys keeps of r, stored under id.
-func (b *Bulk) slot(id int64, r *usage.Record) bulkSlot {
-	return bulkSlot{id: id, ts: ms(r.Timestamp), output: r.Output, session: b.intern(r.SessionID),
+// slot returns what the map of keys keeps of r.
+func (b *Bulk) slot(r *usage.Record) bulkSlot {
+	return bulkSlot{ts: ms(r.Timestamp), output: r.Output, session: b.intern(r.SessionID),
 		project: b.intern(r.Project), agent: r.Agent != "", attrib: r.Attribution != ""}
 }
 
@@ -299,19 +300,19 @@ func (b *Bulk) Apply(ctx context.Context, batch usage.Batch) error {
 		r := &rs[i]
 		r.Cost, _ = b.s.prices.Price(r)
 		h := [2]uint64{maphash.String(b.seed1, r.Key), maphash.String(b.seed2, r.Key)}
-		slot, stored := b.seen[h]
+		i, stored := b.seen.find(h)
 		if !stored {
-			b.seen[h] = b.slot(b.next, r)
+			b.seen.add(h, b.slot(r))
 			b.rollup.add(b.rkey(r), r, 1)
 			if err := b.queue(ctx, r); err != nil {
 				return err
 			}
 			continue
 		}
-		if !slot.replacedBy(r, b.names) {
+		if !b.seen.slot(i).replacedBy(r, b.names) {
 			continue
 		}
-		if err := b.replace(ctx, h, slot, r); err != nil {
+		if err := b.replace(ctx, int64(i)+1, r); err != nil {
 			return err
 		}
 	}
@@ -415,13 +416,16 @@ func (b *Bulk) flush(ctx context.Context) error {
 	return nil
 }
 
-// replace stores r over the stored copy in slot, moving its sums in the
+// replace stores r over the stored copy with id, moving its sums in the
 // rollup from the old copy's row to r's.
-func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage.Record) error {
-	b.seen[h] = b.slot(slot.id, r)
+func (b *Bulk) replace(ctx context.Context, id int64, r *usage.Record) error {
+	sl := b.seen.slot(int32(id - 1))
+	h2 := sl.h2
+	*sl = b.slot(r)
+	sl.h2 = h2
 	// The stored copy may still be queued: replace it there.
-	if first := b.next - int64(len(b.pend)); slot.id >= first {
-		old := &b.pend[slot.id-first]
+	if first := b.next - int64(len(b.pend)); id >= first {
+		old := &b.pend[id-first]
 		b.take(old, r)
 		*old = *r
 		return nil
@@ -442,7 +446,7 @@ func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage
 		old usage.Record
 		ts  int64
 	)
-	if err := b.read.QueryRowContext(ctx, slot.id).Scan(&ts, &old.SessionID, &old.Project, &old.User,
+	if err := b.read.QueryRowContext(ctx, id).Scan(&ts, &old.SessionID, &old.Project, &old.User,
 		&old.Model, &old.Input, &old.Output, &old.CacheCreation5m, &old.CacheCreation1h,
 		&old.CacheRead, &old.WebSearchRequests, &old.WebFetchRequests, &old.Cost); err != nil {
 		return fmt.Errorf("bulk: read record %q: %w", r.Key, formatError(err))
@@ -450,7 +454,7 @@ func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage
 	old.Timestamp = fromMS(ts)
 	b.take(&old, r)
 	args := appendRecordArgs(make([]any, 0, recordFields+1), r)
-	args = append(args, slot.id)
+	args = append(args, id)
 	if _, err := b.update.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("bulk: replace record %q: %w", r.Key, formatError(err))
 	}
@@ -502,7 +506,7 @@ func (b *Bulk) commit(ctx context.Context) error {
 	// Nothing below needs the maps that deduplicated records and
 	// prompts or the rollup's (the handover holds its rows): let the
 	// collector have them before the index builds.
-	b.seen, b.seenPrompts, b.ids, b.pend, b.rollup = nil, nil, nil, nil, bulkRollup{}
+	b.seen, b.seenPrompts, b.ids, b.pend, b.rollup = keySlots{}, nil, nil, nil, bulkRollup{}
 	for _, q := range b.restore {
 		if _, err := b.tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk: %s: %w", q, formatError(err))

@@ -685,3 +685,30 @@ func TestBulkInPlace(t *testing.T) {
 		}
 	}
 }
+
+// TestKeySlots checks the map of keys of a Bulk with keys whose first
+// hashes collide, which real hashes make too rare to meet.
+func TestKeySlots(t *testing.T) {
+	k := keySlots{at: map[uint64]int32{}}
+	hashes := [][2]uint64{{1, 1}, {1, 2}, {2, 1}, {1, 3}}
+	for n := range 3 * slotChunk {
+		hashes = append(hashes, [2]uint64{uint64(n % 1000), uint64(n + 10)})
+	}
+	for i, h := range hashes {
+		if _, ok := k.find(h); ok {
+			t.Fatalf("find(%v) before add: found", h)
+		}
+		if got := k.add(h, bulkSlot{ts: int64(i)}); got != int32(i) {
+			t.Fatalf("add(%v) = %d, want %d", h, got, i)
+		}
+	}
+	for i, h := range hashes {
+		j, ok := k.find(h)
+		if !ok || j != int32(i) || k.slot(j).ts != int64(i) || k.slot(j).h2 != h[1] {
+			t.Errorf("find(%v) = %d, %v (slot %+v), want %d", h, j, ok, *k.slot(j), i)
+		}
+	}
+	if _, ok := k.find([2]uint64{1, 4}); ok {
+		t.Error("find of a key never added, whose first hash others have: found")
+	}
+}
