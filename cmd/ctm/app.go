@@ -265,13 +265,15 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	var (
 		large   sync.Once
 		restore func()
+		mem     *memoryCap
 	)
 	opts.Progress = func(done, total int64) {
 		if total > largeCatchUp {
 			// A first index collects at Go's usual pace, which holds
 			// its peak memory to the usual bound (on 512 MB of long
 			// sessions, 50 cut peak RSS from about 120 to 95 MB but
-			// cost 5-10 % of the time). The pace it found comes back
+			// cost 5-10 % of the time), and under a soft memory limit
+			// (see memoryCap). The pace and limit it found come back
 			// afterwards, for the report or long-running command that
 			// follows.
 			large.Do(func() {
@@ -279,7 +281,13 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 					old := debug.SetGCPercent(largeCatchUpGCPercent)
 					restore = func() { debug.SetGCPercent(old) }
 				}
+				if os.Getenv("GOMEMLIMIT") == "" {
+					mem = capMemory()
+				}
 			})
+			if mem != nil {
+				mem.adjust()
+			}
 		}
 		bar.update(done, total)
 	}
@@ -287,6 +295,9 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	res, err := in.Run(ctx) // Progress runs on this goroutine
 	if restore != nil {
 		restore()
+	}
+	if mem != nil {
+		mem.release()
 	}
 	bar.finish()
 	if err != nil {
