@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -51,11 +50,21 @@ type Bulk struct {
 	seen         map[[2]uint64]bulkSlot
 	next         int64 // id of the next record
 
-	// ids and names intern the strings that slots and rollup keys keep:
-	// an int32 in place of each, so that the map of keys and the rollup,
-	// which grow with the records, cost tens of bytes a row.
+	// ids and names intern the strings that slots, rollup keys and
+	// record_rows keep: an int32 in place of each, so that the map of
+	// keys and the rollup, which grow with the records, cost tens of
+	// bytes a row. The id of a string is its id in the interned table
+	// too, which BeginBulk emptied (no record refers to it); the first
+	// stored of names are in the table, the rest are inserted before
+	// the next records.
 	ids    map[string]int32
 	names  []string
+	stored int
+	// last and lastID are the string and id of each interned field of
+	// the record interned last: a record mostly repeats its
+	// predecessor's, which a comparison finds faster than the map.
+	last   [internedFields]string
+	lastID [internedFields]int64
 	rollup bulkRollup
 	// stale lists rollup rows that lost a record at one of their time
 	// bounds; Commit recomputes their bounds from records.
@@ -174,8 +183,16 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup`); err != nil {
 		return nil, fmt.Errorf("bulk: clear rollup: %w", formatError(err))
 	}
+	// No record refers to an interned string: the Bulk numbers them
+	// afresh, as it interns them, from the empty string's 0.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM interned`); err != nil {
+		return nil, fmt.Errorf("bulk: clear interned strings: %w", formatError(err))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO interned (id, value) VALUES (0, '')`); err != nil {
+		return nil, fmt.Errorf("bulk: clear interned strings: %w", formatError(err))
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT type, name, sql FROM sqlite_schema
-		WHERE tbl_name IN ('records', 'prompts') AND type IN ('index', 'trigger') AND sql IS NOT NULL
+		WHERE tbl_name IN ('record_rows', 'prompts') AND type IN ('index', 'trigger') AND sql IS NOT NULL
 		ORDER BY type, name`)
 	if err != nil {
 		return nil, fmt.Errorf("bulk: read schema: %w", formatError(err))
@@ -202,46 +219,56 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 		s: s, conn: conn, tx: tx, restore: restore,
 		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
 		seen: map[[2]uint64]bulkSlot{}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
-		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}},
+		ids: map[string]int32{"": 0}, names: []string{""}, stored: 1, rollup: bulkRollup{at: map[bulkRKey]int32{}},
 		args: make([]any, 0, rowsPerInsert*(recordFields+1)),
 	}, nil
 }
 
 // bulkInsert returns a plain INSERT of n records with their ids, bound by
-// appendBulkArgs. Binding a string costs the driver a C allocation and
-// two locked calls into SQLite, binding NULL one call; a third of a
-// record's strings are usually empty (user, machine, agent, attribution,
-// often speed and inference_geo), so they are bound as NULL and stored
-// as ”.
+// appendBulkArgs.
 func bulkInsert(n int) string {
-	row := "(?, ?, " + strings.Repeat("ifnull(?, ''), ", 2) + "?, " + strings.Repeat("ifnull(?, ''), ", 6) +
-		"?, " + strings.Repeat("ifnull(?, ''), ", 5) + strings.Repeat("?, ", 8) + "ifnull(?, ''), ifnull(?, ''))"
-	var b strings.Builder
-	b.WriteString("INSERT INTO records (id, " + recordColumns + ") VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
+	return "INSERT INTO record_rows (id, " + recordColumns + ") VALUES " + placeholders(n, recordFields+1)
+}
+
+// appendBulkArgs appends id and r's record_rows values for bulkInsert.
+// Binding a string costs the driver a C allocation and two locked calls
+// into SQLite, binding an integer or NULL one call: only the key is left
+// a string, and message_id and request_id when the key does not tell
+// them.
+func (b *Bulk) appendBulkArgs(args []any, id int64, r *usage.Record) []any {
+	msg, req := keyIDs(r)
+	f := internedStrings(r)
+	var v [internedFields]int64
+	for i, s := range f {
+		if s == b.last[i] {
+			v[i] = b.lastID[i]
+			continue
 		}
-		b.WriteString(row)
+		v[i] = int64(b.intern(s))
+		b.last[i], b.lastID[i] = s, v[i]
 	}
-	return b.String()
-}
-
-// appendBulkArgs appends id and r's column values for bulkInsert.
-func appendBulkArgs(args []any, id int64, r *usage.Record) []any {
-	return append(args, id, r.Key, orNull(r.MessageID), orNull(r.RequestID), ms(r.Timestamp), orNull(r.Model),
-		orNull(r.SessionID), orNull(r.Project), orNull(r.CWD), orNull(r.GitBranch), orNull(r.Version), r.IsSidechain,
-		orNull(r.ServiceTier), orNull(r.Speed), orNull(r.InferenceGeo), orNull(r.User), orNull(r.Machine), r.Input, r.Output,
+	return append(args, id, r.Key, msg, req, ms(r.Timestamp), v[0], v[1], v[2], v[3], v[4], v[5],
+		r.IsSidechain, v[6], v[7], v[8], v[9], v[10], r.Input, r.Output,
 		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests,
-		r.WebFetchRequests, int64(r.Cost), orNull(r.Agent), orNull(r.Attribution))
+		r.WebFetchRequests, int64(r.Cost), v[11], v[12])
 }
 
-// orNull returns s, or nil for the empty string.
-func orNull(s string) any {
-	if s == "" {
-		return nil
+// storeNames inserts the strings interned since the last call into the
+// interned table, before records that refer to them.
+func (b *Bulk) storeNames(ctx context.Context) error {
+	for b.stored < len(b.names) {
+		part := b.names[b.stored:min(b.stored+internChunk, len(b.names))]
+		args := make([]any, 0, 2*len(part))
+		for i, name := range part {
+			args = append(args, b.stored+i, name)
+		}
+		if _, err := b.tx.ExecContext(ctx, `INSERT INTO interned (id, value) VALUES `+
+			placeholders(len(part), 2), args...); err != nil {
+			return fmt.Errorf("bulk: interned strings: %w", formatError(err))
+		}
+		b.stored += len(part)
 	}
-	return s
+	return nil
 }
 
 func (b *Bulk) intern(s string) int32 {
@@ -395,7 +422,10 @@ func (b *Bulk) flush(ctx context.Context) error {
 	first := b.next - int64(len(b.pend))
 	b.args = b.args[:0]
 	for i := range b.pend {
-		b.args = appendBulkArgs(b.args, first+int64(i), &b.pend[i])
+		b.args = b.appendBulkArgs(b.args, first+int64(i), &b.pend[i])
+	}
+	if err := b.storeNames(ctx); err != nil {
+		return err
 	}
 	if err := b.exec(ctx, &b.insert, len(b.pend) == rowsPerInsert, bulkInsert, len(b.pend), b.args); err != nil {
 		return fmt.Errorf("bulk: records %q to %q: %w", b.pend[0].Key, b.pend[len(b.pend)-1].Key, formatError(err))
@@ -423,7 +453,7 @@ func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage
 			web_fetch_requests, cost FROM records WHERE id = ?`); err != nil {
 			return fmt.Errorf("bulk: prepare: %w", formatError(err))
 		}
-		if b.update, err = b.tx.PrepareContext(ctx, `UPDATE records SET (`+recordColumns+`) = `+
+		if b.update, err = b.tx.PrepareContext(ctx, `UPDATE record_rows SET (`+recordColumns+`) = `+
 			placeholders(1, recordFields)+` WHERE id = ?`); err != nil {
 			return fmt.Errorf("bulk: prepare: %w", formatError(err))
 		}
@@ -439,8 +469,11 @@ func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage
 	}
 	old.Timestamp = fromMS(ts)
 	b.take(&old, r)
-	args := appendRecordArgs(make([]any, 0, recordFields+1), r)
-	args = append(args, slot.id)
+	args := b.appendBulkArgs(make([]any, 0, recordFields+2), slot.id, r)
+	args = append(args[1:], slot.id)
+	if err := b.storeNames(ctx); err != nil {
+		return err
+	}
 	if _, err := b.update.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("bulk: replace record %q: %w", r.Key, formatError(err))
 	}
