@@ -450,7 +450,7 @@ func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage
 		var err error
 		if b.read, err = b.tx.PrepareContext(ctx, `SELECT ts, session_id, project, user, model,
 			input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-			web_fetch_requests, cost FROM records WHERE id = ?`); err != nil {
+			web_fetch_requests, cost FROM record_rows WHERE id = ?`); err != nil {
 			return fmt.Errorf("bulk: prepare: %w", formatError(err))
 		}
 		if b.update, err = b.tx.PrepareContext(ctx, `UPDATE record_rows SET (`+recordColumns+`) = `+
@@ -458,16 +458,24 @@ func (b *Bulk) replace(ctx context.Context, h [2]uint64, slot bulkSlot, r *usage
 			return fmt.Errorf("bulk: prepare: %w", formatError(err))
 		}
 	}
+	// The stored strings are ids of the Bulk's own names.
 	var (
-		old usage.Record
-		ts  int64
+		old                           usage.Record
+		ts                            int64
+		session, project, user, model int32
 	)
-	if err := b.read.QueryRowContext(ctx, slot.id).Scan(&ts, &old.SessionID, &old.Project, &old.User,
-		&old.Model, &old.Input, &old.Output, &old.CacheCreation5m, &old.CacheCreation1h,
+	if err := b.read.QueryRowContext(ctx, slot.id).Scan(&ts, &session, &project, &user,
+		&model, &old.Input, &old.Output, &old.CacheCreation5m, &old.CacheCreation1h,
 		&old.CacheRead, &old.WebSearchRequests, &old.WebFetchRequests, &old.Cost); err != nil {
 		return fmt.Errorf("bulk: read record %q: %w", r.Key, formatError(err))
 	}
+	for _, id := range []int32{session, project, user, model} {
+		if id < 0 || int(id) >= len(b.names) {
+			return fmt.Errorf("bulk: read record %q: string id %d out of range", r.Key, id)
+		}
+	}
 	old.Timestamp = fromMS(ts)
+	old.SessionID, old.Project, old.User, old.Model = b.names[session], b.names[project], b.names[user], b.names[model]
 	b.take(&old, r)
 	args := b.appendBulkArgs(make([]any, 0, recordFields+2), slot.id, r)
 	args = append(args[1:], slot.id)
