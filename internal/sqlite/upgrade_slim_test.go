@@ -106,9 +106,18 @@ func TestSlimMigrationKeepsRecords(t *testing.T) {
 		if err != nil || err2 != nil || !reflect.DeepEqual(got, exp) {
 			t.Errorf("%s: Records() = %v, %v\nwant %v, %v", when, got, err, exp, err2)
 		}
+		// Both stores keep the rollup the same way; the sums of their
+		// records tell whether that way is right.
 		rollup := `SELECT * FROM rollup ORDER BY qh, session_id, project, user, model`
+		summed := `SELECT ts / 900000 - (ts % 900000 < 0) AS qh, session_id, project, user, model, sum(cost),
+			sum(input), sum(output), sum(cache_creation_5m), sum(cache_creation_1h), sum(cache_read),
+			sum(web_search_requests), sum(web_fetch_requests), count(*), min(ts), max(ts)
+			FROM records GROUP BY 1, session_id, project, user, model ORDER BY 1, session_id, project, user, model`
 		if a, b := dump(t, s, rollup), dump(t, ref, rollup); !reflect.DeepEqual(a, b) {
 			t.Errorf("%s: rollup = %v\nwant %v", when, a, b)
+		}
+		if a, b := dump(t, s, rollup), dump(t, s, summed); !reflect.DeepEqual(a, b) {
+			t.Errorf("%s: rollup = %v\nwant the sums of the records %v", when, a, b)
 		}
 		for _, f := range []usage.Filter{{}, {Project: "/home/u/ü"}, {SessionID: "s-2"}, {Model: "claude-sonnet-4-5"},
 			{User: "alice"}, {Project: "none"}, {Since: day.Add(7 * time.Minute), Until: day.Add(100 * time.Minute)}} {
@@ -134,14 +143,27 @@ func TestSlimMigrationKeepsRecords(t *testing.T) {
 	compare("after the migration")
 
 	// A preferred copy moves a record to a new session and model, through
-	// the rollup trigger; a new record brings new strings.
-	more := []usage.Record{recs[5], recs[0]}
+	// the rollup trigger; one with a known agent and fast speed changes
+	// only the cost of its rollup row; an equal copy changes nothing; a
+	// new record brings new strings.
+	more := []usage.Record{recs[5], recs[0], recs[4], recs[8]}
 	more[0].Output, more[0].SessionID, more[0].Model = 1000, "s-new", "claude-haiku-4-5"
 	more[1].Key, more[1].MessageID, more[1].Project = "msg_new:req_0", "msg_new", "/new"
+	more[2].Agent, more[2].Speed = "Plan", "fast"
 	for _, st := range []*Store{s, ref} {
 		if err := st.Apply(ctx, usage.Batch{Records: slices.Clone(more)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	compare("after Apply")
+	got, err := s.Records(ctx, usage.Filter{}, usage.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got {
+		if r.Key == recs[4].Key && (r.Speed != "fast" || r.Cost == want[slices.IndexFunc(want,
+			func(w usage.Record) bool { return w.Key == r.Key })].Cost) {
+			t.Errorf("record %q after a fast copy = speed %q, cost %d; want fast at another cost", r.Key, r.Speed, r.Cost)
+		}
+	}
 }
