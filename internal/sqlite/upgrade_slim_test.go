@@ -167,3 +167,43 @@ func TestSlimMigrationKeepsRecords(t *testing.T) {
 		}
 	}
 }
+
+// TestInternedAcrossProcesses: two stores on one database (as two ctm
+// processes) intern strings in turn, each between the other's
+// transactions, and every record reads back with its own strings.
+func TestInternedAcrossProcesses(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	a, b := mustOpen(t, path), mustOpen(t, path)
+	rec := func(i int, session, project string) usage.Record {
+		return usage.Record{Key: "m" + strconv.Itoa(i) + ":r", MessageID: "m" + strconv.Itoa(i), RequestID: "r",
+			Timestamp: day.Add(time.Duration(i) * time.Minute), Model: "claude-opus-4-6",
+			SessionID: session, Project: project, Tokens: usage.Tokens{Output: int64(i + 1)}}
+	}
+	var want []usage.Record
+	for i, w := range []struct {
+		st               *Store
+		session, project string
+	}{{a, "s1", "/p1"}, {b, "s2", "/p1"}, {a, "s2", "/p3"}, {b, "s4", "/p3"}, {a, "s4", "s1"}, {b, "/p1", "s5"}} {
+		r := rec(i, w.session, w.project)
+		if err := w.st.Apply(ctx, usage.Batch{Records: []usage.Record{r}}); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	for _, st := range []*Store{a, b} {
+		got, err := st.Records(ctx, usage.Filter{}, usage.Page{})
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("Records() = %d records, %v; want %d", len(got), err, len(want))
+		}
+		for i := range got {
+			if g, w := got[i], want[i]; g.Key != w.Key || g.SessionID != w.SessionID || g.Project != w.Project || g.Model != w.Model {
+				t.Errorf("record %d = %q %q %q %q, want %q %q %q %q", i, g.Key, g.SessionID, g.Project, g.Model,
+					w.Key, w.SessionID, w.Project, w.Model)
+			}
+		}
+		if n, err := st.CountRecords(ctx, usage.Filter{SessionID: "s2"}); n != 2 || err != nil {
+			t.Errorf("CountRecords(session s2) = %d, %v; want 2", n, err)
+		}
+	}
+}
