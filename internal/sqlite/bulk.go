@@ -676,14 +676,20 @@ func (b *Bulk) fixBounds(ctx context.Context, h *handover) error {
 	if h.st.tooBig {
 		return nil
 	}
+	// Prepared once, as in staleBounds.
+	st, err := b.tx.PrepareContext(ctx, `SELECT first_ts, last_ts FROM rollup
+		WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`)
+	if err != nil {
+		return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+	}
+	defer st.Close()
 	for j, k := range b.stale {
 		if h.stale[j] < 0 {
 			continue
 		}
 		r := &h.st.rows[h.stale[j]]
-		if err := b.tx.QueryRowContext(ctx, `SELECT first_ts, last_ts FROM rollup
-			WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`,
-			k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]).Scan(&r.first, &r.last); err != nil {
+		if err := st.QueryRowContext(ctx, k.qh, b.names[k.session], b.names[k.project], b.names[k.user],
+			b.names[k.model]).Scan(&r.first, &r.last); err != nil {
 			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
 		}
 	}
