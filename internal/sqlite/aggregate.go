@@ -229,30 +229,43 @@ func (s *Store) queryBuckets(ctx context.Context, dim usage.Dimension, q string,
 	return out, nil
 }
 
-// agentLabelExpr is usage.Record.AgentLabel in SQL.
-const agentLabelExpr = `CASE WHEN agent <> '' THEN agent WHEN is_sidechain <> 0 THEN '` +
-	usage.AgentSubagent + `' ELSE '` + usage.AgentMain + `' END`
-
-// recordKeyExpr is the group key of a dimension summed from records.
-func recordKeyExpr(dim usage.Dimension) string {
+// recordKeyExpr returns the group key of a dimension summed from
+// record_rows, as an interned id, and the SQL that turns the key k into
+// its label. AgentLabel's two labels of agents without a name are keys
+// -1 and -2, which no id is.
+func recordKeyExpr(dim usage.Dimension) (key, label string) {
 	switch dim {
 	case usage.ByBranch:
-		return "git_branch"
+		return "git_branch", internedValue("k")
 	case usage.ByAgent:
-		return agentLabelExpr
+		return "CASE WHEN agent <> 0 THEN agent WHEN is_sidechain <> 0 THEN -1 ELSE -2 END",
+			"CASE k WHEN -1 THEN '" + usage.AgentSubagent + "' WHEN -2 THEN '" + usage.AgentMain +
+				"' ELSE " + internedValue("k") + " END"
 	}
-	return "attribution"
+	return "attribution", internedValue("k")
 }
 
 // aggregateRecords sums the records that pass f by a dimension that only
-// records hold, in one GROUP BY over records: SQLite sorts the rows it
-// reads, which costs far less than scanning them out one by one.
+// records hold, in one GROUP BY over record_rows: SQLite sorts the rows it
+// reads, which costs far less than scanning them out one by one. The
+// rows are grouped by the ids of their strings, which look up each
+// string once a group instead of once a row; the groups are then summed
+// again by their strings, which an agent named as one of AgentLabel's
+// labels shares with the records it labels.
 func (s *Store) aggregateRecords(ctx context.Context, f usage.Filter, dim usage.Dimension) ([]usage.Bucket, error) {
-	key := recordKeyExpr(dim)
-	cond, args := where(f)
-	return s.queryBuckets(ctx, dim, `SELECT `+key+`, 0, '', model, sum(cost), sum(input), sum(output),
+	key, label := recordKeyExpr(dim)
+	cond, args := rowsWhere(f)
+	return s.queryBuckets(ctx, dim, `SELECT label, 0, '', model, sum(cost), sum(input), sum(output),
 		sum(cache_creation_5m), sum(cache_creation_1h), sum(cache_read), sum(web_search_requests),
-		sum(web_fetch_requests), count(*), min(ts), max(ts)
-		FROM records`+cond+`
-		GROUP BY `+key+`, model`, args)
+		sum(web_fetch_requests), sum(entries), min(first_ts), max(last_ts)
+		FROM (SELECT `+label+` AS label, `+internedValue("m")+` AS model, g.* FROM (
+			SELECT `+key+` AS k, model AS m, sum(cost) AS cost, sum(input) AS input,
+				sum(output) AS output, sum(cache_creation_5m) AS cache_creation_5m,
+				sum(cache_creation_1h) AS cache_creation_1h, sum(cache_read) AS cache_read,
+				sum(web_search_requests) AS web_search_requests,
+				sum(web_fetch_requests) AS web_fetch_requests, count(*) AS entries,
+				min(ts) AS first_ts, max(ts) AS last_ts
+			FROM record_rows`+cond+`
+			GROUP BY k, m) g)
+		GROUP BY label, model`, args)
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -53,11 +52,21 @@ type Bulk struct {
 	seen         keySlots
 	next         int64 // id of the next record
 
-	// ids and names intern the strings that slots and rollup keys keep:
-	// an int32 in place of each, so that the map of keys and the rollup,
-	// which grow with the records, cost tens of bytes a row.
+	// ids and names intern the strings that slots, rollup keys and
+	// record_rows keep: an int32 in place of each, so that the map of
+	// keys and the rollup, which grow with the records, cost tens of
+	// bytes a row. The id of a string is its id in the interned table
+	// too, which BeginBulk emptied (no record refers to it); the first
+	// stored of names are in the table, the rest are inserted before
+	// the next records.
 	ids    map[string]int32
 	names  []string
+	stored int
+	// last and lastID are the string and id of each interned field of
+	// the record interned last: a record mostly repeats its
+	// predecessor's, which a comparison finds faster than the map.
+	last   [internedFields]string
+	lastID [internedFields]int64
 	rollup bulkRollup
 	// stale lists rollup rows that lost a record at one of their time
 	// bounds; Commit recomputes their bounds from records.
@@ -185,8 +194,16 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup`); err != nil {
 		return nil, fmt.Errorf("bulk: clear rollup: %w", formatError(err))
 	}
+	// No record refers to an interned string: the Bulk numbers them
+	// afresh, as it interns them, from the empty string's 0.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM interned`); err != nil {
+		return nil, fmt.Errorf("bulk: clear interned strings: %w", formatError(err))
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO interned (id, value) VALUES (0, '')`); err != nil {
+		return nil, fmt.Errorf("bulk: clear interned strings: %w", formatError(err))
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT type, name, sql FROM sqlite_schema
-		WHERE tbl_name IN ('records', 'prompts') AND type IN ('index', 'trigger') AND sql IS NOT NULL
+		WHERE tbl_name IN ('record_rows', 'prompts') AND type IN ('index', 'trigger') AND sql IS NOT NULL
 		ORDER BY type, name`)
 	if err != nil {
 		return nil, fmt.Errorf("bulk: read schema: %w", formatError(err))
@@ -213,46 +230,56 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 		s: s, conn: conn, tx: tx, restore: restore, inPlace: inPlace,
 		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
 		seen: keySlots{at: map[uint64]int32{}}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
-		ids: map[string]int32{}, rollup: bulkRollup{at: map[bulkRKey]int32{}},
+		ids: map[string]int32{"": 0}, names: []string{""}, stored: 1, rollup: bulkRollup{at: map[bulkRKey]int32{}},
 		args: make([]any, 0, rowsPerInsert*(recordFields+1)),
 	}, nil
 }
 
 // bulkInsert returns a plain INSERT of n records with their ids, bound by
-// appendBulkArgs. Binding a string costs the driver a C allocation and
-// two locked calls into SQLite, binding NULL one call; a third of a
-// record's strings are usually empty (user, machine, agent, attribution,
-// often speed and inference_geo), so they are bound as NULL and stored
-// as ”.
+// appendBulkArgs.
 func bulkInsert(n int) string {
-	row := "(?, ?, " + strings.Repeat("ifnull(?, ''), ", 2) + "?, " + strings.Repeat("ifnull(?, ''), ", 6) +
-		"?, " + strings.Repeat("ifnull(?, ''), ", 5) + strings.Repeat("?, ", 8) + "ifnull(?, ''), ifnull(?, ''))"
-	var b strings.Builder
-	b.WriteString("INSERT INTO records (id, " + recordColumns + ") VALUES ")
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
+	return "INSERT INTO record_rows (id, " + recordColumns + ") VALUES " + placeholders(n, recordFields+1)
+}
+
+// appendBulkArgs appends id and r's record_rows values for bulkInsert.
+// Binding a string costs the driver a C allocation and two locked calls
+// into SQLite, binding an integer or NULL one call: only the key is left
+// a string, and message_id and request_id when the key does not tell
+// them.
+func (b *Bulk) appendBulkArgs(args []any, id int64, r *usage.Record) []any {
+	msg, req := keyIDs(r)
+	f := internedStrings(r)
+	var v [internedFields]int64
+	for i, s := range f {
+		if s == b.last[i] {
+			v[i] = b.lastID[i]
+			continue
 		}
-		b.WriteString(row)
+		v[i] = int64(b.intern(s))
+		b.last[i], b.lastID[i] = s, v[i]
 	}
-	return b.String()
-}
-
-// appendBulkArgs appends id and r's column values for bulkInsert.
-func appendBulkArgs(args []any, id int64, r *usage.Record) []any {
-	return append(args, id, r.Key, orNull(r.MessageID), orNull(r.RequestID), ms(r.Timestamp), orNull(r.Model),
-		orNull(r.SessionID), orNull(r.Project), orNull(r.CWD), orNull(r.GitBranch), orNull(r.Version), r.IsSidechain,
-		orNull(r.ServiceTier), orNull(r.Speed), orNull(r.InferenceGeo), orNull(r.User), orNull(r.Machine), r.Input, r.Output,
+	return append(args, id, r.Key, msg, req, ms(r.Timestamp), v[0], v[1], v[2], v[3], v[4], v[5],
+		r.IsSidechain, v[6], v[7], v[8], v[9], v[10], r.Input, r.Output,
 		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests,
-		r.WebFetchRequests, int64(r.Cost), orNull(r.Agent), orNull(r.Attribution))
+		r.WebFetchRequests, int64(r.Cost), v[11], v[12])
 }
 
-// orNull returns s, or nil for the empty string.
-func orNull(s string) any {
-	if s == "" {
-		return nil
+// storeNames inserts the strings interned since the last call into the
+// interned table, before records that refer to them.
+func (b *Bulk) storeNames(ctx context.Context) error {
+	for b.stored < len(b.names) {
+		part := b.names[b.stored:min(b.stored+internChunk, len(b.names))]
+		args := make([]any, 0, 2*len(part))
+		for i, name := range part {
+			args = append(args, b.stored+i, name)
+		}
+		if _, err := b.tx.ExecContext(ctx, `INSERT INTO interned (id, value) VALUES `+
+			placeholders(len(part), 2), args...); err != nil {
+			return fmt.Errorf("bulk: interned strings: %w", formatError(err))
+		}
+		b.stored += len(part)
 	}
-	return s
+	return nil
 }
 
 func (b *Bulk) intern(s string) int32 {
@@ -406,7 +433,10 @@ func (b *Bulk) flush(ctx context.Context) error {
 	first := b.next - int64(len(b.pend))
 	b.args = b.args[:0]
 	for i := range b.pend {
-		b.args = appendBulkArgs(b.args, first+int64(i), &b.pend[i])
+		b.args = b.appendBulkArgs(b.args, first+int64(i), &b.pend[i])
+	}
+	if err := b.storeNames(ctx); err != nil {
+		return err
 	}
 	if err := b.exec(ctx, &b.insert, len(b.pend) == rowsPerInsert, bulkInsert, len(b.pend), b.args); err != nil {
 		return fmt.Errorf("bulk: records %q to %q: %w", b.pend[0].Key, b.pend[len(b.pend)-1].Key, formatError(err))
@@ -434,27 +464,38 @@ func (b *Bulk) replace(ctx context.Context, id int64, r *usage.Record) error {
 		var err error
 		if b.read, err = b.tx.PrepareContext(ctx, `SELECT ts, session_id, project, user, model,
 			input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-			web_fetch_requests, cost FROM records WHERE id = ?`); err != nil {
+			web_fetch_requests, cost FROM record_rows WHERE id = ?`); err != nil {
 			return fmt.Errorf("bulk: prepare: %w", formatError(err))
 		}
-		if b.update, err = b.tx.PrepareContext(ctx, `UPDATE records SET (`+recordColumns+`) = `+
+		if b.update, err = b.tx.PrepareContext(ctx, `UPDATE record_rows SET (`+recordColumns+`) = `+
 			placeholders(1, recordFields)+` WHERE id = ?`); err != nil {
 			return fmt.Errorf("bulk: prepare: %w", formatError(err))
 		}
 	}
+	// The stored strings are ids of the Bulk's own names.
 	var (
-		old usage.Record
-		ts  int64
+		old                           usage.Record
+		ts                            int64
+		session, project, user, model int32
 	)
-	if err := b.read.QueryRowContext(ctx, id).Scan(&ts, &old.SessionID, &old.Project, &old.User,
-		&old.Model, &old.Input, &old.Output, &old.CacheCreation5m, &old.CacheCreation1h,
+	if err := b.read.QueryRowContext(ctx, id).Scan(&ts, &session, &project, &user,
+		&model, &old.Input, &old.Output, &old.CacheCreation5m, &old.CacheCreation1h,
 		&old.CacheRead, &old.WebSearchRequests, &old.WebFetchRequests, &old.Cost); err != nil {
 		return fmt.Errorf("bulk: read record %q: %w", r.Key, formatError(err))
 	}
+	for _, id := range []int32{session, project, user, model} {
+		if id < 0 || int(id) >= len(b.names) {
+			return fmt.Errorf("bulk: read record %q: string id %d out of range", r.Key, id)
+		}
+	}
 	old.Timestamp = fromMS(ts)
+	old.SessionID, old.Project, old.User, old.Model = b.names[session], b.names[project], b.names[user], b.names[model]
 	b.take(&old, r)
-	args := appendRecordArgs(make([]any, 0, recordFields+1), r)
-	args = append(args, id)
+	args := b.appendBulkArgs(make([]any, 0, recordFields+2), id, r)
+	args = append(args[1:], id)
+	if err := b.storeNames(ctx); err != nil {
+		return err
+	}
 	if _, err := b.update.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("bulk: replace record %q: %w", r.Key, formatError(err))
 	}
@@ -512,20 +553,8 @@ func (b *Bulk) commit(ctx context.Context) error {
 			return fmt.Errorf("bulk: %s: %w", q, formatError(err))
 		}
 	}
-	// A replaced copy that was the first or last of its rollup row
-	// leaves bounds that only records can tell.
-	for _, k := range b.stale {
-		if _, err := b.tx.ExecContext(ctx, `UPDATE rollup SET
-			first_ts = (SELECT min(ts) FROM records r WHERE r.session_id = rollup.session_id
-				AND r.ts >= rollup.qh * 900000 AND r.ts < (rollup.qh + 1) * 900000
-				AND r.project = rollup.project AND r.user = rollup.user AND r.model = rollup.model),
-			last_ts = (SELECT max(ts) FROM records r WHERE r.session_id = rollup.session_id
-				AND r.ts >= rollup.qh * 900000 AND r.ts < (rollup.qh + 1) * 900000
-				AND r.project = rollup.project AND r.user = rollup.user AND r.model = rollup.model)
-			WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`,
-			k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]); err != nil {
-			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
-		}
+	if err := b.staleBounds(ctx); err != nil {
+		return err
 	}
 	if err := b.fixBounds(ctx, h); err != nil {
 		return err
@@ -540,6 +569,35 @@ func (b *Bulk) commit(ctx context.Context) error {
 		return fmt.Errorf("bulk: commit: %w", formatError(err))
 	}
 	h.publish(b.s)
+	return nil
+}
+
+// staleBounds recomputes the time bounds of the rollup rows in b.stale:
+// a replaced copy that was the first or last of its rollup row leaves
+// bounds that only records can tell. A row's ids are those of the
+// interned table. One statement serves every row: preparing it took
+// longer than running it.
+func (b *Bulk) staleBounds(ctx context.Context) error {
+	if len(b.stale) == 0 {
+		return nil
+	}
+	bound := func(f string) string {
+		return `(SELECT ` + f + `(ts) FROM record_rows r WHERE r.session_id = ?2
+			AND r.ts >= rollup.qh * 900000 AND r.ts < (rollup.qh + 1) * 900000
+			AND r.project = ?3 AND r.user = ?4 AND r.model = ?5)`
+	}
+	st, err := b.tx.PrepareContext(ctx, `UPDATE rollup SET first_ts = `+bound("min")+`, last_ts = `+bound("max")+`
+		WHERE qh = ?1 AND session_id = ?6 AND project = ?7 AND user = ?8 AND model = ?9`)
+	if err != nil {
+		return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+	}
+	defer st.Close()
+	for _, k := range b.stale {
+		if _, err := st.ExecContext(ctx, k.qh, k.session, k.project, k.user, k.model,
+			b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]); err != nil {
+			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		}
+	}
 	return nil
 }
 
@@ -632,14 +690,20 @@ func (b *Bulk) fixBounds(ctx context.Context, h *handover) error {
 	if h.st.tooBig {
 		return nil
 	}
+	// Prepared once, as in staleBounds.
+	st, err := b.tx.PrepareContext(ctx, `SELECT first_ts, last_ts FROM rollup
+		WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`)
+	if err != nil {
+		return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+	}
+	defer st.Close()
 	for j, k := range b.stale {
 		if h.stale[j] < 0 {
 			continue
 		}
 		r := &h.st.rows[h.stale[j]]
-		if err := b.tx.QueryRowContext(ctx, `SELECT first_ts, last_ts FROM rollup
-			WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`,
-			k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]).Scan(&r.first, &r.last); err != nil {
+		if err := st.QueryRowContext(ctx, k.qh, b.names[k.session], b.names[k.project], b.names[k.user],
+			b.names[k.model]).Scan(&r.first, &r.last); err != nil {
 			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
 		}
 	}

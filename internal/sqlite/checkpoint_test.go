@@ -67,10 +67,11 @@ func TestCheckpointThresholdFollowsBatchSize(t *testing.T) {
 // those that queries use, and not the project and model ones that 0102
 // dropped because every insert paid for them. Key uniqueness is a named
 // index since 0108, so that a first index can build it once (bulk.go).
+// Since 0111 the rows live in record_rows, behind the view records.
 func TestRecordsIndexes(t *testing.T) {
 	s := mustOpen(t, tempPath(t))
 	rows, err := s.reader.Query(`SELECT name FROM sqlite_schema
-		WHERE type = 'index' AND tbl_name = 'records' ORDER BY name`)
+		WHERE type = 'index' AND tbl_name = 'record_rows' ORDER BY name`)
 	if err != nil {
 		t.Fatal(err)
 	}

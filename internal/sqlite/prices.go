@@ -76,9 +76,9 @@ func (s *Store) reprice(ctx context.Context, tx *sql.Tx) error {
 			for _, c := range part {
 				args = append(args, c.id, c.cost)
 			}
-			q := `UPDATE records SET cost = v.column2 FROM (VALUES ` +
+			q := `UPDATE record_rows SET cost = v.column2 FROM (VALUES ` +
 				strings.TrimSuffix(strings.Repeat("(?, ?), ", len(part)), ", ") +
-				`) AS v WHERE records.id = v.column1`
+				`) AS v WHERE record_rows.id = v.column1`
 			if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 				return formatError(err)
 			}
@@ -127,11 +127,20 @@ func (s *Store) reprice(ctx context.Context, tx *sql.Tx) error {
 	if _, err := tx.ExecContext(ctx, `DELETE FROM rollup`); err != nil {
 		return formatError(err)
 	}
+	// Grouped by the interned ids, which sort faster than the strings
+	// and are looked up once a group.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO rollup (`+sourceColumns+`)
-		SELECT `+quarterExpr+`, session_id, project, user, model, sum(cost),
-			sum(input), sum(output), sum(cache_creation_5m), sum(cache_creation_1h), sum(cache_read),
-			sum(web_search_requests), sum(web_fetch_requests), count(*), min(ts), max(ts)
-		FROM records GROUP BY 1, session_id, project, user, model`); err != nil {
+		SELECT g.qh, s.value, p.value, u.value, m.value, g.cost, g.input, g.output,
+			g.cache_creation_5m, g.cache_creation_1h, g.cache_read, g.web_search_requests,
+			g.web_fetch_requests, g.entries, g.first_ts, g.last_ts
+		FROM (SELECT `+quarterExpr+` AS qh, session_id, project, user, model, sum(cost) AS cost,
+			sum(input) AS input, sum(output) AS output, sum(cache_creation_5m) AS cache_creation_5m,
+			sum(cache_creation_1h) AS cache_creation_1h, sum(cache_read) AS cache_read,
+			sum(web_search_requests) AS web_search_requests, sum(web_fetch_requests) AS web_fetch_requests,
+			count(*) AS entries, min(ts) AS first_ts, max(ts) AS last_ts
+			FROM record_rows GROUP BY 1, session_id, project, user, model) g
+		JOIN interned s ON s.id = g.session_id JOIN interned p ON p.id = g.project
+		JOIN interned u ON u.id = g.user JOIN interned m ON m.id = g.model`); err != nil {
 		return formatError(err)
 	}
 	return nil

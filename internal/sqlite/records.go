@@ -34,10 +34,12 @@ const rowsPerInsert = 64
 // replaces the stored one: it is the same response read again, and
 // reading it again is how fields that an older release did not keep get
 // filled in. SQLite applies the upsert row by row, so a key that appears
-// twice in one statement is resolved the same way.
+// twice in one statement is resolved the same way. Strings are ids of
+// interned (0 is the empty string): equal ids are equal strings, and
+// unequal ones are ordered by their strings.
 func upsertRecords(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO records (" + recordColumns + ") VALUES " + placeholders(n, recordFields))
+	b.WriteString("INSERT INTO record_rows (" + recordColumns + ") VALUES " + placeholders(n, recordFields))
 	b.WriteString(` ON CONFLICT (key) DO UPDATE SET
 	message_id = excluded.message_id,
 	request_id = excluded.request_id,
@@ -64,13 +66,15 @@ func upsertRecords(n int) string {
 	cost = excluded.cost,
 	agent = excluded.agent,
 	attribution = excluded.attribution
-WHERE excluded.output > records.output
-	OR (excluded.output = records.output AND (excluded.ts < records.ts
-		OR (excluded.ts = records.ts AND (excluded.session_id < records.session_id
-			OR (excluded.session_id = records.session_id AND (excluded.project < records.project
-				OR (excluded.project = records.project AND ((excluded.agent <> '') > (records.agent <> '')
-					OR ((excluded.agent <> '') = (records.agent <> '')
-						AND (excluded.attribution <> '' OR records.attribution = ''))))))))))`)
+WHERE excluded.output > record_rows.output
+	OR (excluded.output = record_rows.output AND (excluded.ts < record_rows.ts
+		OR (excluded.ts = record_rows.ts AND ((excluded.session_id <> record_rows.session_id
+				AND ` + internedValue("excluded.session_id") + ` < ` + internedValue("record_rows.session_id") + `)
+			OR (excluded.session_id = record_rows.session_id AND ((excluded.project <> record_rows.project
+					AND ` + internedValue("excluded.project") + ` < ` + internedValue("record_rows.project") + `)
+				OR (excluded.project = record_rows.project AND ((excluded.agent <> 0) > (record_rows.agent <> 0)
+					OR ((excluded.agent <> 0) = (record_rows.agent <> 0)
+						AND (excluded.attribution <> 0 OR record_rows.attribution = 0))))))))))`)
 	return b.String()
 }
 
@@ -204,7 +208,7 @@ func (s *Store) setCheckpoint(ctx context.Context, tx *sql.Tx, bulk bool) error 
 // insertRecords returns an INSERT of n records that skips keys already
 // stored and returns the keys it inserted.
 func insertRecords(n int) string {
-	return "INSERT INTO records (" + recordColumns + ") VALUES " + placeholders(n, recordFields) +
+	return "INSERT INTO record_rows (" + recordColumns + ") VALUES " + placeholders(n, recordFields) +
 		" ON CONFLICT (key) DO NOTHING RETURNING key"
 }
 
@@ -248,8 +252,12 @@ func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Re
 	// meet in one batch: the rollup sums of a record inserted here are
 	// added only after all inserts.
 	rs := mergeCopies(records)
+	ids, err := internAll(ctx, tx, rs)
+	if err != nil {
+		return err
+	}
 	inserted := make(map[string]bool, len(rs))
-	if err := inChunks(ctx, tx, rs, insertRecords, func(rows *sql.Rows) error {
+	if err := inChunks(ctx, tx, rs, ids, insertRecords, func(rows *sql.Rows) error {
 		var key string
 		if err := rows.Scan(&key); err != nil {
 			return err
@@ -271,7 +279,7 @@ func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Re
 	if err := rollup.apply(ctx, tx); err != nil {
 		return err
 	}
-	return inChunks(ctx, tx, stored, upsertRecords, nil)
+	return inChunks(ctx, tx, stored, ids, upsertRecords, nil)
 }
 
 // mergeCopies returns records with one copy per key, the one
@@ -309,13 +317,16 @@ func mergeCopies(records []usage.Record) []usage.Record {
 
 // inChunks runs the statement of query for records, rowsPerInsert at a
 // time through one prepared statement and the remainder through a second,
-// and passes each row it returns to scan when scan is set.
-func inChunks(ctx context.Context, tx *sql.Tx, records []usage.Record, query func(n int) string, scan func(*sql.Rows) error) error {
+// and passes each row it returns to scan when scan is set. ids holds the
+// interned id of every string of records.
+func inChunks(ctx context.Context, tx *sql.Tx, records []usage.Record, ids map[string]int64,
+	query func(n int) string, scan func(*sql.Rows) error) error {
 	args := make([]any, 0, rowsPerInsert*recordFields)
+	id := func(s string) int64 { return ids[s] }
 	run := func(stmt *sql.Stmt, rs []usage.Record) error {
 		args = args[:0]
 		for i := range rs {
-			args = appendRecordArgs(args, &rs[i])
+			args = appendSlimArgs(args, &rs[i], id)
 		}
 		fail := func(err error) error {
 			return fmt.Errorf("apply: records %q to %q: %w", rs[0].Key, rs[len(rs)-1].Key, formatError(err))
@@ -478,18 +489,19 @@ func validRecord(r *usage.Record) error {
 	return nil
 }
 
-// appendRecordArgs appends r's column values in recordColumns order.
-func appendRecordArgs(args []any, r *usage.Record) []any {
-	return append(args, r.Key, r.MessageID, r.RequestID, ms(r.Timestamp), r.Model,
-		r.SessionID, r.Project, r.CWD, r.GitBranch, r.Version, r.IsSidechain,
-		r.ServiceTier, r.Speed, r.InferenceGeo, r.User, r.Machine, r.Input, r.Output,
-		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests,
-		r.WebFetchRequests, r.Cost, r.Agent, r.Attribution)
+// internedValue returns the SQL of the string whose interned id is the
+// value of expr.
+func internedValue(expr string) string {
+	return "(SELECT value FROM interned WHERE id = " + expr + ")"
 }
 
 // equalities returns the conditions and arguments for f's equality
 // fields, which records and rollup rows share. Every value is a parameter.
-func equalities(f usage.Filter) ([]string, []any) {
+func equalities(f usage.Filter) ([]string, []any) { return equalitiesOf(f, "?") }
+
+// equalitiesOf is equalities with each column compared to value, an
+// expression of the one parameter.
+func equalitiesOf(f usage.Filter, value string) ([]string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -501,7 +513,7 @@ func equalities(f usage.Filter) ([]string, []any) {
 		{"user", f.User},
 	} {
 		if c.val != "" {
-			conds = append(conds, c.col+" = ?")
+			conds = append(conds, c.col+" = "+value)
 			args = append(args, c.val)
 		}
 	}
@@ -510,7 +522,20 @@ func equalities(f usage.Filter) ([]string, []any) {
 
 // where returns the WHERE clause (with a leading space, or empty) and
 // arguments that select the records passing f.
-func where(f usage.Filter) (string, []any) {
+func where(f usage.Filter) (string, []any) { return whereOf(f, "?") }
+
+// rowsWhere is where for queries of record_rows, whose strings are
+// interned ids. Aggregate queries read record_rows rather than the view
+// records: SQLite leaves out the joins of unused columns only in queries
+// that are not aggregates, and would look up all thirteen strings of
+// every row. A string that is not interned has no id and so selects no
+// record, as it should.
+func rowsWhere(f usage.Filter) (string, []any) {
+	return whereOf(f, "(SELECT id FROM interned WHERE value = ?)")
+}
+
+// whereOf is where with equalitiesOf(f, value).
+func whereOf(f usage.Filter, value string) (string, []any) {
 	var (
 		conds []string
 		args  []any
@@ -521,7 +546,7 @@ func where(f usage.Filter) (string, []any) {
 	if !f.Until.IsZero() {
 		conds, args = append(conds, "ts < ?"), append(args, ceilMS(f.Until))
 	}
-	eq, eqArgs := equalities(f)
+	eq, eqArgs := equalitiesOf(f, value)
 	conds, args = append(conds, eq...), append(args, eqArgs...)
 	if len(conds) == 0 {
 		return "", nil
@@ -584,9 +609,9 @@ func (s *Store) Records(ctx context.Context, f usage.Filter, p usage.Page) ([]us
 
 // CountRecords returns how many records pass f.
 func (s *Store) CountRecords(ctx context.Context, f usage.Filter) (int64, error) {
-	cond, args := where(f)
+	cond, args := rowsWhere(f)
 	var n int64
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM records`+cond, args...).Scan(&n); err != nil {
+	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM record_rows`+cond, args...).Scan(&n); err != nil {
 		return 0, fmt.Errorf("count records: %w", formatError(err))
 	}
 	return n, nil
@@ -596,7 +621,7 @@ func (s *Store) CountRecords(ctx context.Context, f usage.Filter) (int64, error)
 // when the store is empty.
 func (s *Store) LatestTimestamp(ctx context.Context) (time.Time, error) {
 	var ts sql.NullInt64
-	if err := s.reader.QueryRowContext(ctx, `SELECT max(ts) FROM records`).Scan(&ts); err != nil {
+	if err := s.reader.QueryRowContext(ctx, `SELECT max(ts) FROM record_rows`).Scan(&ts); err != nil {
 		return time.Time{}, fmt.Errorf("latest timestamp: %w", formatError(err))
 	}
 	if !ts.Valid {

@@ -20,6 +20,13 @@ import (
 // its migrations (0001 to 0103) and rows in its record and rollup shape.
 func previousRelease(t *testing.T, path string, exec ...string) {
 	t.Helper()
+	migratedBefore(t, path, "migrations/0104", exec...)
+}
+
+// migratedBefore creates at path a database with the migrations named
+// before cut applied, then runs exec.
+func migratedBefore(t *testing.T, path, cut string, exec ...string) {
+	t.Helper()
 	db, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +40,7 @@ func previousRelease(t *testing.T, path string, exec ...string) {
 		t.Fatal(err)
 	}
 	for _, name := range names {
-		if name >= "migrations/0104" {
+		if name >= cut {
 			break
 		}
 		body, err := fs.ReadFile(migrationFS, name)
