@@ -103,6 +103,91 @@ func TestMirrorMatchesSQL(t *testing.T) {
 	}
 }
 
+func TestMirrorFromSnapshotMatchesSQL(t *testing.T) {
+	// Each batch is applied by a new store, standing for the next ctm
+	// daily: it takes the saved copy without decoding its rows, patches
+	// its blocks and sums and saves it again. Every aggregate of that
+	// store, and of one more that opens the file it saved, must equal SQL.
+	path := tempPath(t)
+	sql := mustOpen(t, path)
+	sql.noMirror = true
+	first := mustOpen(t, path)
+	var copies []usage.Record
+	for i := range 600 {
+		h := mix(uint64(i) + 7)
+		copies = append(copies, usage.Record{
+			Key:       fmt.Sprintf("msg_%03d", h%150),
+			Timestamp: day.Add(time.Duration(h%(6*3600)) * time.Second),
+			Model:     []string{"claude-opus-4-6", "claude-sonnet-4-5", "claude-haiku-4-5"}[h%3],
+			SessionID: fmt.Sprintf("s%d", h%5),
+			Project:   fmt.Sprintf("/p/%d", h%3),
+			User:      fmt.Sprintf("u%d", h%2),
+			Tokens:    usage.Tokens{Input: int64(h % 1000), Output: int64(h % 40), CacheRead: int64(h % 250000)},
+		})
+	}
+	if err := first.Apply(t.Context(), usage.Batch{Records: copies[:100]}); err != nil {
+		t.Fatal(err)
+	}
+	// The first aggregate loads the copy from SQL and saves it.
+	if _, err := first.Aggregate(t.Context(), usage.Filter{}, usage.ByNothing); err != nil {
+		t.Fatal(err)
+	}
+	filters := []usage.Filter{
+		{},
+		{Model: "claude-sonnet-4-5"},
+		{Since: day.Add(7*time.Minute + 3*time.Second), Until: day.Add(3*time.Hour + 5*time.Minute)},
+		{Since: day.Add(time.Hour), Until: day.Add(5 * time.Hour), Model: "claude-opus-4-6"},
+		{Since: day.Add(time.Hour), Project: "/p/1"},
+		{Until: day.Add(2 * time.Hour), User: "u0", Model: "claude-opus-4-6"},
+		{Model: "no-such-model"},
+	}
+	dims := []usage.Dimension{usage.ByQuarterHour, usage.ByNothing, usage.BySession, usage.ByProject,
+		usage.ByUser, usage.BySessionQuarterHour}
+	compare := func(s *Store, what string) {
+		t.Helper()
+		for _, f := range filters {
+			for _, dim := range dims {
+				got, err := s.Aggregate(t.Context(), f, dim)
+				if err != nil {
+					t.Fatalf("%s: Aggregate(%+v, %d) = %v", what, f, dim, err)
+				}
+				want, err := sql.Aggregate(t.Context(), f, dim)
+				if err != nil {
+					t.Fatalf("SQL Aggregate(%+v, %d) = %v", f, dim, err)
+				}
+				if g, w := sortedBuckets(got), sortedBuckets(want); !slices.Equal(g, w) {
+					t.Fatalf("%s: Aggregate(%+v, %d):\nmirror %+v\nSQL    %+v", what, f, dim, g, w)
+				}
+			}
+		}
+	}
+	for i := 100; i < len(copies); i += 50 {
+		next := mustOpen(t, path)
+		if err := next.Apply(t.Context(), usage.Batch{Records: copies[i : i+50]}); err != nil {
+			t.Fatalf("Apply() = %v", err)
+		}
+		st := next.mirror.cur.Load()
+		if st == nil || st.blocks == nil {
+			t.Fatalf("after %d copies, the new store did not patch the saved copy", i+50)
+		}
+		if _, decoded := st.readyRows(); decoded {
+			t.Fatalf("after %d copies, the patch decoded the saved rows", i+50)
+		}
+		if e := next.snapshotErr.Load(); e != nil {
+			t.Fatalf("saving the patched copy: %v", *e)
+		}
+		// A calendar report of everyone reads the sums alone.
+		if _, err := next.Aggregate(t.Context(), usage.Filter{}, usage.ByQuarterHour); err != nil {
+			t.Fatal(err)
+		}
+		if _, decoded := st.readyRows(); decoded {
+			t.Fatalf("after %d copies, a report by quarter hour decoded the rows", i+50)
+		}
+		compare(next, fmt.Sprintf("after %d copies, the patched copy", i+50))
+		compare(mustOpen(t, path), fmt.Sprintf("after %d copies, the saved copy", i+50))
+	}
+}
+
 func TestMirrorSeesOtherWriters(t *testing.T) {
 	// Another store on the same file stands for another process (ctm
 	// daily catching up while ctm serve runs): its writes must show in
