@@ -85,19 +85,24 @@ type mirrorState struct {
 	// quarters sum the rows per quarter hour and model, in qh order and
 	// within a quarter hour by first appearance, as quarterBuckets
 	// returns them; their session, project and user are -1. They are
-	// given when haveQuarters is set, else computed on first use.
-	quarters     []mirrorRow
-	haveQuarters bool
-	quartersOnce sync.Once
-	madeQuarters []mirrorRow
-	quartersErr  error
+	// given when haveQuarters is set, else decoded from the blocks (or
+	// summed from rows) on first use.
+	quarters      []mirrorRow
+	haveQuarters  bool
+	quartersOnce  sync.Once
+	madeQuarters  []mirrorRow
+	quartersErr   error
+	quartersReady atomic.Bool
+	// nsums is the number of sums the blocks hold.
+	nsums int
 }
 
-// rowBlock is the encoding of the n rows of one quarter hour.
+// rowBlock is the encoding of the n rows of one quarter hour and of
+// their nsums sums by model.
 type rowBlock struct {
-	qh   int64
-	n    int
-	data []byte
+	qh         int64
+	n, nsums   int
+	rows, sums []byte
 }
 
 // count returns the number of rows.
@@ -148,14 +153,25 @@ func (st *mirrorState) getQuarters() ([]mirrorRow, error) {
 		return st.quarters, nil
 	}
 	st.quartersOnce.Do(func() {
-		rows, err := st.allRows()
-		if err != nil {
-			st.quartersErr = err
-			return
+		if st.blocks != nil {
+			st.madeQuarters, st.quartersErr = decodeSums(st.blocks, st.nsums, len(st.dict.names))
+		} else {
+			st.madeQuarters = sumQuarters(st.rows)
 		}
-		st.madeQuarters = sumQuarters(rows)
+		st.quartersReady.Store(true)
 	})
 	return st.madeQuarters, st.quartersErr
+}
+
+// readyQuarters returns the sums when they need no decoding.
+func (st *mirrorState) readyQuarters() ([]mirrorRow, bool) {
+	if st.haveQuarters {
+		return st.quarters, true
+	}
+	if st.quartersReady.Load() && st.quartersErr == nil {
+		return st.madeQuarters, true
+	}
+	return nil, false
 }
 
 // sumQuarters sums rows (in qh order) per quarter hour and model, in the
@@ -736,23 +752,22 @@ func (s *Store) patchMirror(d *mirrorDelta) {
 		r.user, r.model = next.dict.id([]byte(n[2])), next.dict.id([]byte(n[3]))
 		added[i] = r
 	}
-	// The blocks and the sums of the untouched quarter hours carry over,
-	// so that a copy decoded from the file is patched and saved again
-	// without decoding its rows.
+	// The blocks (with their sums) of the untouched quarter hours carry
+	// over, so that a copy decoded from the file is patched and saved
+	// again without decoding them.
 	blocks, err := cur.getBlocks()
 	if err != nil {
 		return
 	}
-	quarters, err := cur.getQuarters()
-	if err != nil {
-		return // the next reader reloads the copy
-	}
 	next.blocks = spliceQuarters(blocks, encodeBlocks(added), d.qhs, func(b *rowBlock) int64 { return b.qh })
 	for i := range next.blocks {
 		next.nrows += next.blocks[i].n
+		next.nsums += next.blocks[i].nsums
 	}
-	next.quarters = spliceQuarters(quarters, sumQuarters(added), d.qhs, func(r *mirrorRow) int64 { return r.qh })
-	next.haveQuarters = true
+	if quarters, ok := cur.readyQuarters(); ok {
+		next.quarters = spliceQuarters(quarters, sumQuarters(added), d.qhs, func(r *mirrorRow) int64 { return r.qh })
+		next.haveQuarters = true
+	}
 	if rows, ok := cur.readyRows(); ok {
 		next.rows = spliceQuarters(rows, added, d.qhs, func(r *mirrorRow) int64 { return r.qh })
 		if next.rows == nil {

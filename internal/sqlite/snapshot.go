@@ -23,30 +23,30 @@ import (
 // file and versioned by its first bytes.
 
 // snapshotMagic starts every file; the digit is the format version.
-// Version 2 keeps the rows of each quarter hour as a block of bytes that
-// a process decodes only when a query needs rows, and the sums per
-// quarter hour and model, which is all a calendar report needs: decoding
-// every row of version 1 was a third of an unchanged daily report on
-// 2 GB of long sessions (147k rows against 20k quarter hour sums).
+// Version 2 keeps the rows of each quarter hour as a block of bytes,
+// decoded only when a query needs rows, beside the sums of the block by
+// model, which are all a calendar report needs: decoding every row of
+// version 1 was a third of an unchanged daily report on 2 GB of long
+// sessions (147k rows against 20k sums). A patch splices the blocks of
+// the quarter hours it touched and saves the others as they were.
 const snapshotMagic = "ctm-rollup-2\n"
 
-// encodeMirror returns st as a blob: the dictionary, the row count, the
-// blocks (each with its quarter hour as a delta from the previous
-// block's, its row count and its bytes), then the quarter hour sums
-// (each with its quarter hour as a delta from the previous sum's). It
-// returns nil when st's rows do not decode (see mirrorState.allRows).
+// encodeMirror returns st as a blob: the dictionary, the row and sum
+// counts, then each block with its quarter hour as a delta from the
+// previous block's, its row count and bytes and its sum count and bytes.
+// It returns nil when st's rows do not decode (see mirrorState.allRows).
 func encodeMirror(st *mirrorState) []byte {
 	blocks, err := st.getBlocks()
 	if err != nil {
 		return nil
 	}
-	quarters, err := st.getQuarters()
-	if err != nil {
-		return nil
+	size, nsums := 64, 0
+	for _, n := range st.dict.names {
+		size += len(n) + binary.MaxVarintLen32
 	}
-	size := 64 + 16*len(blocks) + 24*len(quarters)
 	for i := range blocks {
-		size += len(blocks[i].data)
+		size += len(blocks[i].rows) + len(blocks[i].sums) + 5*binary.MaxVarintLen64
+		nsums += blocks[i].nsums
 	}
 	b := make([]byte, 0, size)
 	b = append(b, snapshotMagic...)
@@ -56,6 +56,7 @@ func encodeMirror(st *mirrorState) []byte {
 		b = append(b, n...)
 	}
 	b = binary.AppendUvarint(b, uint64(st.count()))
+	b = binary.AppendUvarint(b, uint64(nsums))
 	b = binary.AppendUvarint(b, uint64(len(blocks)))
 	var prev int64
 	for i := range blocks {
@@ -63,17 +64,11 @@ func encodeMirror(st *mirrorState) []byte {
 		b = binary.AppendVarint(b, k.qh-prev)
 		prev = k.qh
 		b = binary.AppendUvarint(b, uint64(k.n))
-		b = binary.AppendUvarint(b, uint64(len(k.data)))
-		b = append(b, k.data...)
-	}
-	b = binary.AppendUvarint(b, uint64(len(quarters)))
-	prev = 0
-	for i := range quarters {
-		r := &quarters[i]
-		b = binary.AppendVarint(b, r.qh-prev)
-		prev = r.qh
-		b = binary.AppendUvarint(b, uint64(r.model))
-		b = appendSums(b, r)
+		b = binary.AppendUvarint(b, uint64(len(k.rows)))
+		b = append(b, k.rows...)
+		b = binary.AppendUvarint(b, uint64(k.nsums))
+		b = binary.AppendUvarint(b, uint64(len(k.sums)))
+		b = append(b, k.sums...)
 	}
 	return b
 }
@@ -111,15 +106,57 @@ func encodeBlocks(rows []mirrorRow) []rowBlock {
 			}
 			data = appendSums(data, r)
 		}
-		out = append(out, rowBlock{qh: rows[i].qh, n: j - i, data: data})
+		sums := sumQuarters(rows[i:j])
+		var sb []byte
+		for k := range sums {
+			sb = binary.AppendUvarint(sb, uint64(sums[k].model))
+			sb = appendSums(sb, &sums[k])
+		}
+		out = append(out, rowBlock{qh: rows[i].qh, n: j - i, rows: data, nsums: len(sums), sums: sb})
 		i = j
 	}
 	return out
 }
 
-// minRowBytes is the fewest bytes a row of a block takes: 4 ids and 11
-// figures of a byte each.
-const minRowBytes = 15
+// decodeSums decodes the n sums of blocks, checking that each model id
+// is below names.
+func decodeSums(blocks []rowBlock, n, names int) ([]mirrorRow, error) {
+	out := make([]mirrorRow, 0, n)
+	for i := range blocks {
+		k := &blocks[i]
+		if k.nsums > n-len(out) {
+			return nil, errSnapshot
+		}
+		d := sidefile.NewDecoder(k.sums)
+		for range k.nsums {
+			r := mirrorRow{qh: k.qh, session: -1, project: -1, user: -1}
+			model := d.Uvarint()
+			if model >= uint64(names) {
+				return nil, errSnapshot
+			}
+			r.model = int32(model)
+			readSums(d, &r)
+			if d.Failed() {
+				return nil, errSnapshot
+			}
+			out = append(out, r)
+		}
+		if d.Len() != 0 {
+			return nil, errSnapshot
+		}
+	}
+	if len(out) != n {
+		return nil, errSnapshot
+	}
+	return out, nil
+}
+
+// minRowBytes and minSumBytes are the fewest bytes a row and a sum of a
+// block take: 4 ids, or a model's, and 11 figures of a byte each.
+const (
+	minRowBytes = 15
+	minSumBytes = 12
+)
 
 // decodeBlocks decodes blocks into n rows, checking that each id is
 // below names.
@@ -130,7 +167,7 @@ func decodeBlocks(blocks []rowBlock, n, names int) ([]mirrorRow, error) {
 		if k.n > n-len(rows) {
 			return nil, errSnapshot
 		}
-		d := sidefile.NewDecoder(k.data)
+		d := sidefile.NewDecoder(k.rows)
 		for range k.n {
 			r := mirrorRow{qh: k.qh}
 			ids := [4]uint64{d.Uvarint(), d.Uvarint(), d.Uvarint(), d.Uvarint()}
@@ -167,13 +204,13 @@ func decodeMirror(b []byte, gen int64) (*mirrorState, error) {
 }
 
 // decodeMirrorBody decodes what follows the magic of encodeMirror's blob:
-// the dictionary, the frame of each block (its bytes stay in b, decoded
-// when rows are first needed) and the quarter hour sums.
+// the dictionary and the frame of each block. The blocks' bytes stay in
+// b, decoded when rows or sums are first needed.
 func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
 	d := sidefile.NewDecoder(b)
-	// Every name takes at least a byte, every block at least 3 and every
-	// sum at least 13: a count larger than the blob can hold is
-	// corruption, not a reason to allocate.
+	// Every name takes at least a byte, every block at least 5 and every
+	// row and sum at least minSumBytes: a count larger than the blob can
+	// hold is corruption, not a reason to allocate.
 	nn := d.Count(1)
 	if d.Failed() || nn > 1<<31-1 {
 		return nil, errSnapshot
@@ -188,14 +225,27 @@ func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
 		st.dict.names = append(st.dict.names, name)
 	}
 	nr := d.Count(minRowBytes)
-	nb := d.Count(3)
+	ns := d.Count(minSumBytes)
+	nb := d.Count(5)
 	if d.Failed() {
 		return nil, errSnapshot
 	}
-	st.nrows = int(nr)
+	st.nrows, st.nsums = int(nr), int(ns)
 	st.blocks = make([]rowBlock, nb)
 	var prev int64
-	total := 0
+	rows, sums := 0, 0
+	// section reads a count of items that take at least least bytes each and
+	// their bytes, which it returns without copying them.
+	section := func(least uint64) (int, []byte) {
+		n, size := d.Uvarint(), d.Uvarint()
+		if d.Failed() || n == 0 || size > uint64(d.Len()) || n > size/least {
+			d.Fail()
+			return 0, nil
+		}
+		rest := b[len(b)-d.Len():]
+		d = sidefile.NewDecoder(rest[size:])
+		return int(n), rest[:size:size]
+	}
 	for i := range st.blocks {
 		k := &st.blocks[i]
 		delta := d.Varint()
@@ -205,48 +255,17 @@ func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
 		}
 		k.qh = prev + delta
 		prev = k.qh
-		rows, size := d.Uvarint(), d.Uvarint()
-		if d.Failed() || rows == 0 || size > uint64(d.Len()) || rows > size/minRowBytes {
+		k.n, k.rows = section(minRowBytes)
+		k.nsums, k.sums = section(minSumBytes)
+		if d.Failed() || k.nsums > k.n {
 			return nil, errSnapshot
 		}
-		k.n = int(rows)
-		total += k.n
-		rest := b[len(b)-d.Len():]
-		k.data = rest[:size:size]
-		// Skip the bytes without copying them; allRows decodes them.
-		d = sidefile.NewDecoder(rest[size:])
+		rows += k.n
+		sums += k.nsums
 	}
-	if total != st.nrows {
+	if rows != st.nrows || sums != st.nsums || d.Len() != 0 {
 		return nil, errSnapshot
 	}
-	nq := d.Count(13)
-	if d.Failed() {
-		return nil, errSnapshot
-	}
-	st.quarters = make([]mirrorRow, nq)
-	prev = 0
-	for i := range st.quarters {
-		r := &st.quarters[i]
-		delta := d.Varint()
-		if i > 0 && delta < 0 {
-			return nil, errSnapshot
-		}
-		r.qh = prev + delta
-		prev = r.qh
-		model := d.Uvarint()
-		if model >= nn {
-			return nil, errSnapshot
-		}
-		r.session, r.project, r.user, r.model = -1, -1, -1, int32(model)
-		readSums(d, r)
-		if d.Failed() {
-			return nil, errSnapshot
-		}
-	}
-	if d.Len() != 0 {
-		return nil, errSnapshot
-	}
-	st.haveQuarters = true
 	return st, nil
 }
 
