@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -175,6 +177,14 @@ func TestMirrorFromSnapshotMatchesSQL(t *testing.T) {
 		}
 		if e := next.snapshotErr.Load(); e != nil {
 			t.Fatalf("saving the patched copy: %v", *e)
+		}
+		// The streamed file is the blob bulk commits encode in memory.
+		var instance []byte
+		if err := next.reader.QueryRow(`SELECT instance FROM generation`).Scan(&instance); err != nil {
+			t.Fatal(err)
+		}
+		if file, err := os.ReadFile(next.snapshotPath()); err != nil || !bytes.Equal(file, encodeSnapshot(st, instance)) {
+			t.Fatalf("after %d copies, the saved file (%d bytes, %v) is not encodeSnapshot's", i+50, len(file), err)
 		}
 		// A calendar report of everyone reads the sums alone.
 		if _, err := next.Aggregate(t.Context(), usage.Filter{}, usage.ByQuarterHour); err != nil {

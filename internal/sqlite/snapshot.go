@@ -1,12 +1,17 @@
 package sqlite
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/sidefile"
@@ -31,46 +36,78 @@ import (
 // the quarter hours it touched and saves the others as they were.
 const snapshotMagic = "ctm-rollup-2\n"
 
-// encodeMirror returns st as a blob: the dictionary, the row and sum
-// counts, then each block with its quarter hour as a delta from the
-// previous block's, its row count and bytes and its sum count and bytes.
-// It returns nil when st's rows do not decode (see mirrorState.allRows).
+// encodeMirror returns st as a blob: the magic, the dictionary, the row
+// and sum counts, then each block with its quarter hour as a delta from
+// the previous block's, its row count and bytes and its sum count and
+// bytes. It returns nil when st's blocks cannot be had.
 func encodeMirror(st *mirrorState) []byte {
-	blocks, err := st.getBlocks()
-	if err != nil {
+	var b bytes.Buffer
+	b.Grow(mirrorSize(st))
+	b.WriteString(snapshotMagic)
+	if writeMirror(&b, st) != nil {
 		return nil
 	}
-	size, nsums := 64, 0
+	return b.Bytes()
+}
+
+// mirrorSize is about the size of st's blob, to allocate it at once.
+func mirrorSize(st *mirrorState) int {
+	blocks, err := st.getBlocks()
+	if err != nil {
+		return 0
+	}
+	size := 64
 	for _, n := range st.dict.names {
 		size += len(n) + binary.MaxVarintLen32
 	}
 	for i := range blocks {
 		size += len(blocks[i].rows) + len(blocks[i].sums) + 5*binary.MaxVarintLen64
-		nsums += blocks[i].nsums
 	}
-	b := make([]byte, 0, size)
-	b = append(b, snapshotMagic...)
+	return size
+}
+
+// writeMirror writes what follows the magic of encodeMirror's blob to w.
+// The blocks go out as they are, so that saving a patched copy copies
+// their bytes once, into the file.
+func writeMirror(w io.Writer, st *mirrorState) error {
+	blocks, err := st.getBlocks()
+	if err != nil {
+		return err
+	}
+	var b []byte
+	put := func(data []byte) {
+		if err == nil {
+			_, err = w.Write(data)
+		}
+	}
 	b = binary.AppendUvarint(b, uint64(len(st.dict.names)))
 	for _, n := range st.dict.names {
 		b = binary.AppendUvarint(b, uint64(len(n)))
 		b = append(b, n...)
 	}
+	nsums := 0
+	for i := range blocks {
+		nsums += blocks[i].nsums
+	}
 	b = binary.AppendUvarint(b, uint64(st.count()))
 	b = binary.AppendUvarint(b, uint64(nsums))
 	b = binary.AppendUvarint(b, uint64(len(blocks)))
+	put(b)
 	var prev int64
 	for i := range blocks {
 		k := &blocks[i]
-		b = binary.AppendVarint(b, k.qh-prev)
+		b = binary.AppendVarint(b[:0], k.qh-prev)
 		prev = k.qh
 		b = binary.AppendUvarint(b, uint64(k.n))
 		b = binary.AppendUvarint(b, uint64(len(k.rows)))
-		b = append(b, k.rows...)
-		b = binary.AppendUvarint(b, uint64(k.nsums))
+		put(b)
+		put(k.rows)
+		b = binary.AppendUvarint(b[:0], uint64(k.nsums))
 		b = binary.AppendUvarint(b, uint64(len(k.sums)))
-		b = append(b, k.sums...)
+		put(b)
+		put(k.sums)
 	}
-	return b
+	return err
 }
 
 // appendSums appends r's figures and bounds, the bounds relative to its
@@ -290,17 +327,53 @@ func (s *Store) readSnapshot(ctx context.Context, tx *sql.Tx, gen int64) (*mirro
 	return st, nil
 }
 
-// saveSnapshot writes st to the snapshot file.
+// saveSnapshot writes st to the snapshot file. It streams the file
+// rather than building it in memory first: on 2 GB of long sessions the
+// 4.7 MB buffer, the copy into it and its fresh pages were most of the
+// cost of saving.
 func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 	var instance []byte
 	if err := s.reader.QueryRowContext(ctx, `SELECT instance FROM generation`).Scan(&instance); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", formatError(err))
 	}
-	data := encodeSnapshot(st, instance)
-	if data == nil {
-		return fmt.Errorf("save rollup snapshot: %w", errSnapshot)
+	if err := writeSealed(s.snapshotPath(), func(w io.Writer) error {
+		if _, err := w.Write(snapshotHeader(st.gen, instance)); err != nil {
+			return err
+		}
+		return writeMirror(w, st)
+	}); err != nil {
+		return fmt.Errorf("save rollup snapshot: %w", err)
 	}
-	return s.writeSnapshot(data)
+	return nil
+}
+
+// writeSealed replaces the file at path, as sidefile.Write does (a
+// temporary file renamed over it), with what write writes followed by
+// its CRC, as sidefile.Seal appends it.
+func writeSealed(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	crc := crc32.NewIEEE()
+	w := bufio.NewWriterSize(io.MultiWriter(f, crc), 256<<10)
+	err = write(w)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		_, err = f.Write(binary.BigEndian.AppendUint32(nil, crc.Sum32()))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+	}
+	return err
 }
 
 // writeSnapshot writes data to the snapshot file, by a rename
@@ -312,20 +385,25 @@ func (s *Store) writeSnapshot(data []byte) error {
 	return nil
 }
 
+// snapshotHeader is the start of the snapshot file: the magic, the
+// instance and the generation.
+func snapshotHeader(gen int64, instance []byte) []byte {
+	b := append([]byte(snapshotMagic), binary.AppendUvarint(nil, uint64(len(instance)))...)
+	b = append(b, instance...)
+	return binary.AppendVarint(b, gen)
+}
+
 // encodeSnapshot frames encodeMirror's blob with the instance, the
-// generation and a CRC.
+// generation and a CRC; it returns nil when st does not encode.
 func encodeSnapshot(st *mirrorState, instance []byte) []byte {
-	body := encodeMirror(st)
-	if body == nil {
+	var b bytes.Buffer
+	head := snapshotHeader(st.gen, instance)
+	b.Grow(len(head) + mirrorSize(st) + 4)
+	b.Write(head)
+	if writeMirror(&b, st) != nil {
 		return nil
 	}
-	b := make([]byte, 0, len(body)+len(instance)+24)
-	b = append(b, body[:len(snapshotMagic)]...)
-	b = binary.AppendUvarint(b, uint64(len(instance)))
-	b = append(b, instance...)
-	b = binary.AppendVarint(b, st.gen)
-	b = append(b, body[len(snapshotMagic):]...)
-	return sidefile.Seal(b)
+	return sidefile.Seal(b.Bytes())
 }
 
 // decodeSnapshot is the inverse of encodeSnapshot; it fails unless the
