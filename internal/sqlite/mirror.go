@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -269,7 +270,11 @@ const mirrorColumns = sourceColumns
 // aggregateMirror answers Aggregate from the in-memory rollup. ok is
 // false when the rollup is too large to copy; the caller then runs the
 // query in SQL.
-func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.Dimension) (out []usage.Bucket, ok bool, err error) {
+//
+// label, when set (dim is then ByQuarterHour), merges the whole quarter
+// hours of one label in a row into one bucket per model, as
+// AggregatePeriods says.
+func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) (out []usage.Bucket, ok bool, err error) {
 	tx, err := s.reader.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, false, formatError(err)
@@ -326,7 +331,10 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 			if sums && want.model < 0 {
 				size = hi - lo // a bucket for each sum
 			}
-			whole = quarterBuckets(rows[lo:hi], want, st.dict.names, size)
+			if label != nil {
+				size = 0 // far fewer
+			}
+			whole = quarterBuckets(rows[lo:hi], want, st.dict.names, size, label)
 		} else {
 			for i := lo; i < hi; i++ {
 				if r := &rows[i]; want.matches(r) {
@@ -351,7 +359,10 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 // daily report.
 //
 // size is the expected number of buckets, to allocate them at once.
-func quarterBuckets(rows []mirrorRow, want idFilter, names []string, size int) []usage.Bucket {
+// label, when set, merges quarter hours in a row that have one label (see
+// AggregatePeriods); a bucket's Time is then the first of its quarter
+// hours.
+func quarterBuckets(rows []mirrorRow, want idFilter, names []string, size int, label func(time.Time) string) []usage.Bucket {
 	type run struct {
 		model int32
 		g     group
@@ -359,12 +370,15 @@ func quarterBuckets(rows []mirrorRow, want idFilter, names []string, size int) [
 	var (
 		out = make([]usage.Bucket, 0, size)
 		cur []run
-		qh  int64
+		// start is the first quarter hour of the run, qh the last seen
+		// and name its label.
+		start, qh int64
+		name      string
 	)
 	flush := func() {
 		for i := range cur {
 			g := &cur[i].g
-			out = append(out, usage.Bucket{Model: names[cur[i].model], Time: fromMS(qh * quarterHourMS),
+			out = append(out, usage.Bucket{Model: names[cur[i].model], Time: fromMS(start * quarterHourMS),
 				Tokens: g.Tokens, Cost: g.cost, Entries: g.entries, First: fromMS(g.first), Last: fromMS(g.last)})
 		}
 		cur = cur[:0]
@@ -374,8 +388,21 @@ func quarterBuckets(rows []mirrorRow, want idFilter, names []string, size int) [
 		if !want.matches(r) {
 			continue
 		}
-		if len(cur) > 0 && r.qh != qh {
-			flush()
+		if len(cur) == 0 {
+			start = r.qh
+			if label != nil {
+				name = label(fromMS(r.qh * quarterHourMS))
+			}
+		} else if r.qh != qh {
+			// A new quarter hour ends the run unless it has the run's
+			// label.
+			if label == nil {
+				flush()
+				start = r.qh
+			} else if n := label(fromMS(r.qh * quarterHourMS)); n != name {
+				flush()
+				start, name = r.qh, n
+			}
 		}
 		qh = r.qh
 		j := 0

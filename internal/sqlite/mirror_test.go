@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"os"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -325,5 +326,73 @@ func TestOverlay(t *testing.T) {
 	}
 	if base.lookup("b") != -1 || len(base.names) != 1 {
 		t.Errorf("the overlay changed its base: %v", base.names)
+	}
+}
+
+func TestAggregatePeriodsMatchesQuarterHours(t *testing.T) {
+	// Rolled up by period, the merged buckets of AggregatePeriods give
+	// the report the quarter hours give, from the in-memory copy and
+	// from SQL, in zones with DST changes and :30 and :45 offsets, for
+	// every period and with filters and partial ends.
+	path := tempPath(t)
+	mem := mustOpen(t, path)
+	sql := mustOpen(t, path)
+	sql.noMirror = true
+	start := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	var records []usage.Record
+	for i := range 3000 {
+		h := mix(uint64(i) + 99)
+		records = append(records, usage.Record{
+			Key:       fmt.Sprintf("msg_%04d", i),
+			Timestamp: start.Add(time.Duration(h%(40*86400)) * time.Second),
+			Model:     []string{"claude-opus-4-6", "claude-sonnet-4-5", "claude-haiku-4-5"}[h%3],
+			SessionID: fmt.Sprintf("s%d", h%7),
+			Project:   fmt.Sprintf("/p/%d", h%3),
+			User:      fmt.Sprintf("u%d", h%2),
+			Tokens:    usage.Tokens{Input: int64(h % 1000), Output: int64(h % 40), CacheRead: int64(h % 250000)},
+		})
+	}
+	if err := mem.Apply(t.Context(), usage.Batch{Records: records}); err != nil {
+		t.Fatal(err)
+	}
+	filters := []usage.Filter{
+		{},
+		{Model: "claude-haiku-4-5"},
+		{Project: "/p/2"},
+		{SessionID: "s3"},
+		{Since: start.Add(5*24*time.Hour + 7*time.Minute), Until: start.Add(37*24*time.Hour + 95*time.Minute)},
+		{Since: start.Add(8 * 24 * time.Hour), Until: start.Add(9 * 24 * time.Hour), User: "u1"},
+	}
+	merged := false
+	for _, zone := range []string{"UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Skipf("zone %s: %v", zone, err)
+		}
+		for _, p := range []usage.Period{usage.Hour, usage.Day, usage.Week, usage.Month} {
+			for _, f := range filters {
+				quarters, err := sql.Aggregate(t.Context(), f, usage.ByQuarterHour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := usage.Rollup(quarters, storetest.Prices, p.KeyFunc(loc))
+				for name, s := range map[string]*Store{"mirror": mem, "SQL": sql} {
+					key := p.KeyFunc(loc)
+					got, err := s.AggregatePeriods(t.Context(), f, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
+					if err != nil {
+						t.Fatalf("%s AggregatePeriods() = %v", name, err)
+					}
+					if len(got) < len(quarters) {
+						merged = true
+					}
+					if rep := usage.Rollup(got, storetest.Prices, p.KeyFunc(loc)); !reflect.DeepEqual(rep, want) {
+						t.Fatalf("%s, %s by %s, %+v: AggregatePeriods rolls up to\n%+v\nwant\n%+v", name, zone, p, f, rep, want)
+					}
+				}
+			}
+		}
+	}
+	if !merged {
+		t.Error("AggregatePeriods never merged quarter hours")
 	}
 }
