@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"reflect"
@@ -394,5 +395,43 @@ func TestAggregatePeriodsMatchesQuarterHours(t *testing.T) {
 	}
 	if !merged {
 		t.Error("AggregatePeriods never merged quarter hours")
+	}
+}
+
+func TestUvarintsMatchesBinary(t *testing.T) {
+	// uvarints reads what binary.Uvarint reads, field after field, and
+	// fails where it fails: cut short, too long, or past 64 bits.
+	var cases [][]byte
+	for _, v := range []uint64{0, 1, 127, 128, 300, 1<<32 + 5, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+		b := binary.AppendUvarint(nil, v)
+		cases = append(cases, b, append(b, 5), b[:len(b)-1])
+	}
+	cases = append(cases, nil, bytes.Repeat([]byte{0xff}, 10), append(bytes.Repeat([]byte{0xff}, 9), 2),
+		append(bytes.Repeat([]byte{0x80}, 9), 1), bytes.Repeat([]byte{0x80}, 11))
+	for i := range 2000 {
+		h := mix(uint64(i))
+		b := make([]byte, h%12)
+		for j := range b {
+			b[j] = byte(mix(h + uint64(j)))
+		}
+		cases = append(cases, b)
+	}
+	for _, b := range cases {
+		// Read three fields with binary.Uvarint.
+		var want [3]uint64
+		rest, ok := b, true
+		for k := range want {
+			v, n := binary.Uvarint(rest)
+			if n <= 0 {
+				ok = false
+				break
+			}
+			want[k], rest = v, rest[n:]
+		}
+		var got [3]uint64
+		gotRest, gotOK := uvarints(b, got[:])
+		if gotOK != ok || ok && (got != want || !bytes.Equal(gotRest, rest)) {
+			t.Fatalf("uvarints(%x) = %v %x %v, want %v %x %v", b, got, gotRest, gotOK, want, rest, ok)
+		}
 	}
 }
