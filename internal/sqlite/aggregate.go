@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -180,7 +181,7 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 		return nil, fmt.Errorf("aggregate: %w", err)
 	}
 	if !s.noMirror {
-		out, ok, err := s.aggregateMirror(ctx, f, dim)
+		out, ok, err := s.aggregateMirror(ctx, f, dim, nil)
 		if err != nil {
 			return nil, fmt.Errorf("aggregate: %w", err)
 		}
@@ -196,6 +197,30 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 		FROM (` + strings.Join(parts, "\nUNION ALL\n") + `)
 		GROUP BY ` + group + `model`
 	return s.queryBuckets(ctx, dim, q, args)
+}
+
+// AggregatePeriods is Aggregate(f, ByQuarterHour) for a caller that sums
+// the buckets by label(b.Time) next, as a calendar report does: from the
+// in-memory rollup, the whole quarter hours in a row that have one label
+// come as one bucket per model, whose Time is the first of them. A daily
+// report of 2 GB of long sessions then takes some 1k buckets instead of
+// 20k. label must give the quarter hours of one period one label, and
+// those of different periods different ones; without the copy the
+// buckets are Aggregate's.
+func (s *Store) AggregatePeriods(ctx context.Context, f usage.Filter, label func(time.Time) string) ([]usage.Bucket, error) {
+	if err := s.checkPrices(ctx); err != nil {
+		return nil, fmt.Errorf("aggregate: %w", err)
+	}
+	if !s.noMirror {
+		out, ok, err := s.aggregateMirror(ctx, f, usage.ByQuarterHour, label)
+		if err != nil {
+			return nil, fmt.Errorf("aggregate: %w", err)
+		}
+		if ok {
+			return out, nil
+		}
+	}
+	return s.Aggregate(ctx, f, usage.ByQuarterHour)
 }
 
 // queryBuckets runs an aggregate query whose rows are key, quarter hour,

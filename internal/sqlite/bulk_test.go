@@ -369,7 +369,11 @@ func TestMirrorSnapshot(t *testing.T) {
 	if err != nil || st == nil || stale != nil {
 		t.Fatalf("readSnapshot() = %v, %v, at another generation %v; want the saved copy, and none", st, err, stale)
 	}
-	if cur := s.mirror.cur.Load(); !reflect.DeepEqual(st.rows, cur.rows) || !reflect.DeepEqual(st.dict.names, cur.dict.names) {
+	decoded, err := st.allRows()
+	if err != nil {
+		t.Fatalf("decoding the snapshot's rows: %v", err)
+	}
+	if cur := s.mirror.cur.Load(); !reflect.DeepEqual(decoded, cur.rows) || !reflect.DeepEqual(st.dict.names, cur.dict.names) {
 		t.Errorf("decoded snapshot differs from the copy it was saved from")
 	}
 	// The file belongs to this database: another instance at the same
@@ -517,8 +521,9 @@ func TestBulkHandsOverRollup(t *testing.T) {
 				t.Fatalf("in-memory rollup %v, saved generation %d; want both at %d", cur, s.savedGen.Load(), gen)
 			}
 			for name, st := range map[string]*mirrorState{"handed over": cur, "saved": saved} {
-				if !reflect.DeepEqual(st.rows, loaded.rows) || !reflect.DeepEqual(st.dict.names, loaded.dict.names) {
-					t.Errorf("%s rollup (%d rows) differs from the one read back (%d rows)", name, len(st.rows), len(loaded.rows))
+				rows, err := st.allRows()
+				if err != nil || !reflect.DeepEqual(rows, loaded.rows) || !reflect.DeepEqual(st.dict.names, loaded.dict.names) {
+					t.Errorf("%s rollup (%d rows, %v) differs from the one read back (%d rows)", name, len(rows), err, len(loaded.rows))
 				}
 			}
 			// The next process takes the saved copy, not the table: a

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
@@ -53,15 +54,153 @@ type mirrorRow struct {
 	entries, first, last int64
 }
 
-// mirrorState is an immutable copy of the rollup at one generation.
+// mirrorState is an immutable copy of the rollup at one generation. Its
+// rows come in up to three forms, each derived from another on first use:
+// the rows themselves, their encoding in blocks (what the snapshot file
+// holds and a patch splices), and the sums per quarter hour and model
+// (what a calendar report reads). A state decoded from the file has the
+// blocks and the sums; one loaded from SQL has the rows.
 type mirrorState struct {
 	gen int64
-	// rows are in qh order; nil with tooBig when the rollup has more than
-	// maxMirrorRows rows.
+	// rows are in qh order, when the state was made from them; nil with
+	// tooBig when the rollup has more than maxMirrorRows rows.
 	rows   []mirrorRow
 	tooBig bool
 	// dict holds the strings of rows.
 	dict dictionary
+
+	// blocks, when set at construction, encode the rows (nrows of them)
+	// by quarter hour; rows is then nil until allRows decodes them into
+	// decoded.
+	blocks   []rowBlock
+	nrows    int
+	rowsOnce sync.Once
+	decoded  []mirrorRow
+	rowsErr  error
+	// ready is set once decoded is.
+	ready atomic.Bool
+
+	blocksOnce sync.Once
+	madeBlocks []rowBlock
+
+	// quarters sum the rows per quarter hour and model, in qh order and
+	// within a quarter hour by first appearance, as quarterBuckets
+	// returns them; their session, project and user are -1. They are
+	// given when haveQuarters is set, else decoded from the blocks (or
+	// summed from rows) on first use.
+	quarters      []mirrorRow
+	haveQuarters  bool
+	quartersOnce  sync.Once
+	madeQuarters  []mirrorRow
+	quartersErr   error
+	quartersReady atomic.Bool
+	// nsums is the number of sums the blocks hold.
+	nsums int
+}
+
+// rowBlock is the encoding of the n rows of one quarter hour and of
+// their nsums sums by model.
+type rowBlock struct {
+	qh         int64
+	n, nsums   int
+	rows, sums []byte
+}
+
+// count returns the number of rows.
+func (st *mirrorState) count() int {
+	if st.blocks == nil {
+		return len(st.rows)
+	}
+	return st.nrows
+}
+
+// allRows returns the rows, decoding the blocks on first use. The error
+// (a file whose CRC checked out but whose blocks do not decode) sends
+// the caller to SQL.
+func (st *mirrorState) allRows() ([]mirrorRow, error) {
+	if st.blocks == nil || st.rows != nil {
+		return st.rows, nil
+	}
+	st.rowsOnce.Do(func() {
+		st.decoded, st.rowsErr = decodeBlocks(st.blocks, st.nrows, len(st.dict.names))
+		st.ready.Store(true)
+	})
+	return st.decoded, st.rowsErr
+}
+
+// readyRows returns the rows when they need no decoding.
+func (st *mirrorState) readyRows() ([]mirrorRow, bool) {
+	if st.blocks == nil || st.rows != nil {
+		return st.rows, true
+	}
+	if st.ready.Load() && st.rowsErr == nil {
+		return st.decoded, true
+	}
+	return nil, false
+}
+
+// getBlocks returns the blocks, encoding the rows on first use.
+func (st *mirrorState) getBlocks() ([]rowBlock, error) {
+	if st.blocks != nil {
+		return st.blocks, nil
+	}
+	st.blocksOnce.Do(func() { st.madeBlocks = encodeBlocks(st.rows) })
+	return st.madeBlocks, nil
+}
+
+// getQuarters returns the sums per quarter hour and model.
+func (st *mirrorState) getQuarters() ([]mirrorRow, error) {
+	if st.haveQuarters {
+		return st.quarters, nil
+	}
+	st.quartersOnce.Do(func() {
+		if st.blocks != nil {
+			st.madeQuarters, st.quartersErr = decodeSums(st.blocks, st.nsums, len(st.dict.names))
+		} else {
+			st.madeQuarters = sumQuarters(st.rows)
+		}
+		st.quartersReady.Store(true)
+	})
+	return st.madeQuarters, st.quartersErr
+}
+
+// readyQuarters returns the sums when they need no decoding.
+func (st *mirrorState) readyQuarters() ([]mirrorRow, bool) {
+	if st.haveQuarters {
+		return st.quarters, true
+	}
+	if st.quartersReady.Load() && st.quartersErr == nil {
+		return st.madeQuarters, true
+	}
+	return nil, false
+}
+
+// sumQuarters sums rows (in qh order) per quarter hour and model, in the
+// order quarterBuckets gives.
+func sumQuarters(rows []mirrorRow) []mirrorRow {
+	var out []mirrorRow
+	for i := 0; i < len(rows); {
+		start := len(out)
+		j := i
+		for ; j < len(rows) && rows[j].qh == rows[i].qh; j++ {
+			r := &rows[j]
+			k := start
+			for k < len(out) && out[k].model != r.model {
+				k++
+			}
+			if k == len(out) {
+				out = append(out, mirrorRow{qh: r.qh, session: -1, project: -1, user: -1, model: r.model,
+					first: r.first, last: r.last})
+			}
+			q := &out[k]
+			q.first, q.last = min(q.first, r.first), max(q.last, r.last)
+			q.Tokens = q.Tokens.Add(r.Tokens)
+			q.cost = q.cost.Add(r.cost)
+			q.entries += r.entries
+		}
+		i = j
+	}
+	return out
 }
 
 // dictionary maps the distinct strings of the rollup to ids and back.
@@ -131,7 +270,11 @@ const mirrorColumns = sourceColumns
 // aggregateMirror answers Aggregate from the in-memory rollup. ok is
 // false when the rollup is too large to copy; the caller then runs the
 // query in SQL.
-func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.Dimension) (out []usage.Bucket, ok bool, err error) {
+//
+// label, when set (dim is then ByQuarterHour), merges the whole quarter
+// hours of one label in a row into one bucket per model, as
+// AggregatePeriods says.
+func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) (out []usage.Bucket, ok bool, err error) {
 	tx, err := s.reader.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, false, formatError(err)
@@ -162,20 +305,39 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 	p := planRange(f)
 	var whole []usage.Bucket
 	if want, ok := equalIDs(f, &st.dict); ok && p.rollup {
-		lo, hi := 0, len(st.rows)
+		// A calendar report of everyone's use (or one model's) needs no
+		// row: the sums per quarter hour and model hold its buckets.
+		var rows []mirrorRow
+		sums := dim == usage.ByQuarterHour && want.session < 0 && want.project < 0 && want.user < 0
+		if sums {
+			rows, err = st.getQuarters()
+		} else {
+			rows, err = st.allRows()
+		}
+		if err != nil {
+			return nil, false, nil // the copy does not decode: SQL answers
+		}
+		lo, hi := 0, len(rows)
 		if p.hasLo {
-			lo = sort.Search(len(st.rows), func(i int) bool { return st.rows[i].qh >= p.loQ })
+			lo = sort.Search(len(rows), func(i int) bool { return rows[i].qh >= p.loQ })
 		}
 		if p.hasHi {
-			hi = sort.Search(len(st.rows), func(i int) bool { return st.rows[i].qh >= p.hiQ })
+			hi = sort.Search(len(rows), func(i int) bool { return rows[i].qh >= p.hiQ })
 		}
 		if dim == usage.ByQuarterHour {
 			// The partial quarter hours at the ends (edges) lie outside
 			// [loQ, hiQ), so their buckets never meet these.
-			whole = quarterBuckets(st.rows[lo:hi], want, st.dict.names)
+			size := 0
+			if sums && want.model < 0 {
+				size = hi - lo // a bucket for each sum
+			}
+			if label != nil {
+				size = 0 // far fewer
+			}
+			whole = quarterBuckets(rows[lo:hi], want, st.dict.names, size, label)
 		} else {
 			for i := lo; i < hi; i++ {
-				if r := &st.rows[i]; want.matches(r) {
+				if r := &rows[i]; want.matches(r) {
 					acc.add(r)
 				}
 			}
@@ -195,20 +357,28 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 // a few models, so a short list per quarter hour does. On 512 MB of long
 // sessions (27k quarter hours) the map and its groups were a fifth of a
 // daily report.
-func quarterBuckets(rows []mirrorRow, want idFilter, names []string) []usage.Bucket {
+//
+// size is the expected number of buckets, to allocate them at once.
+// label, when set, merges quarter hours in a row that have one label (see
+// AggregatePeriods); a bucket's Time is then the first of its quarter
+// hours.
+func quarterBuckets(rows []mirrorRow, want idFilter, names []string, size int, label func(time.Time) string) []usage.Bucket {
 	type run struct {
 		model int32
 		g     group
 	}
 	var (
-		out []usage.Bucket
+		out = make([]usage.Bucket, 0, size)
 		cur []run
-		qh  int64
+		// start is the first quarter hour of the run, qh the last seen
+		// and name its label.
+		start, qh int64
+		name      string
 	)
 	flush := func() {
 		for i := range cur {
 			g := &cur[i].g
-			out = append(out, usage.Bucket{Model: names[cur[i].model], Time: fromMS(qh * quarterHourMS),
+			out = append(out, usage.Bucket{Model: names[cur[i].model], Time: fromMS(start * quarterHourMS),
 				Tokens: g.Tokens, Cost: g.cost, Entries: g.entries, First: fromMS(g.first), Last: fromMS(g.last)})
 		}
 		cur = cur[:0]
@@ -218,8 +388,21 @@ func quarterBuckets(rows []mirrorRow, want idFilter, names []string) []usage.Buc
 		if !want.matches(r) {
 			continue
 		}
-		if len(cur) > 0 && r.qh != qh {
-			flush()
+		if len(cur) == 0 {
+			start = r.qh
+			if label != nil {
+				name = label(fromMS(r.qh * quarterHourMS))
+			}
+		} else if r.qh != qh {
+			// A new quarter hour ends the run unless it has the run's
+			// label.
+			if label == nil {
+				flush()
+				start = r.qh
+			} else if n := label(fromMS(r.qh * quarterHourMS)); n != name {
+				flush()
+				start, name = r.qh, n
+			}
 		}
 		qh = r.qh
 		j := 0
@@ -307,7 +490,7 @@ func (s *Store) mirrorAt(ctx context.Context, tx *sql.Tx, gen int64) (*mirrorSta
 			// of reading every row again.
 			s.saveCurrent(ctx, st)
 		}
-	} else if len(st.rows) > limit {
+	} else if st.count() > limit {
 		st = &mirrorState{gen: gen, tooBig: true}
 	} else {
 		s.savedGen.Store(gen)
@@ -596,20 +779,47 @@ func (s *Store) patchMirror(d *mirrorDelta) {
 		r.user, r.model = next.dict.id([]byte(n[2])), next.dict.id([]byte(n[3]))
 		added[i] = r
 	}
-	// Merge the kept rows and the new ones, both in qh order.
-	next.rows = make([]mirrorRow, 0, len(cur.rows)+len(added))
+	// The blocks (with their sums) of the untouched quarter hours carry
+	// over, so that a copy decoded from the file is patched and saved
+	// again without decoding them.
+	blocks, err := cur.getBlocks()
+	if err != nil {
+		return
+	}
+	next.blocks = spliceQuarters(blocks, encodeBlocks(added), d.qhs, func(b *rowBlock) int64 { return b.qh })
+	for i := range next.blocks {
+		next.nrows += next.blocks[i].n
+		next.nsums += next.blocks[i].nsums
+	}
+	if quarters, ok := cur.readyQuarters(); ok {
+		next.quarters = spliceQuarters(quarters, sumQuarters(added), d.qhs, func(r *mirrorRow) int64 { return r.qh })
+		next.haveQuarters = true
+	}
+	if rows, ok := cur.readyRows(); ok {
+		next.rows = spliceQuarters(rows, added, d.qhs, func(r *mirrorRow) int64 { return r.qh })
+		if next.rows == nil {
+			next.rows = []mirrorRow{} // decoded, and empty
+		}
+	}
+	s.mirror.cur.Store(next)
+}
+
+// spliceQuarters merges kept (in qh order) without its items in the
+// quarter hours of drop, and added (in qh order), into one list in qh
+// order.
+func spliceQuarters[T any](kept, added []T, drop map[int64]bool, qh func(*T) int64) []T {
+	out := make([]T, 0, len(kept)+len(added))
 	j := 0
-	for i := range cur.rows {
-		r := &cur.rows[i]
-		if d.qhs[r.qh] {
+	for i := range kept {
+		q := qh(&kept[i])
+		if drop[q] {
 			continue
 		}
-		for j < len(added) && added[j].qh < r.qh {
-			next.rows = append(next.rows, added[j])
+		for j < len(added) && qh(&added[j]) < q {
+			out = append(out, added[j])
 			j++
 		}
-		next.rows = append(next.rows, *r)
+		out = append(out, kept[i])
 	}
-	next.rows = append(next.rows, added[j:]...)
-	s.mirror.cur.Store(next)
+	return append(out, added[j:]...)
 }

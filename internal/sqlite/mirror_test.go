@@ -1,8 +1,12 @@
 package sqlite
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/binary"
 	"fmt"
+	"os"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -100,6 +104,99 @@ func TestMirrorMatchesSQL(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestMirrorFromSnapshotMatchesSQL(t *testing.T) {
+	// Each batch is applied by a new store, standing for the next ctm
+	// daily: it takes the saved copy without decoding its rows, patches
+	// its blocks and sums and saves it again. Every aggregate of that
+	// store, and of one more that opens the file it saved, must equal SQL.
+	path := tempPath(t)
+	sql := mustOpen(t, path)
+	sql.noMirror = true
+	first := mustOpen(t, path)
+	var copies []usage.Record
+	for i := range 600 {
+		h := mix(uint64(i) + 7)
+		copies = append(copies, usage.Record{
+			Key:       fmt.Sprintf("msg_%03d", h%150),
+			Timestamp: day.Add(time.Duration(h%(6*3600)) * time.Second),
+			Model:     []string{"claude-opus-4-6", "claude-sonnet-4-5", "claude-haiku-4-5"}[h%3],
+			SessionID: fmt.Sprintf("s%d", h%5),
+			Project:   fmt.Sprintf("/p/%d", h%3),
+			User:      fmt.Sprintf("u%d", h%2),
+			Tokens:    usage.Tokens{Input: int64(h % 1000), Output: int64(h % 40), CacheRead: int64(h % 250000)},
+		})
+	}
+	if err := first.Apply(t.Context(), usage.Batch{Records: copies[:100]}); err != nil {
+		t.Fatal(err)
+	}
+	// The first aggregate loads the copy from SQL and saves it.
+	if _, err := first.Aggregate(t.Context(), usage.Filter{}, usage.ByNothing); err != nil {
+		t.Fatal(err)
+	}
+	filters := []usage.Filter{
+		{},
+		{Model: "claude-sonnet-4-5"},
+		{Since: day.Add(7*time.Minute + 3*time.Second), Until: day.Add(3*time.Hour + 5*time.Minute)},
+		{Since: day.Add(time.Hour), Until: day.Add(5 * time.Hour), Model: "claude-opus-4-6"},
+		{Since: day.Add(time.Hour), Project: "/p/1"},
+		{Until: day.Add(2 * time.Hour), User: "u0", Model: "claude-opus-4-6"},
+		{Model: "no-such-model"},
+	}
+	dims := []usage.Dimension{usage.ByQuarterHour, usage.ByNothing, usage.BySession, usage.ByProject,
+		usage.ByUser, usage.BySessionQuarterHour}
+	compare := func(s *Store, what string) {
+		t.Helper()
+		for _, f := range filters {
+			for _, dim := range dims {
+				got, err := s.Aggregate(t.Context(), f, dim)
+				if err != nil {
+					t.Fatalf("%s: Aggregate(%+v, %d) = %v", what, f, dim, err)
+				}
+				want, err := sql.Aggregate(t.Context(), f, dim)
+				if err != nil {
+					t.Fatalf("SQL Aggregate(%+v, %d) = %v", f, dim, err)
+				}
+				if g, w := sortedBuckets(got), sortedBuckets(want); !slices.Equal(g, w) {
+					t.Fatalf("%s: Aggregate(%+v, %d):\nmirror %+v\nSQL    %+v", what, f, dim, g, w)
+				}
+			}
+		}
+	}
+	for i := 100; i < len(copies); i += 50 {
+		next := mustOpen(t, path)
+		if err := next.Apply(t.Context(), usage.Batch{Records: copies[i : i+50]}); err != nil {
+			t.Fatalf("Apply() = %v", err)
+		}
+		st := next.mirror.cur.Load()
+		if st == nil || st.blocks == nil {
+			t.Fatalf("after %d copies, the new store did not patch the saved copy", i+50)
+		}
+		if _, decoded := st.readyRows(); decoded {
+			t.Fatalf("after %d copies, the patch decoded the saved rows", i+50)
+		}
+		if e := next.snapshotErr.Load(); e != nil {
+			t.Fatalf("saving the patched copy: %v", *e)
+		}
+		// The streamed file is the blob bulk commits encode in memory.
+		var instance []byte
+		if err := next.reader.QueryRow(`SELECT instance FROM generation`).Scan(&instance); err != nil {
+			t.Fatal(err)
+		}
+		if file, err := os.ReadFile(next.snapshotPath()); err != nil || !bytes.Equal(file, encodeSnapshot(st, instance)) {
+			t.Fatalf("after %d copies, the saved file (%d bytes, %v) is not encodeSnapshot's", i+50, len(file), err)
+		}
+		// A calendar report of everyone reads the sums alone.
+		if _, err := next.Aggregate(t.Context(), usage.Filter{}, usage.ByQuarterHour); err != nil {
+			t.Fatal(err)
+		}
+		if _, decoded := st.readyRows(); decoded {
+			t.Fatalf("after %d copies, a report by quarter hour decoded the rows", i+50)
+		}
+		compare(next, fmt.Sprintf("after %d copies, the patched copy", i+50))
+		compare(mustOpen(t, path), fmt.Sprintf("after %d copies, the saved copy", i+50))
 	}
 }
 
@@ -230,5 +327,111 @@ func TestOverlay(t *testing.T) {
 	}
 	if base.lookup("b") != -1 || len(base.names) != 1 {
 		t.Errorf("the overlay changed its base: %v", base.names)
+	}
+}
+
+func TestAggregatePeriodsMatchesQuarterHours(t *testing.T) {
+	// Rolled up by period, the merged buckets of AggregatePeriods give
+	// the report the quarter hours give, from the in-memory copy and
+	// from SQL, in zones with DST changes and :30 and :45 offsets, for
+	// every period and with filters and partial ends.
+	path := tempPath(t)
+	mem := mustOpen(t, path)
+	sql := mustOpen(t, path)
+	sql.noMirror = true
+	start := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
+	var records []usage.Record
+	for i := range 3000 {
+		h := mix(uint64(i) + 99)
+		records = append(records, usage.Record{
+			Key:       fmt.Sprintf("msg_%04d", i),
+			Timestamp: start.Add(time.Duration(h%(40*86400)) * time.Second),
+			Model:     []string{"claude-opus-4-6", "claude-sonnet-4-5", "claude-haiku-4-5"}[h%3],
+			SessionID: fmt.Sprintf("s%d", h%7),
+			Project:   fmt.Sprintf("/p/%d", h%3),
+			User:      fmt.Sprintf("u%d", h%2),
+			Tokens:    usage.Tokens{Input: int64(h % 1000), Output: int64(h % 40), CacheRead: int64(h % 250000)},
+		})
+	}
+	if err := mem.Apply(t.Context(), usage.Batch{Records: records}); err != nil {
+		t.Fatal(err)
+	}
+	filters := []usage.Filter{
+		{},
+		{Model: "claude-haiku-4-5"},
+		{Project: "/p/2"},
+		{SessionID: "s3"},
+		{Since: start.Add(5*24*time.Hour + 7*time.Minute), Until: start.Add(37*24*time.Hour + 95*time.Minute)},
+		{Since: start.Add(8 * 24 * time.Hour), Until: start.Add(9 * 24 * time.Hour), User: "u1"},
+	}
+	merged := false
+	for _, zone := range []string{"UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Skipf("zone %s: %v", zone, err)
+		}
+		for _, p := range []usage.Period{usage.Hour, usage.Day, usage.Week, usage.Month} {
+			for _, f := range filters {
+				quarters, err := sql.Aggregate(t.Context(), f, usage.ByQuarterHour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := usage.Rollup(quarters, storetest.Prices, p.KeyFunc(loc))
+				for name, s := range map[string]*Store{"mirror": mem, "SQL": sql} {
+					key := p.KeyFunc(loc)
+					got, err := s.AggregatePeriods(t.Context(), f, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
+					if err != nil {
+						t.Fatalf("%s AggregatePeriods() = %v", name, err)
+					}
+					if len(got) < len(quarters) {
+						merged = true
+					}
+					if rep := usage.Rollup(got, storetest.Prices, p.KeyFunc(loc)); !reflect.DeepEqual(rep, want) {
+						t.Fatalf("%s, %s by %s, %+v: AggregatePeriods rolls up to\n%+v\nwant\n%+v", name, zone, p, f, rep, want)
+					}
+				}
+			}
+		}
+	}
+	if !merged {
+		t.Error("AggregatePeriods never merged quarter hours")
+	}
+}
+
+func TestUvarintsMatchesBinary(t *testing.T) {
+	// uvarints reads what binary.Uvarint reads, field after field, and
+	// fails where it fails: cut short, too long, or past 64 bits.
+	var cases [][]byte
+	for _, v := range []uint64{0, 1, 127, 128, 300, 1<<32 + 5, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+		b := binary.AppendUvarint(nil, v)
+		cases = append(cases, b, append(b, 5), b[:len(b)-1])
+	}
+	cases = append(cases, nil, bytes.Repeat([]byte{0xff}, 10), append(bytes.Repeat([]byte{0xff}, 9), 2),
+		append(bytes.Repeat([]byte{0x80}, 9), 1), bytes.Repeat([]byte{0x80}, 11))
+	for i := range 2000 {
+		h := mix(uint64(i))
+		b := make([]byte, h%12)
+		for j := range b {
+			b[j] = byte(mix(h + uint64(j)))
+		}
+		cases = append(cases, b)
+	}
+	for _, b := range cases {
+		// Read three fields with binary.Uvarint.
+		var want [3]uint64
+		rest, ok := b, true
+		for k := range want {
+			v, n := binary.Uvarint(rest)
+			if n <= 0 {
+				ok = false
+				break
+			}
+			want[k], rest = v, rest[n:]
+		}
+		var got [3]uint64
+		gotRest, gotOK := uvarints(b, got[:])
+		if gotOK != ok || ok && (got != want || !bytes.Equal(gotRest, rest)) {
+			t.Fatalf("uvarints(%x) = %v %x %v, want %v %x %v", b, got, gotRest, gotOK, want, rest, ok)
+		}
 	}
 }

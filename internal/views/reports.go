@@ -101,13 +101,16 @@ func (v *Views) Report(ctx context.Context, q ReportQuery) (Report, error) {
 			return res, err
 		}
 	}
-	buckets, err := v.Store.Aggregate(ctx, f, q.Kind.Dim)
-	if err != nil {
-		return res, err
-	}
 	key := func(b *usage.Bucket) string { return b.Key }
+	var buckets []usage.Bucket
 	if q.Kind.Dim == usage.ByQuarterHour {
 		key = q.Kind.Period.KeyFunc(v.loc())
+		buckets, err = v.periodBuckets(ctx, f, q.Kind.Period)
+	} else {
+		buckets, err = v.Store.Aggregate(ctx, f, q.Kind.Dim)
+	}
+	if err != nil {
+		return res, err
 	}
 	res.Report = usage.Rollup(buckets, v.Prices, key)
 	if q.Kind.Dim == usage.BySession && q.AgentSplit {
@@ -123,6 +126,30 @@ func (v *Views) Report(ctx context.Context, q ReportQuery) (Report, error) {
 		slices.Reverse(res.Groups)
 	}
 	return res, nil
+}
+
+// PeriodAggregator is implemented by stores that can sum the quarter
+// hours of one calendar period before returning them (sqlite.Store
+// does): Aggregate(f, ByQuarterHour), except that whole quarter hours in
+// a row with one label(b.Time) may come as one bucket per model, whose
+// Time is the first of them.
+type PeriodAggregator interface {
+	AggregatePeriods(ctx context.Context, f usage.Filter, label func(time.Time) string) ([]usage.Bucket, error)
+}
+
+// periodBuckets returns the ByQuarterHour buckets of f for a rollup by
+// period p in the views' zone, summed per period by the store when it
+// can: grouping 20k quarter hours into days was a fifth of a daily report
+// on 2 GB of long sessions. The store labels each quarter hour by its
+// start, as the rollup below labels a quarter hour's bucket, so the sums
+// are the same.
+func (v *Views) periodBuckets(ctx context.Context, f usage.Filter, p usage.Period) ([]usage.Bucket, error) {
+	pa, ok := v.Store.(PeriodAggregator)
+	if !ok {
+		return v.Store.Aggregate(ctx, f, usage.ByQuarterHour)
+	}
+	key := p.KeyFunc(v.loc())
+	return pa.AggregatePeriods(ctx, f, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
 }
 
 // ResolveProject accepts a project's full path or any unique part of it,

@@ -427,3 +427,44 @@ func TestModelsAndActivityAddUp(t *testing.T) {
 			entries, a.Summary.Entries, a.Summary.MostActiveDay, len(a.PeakHours), fixture.expected.Totals.Entries)
 	}
 }
+
+// quarterStore hides the store's AggregatePeriods, so that reports roll
+// up its quarter hours themselves.
+type quarterStore struct{ views.Store }
+
+func TestReportByPeriodMatchesQuarterHours(t *testing.T) {
+	// The store's sums per period give the report its quarter hours give,
+	// in zones with DST and :30 and :45 offsets, with ranges and a project.
+	if _, ok := views.Store(fixture.store).(views.PeriodAggregator); !ok {
+		t.Fatal("the SQLite store does not sum by period")
+	}
+	for _, zone := range []string{"UTC", "Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Skipf("zone %s: %v", zone, err)
+		}
+		for _, name := range []string{"daily", "weekly", "monthly"} {
+			for _, q := range []views.ReportQuery{
+				{Kind: views.ReportKinds[name], Breakdown: true},
+				{Kind: views.ReportKinds[name], Since: "2026-02-10", Until: "2026-02-25"},
+				{Kind: views.ReportKinds[name], Project: "/home/ubuntu/Documents/Claude"},
+			} {
+				v := newViews(blockNow, loc)
+				got, err := v.Report(t.Context(), q)
+				if err != nil {
+					t.Fatalf("%s %s %+v: %v", zone, name, q, err)
+				}
+				v.Store = quarterStore{fixture.store}
+				want, err := v.Report(t.Context(), q)
+				if err != nil {
+					t.Fatalf("%s %s %+v by quarter hours: %v", zone, name, q, err)
+				}
+				g, _ := json.Marshal(got)
+				w, _ := json.Marshal(want)
+				if string(g) != string(w) || len(want.Groups) == 0 {
+					t.Errorf("%s %s %+v:\n%s\nwant (by quarter hours)\n%s", zone, name, q, g, w)
+				}
+			}
+		}
+	}
+}
