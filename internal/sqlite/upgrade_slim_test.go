@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"cmp"
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -49,6 +50,9 @@ func slimRecords() []usage.Record {
 		base("m_10:", "m_10", "", at(10), 8),                    // an empty request id
 		base(":r_11", "", "r_11", at(11), 9),                    // an empty message id
 		base("/home/u/p:main", "/home/u/p", "main", at(12), 10), // ids equal to other columns' strings
+		base("m\x00x:r_13", "m\x00x", "r_13", at(13), 11),       // a NUL, where SQL text functions stop
+		base("m_14:r\x00y", "m_14", "r\x00y", at(14), 12),
+		base("a\x80\x80:r_15", "a\x80\x80", "r_15", at(15), 13), // bytes that are not UTF-8
 	)
 	return rs
 }
@@ -75,7 +79,8 @@ func TestSlimMigrationKeepsRecords(t *testing.T) {
 
 	// The same records in the table of 0110, with the rollup its Apply
 	// kept, priced with the same table so that the open does not re-price.
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	// Bytes, so that any string (NUL, not UTF-8) is stored as it is.
+	q := func(s string) string { return fmt.Sprintf("CAST(x'%x' AS TEXT)", s) }
 	var rows []string
 	for _, r := range want {
 		rows = append(rows, "("+strings.Join([]string{q(r.Key), q(r.MessageID), q(r.RequestID),
@@ -205,5 +210,51 @@ func TestInternedAcrossProcesses(t *testing.T) {
 		if n, err := st.CountRecords(ctx, usage.Filter{SessionID: "s2"}); n != 2 || err != nil {
 			t.Errorf("CountRecords(session s2) = %d, %v; want 2", n, err)
 		}
+	}
+}
+
+// TestSlimIDsRoundTrip: the message and request ids that a slim row leaves
+// to its key read back byte for byte as they were stored, through Apply
+// and through a Bulk, also with NUL bytes and bytes that are not UTF-8
+// (SQLite's text functions stop at a NUL and count characters).
+func TestSlimIDsRoundTrip(t *testing.T) {
+	rs := slimRecords()
+	for _, bulk := range []bool{false, true} {
+		s := mustOpen(t, tempPath(t))
+		if bulk {
+			writeOneBulk(t, s, rs)
+		} else if err := s.Apply(t.Context(), usage.Batch{Records: rs}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Records(t.Context(), usage.Filter{}, usage.Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		byKey := map[string]usage.Record{}
+		for _, r := range got {
+			byKey[r.Key] = r
+		}
+		for _, r := range rs {
+			g, ok := byKey[r.Key]
+			if !ok || g.MessageID != r.MessageID || g.RequestID != r.RequestID {
+				t.Errorf("bulk %v: key %q stored with ids %q, %q; read back %v with %q, %q",
+					bulk, r.Key, r.MessageID, r.RequestID, ok, g.MessageID, g.RequestID)
+			}
+		}
+	}
+}
+
+// writeOneBulk writes rs through one Bulk of the empty store s.
+func writeOneBulk(t *testing.T, s *Store, rs []usage.Record) {
+	t.Helper()
+	w, err := s.BeginBulk(t.Context())
+	if err != nil || w == nil {
+		t.Fatalf("BeginBulk() = %v, %v", w, err)
+	}
+	if err := w.Apply(t.Context(), usage.Batch{Records: rs}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Commit(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -5,7 +5,8 @@
 -- first index. The rows now live in record_rows, which stores each of
 -- those strings as the id of its row in interned, and message_id and
 -- request_id only when key is not message_id ":" request_id (with no ':'
--- in message_id), since they can then be cut from the key. The view
+-- in message_id), since they can then be cut from the key (as bytes:
+-- SQLite's text functions stop at a NUL and count characters). The view
 -- records gives the rows back under the old column names and values, so
 -- every query that reads records reads it unchanged; writes go to
 -- record_rows.
@@ -104,8 +105,8 @@ CREATE INDEX records_session ON record_rows (session_id, ts);
 -- turns its join into an inner one, which SQLite may start from: the
 -- string's id by the unique index of interned, then records_session.
 CREATE VIEW records AS SELECT r.id AS id, r.key AS key,
-	coalesce(r.message_id, substr(r.key, 1, instr(r.key, ':') - 1)) AS message_id,
-	coalesce(r.request_id, substr(r.key, instr(r.key, ':') + 1)) AS request_id,
+	coalesce(r.message_id, CAST(substr(CAST(r.key AS BLOB), 1, instr(CAST(r.key AS BLOB), x'3a') - 1) AS TEXT)) AS message_id,
+	coalesce(r.request_id, CAST(substr(CAST(r.key AS BLOB), instr(CAST(r.key AS BLOB), x'3a') + 1) AS TEXT)) AS request_id,
 	r.ts AS ts, model.value AS model, session_id.value AS session_id, project.value AS project,
 	cwd.value AS cwd, git_branch.value AS git_branch, version.value AS version,
 	r.is_sidechain AS is_sidechain, service_tier.value AS service_tier, speed.value AS speed,
