@@ -178,10 +178,16 @@ func decodeSums(blocks []rowBlock, n, names int) ([]mirrorRow, error) {
 
 // minRowBytes and minSumBytes are the fewest bytes a row and a sum of a
 // block take: 4 ids, or a model's, and 11 figures of a byte each.
+// minBlockBytes is the fewest a block takes: its quarter hour, two
+// counts and two sizes of a byte each, a row and a sum.
 const (
-	minRowBytes = 15
-	minSumBytes = 12
+	minRowBytes   = 15
+	minSumBytes   = 12
+	minBlockBytes = 5 + minRowBytes + minSumBytes
 )
+
+// maxNamesHint caps the size a snapshot's dictionary is made with.
+const maxNamesHint = 1 << 16
 
 // decodeBlocks decodes blocks into n rows, checking that each id is
 // below names.
@@ -279,17 +285,28 @@ func decodeMirror(b []byte, gen int64) (*mirrorState, error) {
 // b, decoded when rows or sums are first needed.
 func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
 	d := sidefile.NewDecoder(b)
-	// Every name takes at least a byte, every block at least 5 and every
-	// row and sum at least minSumBytes: a count larger than the blob can
-	// hold is corruption, not a reason to allocate.
+	// Every name takes at least a byte, every block at least
+	// minBlockBytes and every row and sum at least minSumBytes: a count
+	// larger than the blob can hold is corruption, not a reason to
+	// allocate.
 	nn := d.Count(1)
 	if d.Failed() || nn > 1<<31-1 {
 		return nil, errSnapshot
 	}
-	st := &mirrorState{gen: gen, dict: dictionary{ids: make(map[string]int32, nn), names: make([]string, 0, nn)}}
+	// The count only says the names fit in the bytes left (empty names
+	// take a byte each): a map sized by it costs some 70 times those
+	// bytes before a name is read, so the size given is capped and a
+	// larger dictionary grows.
+	hint := min(nn, maxNamesHint)
+	st := &mirrorState{gen: gen, dict: dictionary{ids: make(map[string]int32, hint), names: make([]string, 0, hint)}}
 	for range nn {
 		name := d.String(d.Uvarint())
 		if d.Failed() {
+			return nil, errSnapshot
+		}
+		// A name twice would give one string two ids, and a filter by
+		// it would find the rows of one of them only.
+		if _, dup := st.dict.ids[name]; dup {
 			return nil, errSnapshot
 		}
 		st.dict.ids[name] = int32(len(st.dict.names))
@@ -297,7 +314,7 @@ func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
 	}
 	nr := d.Count(minRowBytes)
 	ns := d.Count(minSumBytes)
-	nb := d.Count(5)
+	nb := d.Count(minBlockBytes)
 	if d.Failed() {
 		return nil, errSnapshot
 	}
