@@ -475,7 +475,11 @@ func encodeSnapshot(st *mirrorState, instance []byte) []byte {
 }
 
 // decodeSnapshot is the inverse of encodeSnapshot; it fails unless the
-// file is intact and copies instance at gen.
+// file is intact and copies instance at gen. Its counts bound what it
+// allocates by the file's size, and no name may appear twice; beyond that,
+// a file that passes these checks is trusted as the database beside it is
+// (whoever can write one can write the other): its sums per quarter hour
+// are not checked against its rows.
 func decodeSnapshot(b, instance []byte, gen int64) (*mirrorState, error) {
 	rest, ok := sidefile.Open(b, snapshotMagic)
 	if !ok || len(instance) == 0 {

@@ -1,9 +1,6 @@
 package sqlite
 
 import (
-	"os"
-	"reflect"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,9 +28,10 @@ var fuzzInstance = []byte("fuzz-instance")
 
 // FuzzSnapshotDecode feeds bodies sealed with a correct header and CRC to
 // decodeSnapshot and, when they decode, to the lazy decoders and the
-// aggregation that reads them. Nothing may panic, and a file whose rows
-// decode must not hand calendar reports sums other than its rows' (the
-// sums are what daily/weekly/monthly read, the rows what session reads).
+// aggregation that reads them. Nothing may panic or allocate far beyond
+// the file, and no name may get two ids (a filter by name would miss
+// rows). A file that passes its CRC is otherwise trusted, as the database
+// beside it is: its sums are not checked against its rows.
 func FuzzSnapshotDecode(f *testing.F) {
 	for _, n := range []int{0, 1, 5, 17} {
 		b := encodeSnapshot(fuzzState(n), fuzzInstance)
@@ -49,7 +47,7 @@ func FuzzSnapshotDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if strict("dict") && len(st.dict.ids) != len(st.dict.names) {
+		if len(st.dict.ids) != len(st.dict.names) {
 			t.Errorf("dictionary of %d names has %d distinct: a filter by name misses rows", len(st.dict.names), len(st.dict.ids))
 		}
 		rows, rerr := st.allRows()
@@ -71,42 +69,9 @@ func FuzzSnapshotDecode(f *testing.F) {
 				}
 			}
 		}
-		if strict("sums") && rerr == nil && qerr == nil {
-			if want := sumQuarters(rows); !sameSums(want, quarters) {
-				t.Errorf("file decodes, but its sums per quarter hour and model (%d) are not those of its rows (%d)", len(quarters), len(want))
-			}
-		}
 		// A decoded copy is saved again as it is after a patch.
 		if again := encodeSnapshot(st, fuzzInstance); again == nil {
 			t.Error("a decoded copy does not encode")
 		}
 	})
-}
-
-// strict reports whether FUZZ_STRICT names check: the checks of
-// consistency a file with a correct CRC can still fail (see the review
-// report); without it the fuzzer looks for panics and runaway
-// allocation only.
-func strict(check string) bool {
-	return strings.Contains(os.Getenv("FUZZ_STRICT"), check)
-}
-
-// sameSums compares sums per (qh, model) regardless of order within a
-// quarter hour.
-func sameSums(a, b []mirrorRow) bool {
-	type k struct {
-		qh    int64
-		model int32
-	}
-	m := func(rs []mirrorRow) map[k]mirrorRow {
-		out := map[k]mirrorRow{}
-		for _, r := range rs {
-			if _, dup := out[k{r.qh, r.model}]; dup {
-				r.qh = -1 << 62 // a duplicate pair never matches
-			}
-			out[k{r.qh, r.model}] = r
-		}
-		return out
-	}
-	return len(a) == len(b) && reflect.DeepEqual(m(a), m(b))
 }
