@@ -7,8 +7,10 @@
 package sidefile
 
 import (
+	"bufio"
 	"encoding/binary"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -31,11 +33,38 @@ func Open(b []byte, magic string) ([]byte, bool) {
 // Write replaces the file at path with data by writing a temporary file
 // in the same folder and renaming it over path.
 func Write(path string, data []byte) error {
+	return replace(path, func(f *os.File) error {
+		_, err := f.Write(data)
+		return err
+	})
+}
+
+// WriteSealed replaces the file at path, as Write does, with what write
+// writes followed by its CRC, as Seal appends it: a large body is
+// streamed through a buffer instead of built in memory first.
+func WriteSealed(path string, write func(io.Writer) error) error {
+	return replace(path, func(f *os.File) error {
+		crc := crc32.NewIEEE()
+		w := bufio.NewWriterSize(io.MultiWriter(f, crc), 256<<10)
+		if err := write(w); err != nil {
+			return err
+		}
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		_, err := f.Write(binary.BigEndian.AppendUint32(nil, crc.Sum32()))
+		return err
+	})
+}
+
+// replace writes a temporary file in path's folder with write and renames
+// it over path; on failure it removes the temporary file.
+func replace(path string, write func(*os.File) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(data)
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

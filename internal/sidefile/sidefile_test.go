@@ -1,7 +1,10 @@
 package sidefile
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -81,5 +84,35 @@ func TestWriteReplaces(t *testing.T) {
 	}
 	if err := Write(filepath.Join(dir, "missing", "x"), nil); err == nil {
 		t.Error("Write into a missing folder did not fail")
+	}
+}
+
+func TestWriteSealed(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "db-rollup")
+	body := bytes.Repeat([]byte("ctm-rollup-2 body "), 40<<10) // past the buffer
+	if err := WriteSealed(path, func(w io.Writer) error {
+		_, err := w.Write(body)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || !bytes.Equal(got, Seal(bytes.Clone(body))) {
+		t.Fatalf("WriteSealed wrote %d bytes (%v), want Seal of the body (%d bytes)", len(got), err, len(body)+4)
+	}
+	// A write that fails leaves the old file and no temporary one.
+	failed := errors.New("disk full")
+	if err := WriteSealed(path, func(w io.Writer) error {
+		w.Write([]byte("partial"))
+		return failed
+	}); !errors.Is(err, failed) {
+		t.Errorf("WriteSealed with a failing write = %v, want %v", err, failed)
+	}
+	if again, _ := os.ReadFile(path); !bytes.Equal(again, got) {
+		t.Error("a failed WriteSealed changed the file")
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("%d files left in the folder, want only the written one", len(entries))
 	}
 }

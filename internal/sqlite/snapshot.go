@@ -1,17 +1,14 @@
 package sqlite
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/sidefile"
@@ -404,7 +401,7 @@ func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 	if err := s.reader.QueryRowContext(ctx, `SELECT instance FROM generation`).Scan(&instance); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", formatError(err))
 	}
-	if err := writeSealed(s.snapshotPath(), func(w io.Writer) error {
+	if err := sidefile.WriteSealed(s.snapshotPath(), func(w io.Writer) error {
 		if _, err := w.Write(snapshotHeader(st.gen, instance)); err != nil {
 			return err
 		}
@@ -413,35 +410,6 @@ func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 		return fmt.Errorf("save rollup snapshot: %w", err)
 	}
 	return nil
-}
-
-// writeSealed replaces the file at path, as sidefile.Write does (a
-// temporary file renamed over it), with what write writes followed by
-// its CRC, as sidefile.Seal appends it.
-func writeSealed(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	crc := crc32.NewIEEE()
-	w := bufio.NewWriterSize(io.MultiWriter(f, crc), 256<<10)
-	err = write(w)
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		_, err = f.Write(binary.BigEndian.AppendUint32(nil, crc.Sum32()))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 // writeSnapshot writes data to the snapshot file, by a rename
