@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -716,4 +717,24 @@ func TestKeySlots(t *testing.T) {
 	if _, ok := k.find([2]uint64{1, 4}); ok {
 		t.Error("find of a key never added, whose first hash others have: found")
 	}
+}
+
+// encodeMirror returns st as the magic and writeMirror's body, or nil
+// when st's blocks cannot be had.
+func encodeMirror(st *mirrorState) []byte {
+	var b bytes.Buffer
+	b.Grow(mirrorSize(st))
+	b.WriteString(snapshotMagic)
+	if writeMirror(&b, st) != nil {
+		return nil
+	}
+	return b.Bytes()
+}
+
+// decodeMirror is the inverse of encodeMirror.
+func decodeMirror(b []byte, gen int64) (*mirrorState, error) {
+	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
+		return nil, errSnapshot
+	}
+	return decodeMirrorBody(b[len(snapshotMagic):], gen)
 }

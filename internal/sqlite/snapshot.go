@@ -33,20 +33,6 @@ import (
 // the quarter hours it touched and saves the others as they were.
 const snapshotMagic = "ctm-rollup-2\n"
 
-// encodeMirror returns st as a blob: the magic, the dictionary, the row
-// and sum counts, then each block with its quarter hour as a delta from
-// the previous block's, its row count and bytes and its sum count and
-// bytes. It returns nil when st's blocks cannot be had.
-func encodeMirror(st *mirrorState) []byte {
-	var b bytes.Buffer
-	b.Grow(mirrorSize(st))
-	b.WriteString(snapshotMagic)
-	if writeMirror(&b, st) != nil {
-		return nil
-	}
-	return b.Bytes()
-}
-
 // mirrorSize is about the size of st's blob, to allocate it at once.
 func mirrorSize(st *mirrorState) int {
 	blocks, err := st.getBlocks()
@@ -63,7 +49,9 @@ func mirrorSize(st *mirrorState) int {
 	return size
 }
 
-// writeMirror writes what follows the magic of encodeMirror's blob to w.
+// writeMirror writes st's body to w: the dictionary, the row and sum
+// counts, then each block with its quarter hour as a delta from the
+// previous block's, its row count and bytes and its sum count and bytes.
 // The blocks go out as they are, so that saving a patched copy copies
 // their bytes once, into the file.
 func writeMirror(w io.Writer, st *mirrorState) error {
@@ -269,15 +257,7 @@ func setSums(r *mirrorRow, v []uint64) {
 
 var errSnapshot = errors.New("rollup snapshot does not decode")
 
-// decodeMirror is the inverse of encodeMirror.
-func decodeMirror(b []byte, gen int64) (*mirrorState, error) {
-	if len(b) < len(snapshotMagic) || string(b[:len(snapshotMagic)]) != snapshotMagic {
-		return nil, errSnapshot
-	}
-	return decodeMirrorBody(b[len(snapshotMagic):], gen)
-}
-
-// decodeMirrorBody decodes what follows the magic of encodeMirror's blob:
+// decodeMirrorBody decodes the body that writeMirror writes:
 // the dictionary and the frame of each block. The blocks' bytes stay in
 // b, decoded when rows or sums are first needed.
 func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
@@ -429,7 +409,7 @@ func snapshotHeader(gen int64, instance []byte) []byte {
 	return binary.AppendVarint(b, gen)
 }
 
-// encodeSnapshot frames encodeMirror's blob with the instance, the
+// encodeSnapshot frames writeMirror's body with the instance, the
 // generation and a CRC; it returns nil when st does not encode.
 func encodeSnapshot(st *mirrorState, instance []byte) []byte {
 	var b bytes.Buffer
