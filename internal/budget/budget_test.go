@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -505,5 +506,16 @@ func TestBackoffOfEndedPeriodsIsForgotten(t *testing.T) {
 	}
 	if _, ok := a.failed[current]; !ok {
 		t.Fatalf("the current period's backoff was dropped: %v", a.failed)
+	}
+}
+
+// validID accepts exactly what the pattern of its error message says.
+func TestValidID(t *testing.T) {
+	want := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	for _, id := range []string{"", "a", "Z9", "0.a_b-c", ".a", "_a", "-a", "a b", "a/b", "é", "a\x00",
+		strings.Repeat("a", 64), strings.Repeat("a", 65), "a" + strings.Repeat(".", 63), "a" + strings.Repeat(".", 64)} {
+		if got := validID(id); got != want.MatchString(id) {
+			t.Errorf("validID(%q) = %v, want %v", id, got, !got)
+		}
 	}
 }

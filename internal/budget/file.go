@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/BurntSushi/toml"
@@ -69,7 +68,25 @@ type fileBudget struct {
 	User    string      `json:"user"`
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// validID reports whether id is 1-64 letters, digits, '.', '_' or '-',
+// starting with a letter or digit. A loop, not a regular expression: the
+// counted repetition compiled into a large program at every process start,
+// budgets file or not.
+func validID(id string) bool {
+	if id == "" || len(id) > 64 || !isAlnum(id[0]) {
+		return false
+	}
+	for i := 1; i < len(id); i++ {
+		if c := id[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
 
 // Load reads and validates the budgets file at path: JSON, or TOML when
 // the name ends in .toml. Every error names the file and the entry.
@@ -138,7 +155,7 @@ func (fc *fileConfig) validate() (*Config, error) {
 		switch {
 		case fb.ID == "":
 			bad("id is missing")
-		case !idPattern.MatchString(fb.ID):
+		case !validID(fb.ID):
 			bad("id must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 		case ids[fb.ID]:
 			bad("id is used by an earlier budget")

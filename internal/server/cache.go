@@ -309,13 +309,16 @@ func serveCached(w http.ResponseWriter, r *http.Request, e *cachedResponse) {
 
 // stampTail matches the end of an envelope as writeEnvelope encodes it:
 // the timestamp is its last field.
-var stampTail = regexp.MustCompile(`"timestamp":("[^"]*")}\n?$`)
+// It is compiled on first use: commands that serve nothing never need it.
+var stampTail = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`"timestamp":("[^"]*")}\n?$`)
+})
 
 // restamp returns a cached envelope with timestamp set to now, the time
 // it is sent, and the time it was computed moved to computed_at. Bodies of
 // another shape are returned as they are.
 func restamp(body []byte, now time.Time) []byte {
-	m := stampTail.FindSubmatchIndex(body)
+	m := stampTail().FindSubmatchIndex(body)
 	if m == nil {
 		return body
 	}

@@ -21,7 +21,6 @@ import (
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // StatsCacheReader reads Claude Code's stats-cache.json. fresh is false when
@@ -234,7 +233,6 @@ func New(opts Options) (*Server, error) {
 			ho.Logger = opts.Logger
 		}
 		s.hub = newHub(ho)
-		s.metrics.reg.MustRegister(hubCollector{s.hub})
 	}
 	for _, rt := range s.routeTable() {
 		s.mountRoute(rt)
@@ -386,5 +384,3 @@ func isLoopbackHost(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
-
-var _ prometheus.Collector = (*usageCollector)(nil)

@@ -116,26 +116,6 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 	s.writer.SetMaxIdleConns(1)
 	s.writer.SetConnMaxLifetime(0)
 	s.writer.SetConnMaxIdleTime(0)
-
-	if err := s.connectWriter(ctx); err != nil {
-		s.writer.Close()
-		return nil, fmt.Errorf("open sqlite %q: %w", path, formatError(err))
-	}
-	if err := s.migrate(ctx); err != nil {
-		s.writer.Close()
-		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
-	}
-	// Re-pricing takes the write lock; a read tells whether it is
-	// needed, so that a report does not queue behind ctm serve's ingest
-	// only to find the costs current.
-	var fp string
-	if err := s.writer.QueryRowContext(ctx, `SELECT prices FROM generation`).Scan(&fp); err != nil || fp != prices.Fingerprint() {
-		if err := s.write(ctx, func(tx *sql.Tx) error { return s.ensurePriced(ctx, tx) }); err != nil {
-			s.writer.Close()
-			return nil, fmt.Errorf("open sqlite %q: %w", path, err)
-		}
-	}
-
 	s.reader, err = sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
 		s.writer.Close()
@@ -147,9 +127,49 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 	s.readers = n
 	s.reader.SetMaxOpenConns(n)
 	s.reader.SetMaxIdleConns(n)
-	if err := s.reader.PingContext(ctx); err != nil {
-		s.Close()
-		return nil, fmt.Errorf("open sqlite %q: %w", path, formatError(err))
+
+	// Each connection parses the whole schema when it opens, about half a
+	// millisecond, and every command needs a writer and a reader: when
+	// the file exists, the reader connects while the writer does. A new
+	// file is left to the writer, which creates it in WAL mode.
+	readerUp := make(chan error, 1)
+	early := false
+	if _, err := os.Stat(abs); err == nil {
+		early = true
+		go func() { readerUp <- s.reader.PingContext(ctx) }()
+	}
+	fail := func(err error) (*Store, error) {
+		if early {
+			<-readerUp
+		}
+		s.reader.Close()
+		s.writer.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	if err := s.connectWriter(ctx); err != nil {
+		return fail(formatError(err))
+	}
+	if err := s.migrate(ctx); err != nil {
+		return fail(err)
+	}
+	// Re-pricing takes the write lock; a read tells whether it is
+	// needed, so that a report does not queue behind ctm serve's ingest
+	// only to find the costs current.
+	var fp string
+	if err := s.writer.QueryRowContext(ctx, `SELECT prices FROM generation`).Scan(&fp); err != nil || fp != prices.Fingerprint() {
+		if err := s.write(ctx, func(tx *sql.Tx) error { return s.ensurePriced(ctx, tx) }); err != nil {
+			return fail(err)
+		}
+	}
+	// The early ping may have waited out the busy timeout behind another
+	// process's first index, which the writer then waited for: a failed
+	// one is tried again now that the file is free, as a new file's
+	// reader connects only now.
+	if !early || <-readerUp != nil {
+		early = false // received
+		if err := s.reader.PingContext(ctx); err != nil {
+			return fail(formatError(err))
+		}
 	}
 	return s, nil
 }

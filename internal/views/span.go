@@ -4,6 +4,7 @@ import (
 	"context"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -155,8 +156,11 @@ func dayCount(start, end time.Time) int {
 }
 
 // dayPattern is the shape of a day argument: YYYY-MM-DD or ccusage's
-// YYYYMMDD.
-var dayPattern = regexp.MustCompile(`^(\d{4})-?(\d{2})-?(\d{2})$`)
+// YYYYMMDD. It is compiled on first use, not at every process start:
+// most commands take no day.
+var dayPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^(\d{4})-?(\d{2})-?(\d{2})$`)
+})
 
 // NormalizeDay checks the day argument name (the CLI's --since, the MCP
 // tools' since) and returns it as YYYY-MM-DD, the form ReportQuery takes;
@@ -167,7 +171,7 @@ func NormalizeDay(name, s string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
-	m := dayPattern.FindStringSubmatch(s)
+	m := dayPattern().FindStringSubmatch(s)
 	if m == nil || strings.Count(s, "-") == 1 {
 		return "", usage.Errorf(usage.EINVALID, "%s: %q is not a date: use YYYY-MM-DD or YYYYMMDD", name, s)
 	}
