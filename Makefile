@@ -12,7 +12,7 @@ run: ## the server, with the embedded SQLite database
 	$(GO) run ./cmd/ctm serve
 
 test: ## every test, with the race detector, and the coverage total
-	$(GO) test -race -count=1 -coverpkg=./internal/...,./cmd/... -coverprofile=coverage.out ./...
+	$(GO) test -race -count=1 -timeout 30m -coverpkg=./internal/...,./cmd/... -coverprofile=coverage.out ./...
 	@$(GO) tool cover -func=coverage.out | tail -n 1
 
 lint: ## vet, gofmt and staticcheck
