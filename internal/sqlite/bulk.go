@@ -76,7 +76,7 @@ type Bulk struct {
 	// insert, pinsert and rinsert insert rowsPerInsert records, prompts
 	// and rollup rows, prepared on first use.
 	insert, pinsert, rinsert driver.Stmt
-	read, update             *sql.Stmt // prepared on the first replacement
+	update                   *sql.Stmt // prepared on the first rewrite
 	pargs                    []any
 	named                    []driver.NamedValue
 	seenPrompts              map[[2]uint64]struct{}
@@ -85,7 +85,9 @@ type Bulk struct {
 	pend                     []usage.Record
 	// inexact lists the records of pend that flush must rewrite.
 	inexact []int
-	done    bool
+	// later holds replacements of inserted records (see applyLater).
+	later map[int64]usage.Record
+	done  bool
 }
 
 // bulkSlot is a stored record as Record.Prefer compares it, and the
@@ -541,18 +543,13 @@ func (b *Bulk) flush(ctx context.Context) error {
 	return nil
 }
 
-// prepareRewrite prepares the statements that read and rewrite a stored
-// record, on first use.
+// prepareRewrite prepares the statement that rewrites a stored record,
+// on first use.
 func (b *Bulk) prepareRewrite(ctx context.Context) error {
-	if b.read != nil {
+	if b.update != nil {
 		return nil
 	}
 	var err error
-	if b.read, err = b.tx.PrepareContext(ctx, `SELECT ts, session_id, project, user, model,
-		input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-		web_fetch_requests, cost FROM record_rows WHERE id = ?`); err != nil {
-		return fmt.Errorf("bulk: prepare: %w", formatError(err))
-	}
 	if b.update, err = b.tx.PrepareContext(ctx, `UPDATE record_rows SET (`+recordColumns+`) = `+
 		placeholders(1, recordFields)+` WHERE id = ?`); err != nil {
 		return fmt.Errorf("bulk: prepare: %w", formatError(err))
@@ -575,6 +572,22 @@ func (b *Bulk) rewrite(ctx context.Context, id int64, r *usage.Record) error {
 	return nil
 }
 
+// A copy that replaces a record already inserted (in a first index, one
+// in another file, a subagent's transcript that repeats its parent's
+// responses) needs the stored copy's sums to move it in the rollup. Read
+// and rewritten one at a time, through database/sql, such a replacement
+// cost about 20 µs, most of it the driver's per-query work. The Bulk
+// keeps them instead, the last preferred copy of each id, and replaces
+// them in bulk: one query reads the stored copies of many ids, in id
+// order, which also keeps the rewrites on neighbouring pages.
+
+// laterLimit is how many replacements wait before they are applied; a
+// variable for tests.
+var laterLimit = 4096
+
+// laterChunk is how many stored copies one query of applyLater reads.
+const laterChunk = 500
+
 // replace stores r over the stored copy with id, moving its sums in the
 // rollup from the old copy's row to r's.
 func (b *Bulk) replace(ctx context.Context, id int64, r *usage.Record) error {
@@ -589,33 +602,98 @@ func (b *Bulk) replace(ctx context.Context, id int64, r *usage.Record) error {
 		*old = *r
 		return nil
 	}
+	if b.later == nil {
+		b.later = map[int64]usage.Record{}
+	}
+	// The stored copy is the one the last applyLater left: a replacement
+	// of the same id kept since is itself replaced.
+	b.later[id] = *r
+	if len(b.later) >= laterLimit {
+		return b.applyLater(ctx)
+	}
+	return nil
+}
+
+// applyLater applies the replacements that replace kept.
+func (b *Bulk) applyLater(ctx context.Context) error {
+	if len(b.later) == 0 {
+		return nil
+	}
 	if err := b.prepareRewrite(ctx); err != nil {
 		return err
 	}
-	// The stored strings are ids of the Bulk's own names.
-	var (
-		old                           usage.Record
-		ts                            int64
-		session, project, user, model int32
-	)
-	if err := b.read.QueryRowContext(ctx, id).Scan(&ts, &session, &project, &user,
-		&model, &old.Input, &old.Output, &old.CacheCreation5m, &old.CacheCreation1h,
-		&old.CacheRead, &old.WebSearchRequests, &old.WebFetchRequests, &old.Cost); err != nil {
-		return fmt.Errorf("bulk: read record %q: %w", r.Key, formatError(err))
+	ids := make([]int64, 0, len(b.later))
+	for id := range b.later {
+		ids = append(ids, id)
 	}
-	for _, id := range []int32{session, project, user, model} {
-		if id < 0 || int(id) >= len(b.names) {
-			return fmt.Errorf("bulk: read record %q: string id %d out of range", r.Key, id)
+	slices.Sort(ids)
+	for lo := 0; lo < len(ids); lo += laterChunk {
+		part := ids[lo:min(lo+laterChunk, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		olds, err := b.readStored(ctx, args)
+		if err != nil {
+			return err
+		}
+		for i, id := range part {
+			r := b.later[id]
+			b.take(&olds[i], &r)
+			if err := b.rewrite(ctx, id, &r); err != nil {
+				return err
+			}
+			b.replaced++
 		}
 	}
-	old.Timestamp = fromMS(ts)
-	old.SessionID, old.Project, old.User, old.Model = b.names[session], b.names[project], b.names[user], b.names[model]
-	b.take(&old, r)
-	if err := b.rewrite(ctx, id, r); err != nil {
-		return err
-	}
-	b.replaced++
+	clear(b.later)
 	return nil
+}
+
+// readStored returns what take needs of the stored records with ids, in
+// their order, which is the order of ids. The stored strings are ids of
+// the Bulk's own names.
+func (b *Bulk) readStored(ctx context.Context, ids []any) ([]usage.Record, error) {
+	rows, err := b.tx.QueryContext(ctx, `SELECT id, ts, session_id, project, user, model,
+		input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
+		web_fetch_requests, cost FROM record_rows WHERE id IN (`+placeholders(1, len(ids))[1:]+` ORDER BY id`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("bulk: read records: %w", formatError(err))
+	}
+	defer rows.Close()
+	olds := make([]usage.Record, len(ids))
+	j := 0
+	for rows.Next() {
+		var (
+			old                           usage.Record
+			id, ts                        int64
+			session, project, user, model int32
+		)
+		if err := rows.Scan(&id, &ts, &session, &project, &user, &model, &old.Input, &old.Output,
+			&old.CacheCreation5m, &old.CacheCreation1h, &old.CacheRead, &old.WebSearchRequests,
+			&old.WebFetchRequests, &old.Cost); err != nil {
+			return nil, fmt.Errorf("bulk: read records: %w", formatError(err))
+		}
+		for _, s := range []int32{session, project, user, model} {
+			if s < 0 || int(s) >= len(b.names) {
+				return nil, fmt.Errorf("bulk: read record %d: string id %d out of range", id, s)
+			}
+		}
+		if j == len(ids) || ids[j].(int64) != id {
+			return nil, fmt.Errorf("bulk: read records: record %d where %v was expected", id, ids[min(j, len(ids)-1)])
+		}
+		old.Timestamp = fromMS(ts)
+		old.SessionID, old.Project, old.User, old.Model = b.names[session], b.names[project], b.names[user], b.names[model]
+		olds[j] = old
+		j++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("bulk: read records: %w", formatError(err))
+	}
+	if j != len(ids) {
+		return nil, fmt.Errorf("bulk: read records: record %v is missing", ids[j])
+	}
+	return olds, nil
 }
 
 // Commit writes the rollup, builds the indexes and triggers dropped by
@@ -635,13 +713,14 @@ func (b *Bulk) commit(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
+	if err := b.applyLater(ctx); err != nil {
+		return err
+	}
 	if err := b.flushPrompts(ctx); err != nil {
 		return err
 	}
-	for _, st := range []*sql.Stmt{b.read, b.update} {
-		if st != nil {
-			st.Close()
-		}
+	if b.update != nil {
+		b.update.Close()
 	}
 	order := b.rollupOrder()
 	if err := b.writeRollup(ctx, order); err != nil {

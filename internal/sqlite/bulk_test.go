@@ -108,38 +108,51 @@ func TestBulkMatchesApply(t *testing.T) {
 // keys that do not tell message_id and request_id. They are rewritten in
 // full, when first inserted and when a copy replaces them, and match what
 // Apply stores.
-func TestBulkWideValues(t *testing.T) {
-	batches := func() []usage.Batch {
-		rs := testRecords(200, day, "w")
-		for i := range rs {
-			r := &rs[i]
-			switch i % 6 {
-			case 0:
-				r.Input = 1 << 21
-			case 1:
-				r.CacheRead = 1<<40 + int64(i)
-			case 2:
-				r.WebFetchRequests = -1
-			case 3:
-				r.Key = "other-" + r.Key
-			case 4:
-				r.MessageID = "m:" + r.MessageID
-				r.Key = r.MessageID + ":" + r.RequestID
-			}
-			if i%10 == 0 {
-				r.IsSidechain = true
-				r.Agent = "Explore"
-			}
-		}
-		// Copies that win: some replace a record still queued, the
-		// second batch's those already inserted.
-		c := append([]usage.Record(nil), rs[:100]...)
-		for i := range c {
-			c[i].Output += 1 << 22
-		}
-		return []usage.Batch{{Records: append(rs[:150:150], c[:30]...)}, {Records: append(rs[150:], c[30:]...)}}
+func TestBulkWideValues(t *testing.T) { bulkAndApply(t, wideBatches) }
+
+// TestBulkLaterReplacements applies the replacements of inserted records
+// as they come (a limit of 1) and a few at a time, where the default
+// limit keeps them all until the commit.
+func TestBulkLaterReplacements(t *testing.T) {
+	defer func(n int) { laterLimit = n }(laterLimit)
+	for _, n := range []int{1, 3} {
+		laterLimit = n
+		bulkAndApply(t, bulkBatches)
+		bulkAndApply(t, wideBatches)
 	}
-	bulkAndApply(t, batches)
+}
+
+// wideBatches returns batches of records with values a Bulk's packed
+// insert cannot carry, and copies of them that win.
+func wideBatches() []usage.Batch {
+	rs := testRecords(200, day, "w")
+	for i := range rs {
+		r := &rs[i]
+		switch i % 6 {
+		case 0:
+			r.Input = 1 << 21
+		case 1:
+			r.CacheRead = 1<<40 + int64(i)
+		case 2:
+			r.WebFetchRequests = -1
+		case 3:
+			r.Key = "other-" + r.Key
+		case 4:
+			r.MessageID = "m:" + r.MessageID
+			r.Key = r.MessageID + ":" + r.RequestID
+		}
+		if i%10 == 0 {
+			r.IsSidechain = true
+			r.Agent = "Explore"
+		}
+	}
+	// Copies that win: some replace a record still queued, the
+	// second batch's those already inserted.
+	c := append([]usage.Record(nil), rs[:100]...)
+	for i := range c {
+		c[i].Output += 1 << 22
+	}
+	return []usage.Batch{{Records: append(rs[:150:150], c[:30]...)}, {Records: append(rs[150:], c[30:]...)}}
 }
 
 // bulkAndApply writes the batches through Apply into one store and
