@@ -161,3 +161,41 @@ func BenchmarkAggregate(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkBulk measures a first index of 200k records through a Bulk:
+// Apply, the writer's work while the parser runs, and Commit, which
+// builds the indexes and writes the rollup.
+func BenchmarkBulk(b *testing.B) {
+	const n, size = 200_000, 1000
+	pool := benchRecords(0, n)
+	ctx := context.Background()
+	var apply, commit time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		s := mustOpen(b, tempPath(b))
+		// Apply may rewrite records (the cost); give it its own copy.
+		rs := append([]usage.Record(nil), pool...)
+		b.StartTimer()
+		t0 := time.Now()
+		w, err := s.BeginBulk(ctx)
+		if err != nil || w == nil {
+			b.Fatal(err)
+		}
+		for lo := 0; lo < n; lo += size {
+			if err := w.Apply(ctx, usage.Batch{Records: rs[lo : lo+size]}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t1 := time.Now()
+		if err := w.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+		apply += t1.Sub(t0)
+		commit += time.Since(t1)
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(apply.Nanoseconds())/float64(b.N*n), "apply-ns/record")
+	b.ReportMetric(float64(commit.Nanoseconds())/float64(b.N*n), "commit-ns/record")
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
@@ -75,14 +76,18 @@ type Bulk struct {
 	// insert, pinsert and rinsert insert rowsPerInsert records, prompts
 	// and rollup rows, prepared on first use.
 	insert, pinsert, rinsert driver.Stmt
-	read, update             *sql.Stmt // prepared on the first replacement
+	update                   *sql.Stmt // prepared on the first rewrite
 	pargs                    []any
 	named                    []driver.NamedValue
 	seenPrompts              map[[2]uint64]struct{}
 	replaced                 int
 	args                     []any
 	pend                     []usage.Record
-	done                     bool
+	// inexact lists the records of pend that flush must rewrite.
+	inexact []int
+	// later holds replacements of inserted records (see applyLater).
+	later map[int64]usage.Record
+	done  bool
 }
 
 // bulkSlot is a stored record as Record.Prefer compares it, and the
@@ -231,23 +236,107 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 		seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed(),
 		seen: keySlots{at: map[uint64]int32{}}, seenPrompts: map[[2]uint64]struct{}{}, next: 1,
 		ids: map[string]int32{"": 0}, names: []string{""}, stored: 1, rollup: bulkRollup{at: map[bulkRKey]int32{}},
-		args: make([]any, 0, rowsPerInsert*(recordFields+1)),
+		args: make([]any, 0, rowsPerInsert*bulkArgs),
 	}, nil
 }
 
-// bulkInsert returns a plain INSERT of n records with their ids, bound by
-// appendBulkArgs.
+// Binding a value costs the driver a lookup of the parameter's name and
+// a locked call into SQLite, about 70 ns: for the 27 columns of a record,
+// most of a first index's insert. Most of those values are small (the
+// interned ids, the token counts, a flag), so a Bulk packs them three to
+// an integer parameter and SQLite takes them apart, which costs a few
+// operations of its VM per value instead of a bind. message_id and
+// request_id are NULL when the key tells them. A record with a value that
+// does not fit (an id or count of 2^21 or more, or the ids themselves)
+// is inserted with zeros there and rewritten in full by the UPDATE of
+// replace, before the statement's records are ever read.
+
+// packBits is the width of a value packed into a parameter, three to a
+// parameter, the last in its top bits.
+const packBits = 21
+
+// bulkArgs is how many parameters a record takes in bulkInsert.
+const bulkArgs = 11
+
+// bulkInsert returns an INSERT of n records with their ids, bound by
+// appendBulkArgs. The anonymous parameters of the VALUES are each bound
+// once, and the SELECT over it names them as columns, twice or thrice
+// for a packed one.
 func bulkInsert(n int) string {
-	return "INSERT INTO record_rows (id, " + recordColumns + ") VALUES " + placeholders(n, recordFields+1)
+	const mask = "2097151" // 1<<packBits - 1
+	lo := func(c int) string { return fmt.Sprintf("column%d & %s", c, mask) }
+	mid := func(c int) string { return fmt.Sprintf("(column%d >> %d) & %s", c, packBits, mask) }
+	hi := func(c int) string { return fmt.Sprintf("column%d >> %d", c, 2*packBits) }
+	// The order of recordColumns; the comments name appendBulkArgs's
+	// values.
+	cols := []string{
+		"column2", "NULL", "NULL", "column3", // key, message_id, request_id, ts
+		lo(4), mid(4), hi(4), // model, session_id, project
+		lo(5), mid(5), hi(5), // cwd, git_branch, version
+		mid(8),               // is_sidechain
+		lo(6), mid(6), hi(6), // service_tier, speed, inference_geo
+		lo(7), mid(7), // user, machine
+		lo(9), mid(9), hi(9), // input, output, cache_creation_5m
+		lo(10), mid(10), hi(10), // cache_creation_1h, cache_read, web_search_requests
+		hi(8),        // web_fetch_requests
+		"column11",   // cost
+		hi(7), lo(8), // agent, attribution
+	}
+	return "INSERT INTO record_rows (id, " + recordColumns + ") SELECT column1, " +
+		strings.Join(cols, ", ") + " FROM (VALUES " + placeholders(n, bulkArgs) + ")"
 }
 
-// appendBulkArgs appends id and r's record_rows values for bulkInsert.
-// Binding a string costs the driver a C allocation and two locked calls
-// into SQLite, binding an integer or NULL one call: only the key is left
-// a string, and message_id and request_id when the key does not tell
-// them.
-func (b *Bulk) appendBulkArgs(args []any, id int64, r *usage.Record) []any {
+// pack3 returns a, b and c packed as bulkInsert takes them apart, and
+// whether each is in [0, 2^packBits).
+func pack3(a, b, c int64) (int64, bool) {
+	const limit = 1 << packBits
+	ok := uint64(a) < limit && uint64(b) < limit && uint64(c) < limit
+	return a | b<<packBits | c<<(2*packBits), ok
+}
+
+// appendBulkArgs appends id and r's values for bulkInsert, and reports
+// whether they are r's: when not, the record must be rewritten (see
+// replace). Only the key is bound as a string: binding one costs the
+// driver a C allocation and two locked calls into SQLite.
+func (b *Bulk) appendBulkArgs(args []any, id int64, r *usage.Record) ([]any, bool) {
+	v := b.internAll(r)
 	msg, req := keyIDs(r)
+	exact := msg == nil && req == nil
+	var side int64
+	if r.IsSidechain {
+		side = 1
+	}
+	var p [7]int64
+	var ok [7]bool
+	p[0], ok[0] = pack3(v[0], v[1], v[2])
+	p[1], ok[1] = pack3(v[3], v[4], v[5])
+	p[2], ok[2] = pack3(v[6], v[7], v[8])
+	p[3], ok[3] = pack3(v[9], v[10], v[11])
+	p[4], ok[4] = pack3(v[12], side, r.WebFetchRequests)
+	p[5], ok[5] = pack3(r.Input, r.Output, r.CacheCreation5m)
+	p[6], ok[6] = pack3(r.CacheCreation1h, r.CacheRead, r.WebSearchRequests)
+	for i := range p {
+		if !ok[i] {
+			p[i], exact = 0, false
+		}
+	}
+	return append(args, id, r.Key, ms(r.Timestamp), p[0], p[1], p[2], p[3], p[4], p[5], p[6],
+		int64(r.Cost)), exact
+}
+
+// appendRowArgs appends r's record_rows values in recordColumns order,
+// its strings as the Bulk's ids.
+func (b *Bulk) appendRowArgs(args []any, r *usage.Record) []any {
+	v := b.internAll(r)
+	msg, req := keyIDs(r)
+	return append(args, r.Key, msg, req, ms(r.Timestamp), v[0], v[1], v[2], v[3], v[4], v[5],
+		r.IsSidechain, v[6], v[7], v[8], v[9], v[10], r.Input, r.Output,
+		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests,
+		r.WebFetchRequests, int64(r.Cost), v[11], v[12])
+}
+
+// internAll returns the ids of r's interned strings.
+func (b *Bulk) internAll(r *usage.Record) [internedFields]int64 {
 	f := internedStrings(r)
 	var v [internedFields]int64
 	for i, s := range f {
@@ -258,10 +347,7 @@ func (b *Bulk) appendBulkArgs(args []any, id int64, r *usage.Record) []any {
 		v[i] = int64(b.intern(s))
 		b.last[i], b.lastID[i] = s, v[i]
 	}
-	return append(args, id, r.Key, msg, req, ms(r.Timestamp), v[0], v[1], v[2], v[3], v[4], v[5],
-		r.IsSidechain, v[6], v[7], v[8], v[9], v[10], r.Input, r.Output,
-		r.CacheCreation5m, r.CacheCreation1h, r.CacheRead, r.WebSearchRequests,
-		r.WebFetchRequests, int64(r.Cost), v[11], v[12])
+	return v
 }
 
 // storeNames inserts the strings interned since the last call into the
@@ -425,15 +511,21 @@ func (b *Bulk) queue(ctx context.Context, r *usage.Record) error {
 	return nil
 }
 
-// flush inserts the queued records.
+// flush inserts the queued records, then rewrites those whose values
+// bulkInsert could not carry.
 func (b *Bulk) flush(ctx context.Context) error {
 	if len(b.pend) == 0 {
 		return nil
 	}
 	first := b.next - int64(len(b.pend))
 	b.args = b.args[:0]
+	b.inexact = b.inexact[:0]
 	for i := range b.pend {
-		b.args = b.appendBulkArgs(b.args, first+int64(i), &b.pend[i])
+		var exact bool
+		b.args, exact = b.appendBulkArgs(b.args, first+int64(i), &b.pend[i])
+		if !exact {
+			b.inexact = append(b.inexact, i)
+		}
 	}
 	if err := b.storeNames(ctx); err != nil {
 		return err
@@ -441,10 +533,60 @@ func (b *Bulk) flush(ctx context.Context) error {
 	if err := b.exec(ctx, &b.insert, len(b.pend) == rowsPerInsert, bulkInsert, len(b.pend), b.args); err != nil {
 		return fmt.Errorf("bulk: records %q to %q: %w", b.pend[0].Key, b.pend[len(b.pend)-1].Key, formatError(err))
 	}
+	for _, i := range b.inexact {
+		if err := b.rewrite(ctx, first+int64(i), &b.pend[i]); err != nil {
+			return err
+		}
+	}
 	clear(b.pend)
 	b.pend = b.pend[:0]
 	return nil
 }
+
+// prepareRewrite prepares the statement that rewrites a stored record,
+// on first use.
+func (b *Bulk) prepareRewrite(ctx context.Context) error {
+	if b.update != nil {
+		return nil
+	}
+	var err error
+	if b.update, err = b.tx.PrepareContext(ctx, `UPDATE record_rows SET (`+recordColumns+`) = `+
+		placeholders(1, recordFields)+` WHERE id = ?`); err != nil {
+		return fmt.Errorf("bulk: prepare: %w", formatError(err))
+	}
+	return nil
+}
+
+// rewrite stores every value of r in the record with id.
+func (b *Bulk) rewrite(ctx context.Context, id int64, r *usage.Record) error {
+	if err := b.prepareRewrite(ctx); err != nil {
+		return err
+	}
+	args := append(b.appendRowArgs(make([]any, 0, recordFields+1), r), id)
+	if err := b.storeNames(ctx); err != nil {
+		return err
+	}
+	if _, err := b.update.ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("bulk: write record %q: %w", r.Key, formatError(err))
+	}
+	return nil
+}
+
+// A copy that replaces a record already inserted (in a first index, one
+// in another file, a subagent's transcript that repeats its parent's
+// responses) needs the stored copy's sums to move it in the rollup. Read
+// and rewritten one at a time, through database/sql, such a replacement
+// cost about 20 µs, most of it the driver's per-query work. The Bulk
+// keeps them instead, the last preferred copy of each id, and replaces
+// them in bulk: one query reads the stored copies of many ids, in id
+// order, which also keeps the rewrites on neighbouring pages.
+
+// laterLimit is how many replacements wait before they are applied; a
+// variable for tests.
+var laterLimit = 4096
+
+// laterChunk is how many stored copies one query of applyLater reads.
+const laterChunk = 500
 
 // replace stores r over the stored copy with id, moving its sums in the
 // rollup from the old copy's row to r's.
@@ -460,47 +602,98 @@ func (b *Bulk) replace(ctx context.Context, id int64, r *usage.Record) error {
 		*old = *r
 		return nil
 	}
-	if b.read == nil {
-		var err error
-		if b.read, err = b.tx.PrepareContext(ctx, `SELECT ts, session_id, project, user, model,
-			input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
-			web_fetch_requests, cost FROM record_rows WHERE id = ?`); err != nil {
-			return fmt.Errorf("bulk: prepare: %w", formatError(err))
-		}
-		if b.update, err = b.tx.PrepareContext(ctx, `UPDATE record_rows SET (`+recordColumns+`) = `+
-			placeholders(1, recordFields)+` WHERE id = ?`); err != nil {
-			return fmt.Errorf("bulk: prepare: %w", formatError(err))
-		}
+	if b.later == nil {
+		b.later = map[int64]usage.Record{}
 	}
-	// The stored strings are ids of the Bulk's own names.
-	var (
-		old                           usage.Record
-		ts                            int64
-		session, project, user, model int32
-	)
-	if err := b.read.QueryRowContext(ctx, id).Scan(&ts, &session, &project, &user,
-		&model, &old.Input, &old.Output, &old.CacheCreation5m, &old.CacheCreation1h,
-		&old.CacheRead, &old.WebSearchRequests, &old.WebFetchRequests, &old.Cost); err != nil {
-		return fmt.Errorf("bulk: read record %q: %w", r.Key, formatError(err))
+	// The stored copy is the one the last applyLater left: a replacement
+	// of the same id kept since is itself replaced.
+	b.later[id] = *r
+	if len(b.later) >= laterLimit {
+		return b.applyLater(ctx)
 	}
-	for _, id := range []int32{session, project, user, model} {
-		if id < 0 || int(id) >= len(b.names) {
-			return fmt.Errorf("bulk: read record %q: string id %d out of range", r.Key, id)
-		}
+	return nil
+}
+
+// applyLater applies the replacements that replace kept.
+func (b *Bulk) applyLater(ctx context.Context) error {
+	if len(b.later) == 0 {
+		return nil
 	}
-	old.Timestamp = fromMS(ts)
-	old.SessionID, old.Project, old.User, old.Model = b.names[session], b.names[project], b.names[user], b.names[model]
-	b.take(&old, r)
-	args := b.appendBulkArgs(make([]any, 0, recordFields+2), id, r)
-	args = append(args[1:], id)
-	if err := b.storeNames(ctx); err != nil {
+	if err := b.prepareRewrite(ctx); err != nil {
 		return err
 	}
-	if _, err := b.update.ExecContext(ctx, args...); err != nil {
-		return fmt.Errorf("bulk: replace record %q: %w", r.Key, formatError(err))
+	ids := make([]int64, 0, len(b.later))
+	for id := range b.later {
+		ids = append(ids, id)
 	}
-	b.replaced++
+	slices.Sort(ids)
+	for lo := 0; lo < len(ids); lo += laterChunk {
+		part := ids[lo:min(lo+laterChunk, len(ids))]
+		args := make([]any, len(part))
+		for i, id := range part {
+			args[i] = id
+		}
+		olds, err := b.readStored(ctx, args)
+		if err != nil {
+			return err
+		}
+		for i, id := range part {
+			r := b.later[id]
+			b.take(&olds[i], &r)
+			if err := b.rewrite(ctx, id, &r); err != nil {
+				return err
+			}
+			b.replaced++
+		}
+	}
+	clear(b.later)
 	return nil
+}
+
+// readStored returns what take needs of the stored records with ids, in
+// their order, which is the order of ids. The stored strings are ids of
+// the Bulk's own names.
+func (b *Bulk) readStored(ctx context.Context, ids []any) ([]usage.Record, error) {
+	rows, err := b.tx.QueryContext(ctx, `SELECT id, ts, session_id, project, user, model,
+		input, output, cache_creation_5m, cache_creation_1h, cache_read, web_search_requests,
+		web_fetch_requests, cost FROM record_rows WHERE id IN (`+placeholders(1, len(ids))[1:]+` ORDER BY id`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("bulk: read records: %w", formatError(err))
+	}
+	defer rows.Close()
+	olds := make([]usage.Record, len(ids))
+	j := 0
+	for rows.Next() {
+		var (
+			old                           usage.Record
+			id, ts                        int64
+			session, project, user, model int32
+		)
+		if err := rows.Scan(&id, &ts, &session, &project, &user, &model, &old.Input, &old.Output,
+			&old.CacheCreation5m, &old.CacheCreation1h, &old.CacheRead, &old.WebSearchRequests,
+			&old.WebFetchRequests, &old.Cost); err != nil {
+			return nil, fmt.Errorf("bulk: read records: %w", formatError(err))
+		}
+		for _, s := range []int32{session, project, user, model} {
+			if s < 0 || int(s) >= len(b.names) {
+				return nil, fmt.Errorf("bulk: read record %d: string id %d out of range", id, s)
+			}
+		}
+		if j == len(ids) || ids[j].(int64) != id {
+			return nil, fmt.Errorf("bulk: read records: record %d where %v was expected", id, ids[min(j, len(ids)-1)])
+		}
+		old.Timestamp = fromMS(ts)
+		old.SessionID, old.Project, old.User, old.Model = b.names[session], b.names[project], b.names[user], b.names[model]
+		olds[j] = old
+		j++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("bulk: read records: %w", formatError(err))
+	}
+	if j != len(ids) {
+		return nil, fmt.Errorf("bulk: read records: record %v is missing", ids[j])
+	}
+	return olds, nil
 }
 
 // Commit writes the rollup, builds the indexes and triggers dropped by
@@ -520,13 +713,14 @@ func (b *Bulk) commit(ctx context.Context) error {
 	if err := b.flush(ctx); err != nil {
 		return err
 	}
+	if err := b.applyLater(ctx); err != nil {
+		return err
+	}
 	if err := b.flushPrompts(ctx); err != nil {
 		return err
 	}
-	for _, st := range []*sql.Stmt{b.read, b.update} {
-		if st != nil {
-			st.Close()
-		}
+	if b.update != nil {
+		b.update.Close()
 	}
 	order := b.rollupOrder()
 	if err := b.writeRollup(ctx, order); err != nil {

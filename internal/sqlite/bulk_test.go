@@ -87,19 +87,92 @@ func bulkBatches() []usage.Batch {
 // one Bulk and compares everything stored: records, rollup rows, prompts
 // and file states.
 func TestBulkMatchesApply(t *testing.T) {
+	want, got := bulkAndApply(t, bulkBatches)
 	ctx := t.Context()
-	want := mustOpen(t, tempPath(t))
-	for _, b := range bulkBatches() {
+	// The indexes are back: a second Bulk is refused and Apply upserts.
+	if w, err := got.BeginBulk(ctx); w != nil || err != nil {
+		t.Errorf("BeginBulk() on a store with records = %v, %v; want nil, nil", w, err)
+	}
+	if err := got.Apply(ctx, bulkBatches()[0]); err != nil {
+		t.Errorf("Apply() after Bulk = %v", err)
+	}
+	for _, s := range []*Store{want, got} {
+		if n, _ := s.CountRecords(ctx, usage.Filter{}); n != 600 {
+			t.Errorf("CountRecords() = %d, want 600", n)
+		}
+	}
+}
+
+// TestBulkWideValues stores, through a Bulk, records whose values its
+// packed insert cannot carry: counts of 2^21 and more or below zero, and
+// keys that do not tell message_id and request_id. They are rewritten in
+// full, when first inserted and when a copy replaces them, and match what
+// Apply stores.
+func TestBulkWideValues(t *testing.T) { bulkAndApply(t, wideBatches) }
+
+// TestBulkLaterReplacements applies the replacements of inserted records
+// as they come (a limit of 1) and a few at a time, where the default
+// limit keeps them all until the commit.
+func TestBulkLaterReplacements(t *testing.T) {
+	defer func(n int) { laterLimit = n }(laterLimit)
+	for _, n := range []int{1, 3} {
+		laterLimit = n
+		bulkAndApply(t, bulkBatches)
+		bulkAndApply(t, wideBatches)
+	}
+}
+
+// wideBatches returns batches of records with values a Bulk's packed
+// insert cannot carry, and copies of them that win.
+func wideBatches() []usage.Batch {
+	rs := testRecords(200, day, "w")
+	for i := range rs {
+		r := &rs[i]
+		switch i % 6 {
+		case 0:
+			r.Input = 1 << 21
+		case 1:
+			r.CacheRead = 1<<40 + int64(i)
+		case 2:
+			r.WebFetchRequests = -1
+		case 3:
+			r.Key = "other-" + r.Key
+		case 4:
+			r.MessageID = "m:" + r.MessageID
+			r.Key = r.MessageID + ":" + r.RequestID
+		}
+		if i%10 == 0 {
+			r.IsSidechain = true
+			r.Agent = "Explore"
+		}
+	}
+	// Copies that win: some replace a record still queued, the
+	// second batch's those already inserted.
+	c := append([]usage.Record(nil), rs[:100]...)
+	for i := range c {
+		c[i].Output += 1 << 22
+	}
+	return []usage.Batch{{Records: append(rs[:150:150], c[:30]...)}, {Records: append(rs[150:], c[30:]...)}}
+}
+
+// bulkAndApply writes the batches through Apply into one store and
+// through one Bulk into another, compares everything stored, and returns
+// both stores.
+func bulkAndApply(t *testing.T, batches func() []usage.Batch) (want, got *Store) {
+	t.Helper()
+	ctx := t.Context()
+	want = mustOpen(t, tempPath(t))
+	for _, b := range batches() {
 		if err := want.Apply(ctx, b); err != nil {
 			t.Fatalf("Apply() = %v", err)
 		}
 	}
-	got := mustOpen(t, tempPath(t))
+	got = mustOpen(t, tempPath(t))
 	w, err := got.BeginBulk(ctx)
 	if err != nil || w == nil {
 		t.Fatalf("BeginBulk() = %v, %v; want a writer", w, err)
 	}
-	for _, b := range bulkBatches() {
+	for _, b := range batches() {
 		if err := w.Apply(ctx, b); err != nil {
 			t.Fatalf("Bulk.Apply() = %v", err)
 		}
@@ -129,16 +202,7 @@ func TestBulkMatchesApply(t *testing.T) {
 			t.Errorf("Aggregate(%v): Apply %v, %v; Bulk %v, %v", dim, a, err1, b, err2)
 		}
 	}
-	// The indexes are back: a second Bulk is refused and Apply upserts.
-	if w, err := got.BeginBulk(ctx); w != nil || err != nil {
-		t.Errorf("BeginBulk() on a store with records = %v, %v; want nil, nil", w, err)
-	}
-	if err := got.Apply(ctx, bulkBatches()[0]); err != nil {
-		t.Errorf("Apply() after Bulk = %v", err)
-	}
-	if n, _ := got.CountRecords(ctx, usage.Filter{}); n != 600 {
-		t.Errorf("CountRecords() = %d, want 600", n)
-	}
+	return want, got
 }
 
 // TestBulkRollback leaves the store empty and usable, indexes included.
