@@ -294,7 +294,6 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 	pending := make(chan *batch)
 	spare := make(chan *batch, 2)
 	limits := in.batchLimits(total)
-	spare <- newBatch(limits.capacity)
 	var (
 		applyErr error
 		written  int64
@@ -316,7 +315,9 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 	apply := in.sink.Apply
 	if bulk != nil {
 		apply = bulk.Apply
+		limits = in.bulkLimits(limits)
 	}
+	spare <- newBatch(limits.capacity)
 	applied := make(chan struct{})
 	go func() {
 		defer close(applied)
@@ -508,6 +509,23 @@ const (
 	bulkBatchRecords = 6_000
 	bulkBatchFiles   = 1 << 30
 )
+
+// bulkWriteRecords is the record limit of a batch written through a
+// BulkWriter. A Bulk touches no index until its commit, so big batches
+// buy it nothing (see bulkBatchRecords), while the two batches in memory
+// weigh on its peak: on 512 MB of long sessions, 1,000 records instead of
+// 6,000 cut peak RSS by about 5 MB at the same CPU time.
+const bulkWriteRecords = 1_000
+
+// bulkLimits returns l for a run written through a BulkWriter: the
+// smaller batches of bulkWriteRecords unless the options set a limit.
+func (in *Ingester) bulkLimits(l limits) limits {
+	if in.raw.BatchRecords <= 0 && l.capacity > 0 {
+		l.records = bulkWriteRecords
+		l.capacity = l.records + pieceRecords
+	}
+	return l
+}
 
 // batchLimits returns the batch bounds of a run reading total bytes:
 // the options, or when they were left at their defaults and the run is

@@ -185,6 +185,32 @@ func TestSmallBatchesAreSortedAndReused(t *testing.T) {
 	}
 }
 
+// TestBulkLimits checks that a bulk run written through a BulkWriter
+// takes the smaller batches unless the options chose a record limit, and
+// that a run that is not a bulk one keeps its limits.
+func TestBulkLimits(t *testing.T) {
+	tests := []struct {
+		name  string
+		opts  Options
+		total int64
+		want  limits
+	}{
+		{"small run", Options{}, bulkBytes, limits{records: 10_000, files: 500}},
+		{"bulk run", Options{}, bulkBytes + 1,
+			limits{records: bulkWriteRecords, files: bulkBatchFiles, capacity: bulkWriteRecords + pieceRecords}},
+		{"bulk run, records chosen", Options{BatchRecords: 100}, bulkBytes + 1,
+			limits{records: 100, files: bulkBatchFiles, capacity: 100 + pieceRecords}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := New(newRefSink(), nil, nil, tt.opts)
+			if got := in.bulkLimits(in.batchLimits(tt.total)); got != tt.want {
+				t.Errorf("bulkLimits(batchLimits(%d)) = %+v, want %+v", tt.total, got, tt.want)
+			}
+		})
+	}
+}
+
 func TestBatchLimits(t *testing.T) {
 	tests := []struct {
 		name  string

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -436,6 +437,35 @@ func TestApplyErrorThenRerunGivesSameTotals(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareReports(t, sink.report(), want)
+}
+
+// TestApplyErrorMidFileThenRerunReadsTheRest stops a run after the
+// batch that holds the first pieces of a file: the rerun, which finds the
+// file as it was, must read the rest of it rather than take it for read.
+func TestApplyErrorMidFileThenRerunReadsTheRest(t *testing.T) {
+	d := newClaudeDir(t)
+	n := 3 * pieceRecords
+	var ls []string
+	for i := range n {
+		ls = append(ls, usageLine(strconv.Itoa(i), `{"output_tokens":1}`))
+	}
+	d.write("s1.jsonl", lines(ls...))
+	sink := newRefSink()
+	sink.failAfter = 2
+	opts := Options{BatchRecords: pieceRecords}
+	if _, err := New(sink, []string{d.root}, nil, opts).Run(t.Context()); err == nil {
+		t.Fatal("Run succeeded, want the Apply error")
+	}
+	if got := len(sink.records); got == 0 || got >= n {
+		t.Fatalf("after the failed run %d records stored, want some of %d", got, n)
+	}
+	sink.failAfter = 0
+	if _, err := New(sink, []string{d.root}, nil, opts).Run(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(sink.records); got != n {
+		t.Errorf("after the rerun %d records stored, want %d", got, n)
+	}
 }
 
 func mustDiscover(t *testing.T, roots ...string) []string {

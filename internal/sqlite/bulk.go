@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -31,6 +32,19 @@ import (
 // commit, and a crash before it leaves the store as empty as it was, so a
 // restart simply indexes again: the promises of DESIGN §7 hold by
 // construction, without a recovery path.
+
+// A first index needs little page cache: it appends records and the
+// rollup at the right edge of their B-trees and builds each index by one
+// sort, so it reads back almost nothing it wrote. The writer's usual 8 MiB
+// (writerCacheKiB) filled during every first index larger than that and
+// cost twice its size in RSS (the driver's allocator rounds a page and its
+// header up to 8 KiB): on 512 MB of long sessions, 2 MiB cut peak RSS by
+// about 12 MB at the same CPU time.
+const bulkCacheKiB = 2048
+
+// writerCacheKiB is the page cache of the writer connection outside a
+// Bulk (see dsn).
+const writerCacheKiB = 8192
 
 // Bulk is a first index being written in one transaction (see BeginBulk).
 // Its methods must be called from one goroutine at a time.
@@ -159,11 +173,13 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 		return nil, fmt.Errorf("bulk: begin: %w", formatError(err))
 	}
 	inPlace := s.inPlace && s.leaveWAL(ctx, conn)
+	setCache(conn, bulkCacheKiB)
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		if inPlace {
 			enterWAL(conn)
 		}
+		setCache(conn, writerCacheKiB)
 		conn.Close()
 		return nil, fmt.Errorf("bulk: begin: %w", formatError(err))
 	}
@@ -173,6 +189,7 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 			if inPlace {
 				enterWAL(conn)
 			}
+			setCache(conn, writerCacheKiB)
 			conn.Close()
 		}
 	}()
@@ -740,8 +757,14 @@ func (b *Bulk) commit(ctx context.Context) error {
 	defer h.discard()
 	// Nothing below needs the maps that deduplicated records and
 	// prompts or the rollup's (the handover holds its rows): let the
-	// collector have them before the index builds.
+	// collector have them before the index builds. The heap they and the
+	// reading filled would otherwise stay resident while SQLite's sorts
+	// add their own memory (outside the Go heap) on top: returning it to
+	// the system first, for one collection of what is left, cut the RSS
+	// at this point from about 115 to 65 MB on 2 GB of long sessions, and
+	// the peak RSS of 512 MB of long sessions from about 92 to 81 MB.
 	b.seen, b.seenPrompts, b.ids, b.pend, b.rollup = keySlots{}, nil, nil, nil, bulkRollup{}
+	debug.FreeOSMemory()
 	for _, q := range b.restore {
 		if _, err := b.tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk: %s: %w", q, formatError(err))
@@ -947,12 +970,20 @@ func (b *Bulk) Rollback() error {
 	return err
 }
 
-// end hands the writer connection back, in WAL mode again.
+// end hands the writer connection back, in WAL mode and with its page
+// cache again.
 func (b *Bulk) end() {
 	if b.inPlace {
 		enterWAL(b.conn)
 	}
+	setCache(b.conn, writerCacheKiB)
 	b.conn.Close()
+}
+
+// setCache sets conn's page cache to kib KiB. Like enterWAL, it only
+// costs memory or speed if it fails, so a failure is not an error.
+func setCache(conn *sql.Conn, kib int) {
+	conn.ExecContext(context.Background(), fmt.Sprintf("PRAGMA cache_size = -%d", kib))
 }
 
 // In WAL mode, every page a first index writes goes to the log and is then

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -282,9 +283,6 @@ func TestBulkCrashHelper(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open(%q) = %v", path, err)
 	}
-	if _, err := s.writer.Exec(`PRAGMA cache_size = 16`); err != nil {
-		t.Fatalf("set cache size: %v", err)
-	}
 	if os.Getenv(bulkCrashInPlace) != "" {
 		s.InPlaceFirstIndex()
 	}
@@ -301,6 +299,10 @@ func TestBulkCrashHelper(t *testing.T) {
 	}
 	if inPlace := os.Getenv(bulkCrashInPlace) != ""; w.(*Bulk).inPlace != inPlace {
 		t.Fatalf("the Bulk writes in place: %v, want %v", !inPlace, inPlace)
+	}
+	// A tiny page cache makes the Bulk write pages before its commit.
+	if _, err := w.(*Bulk).tx.Exec(`PRAGMA cache_size = 16`); err != nil {
+		t.Fatalf("set cache size: %v", err)
 	}
 	for _, b := range bulkBatches() {
 		if err := w.Apply(context.Background(), b); err != nil {
@@ -752,6 +754,49 @@ func TestBulkInPlace(t *testing.T) {
 		`SELECT type, name, sql FROM sqlite_schema ORDER BY type, name`} {
 		if a, b := dump(t, wal, q), dump(t, s, q); !reflect.DeepEqual(a, b) {
 			t.Errorf("%s: in place\n%v\nthrough the WAL\n%v", q, b, a)
+		}
+	}
+}
+
+// TestBulkCache checks that a Bulk writes with its small page cache and
+// gives the writer connection back with the usual one, whether it commits
+// or rolls back.
+func TestBulkCache(t *testing.T) {
+	ctx := t.Context()
+	s := mustOpen(t, tempPath(t))
+	cache := func(q func(string, ...any) *sql.Row) int {
+		t.Helper()
+		var n int
+		if err := q(`PRAGMA cache_size`).Scan(&n); err != nil {
+			t.Fatalf("PRAGMA cache_size: %v", err)
+		}
+		return n
+	}
+	if got := cache(s.writer.QueryRow); got != -writerCacheKiB {
+		t.Fatalf("writer cache_size = %d, want %d", got, -writerCacheKiB)
+	}
+	for _, commit := range []bool{false, true} {
+		w, err := s.BeginBulk(ctx)
+		if err != nil || w == nil {
+			t.Fatalf("BeginBulk() = %v, %v", w, err)
+		}
+		b := w.(*Bulk)
+		if got := cache(b.tx.QueryRow); got != -bulkCacheKiB {
+			t.Errorf("cache_size in a Bulk = %d, want %d", got, -bulkCacheKiB)
+		}
+		if err := w.Apply(ctx, bulkBatches()[0]); err != nil {
+			t.Fatalf("Bulk.Apply() = %v", err)
+		}
+		if commit {
+			err = w.Commit(ctx)
+		} else {
+			err = w.Rollback()
+		}
+		if err != nil {
+			t.Fatalf("commit %v: %v", commit, err)
+		}
+		if got := cache(s.writer.QueryRow); got != -writerCacheKiB {
+			t.Errorf("writer cache_size after a Bulk (commit %v) = %d, want %d", commit, got, -writerCacheKiB)
 		}
 	}
 }

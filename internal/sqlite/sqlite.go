@@ -227,8 +227,10 @@ func dsn(path string, writer bool) string {
 		// An 8 MiB page cache (default 2 MiB) keeps the hot part of the
 		// random-access key index in memory during a large ingest. 64 MiB
 		// was no faster on a 600 MB first index (the OS page cache holds
-		// the rest) but raised its peak RSS from about 75 to 120 MB.
-		q.Add("_pragma", "cache_size(-8192)")
+		// the rest) but raised its peak RSS from about 75 to 120 MB. A
+		// first index, which touches no index at random, uses less (see
+		// bulkCacheKiB).
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", writerCacheKiB))
 		// Large batches let the WAL grow to 64 MB before a checkpoint
 		// (see setCheckpoint); once a checkpoint has copied it all, the
 		// next writer truncates the file to 16 MB instead of keeping it.
