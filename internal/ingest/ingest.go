@@ -150,16 +150,24 @@ func (in *Ingester) Run(ctx context.Context) (Result, error) {
 	start := time.Now()
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	states, err := in.sink.FileStates(ctx)
-	if err != nil {
-		return Result{}, fmt.Errorf("load file states: %w", err)
-	}
-	in.states = states
+	// The states come from the sink, the paths and their stats from the
+	// file system: loading the one while walking and statting the other
+	// lets them overlap (on 2 GB, 13k states took a fifth of a report
+	// after a small append, the walk and the stats twice that).
+	loaded := make(chan error, 1)
+	go func() {
+		states, err := in.sink.FileStates(ctx)
+		if err == nil {
+			in.states = states
+		}
+		loaded <- err
+	}()
 	paths, err := in.src.Transcripts(ctx, in.logger)
 	if err != nil {
+		<-loaded
 		return Result{}, err
 	}
-	return in.ingest(ctx, paths, start)
+	return in.ingest(ctx, paths, start, loaded)
 }
 
 // IngestFiles reads only the given transcripts, as far as they have grown;
@@ -184,7 +192,7 @@ func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, er
 			}
 			in.states = states
 			defer func() { in.states = nil }()
-			return in.ingest(ctx, clean, start)
+			return in.ingest(ctx, clean, start, nil)
 		}
 		states, err := in.sink.FileStates(ctx)
 		if err != nil {
@@ -192,7 +200,7 @@ func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, er
 		}
 		in.states = states
 	}
-	return in.ingest(ctx, clean, start)
+	return in.ingest(ctx, clean, start, nil)
 }
 
 // source describes path relative to the root that holds it.
@@ -209,8 +217,9 @@ type job struct {
 }
 
 // ingest reads paths with opts.Workers goroutines and applies what they
-// find from this one. Callers hold in.mu.
-func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time) (Result, error) {
+// find from this one. Callers hold in.mu. When loaded is set, in.states is
+// being loaded and loaded says when it is done and whether it failed.
+func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time, loaded <-chan error) (Result, error) {
 	var res Result
 	var jobs []job
 	var total int64
@@ -223,6 +232,11 @@ func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time)
 		}
 	}
 	stats := statAll(uniq)
+	if loaded != nil {
+		if err := <-loaded; err != nil {
+			return Result{}, fmt.Errorf("load file states: %w", err)
+		}
+	}
 	for i, p := range uniq {
 		prev, known := in.states[p]
 		fi, err := stats[i].fi, stats[i].err
