@@ -149,7 +149,10 @@ func (l *Layout) Transcripts(ctx context.Context, logger *slog.Logger) ([]string
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w := &walker{ctx: ctx, logger: logger, seen: map[string]bool{}}
+	w := &walker{ctx: ctx, logger: logger}
+	if l.nested() {
+		w.seen = map[string]bool{}
+	}
 	if l.cachePath != "" {
 		if l.listings == nil {
 			l.listings = loadListings(l.cachePath)
@@ -174,6 +177,20 @@ func (l *Layout) Transcripts(ctx context.Context, logger *slog.Logger) ([]string
 		}
 	}
 	return w.paths, nil
+}
+
+// nested reports whether a root's projects folder lies within
+// another's, the only way one walk can reach a path twice: below a
+// projects folder, links to folders are not followed.
+func (l *Layout) nested() bool {
+	for i, a := range l.roots {
+		for j, b := range l.roots {
+			if i != j && within(ProjectsDir(a), ProjectsDir(b)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Classify returns what path is: a transcript (a .jsonl file anywhere
