@@ -177,8 +177,10 @@ func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, er
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	clean := make([]string, 0, len(paths))
+	seen := make(map[string]bool, len(paths))
 	for _, p := range paths {
-		if abs, err := filepath.Abs(p); err == nil {
+		if abs, err := filepath.Abs(p); err == nil && !seen[abs] {
+			seen[abs] = true
 			clean = append(clean, abs)
 		}
 	}
@@ -216,28 +218,21 @@ type job struct {
 	total int64 // bytes planned, for progress
 }
 
-// ingest reads paths with opts.Workers goroutines and applies what they
-// find from this one. Callers hold in.mu. When loaded is set, in.states is
-// being loaded and loaded says when it is done and whether it failed.
+// ingest reads paths (each once) with opts.Workers goroutines and applies
+// what they find from this one. Callers hold in.mu. When loaded is set,
+// in.states is being loaded and loaded says when it is done and whether it
+// failed.
 func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time, loaded <-chan error) (Result, error) {
 	var res Result
 	var jobs []job
 	var total int64
-	seen := make(map[string]bool, len(paths))
-	uniq := paths[:0:0]
-	for _, p := range paths {
-		if !seen[p] {
-			seen[p] = true
-			uniq = append(uniq, p)
-		}
-	}
-	stats := statAll(uniq)
+	stats := statAll(paths)
 	if loaded != nil {
 		if err := <-loaded; err != nil {
 			return Result{}, fmt.Errorf("load file states: %w", err)
 		}
 	}
-	for i, p := range uniq {
+	for i, p := range paths {
 		prev, known := in.states[p]
 		fi, err := stats[i].fi, stats[i].err
 		if err != nil {
