@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -439,11 +438,7 @@ const (
 // statAll returns os.Stat of each path, in order.
 func statAll(paths []string) []statted {
 	out := make([]statted, len(paths))
-	stat := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			out[i].fi, out[i].err = os.Stat(paths[i])
-		}
-	}
+	stat := func(lo, hi int) { statRange(paths[lo:hi], out[lo:hi]) }
 	if len(paths) < 2*statChunk {
 		stat(0, len(paths))
 		return out
