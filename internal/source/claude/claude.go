@@ -108,10 +108,12 @@ type Layout struct {
 
 	// mu serialises walks that use the listing cache (listing.go):
 	// the file at cachePath, and listings, its content as of the last
-	// walk (loaded from the file on the first).
+	// walk (loaded from the file on the first); base is what the cache
+	// file itself holds.
 	mu        sync.Mutex
 	cachePath string
 	listings  map[string]*dirListing
+	base      listingBase
 }
 
 var _ source.Source = (*Layout)(nil)
@@ -155,7 +157,7 @@ func (l *Layout) Transcripts(ctx context.Context, logger *slog.Logger) ([]string
 	}
 	if l.cachePath != "" {
 		if l.listings == nil {
-			l.listings = loadListings(l.cachePath)
+			l.listings, l.base = loadListingFiles(l.cachePath)
 		}
 		w.old, w.next = l.listings, map[string]*dirListing{}
 	}
@@ -171,7 +173,8 @@ func (l *Layout) Transcripts(ctx context.Context, logger *slog.Logger) ([]string
 	}
 	if w.next != nil && (w.changed || len(w.next) != len(w.old)) {
 		l.listings = w.next
-		if err := saveListings(l.cachePath, w.next); err != nil {
+		var err error
+		if l.base, err = saveListings(l.cachePath, w.next, l.base); err != nil {
 			// The next walk lists every folder again; nothing is missed.
 			logger.Debug("save listing cache", slog.String("path", l.cachePath), slog.Any("error", err))
 		}
