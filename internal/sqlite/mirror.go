@@ -477,7 +477,7 @@ func (s *Store) mirrorAt(ctx context.Context, tx *sql.Tx, gen int64) (*mirrorSta
 	if s.mirrorLimit > 0 {
 		limit = s.mirrorLimit
 	}
-	st, err := s.readSnapshot(ctx, tx, gen)
+	st, base, err := s.readSnapshot(ctx, tx, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -499,6 +499,9 @@ func (s *Store) mirrorAt(ctx context.Context, tx *sql.Tx, gen int64) (*mirrorSta
 	// still answers from the copy of its own snapshot.
 	if cur := s.mirror.cur.Load(); cur == nil || cur.gen < gen {
 		s.mirror.cur.Store(st)
+		if base != nil {
+			s.rollupBase.Store(base)
+		}
 	}
 	return st, nil
 }
@@ -801,6 +804,7 @@ func (s *Store) patchMirror(d *mirrorDelta) {
 		next.nrows += next.blocks[i].n
 		next.nsums += next.blocks[i].nsums
 	}
+	s.notePatched(d.prev, d.gen, d.qhs)
 	if quarters, ok := cur.readyQuarters(); ok {
 		next.quarters = spliceQuarters(quarters, sumQuarters(added), d.qhs, func(r *mirrorRow) int64 { return r.qh })
 		next.haveQuarters = true
