@@ -430,8 +430,8 @@ func TestMirrorSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := s.readSnapshot(ctx, tx, gen)
-	stale, _ := s.readSnapshot(ctx, tx, gen+1)
+	st, _, err := s.readSnapshot(ctx, tx, gen)
+	stale, _, _ := s.readSnapshot(ctx, tx, gen+1)
 	tx.Rollback()
 	if err != nil || st == nil || stale != nil {
 		t.Fatalf("readSnapshot() = %v, %v, at another generation %v; want the saved copy, and none", st, err, stale)
@@ -578,7 +578,7 @@ func TestBulkHandsOverRollup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			saved, err := s.readSnapshot(ctx, tx, gen)
+			saved, _, err := s.readSnapshot(ctx, tx, gen)
 			tx.Rollback()
 			if err != nil || saved == nil {
 				t.Fatalf("readSnapshot() = %v, %v; want the copy saved at commit", saved, err)

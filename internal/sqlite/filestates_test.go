@@ -326,3 +326,157 @@ func TestSnapshotBackupRestored(t *testing.T) {
 		t.Fatalf("entries after a restore = %d; want 6 (4 + 2)", n)
 	}
 }
+
+func TestFilesDeltaEncodeRoundTrip(t *testing.T) {
+	changed := map[string]usage.FileState{}
+	for _, f := range someStates(6, 30) {
+		changed[f.Path] = storedFileState(f)
+	}
+	inst := []byte("0123456789abcdef")
+	base := savedBase{gen: -3, crc: 0xdeadbeef}
+	b := encodeFilesDelta(changed, inst, 9, base)
+	got, err := decodeFilesDelta(b, inst, 9, base)
+	if err != nil || !maps.Equal(got, changed) {
+		t.Fatalf("decode(encode) = %v, %v; want the changes back", len(got), err)
+	}
+	for name, check := range map[string]func() error{
+		"another generation": func() error { _, err := decodeFilesDelta(b, inst, 10, base); return err },
+		"another instance":   func() error { _, err := decodeFilesDelta(b, []byte("another instance"), 9, base); return err },
+		"no instance":        func() error { _, err := decodeFilesDelta(b, nil, 9, base); return err },
+		"another base":       func() error { _, err := decodeFilesDelta(b, inst, 9, savedBase{gen: 4, crc: base.crc}); return err },
+		"another base file":  func() error { _, err := decodeFilesDelta(b, inst, 9, savedBase{gen: base.gen, crc: 1}); return err },
+		"a base file": func() error {
+			_, err := decodeFilesDelta(encodeFileStates(changed, inst, 9), inst, 9, base)
+			return err
+		},
+	} {
+		if check() == nil {
+			t.Errorf("a delta decoded for %s", name)
+		}
+	}
+	for i := range b {
+		if _, err := decodeFilesDelta(b[:i], inst, 9, base); err == nil {
+			t.Fatalf("a delta cut at %d of %d bytes decoded", i, len(b))
+		}
+		c := append([]byte(nil), b...)
+		c[i] ^= 0x41
+		if _, err := decodeFilesDelta(c, inst, 9, base); err == nil {
+			t.Fatalf("a delta with byte %d changed decoded", i)
+		}
+	}
+}
+
+// filesSaved returns the saved base and delta files of s ("" when absent).
+func filesSaved(t *testing.T, s *Store) (base, delta string) {
+	t.Helper()
+	b, err := os.ReadFile(s.filesPath())
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	d, err := os.ReadFile(s.filesDeltaPath())
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return string(b), string(d)
+}
+
+// catchUpFiles is one process that loads every state, applies states
+// and closes, as a report that catches up does.
+func catchUpFiles(t *testing.T, path string, states []usage.FileState) {
+	t.Helper()
+	s, err := Open(t.Context(), path, storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FileStates(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(t.Context(), usage.Batch{Files: states}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.snapshotErr.Load(); err != nil {
+		t.Fatalf("saving the copy: %v", *err)
+	}
+}
+
+// checkFromFile fails unless a new process reads the table's states
+// from the saved files.
+func checkFromFile(t *testing.T, path string) {
+	t.Helper()
+	s := mustOpen(t, path)
+	got, err := s.FileStates(t.Context())
+	if want := tableStates(t, s); err != nil || !maps.Equal(got, want) {
+		t.Fatalf("FileStates() = %d states, %v; want the table's %d", len(got), err, len(want))
+	}
+	if s.files.saved != s.files.gen {
+		t.Fatal("FileStates() read the table although the saved files were current")
+	}
+}
+
+func TestFileStatesSavedAsDelta(t *testing.T) {
+	path := tempPath(t)
+	all := someStates(80, 100)
+	catchUpFiles(t, path, all)
+	base, delta := filesSaved(t, mustOpen(t, path))
+	if base == "" || delta != "" {
+		t.Fatalf("after the first catch-up: base %d bytes, delta %d bytes; want a base only", len(base), len(delta))
+	}
+	// Small catch-ups save only what they changed, on top of that base,
+	// and the next process puts the two together.
+	for i := range 3 {
+		f := all[i]
+		f.Offset, f.Size = f.Offset+1000, f.Size+1000
+		catchUpFiles(t, path, []usage.FileState{f, someStates(81+i, 9000)[80+i]})
+		checkFromFile(t, path)
+		b, d := filesSaved(t, mustOpen(t, path))
+		if b != base || d == "" {
+			t.Fatalf("after small catch-up %d: base changed %v, delta %d bytes; want the base kept and a delta", i, b != base, len(d))
+		}
+	}
+	// Once the changes reach an eighth of the states, the base is
+	// written again and the delta goes.
+	catchUpFiles(t, path, someStates(20, 50_000))
+	checkFromFile(t, path)
+	if b, d := filesSaved(t, mustOpen(t, path)); b == base || d != "" {
+		t.Fatalf("after a large catch-up: base changed %v, delta %d bytes; want a new base only", b != base, len(d))
+	}
+}
+
+func TestFilesDeltaOfAnotherBase(t *testing.T) {
+	// A process killed between writing a base and removing the old delta,
+	// or a delta written on a base that another process replaced since,
+	// leaves a delta that names another base: it must be ignored.
+	path := tempPath(t)
+	catchUpFiles(t, path, someStates(40, 100))
+	catchUpFiles(t, path, someStates(1, 7000))
+	_, delta := filesSaved(t, mustOpen(t, path))
+	if delta == "" {
+		t.Fatal("no delta after a small catch-up")
+	}
+	catchUpFiles(t, path, someStates(30, 20_000)) // a new base, the delta removed
+	if err := os.WriteFile(path+"-files-delta", []byte(delta), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The stale delta is not applied to the new base; the base itself is
+	// current and read.
+	checkFromFile(t, path)
+	// A writer that never loads every state (killed, or ctm statusline)
+	// moves the table on: neither file is current any more, and the
+	// states come from the table.
+	s, err := Open(t.Context(), path, storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(t.Context(), usage.Batch{Files: someStates(2, 30_000)}); err != nil {
+		t.Fatal(err)
+	}
+	s.writer.Close()
+	s.reader.Close()
+	r := mustOpen(t, path)
+	if got, err := r.FileStates(t.Context()); err != nil || !maps.Equal(got, tableStates(t, r)) || r.files.saved == r.files.gen {
+		t.Fatalf("FileStates() after an unsaved writer = %d states, %v (from the files: %v); want the table's", len(got), err, r.files.saved == r.files.gen)
+	}
+}

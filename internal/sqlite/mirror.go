@@ -477,7 +477,7 @@ func (s *Store) mirrorAt(ctx context.Context, tx *sql.Tx, gen int64) (*mirrorSta
 	if s.mirrorLimit > 0 {
 		limit = s.mirrorLimit
 	}
-	st, err := s.readSnapshot(ctx, tx, gen)
+	st, base, err := s.readSnapshot(ctx, tx, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -499,6 +499,9 @@ func (s *Store) mirrorAt(ctx context.Context, tx *sql.Tx, gen int64) (*mirrorSta
 	// still answers from the copy of its own snapshot.
 	if cur := s.mirror.cur.Load(); cur == nil || cur.gen < gen {
 		s.mirror.cur.Store(st)
+		if base != nil {
+			s.rollupBase.Store(base)
+		}
 	}
 	return st, nil
 }
@@ -681,35 +684,45 @@ type deltaRow struct {
 	names [4]string // session, project, user, model
 }
 
-// touchedQuarters returns the quarter hours whose rollup rows applying
-// records may change: those of the records, and those of the stored
-// copies they may replace (the update trigger moves a replaced record out
-// of its old quarter hour). It runs before the records are written.
-func touchedQuarters(ctx context.Context, tx *sql.Tx, records []usage.Record) (map[int64]bool, error) {
+// recordQuarters returns the quarter hours of records, whose rollup rows
+// applying them changes. The stored copies they replace may lie in other
+// quarter hours; storedQuarters adds those.
+func recordQuarters(records []usage.Record) map[int64]bool {
 	qhs := map[int64]bool{}
-	keys := make([]any, 0, len(records))
 	for i := range records {
 		qhs[floorDiv(ms(records[i].Timestamp), quarterHourMS)] = true
+	}
+	return qhs
+}
+
+// storedQuarters adds to qhs the quarter hours of the stored copies of
+// records (the update trigger moves a replaced record out of its old
+// quarter hour). It runs before they are replaced, and only for the keys
+// that the insert found stored: looking up every key of a batch, most of
+// them new, was a fifth of the Apply of a small append.
+func storedQuarters(ctx context.Context, tx *sql.Tx, records []usage.Record, qhs map[int64]bool) error {
+	keys := make([]any, 0, len(records))
+	for i := range records {
 		keys = append(keys, records[i].Key)
 	}
 	// SQLite allows 32,766 parameters; maxDeltaRecords is far below.
-	q := `SELECT DISTINCT ` + quarterExpr + ` FROM records WHERE key IN (?` + strings.Repeat(", ?", len(keys)-1) + `)`
+	q := `SELECT DISTINCT ` + quarterExpr + ` FROM record_rows WHERE key IN (?` + strings.Repeat(", ?", len(keys)-1) + `)`
 	rows, err := tx.QueryContext(ctx, q, keys...)
 	if err != nil {
-		return nil, fmt.Errorf("apply: stored copies: %w", formatError(err))
+		return fmt.Errorf("apply: stored copies: %w", formatError(err))
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var qh int64
 		if err := rows.Scan(&qh); err != nil {
-			return nil, fmt.Errorf("apply: stored copies: %w", formatError(err))
+			return fmt.Errorf("apply: stored copies: %w", formatError(err))
 		}
 		qhs[qh] = true
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("apply: stored copies: %w", formatError(err))
+		return fmt.Errorf("apply: stored copies: %w", formatError(err))
 	}
-	return qhs, nil
+	return nil
 }
 
 // readDelta reads, inside the Apply's transaction and after its writes,
@@ -791,6 +804,7 @@ func (s *Store) patchMirror(d *mirrorDelta) {
 		next.nrows += next.blocks[i].n
 		next.nsums += next.blocks[i].nsums
 	}
+	s.notePatched(d.prev, d.gen, d.qhs)
 	if quarters, ok := cur.readyQuarters(); ok {
 		next.quarters = spliceQuarters(quarters, sumQuarters(added), d.qhs, func(r *mirrorRow) int64 { return r.qh })
 		next.haveQuarters = true

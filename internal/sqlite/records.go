@@ -115,10 +115,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 			}
 		}
 		if n := len(b.Records); n > 0 && n <= maxDeltaRecords && s.mirrorInUse() {
-			var err error
-			if touched, err = touchedQuarters(ctx, tx, b.Records); err != nil {
-				return err
-			}
+			touched = recordQuarters(b.Records)
 		}
 		if err := s.setCheckpoint(ctx, tx, len(b.Records) > maxDeltaRecords); err != nil {
 			return err
@@ -130,7 +127,7 @@ func (s *Store) Apply(ctx context.Context, b usage.Batch) error {
 				return fmt.Errorf("apply: generation: %w", formatError(err))
 			}
 		}
-		if err := s.applyRecords(ctx, tx, b.Records); err != nil {
+		if err := s.applyRecords(ctx, tx, b.Records, touched); err != nil {
 			return err
 		}
 		if err := applyPrompts(ctx, tx, b.Prompts); err != nil {
@@ -229,8 +226,10 @@ func placeholders(n, fields int) string {
 // their sums added to the rollup from Go, one upsert per rollup row
 // instead of one per record as a trigger would. Keys already stored go
 // through the upsert of upsertRecords, whose update trigger moves the
-// replaced record's sums in the rollup.
-func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Record) error {
+// replaced record's sums in the rollup. When touched is set, the quarter
+// hours of the stored copies that the upsert may replace are added to it
+// (see storedQuarters).
+func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Record, touched map[int64]bool) error {
 	if len(records) == 0 {
 		return nil
 	}
@@ -278,6 +277,11 @@ func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Re
 	}
 	if err := rollup.apply(ctx, tx); err != nil {
 		return err
+	}
+	if touched != nil && len(stored) > 0 {
+		if err := storedQuarters(ctx, tx, stored, touched); err != nil {
+			return err
+		}
 	}
 	return inChunks(ctx, tx, stored, ids, upsertRecords, nil)
 }

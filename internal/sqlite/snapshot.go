@@ -2,13 +2,18 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
+	"io/fs"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/claude-token-monitor/ctm/internal/sidefile"
@@ -32,6 +37,49 @@ import (
 // sessions (147k rows against 20k sums). A patch splices the blocks of
 // the quarter hours it touched and saves the others as they were.
 const snapshotMagic = "ctm-rollup-2\n"
+
+// A copy patched since it was read from the file, or last written to it,
+// is not written again whole (1 MB at 2 GB, 4.7 MB for 2 GB of long
+// sessions) while the blocks it changed are a small part of it: they go
+// to a second file (the snapshot's path plus "-delta") with the names
+// added to the dictionary, and name the saved file they apply to (its
+// generation, CRC and number of names) and the generation they bring it
+// to. The delta is checked as the snapshot is; once its blocks reach an
+// eighth of the snapshot's bytes, the snapshot is written again and the
+// delta removed. Both are replaced by a rename, so a kill at any point
+// leaves files that check out together or are ignored: a delta of another
+// snapshot names one that is not there.
+
+// snapshotDeltaMagic starts every delta file; the digit is its format
+// version.
+const snapshotDeltaMagic = "ctm-rollup-delta-1\n"
+
+// rollupBase names a saved snapshot (its generation, CRC and number of
+// names) and the quarter hours in which the copy at generation at
+// differs from it. It is never changed once published.
+type rollupBase struct {
+	gen   int64
+	crc   uint32
+	names int
+	at    int64
+	dirty map[int64]bool
+}
+
+// snapshotDeltaPath is the file of the changes since the saved copy.
+func (s *Store) snapshotDeltaPath() string { return s.path + "-rollup-delta" }
+
+// notePatched moves the base on by a patch that took the copy from
+// generation prev to gen in the quarter hours qhs.
+func (s *Store) notePatched(prev, gen int64, qhs map[int64]bool) {
+	b := s.rollupBase.Load()
+	if b == nil || b.at != prev {
+		s.rollupBase.Store(nil)
+		return
+	}
+	dirty := maps.Clone(b.dirty)
+	maps.Copy(dirty, qhs)
+	s.rollupBase.Store(&rollupBase{gen: b.gen, crc: b.crc, names: b.names, at: gen, dirty: dirty})
+}
 
 // mirrorSize is about the size of st's blob, to allocate it at once.
 func mirrorSize(st *mirrorState) int {
@@ -355,41 +403,203 @@ func decodeMirrorBody(b []byte, gen int64) (*mirrorState, error) {
 func (s *Store) snapshotPath() string { return s.path + "-rollup" }
 
 // readSnapshot returns the saved copy when it is of this database at
-// generation gen (as tx sees them), or nil.
-func (s *Store) readSnapshot(ctx context.Context, tx *sql.Tx, gen int64) (*mirrorState, error) {
+// generation gen (as tx sees them), by itself or with the delta saved
+// beside it, or nil; base describes what it was read from.
+func (s *Store) readSnapshot(ctx context.Context, tx *sql.Tx, gen int64) (st *mirrorState, base *rollupBase, err error) {
 	data, err := os.ReadFile(s.snapshotPath())
 	if err != nil {
-		return nil, nil // none yet, or unreadable: rebuilt from the rows
+		return nil, nil, nil // none yet, or unreadable: rebuilt from the rows
 	}
 	var instance []byte
 	if err := tx.QueryRowContext(ctx, `SELECT instance FROM generation`).Scan(&instance); err != nil {
-		return nil, fmt.Errorf("read rollup snapshot: %w", formatError(err))
+		return nil, nil, fmt.Errorf("read rollup snapshot: %w", formatError(err))
 	}
-	st, err := decodeSnapshot(data, instance, gen)
+	st, at, err := decodeSnapshotAt(data, instance)
 	if err != nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	return st, nil
+	base = &rollupBase{gen: at, crc: binary.BigEndian.Uint32(data[len(data)-4:]), names: len(st.dict.names), at: at, dirty: map[int64]bool{}}
+	if at == gen {
+		return st, base, nil
+	}
+	delta, err := os.ReadFile(s.snapshotDeltaPath())
+	if err != nil {
+		return nil, nil, nil
+	}
+	if st, base.dirty, err = applySnapshotDelta(st, delta, instance, gen, base); err != nil {
+		return nil, nil, nil
+	}
+	base.at = gen
+	return st, base, nil
 }
 
-// saveSnapshot writes st to the snapshot file. It streams the file
-// rather than building it in memory first: on 2 GB of long sessions the
-// 4.7 MB buffer, the copy into it and its fresh pages were most of the
-// cost of saving.
+// saveSnapshot writes st to the snapshot file, or the blocks it changed
+// since the saved one to the delta file. It streams the snapshot rather
+// than building it in memory first: on 2 GB of long sessions the 4.7 MB
+// buffer, the copy into it and its fresh pages were most of the cost of
+// saving.
 func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 	var instance []byte
 	if err := s.reader.QueryRowContext(ctx, `SELECT instance FROM generation`).Scan(&instance); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", formatError(err))
 	}
+	if b := s.rollupBase.Load(); b != nil && b.at == st.gen {
+		if data, ok := encodeSnapshotDelta(st, instance, b); ok {
+			if err := sidefile.Write(s.snapshotDeltaPath(), data); err != nil {
+				return fmt.Errorf("save rollup snapshot: %w", err)
+			}
+			return nil
+		}
+	}
+	var crc uint32
 	if err := sidefile.WriteSealed(s.snapshotPath(), func(w io.Writer) error {
+		sum := crc32.NewIEEE()
+		w = io.MultiWriter(w, sum)
 		if _, err := w.Write(snapshotHeader(st.gen, instance)); err != nil {
 			return err
 		}
-		return writeMirror(w, st)
+		err := writeMirror(w, st)
+		crc = sum.Sum32()
+		return err
 	}); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", err)
 	}
+	s.rollupBase.Store(&rollupBase{gen: st.gen, crc: crc, names: len(st.dict.names), at: st.gen, dirty: map[int64]bool{}})
+	// A delta left beside the new snapshot names another one and would
+	// be ignored; removing it spares the next process reading it.
+	if err := os.Remove(s.snapshotDeltaPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("save rollup snapshot: %w", err)
+	}
 	return nil
+}
+
+// encodeSnapshotDelta returns the delta file that brings the saved copy b
+// names to st: the header, the base, the names added since, and for each
+// quarter hour changed since, in order, its block or an empty one when it
+// has no rows any more; and a CRC of it all. ok is false when st does not
+// encode or its changed blocks are more than an eighth of its bytes.
+func encodeSnapshotDelta(st *mirrorState, instance []byte, b *rollupBase) ([]byte, bool) {
+	blocks, err := st.getBlocks()
+	if err != nil || b.names > len(st.dict.names) {
+		return nil, false
+	}
+	total, changed := 0, 0
+	for i := range blocks {
+		n := len(blocks[i].rows) + len(blocks[i].sums)
+		total += n
+		if b.dirty[blocks[i].qh] {
+			changed += n
+		}
+	}
+	if changed > total/8 {
+		return nil, false
+	}
+	out := append([]byte(nil), snapshotDeltaMagic...)
+	out = binary.AppendUvarint(out, uint64(len(instance)))
+	out = append(out, instance...)
+	out = binary.AppendVarint(out, st.gen)
+	out = binary.AppendVarint(out, b.gen)
+	out = binary.AppendUvarint(out, uint64(b.crc))
+	out = binary.AppendUvarint(out, uint64(b.names))
+	added := st.dict.names[b.names:]
+	out = binary.AppendUvarint(out, uint64(len(added)))
+	for _, n := range added {
+		out = binary.AppendUvarint(out, uint64(len(n)))
+		out = append(out, n...)
+	}
+	qhs := slices.Sorted(maps.Keys(b.dirty))
+	out = binary.AppendUvarint(out, uint64(len(qhs)))
+	for _, qh := range qhs {
+		out = binary.AppendVarint(out, qh)
+		i, found := slices.BinarySearchFunc(blocks, qh, func(k rowBlock, qh int64) int { return cmp.Compare(k.qh, qh) })
+		if !found {
+			out = binary.AppendUvarint(out, 0)
+			continue
+		}
+		k := &blocks[i]
+		out = binary.AppendUvarint(out, uint64(k.n))
+		out = binary.AppendUvarint(out, uint64(len(k.rows)))
+		out = append(out, k.rows...)
+		out = binary.AppendUvarint(out, uint64(k.nsums))
+		out = binary.AppendUvarint(out, uint64(len(k.sums)))
+		out = append(out, k.sums...)
+	}
+	return sidefile.Seal(out), true
+}
+
+// applySnapshotDelta returns base (the copy decoded from the snapshot
+// that b names) with the delta file data applied, and the quarter hours
+// the delta changed; it fails unless data is intact, copies instance at
+// gen and applies to b. The blocks it brings are checked as the
+// snapshot's are.
+func applySnapshotDelta(base *mirrorState, data, instance []byte, gen int64, b *rollupBase) (*mirrorState, map[int64]bool, error) {
+	body, ok := sidefile.Open(data, snapshotDeltaMagic)
+	if !ok || len(instance) == 0 {
+		return nil, nil, errSnapshot
+	}
+	d := sidefile.NewDecoder(body)
+	if d.String(d.Uvarint()) != string(instance) || d.Varint() != gen || d.Varint() != b.gen ||
+		d.Uvarint() != uint64(b.crc) || d.Uvarint() != uint64(b.names) || d.Failed() || len(base.dict.names) != b.names {
+		return nil, nil, errSnapshot
+	}
+	st := &mirrorState{gen: gen, dict: dictionary{ids: maps.Clone(base.dict.ids), names: slices.Clone(base.dict.names)}}
+	nn := d.Count(1)
+	for range nn {
+		name := d.String(d.Uvarint())
+		if _, dup := st.dict.ids[name]; dup || d.Failed() {
+			return nil, nil, errSnapshot
+		}
+		st.dict.ids[name] = int32(len(st.dict.names))
+		st.dict.names = append(st.dict.names, name)
+	}
+	nq := d.Count(2)
+	if d.Failed() {
+		return nil, nil, errSnapshot
+	}
+	qhs := make(map[int64]bool, nq)
+	var added []rowBlock
+	// section reads a count of items that take at least least bytes
+	// each and their bytes.
+	section := func(n, least uint64) []byte {
+		size := d.Uvarint()
+		if d.Failed() || n == 0 || size > uint64(d.Len()) || n > size/least {
+			d.Fail()
+			return nil
+		}
+		return []byte(d.String(size))
+	}
+	var last int64
+	for i := range nq {
+		// In strictly increasing order, as the snapshot's blocks are.
+		qh := d.Varint()
+		if d.Failed() || i > 0 && qh <= last {
+			return nil, nil, errSnapshot
+		}
+		last = qh
+		qhs[qh] = true
+		n := d.Uvarint()
+		if n == 0 {
+			continue
+		}
+		k := rowBlock{qh: qh, n: int(n)}
+		k.rows = section(n, minRowBytes)
+		ns := d.Uvarint()
+		k.nsums = int(ns)
+		k.sums = section(ns, minSumBytes)
+		if d.Failed() || ns > n {
+			return nil, nil, errSnapshot
+		}
+		added = append(added, k)
+	}
+	if d.Len() != 0 {
+		return nil, nil, errSnapshot
+	}
+	st.blocks = spliceQuarters(base.blocks, added, qhs, func(k *rowBlock) int64 { return k.qh })
+	for i := range st.blocks {
+		st.nrows += st.blocks[i].n
+		st.nsums += st.blocks[i].nsums
+	}
+	return st, qhs, nil
 }
 
 // writeSnapshot writes data to the snapshot file, by a rename
@@ -423,28 +633,39 @@ func encodeSnapshot(st *mirrorState, instance []byte) []byte {
 }
 
 // decodeSnapshot is the inverse of encodeSnapshot; it fails unless the
-// file is intact and copies instance at gen. Its counts bound what it
+// file is intact and copies instance at gen.
+func decodeSnapshot(b, instance []byte, gen int64) (*mirrorState, error) {
+	st, at, err := decodeSnapshotAt(b, instance)
+	if err != nil || at != gen {
+		return nil, errSnapshot
+	}
+	return st, nil
+}
+
+// decodeSnapshotAt decodes a file of encodeSnapshot that copies instance
+// and returns the generation it copies. Its counts bound what it
 // allocates by the file's size, and no name may appear twice; beyond that,
 // a file that passes these checks is trusted as the database beside it is
 // (whoever can write one can write the other): its sums per quarter hour
 // are not checked against its rows.
-func decodeSnapshot(b, instance []byte, gen int64) (*mirrorState, error) {
+func decodeSnapshotAt(b, instance []byte) (*mirrorState, int64, error) {
 	rest, ok := sidefile.Open(b, snapshotMagic)
 	if !ok || len(instance) == 0 {
-		return nil, errSnapshot
+		return nil, 0, errSnapshot
 	}
 	n, k := binary.Uvarint(rest)
 	if k <= 0 || n > uint64(len(rest)-k) || string(rest[k:k+int(n)]) != string(instance) {
-		return nil, errSnapshot
+		return nil, 0, errSnapshot
 	}
 	rest = rest[k+int(n):]
 	at, k := binary.Varint(rest)
-	if k <= 0 || at != gen {
-		return nil, errSnapshot
+	if k <= 0 {
+		return nil, 0, errSnapshot
 	}
 	// The body is decoded in place: copying it behind the magic again
 	// cost a copy of the whole file (megabytes of long sessions).
-	return decodeMirrorBody(rest[k:], gen)
+	st, err := decodeMirrorBody(rest[k:], at)
+	return st, at, err
 }
 
 // adoptSnapshot makes the saved copy the in-memory one when it is at the
@@ -454,7 +675,7 @@ func (s *Store) adoptSnapshot(ctx context.Context, tx *sql.Tx) error {
 	if err := tx.QueryRowContext(ctx, `SELECT gen FROM generation`).Scan(&gen); err != nil {
 		return fmt.Errorf("apply: read generation: %w", formatError(err))
 	}
-	st, err := s.readSnapshot(ctx, tx, gen)
+	st, base, err := s.readSnapshot(ctx, tx, gen)
 	if err != nil || st == nil {
 		return err
 	}
@@ -470,6 +691,7 @@ func (s *Store) adoptSnapshot(ctx context.Context, tx *sql.Tx) error {
 	if s.mirror.cur.Load() == nil {
 		s.mirror.cur.Store(st)
 		s.savedGen.Store(gen)
+		s.rollupBase.Store(base)
 	}
 	return nil
 }

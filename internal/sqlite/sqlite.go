@@ -60,6 +60,10 @@ type Store struct {
 	// savedGen is the generation of the saved copy as this process last
 	// saw or wrote it, lastSave the time of its last save (unix ns).
 	savedGen, lastSave atomic.Int64
+	// rollupBase is the saved copy that the in-memory one was read from
+	// or last written as, with the quarter hours patched since
+	// (snapshot.go); nil when unknown.
+	rollupBase atomic.Pointer[rollupBase]
 
 	// bulkCheckpoint is whether the writer connection has the raised WAL
 	// checkpoint threshold of large batches (see setCheckpoint). Only

@@ -108,10 +108,12 @@ type Layout struct {
 
 	// mu serialises walks that use the listing cache (listing.go):
 	// the file at cachePath, and listings, its content as of the last
-	// walk (loaded from the file on the first).
+	// walk (loaded from the file on the first); base is what the cache
+	// file itself holds.
 	mu        sync.Mutex
 	cachePath string
 	listings  map[string]*dirListing
+	base      listingBase
 }
 
 var _ source.Source = (*Layout)(nil)
@@ -149,10 +151,13 @@ func (l *Layout) Transcripts(ctx context.Context, logger *slog.Logger) ([]string
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w := &walker{ctx: ctx, logger: logger, seen: map[string]bool{}}
+	w := &walker{ctx: ctx, logger: logger}
+	if l.nested() {
+		w.seen = map[string]bool{}
+	}
 	if l.cachePath != "" {
 		if l.listings == nil {
-			l.listings = loadListings(l.cachePath)
+			l.listings, l.base = loadListingFiles(l.cachePath)
 		}
 		w.old, w.next = l.listings, map[string]*dirListing{}
 	}
@@ -168,12 +173,27 @@ func (l *Layout) Transcripts(ctx context.Context, logger *slog.Logger) ([]string
 	}
 	if w.next != nil && (w.changed || len(w.next) != len(w.old)) {
 		l.listings = w.next
-		if err := saveListings(l.cachePath, w.next); err != nil {
+		var err error
+		if l.base, err = saveListings(l.cachePath, w.next, l.base); err != nil {
 			// The next walk lists every folder again; nothing is missed.
 			logger.Debug("save listing cache", slog.String("path", l.cachePath), slog.Any("error", err))
 		}
 	}
 	return w.paths, nil
+}
+
+// nested reports whether a root's projects folder lies within
+// another's, the only way one walk can reach a path twice: below a
+// projects folder, links to folders are not followed.
+func (l *Layout) nested() bool {
+	for i, a := range l.roots {
+		for j, b := range l.roots {
+			if i != j && within(ProjectsDir(a), ProjectsDir(b)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Classify returns what path is: a transcript (a .jsonl file anywhere

@@ -91,6 +91,33 @@ func TestTranscriptsRealCorpora(t *testing.T) {
 	}
 }
 
+func TestTranscriptsNestedRoots(t *testing.T) {
+	// A root inside another's projects folder: the outer walk reaches its
+	// transcripts too, and each must still be listed once.
+	outer := t.TempDir()
+	inner := filepath.Join(ProjectsDir(outer), "p", "backup")
+	for _, f := range []string{
+		filepath.Join(ProjectsDir(outer), "p", "a.jsonl"),
+		filepath.Join(ProjectsDir(inner), "q", "b.jsonl"),
+	} {
+		if err := os.MkdirAll(filepath.Dir(f), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(f, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, roots := range [][]string{{outer, inner}, {inner, outer}} {
+		got, err := New(roots).Transcripts(context.Background(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || len(slices.Compact(sorted(got))) != 2 {
+			t.Errorf("Transcripts over %v = %v, want a.jsonl and b.jsonl once each", roots, got)
+		}
+	}
+}
+
 func TestTranscriptsOverlappingRoots(t *testing.T) {
 	a, b := corpus(t, "claude-real"), corpus(t, "claude-real-2026")
 	l := New([]string{a, b, a, filepath.Join(b, ".")})

@@ -42,6 +42,26 @@ var now = time.Now
 // listingMagic starts the cache file; the digit is the format version.
 const listingMagic = "ctm-dirs-1\n"
 
+// A walk that changed a few folders (a new session, a new project) does
+// not write every listing again (500 KB at 2 GB): it writes the listings
+// that differ from those of the cache file (the base), and the folders
+// gone since, to a second file (the cache's path plus "-delta") that
+// names the base by its CRC. Once the changes reach an eighth of the
+// folders the base is written again and the delta removed. A delta of
+// another base is ignored; any listing, from either file, is used only
+// while its folder's stamp is the one it was taken with.
+
+// listingDeltaMagic starts the delta file; the digit is its format
+// version.
+const listingDeltaMagic = "ctm-dirs-delta-1\n"
+
+// listingBase is the cache file as a walk loaded or last wrote it: its
+// listings and the CRC that ends it.
+type listingBase struct {
+	listings map[string]*dirListing
+	crc      uint32
+}
+
 // dirStamp is what a folder's stat says about its entries.
 type dirStamp struct {
 	dev, ino     uint64
@@ -71,7 +91,7 @@ func (l *dirListing) trusted(s dirStamp) bool {
 func (l *Layout) SetListingCache(path string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.cachePath, l.listings = path, nil
+	l.cachePath, l.listings, l.base = path, nil, listingBase{}
 }
 
 // walker walks the projects folders of one Transcripts call.
@@ -83,8 +103,11 @@ type walker struct {
 	// in more than the folders it dropped.
 	old, next map[string]*dirListing
 	changed   bool
-	seen      map[string]bool
-	paths     []string
+	// seen holds the paths listed so far when one root's projects folder
+	// lies within another's (Layout.nested); otherwise it is nil, as no
+	// path can come twice, and a map of every path was a fifth of a walk.
+	seen  map[string]bool
+	paths []string
 }
 
 // walk adds the transcripts under dir to w.paths. The root of a tree is
@@ -137,13 +160,28 @@ func (w *walker) walk(dir string, root bool) error {
 		w.next[dir] = l
 	}
 	// dir is clean and each name one element: a separator joins them,
-	// without filepath.Join's Clean (a tenth of a walk).
+	// without filepath.Join's Clean (a tenth of a walk). The paths of a
+	// folder are cut from one string, one allocation instead of one each.
+	size := 0
 	for _, name := range l.files {
-		path := dir + string(filepath.Separator) + name
-		if !w.seen[path] {
+		size += len(dir) + 1 + len(name)
+	}
+	buf := make([]byte, 0, size)
+	for _, name := range l.files {
+		buf = append(append(append(buf, dir...), filepath.Separator), name...)
+	}
+	all, at := string(buf), 0
+	for _, name := range l.files {
+		n := len(dir) + 1 + len(name)
+		path := all[at : at+n]
+		at += n
+		if w.seen != nil {
+			if w.seen[path] {
+				continue
+			}
 			w.seen[path] = true
-			w.paths = append(w.paths, path)
 		}
+		w.paths = append(w.paths, path)
 	}
 	for _, name := range l.dirs {
 		if err := w.walk(dir+string(filepath.Separator)+name, false); err != nil {
@@ -155,29 +193,104 @@ func (w *walker) walk(dir string, root bool) error {
 
 // loadListings returns the listings saved at path, or nil.
 func loadListings(path string) map[string]*dirListing {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil
-	}
-	ls, err := decodeListings(data)
-	if err != nil {
-		return nil
-	}
+	ls, _ := loadListingFiles(path)
 	return ls
 }
 
-// saveListings writes ls to path, by a rename (sidefile.Write).
-func saveListings(path string, ls map[string]*dirListing) error {
-	return sidefile.Write(path, encodeListings(ls))
+// loadListingFiles returns the listings saved at path with the changes
+// saved beside it applied, and the base they were applied to; nil and a
+// zero base when there is no intact file at path.
+func loadListingFiles(path string) (map[string]*dirListing, listingBase) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, listingBase{}
+	}
+	ls, err := decodeListings(data)
+	if err != nil {
+		return nil, listingBase{}
+	}
+	base := listingBase{listings: ls, crc: binary.BigEndian.Uint32(data[len(data)-4:])}
+	delta, err := os.ReadFile(deltaPath(path))
+	if err != nil {
+		return ls, base
+	}
+	changed, gone, err := decodeListingDelta(delta, base.crc)
+	if err != nil {
+		return ls, base
+	}
+	out := maps.Clone(ls)
+	for _, d := range gone {
+		delete(out, d)
+	}
+	maps.Copy(out, changed)
+	return out, base
+}
+
+// deltaPath is the delta file of the cache at path.
+func deltaPath(path string) string { return path + "-delta" }
+
+// saveListings writes ls to path, or, when ls differs from base in at
+// most an eighth of its folders, the difference to the delta file; both
+// by a rename (sidefile.Write). It returns the base the files now hold.
+func saveListings(path string, ls map[string]*dirListing, base listingBase) (listingBase, error) {
+	if base.listings != nil {
+		changed := map[string]*dirListing{}
+		for d, l := range ls {
+			// A listing carried over from the base is the same pointer.
+			if base.listings[d] != l {
+				changed[d] = l
+			}
+		}
+		var gone []string
+		for d := range base.listings {
+			if ls[d] == nil {
+				gone = append(gone, d)
+			}
+		}
+		if len(changed)+len(gone) <= len(ls)/8 {
+			return base, sidefile.Write(deltaPath(path), encodeListingDelta(changed, gone, base.crc))
+		}
+	}
+	data := encodeListings(ls)
+	if err := sidefile.Write(path, data); err != nil {
+		return listingBase{}, err
+	}
+	// A delta left beside the new base names another one and would be
+	// ignored; removing it spares the next walk reading it.
+	if err := os.Remove(deltaPath(path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return listingBase{}, err
+	}
+	return listingBase{listings: ls, crc: binary.BigEndian.Uint32(data[len(data)-4:])}, nil
 }
 
 // encodeListings returns ls as a file: the folders in path order, each
 // path as the length it shares with the previous one and the rest, then
 // its stamp and entries, and a CRC of it all.
 func encodeListings(ls map[string]*dirListing) []byte {
-	dirs := slices.Sorted(maps.Keys(ls))
-	b := make([]byte, 0, 64+len(dirs)*128)
+	b := make([]byte, 0, 64+len(ls)*128)
 	b = append(b, listingMagic...)
+	return sidefile.Seal(appendListings(b, ls))
+}
+
+// encodeListingDelta returns a delta file: the CRC of the base it applies
+// to, the listings changed as encodeListings writes them, the folders
+// gone, and a CRC of it all.
+func encodeListingDelta(changed map[string]*dirListing, gone []string, baseCRC uint32) []byte {
+	b := make([]byte, 0, 64+len(changed)*128)
+	b = append(b, listingDeltaMagic...)
+	b = binary.AppendUvarint(b, uint64(baseCRC))
+	b = appendListings(b, changed)
+	b = binary.AppendUvarint(b, uint64(len(gone)))
+	for _, d := range gone {
+		b = binary.AppendUvarint(b, uint64(len(d)))
+		b = append(b, d...)
+	}
+	return sidefile.Seal(b)
+}
+
+// appendListings appends the listings of ls to b, in path order.
+func appendListings(b []byte, ls map[string]*dirListing) []byte {
+	dirs := slices.Sorted(maps.Keys(ls))
 	b = binary.AppendUvarint(b, uint64(len(dirs)))
 	appendString := func(s string) {
 		b = binary.AppendUvarint(b, uint64(len(s)))
@@ -205,7 +318,7 @@ func encodeListings(ls map[string]*dirListing) []byte {
 			}
 		}
 	}
-	return sidefile.Seal(b)
+	return b
 }
 
 var errListings = errors.New("listing cache does not decode")
@@ -219,6 +332,39 @@ func decodeListings(b []byte) (map[string]*dirListing, error) {
 	// Names are substrings of one copy of the data: one allocation
 	// instead of one per name.
 	d := sidefile.NewSharingDecoder(body)
+	ls, err := readListings(d)
+	if err != nil || d.Len() != 0 {
+		return nil, errListings
+	}
+	return ls, nil
+}
+
+// decodeListingDelta is the inverse of encodeListingDelta; it fails
+// unless the data is intact and applies to the base of CRC baseCRC.
+func decodeListingDelta(b []byte, baseCRC uint32) (changed map[string]*dirListing, gone []string, err error) {
+	body, ok := sidefile.Open(b, listingDeltaMagic)
+	if !ok {
+		return nil, nil, errListings
+	}
+	d := sidefile.NewSharingDecoder(body)
+	if d.Uvarint() != uint64(baseCRC) || d.Failed() {
+		return nil, nil, errListings
+	}
+	if changed, err = readListings(d); err != nil {
+		return nil, nil, err
+	}
+	n := d.Count(1)
+	for range n {
+		gone = append(gone, d.String(d.Uvarint()))
+	}
+	if d.Failed() || d.Len() != 0 {
+		return nil, nil, errListings
+	}
+	return changed, gone, nil
+}
+
+// readListings reads what appendListings wrote.
+func readListings(d *sidefile.Decoder) (map[string]*dirListing, error) {
 	str := func() string { return d.String(d.Uvarint()) }
 	names := func() []string {
 		n := d.Count(1)
@@ -258,9 +404,6 @@ func decodeListings(b []byte) (map[string]*dirListing, error) {
 		}
 		ls[dir] = l
 		prev = dir
-	}
-	if d.Len() != 0 {
-		return nil, errListings
 	}
 	return ls, nil
 }

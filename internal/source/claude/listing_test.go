@@ -2,6 +2,7 @@ package claude
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -58,7 +59,7 @@ func TestListingCacheReusesUnchangedFolders(t *testing.T) {
 		t.Fatalf("saved listings = %v, want one for %s", ls, b)
 	}
 	ls[b].files = append(ls[b].files, "planted.jsonl")
-	if err := saveListings(cache, ls); err != nil {
+	if _, err := saveListings(cache, ls, listingBase{}); err != nil {
 		t.Fatal(err)
 	}
 	l2 := New([]string{root})
@@ -145,7 +146,7 @@ func TestListingCacheDistrustsRecentChanges(t *testing.T) {
 		t.Fatalf("no listing saved for %s", a)
 	}
 	ls[a].files = append(ls[a].files, "planted.jsonl")
-	if err := saveListings(cache, ls); err != nil {
+	if _, err := saveListings(cache, ls, listingBase{}); err != nil {
 		t.Fatal(err)
 	}
 	l2 := New([]string{root})
@@ -198,5 +199,114 @@ func TestListingCacheFile(t *testing.T) {
 	l.SetListingCache(cache)
 	if got := transcripts(t, l); !slices.Equal(got, want) {
 		t.Errorf("walk with a damaged cache = %v, want %v", got, want)
+	}
+}
+
+func TestListingDeltaFile(t *testing.T) {
+	changed := map[string]*dirListing{
+		"/r/projects":    {stamp: dirStamp{1, 2, 3, 4}, listed: 5, dirs: []string{"-a", "-c"}},
+		"/r/projects/-c": {stamp: dirStamp{1, 9, 3, 4}, listed: 6, files: []string{"s.jsonl"}},
+	}
+	gone := []string{"/r/projects/-b"}
+	b := encodeListingDelta(changed, gone, 0xfeed)
+	got, gotGone, err := decodeListingDelta(b, 0xfeed)
+	if err != nil || len(got) != 2 || !slices.Equal(gotGone, gone) {
+		t.Fatalf("decode(encode) = %v, %v, %v", got, gotGone, err)
+	}
+	if c := got["/r/projects/-c"]; c == nil || c.stamp != changed["/r/projects/-c"].stamp || !slices.Equal(c.files, []string{"s.jsonl"}) {
+		t.Errorf("decoded -c = %+v", c)
+	}
+	if _, _, err := decodeListingDelta(b, 0xbeef); err == nil {
+		t.Error("a delta decoded for another base")
+	}
+	if _, _, err := decodeListingDelta(encodeListings(changed), 0xfeed); err == nil {
+		t.Error("a cache file decoded as a delta")
+	}
+	for i := range b {
+		if _, _, err := decodeListingDelta(b[:i], 0xfeed); err == nil {
+			t.Fatalf("a delta cut at %d of %d bytes decoded", i, len(b))
+		}
+		c := append([]byte(nil), b...)
+		c[i] ^= 0x41
+		if _, _, err := decodeListingDelta(c, 0xfeed); err == nil {
+			t.Fatalf("a delta with byte %d changed decoded", i)
+		}
+	}
+}
+
+func TestListingCacheSavesDelta(t *testing.T) {
+	ShiftClock(t, time.Hour) // every listing is old enough to trust
+	root := t.TempDir()
+	cache := filepath.Join(t.TempDir(), "dirs")
+	var rel []string
+	for i := range 30 {
+		rel = append(rel, fmt.Sprintf("-p%02d/s.jsonl", i))
+	}
+	want := tree(t, root, rel...)
+	l := New([]string{root})
+	l.SetListingCache(cache)
+	transcripts(t, l)
+	base, err := os.ReadFile(cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(deltaPath(cache)); !os.IsNotExist(err) {
+		t.Fatalf("a delta after the first walk: %v", err)
+	}
+	// A new project: two folders of 32 changed, saved as a delta; the
+	// base stays as it was.
+	settle()
+	want = append(want, tree(t, root, "-new/s.jsonl")...)
+	l = New([]string{root})
+	l.SetListingCache(cache)
+	if got := transcripts(t, l); !slices.Equal(got, sorted(want)) {
+		t.Fatalf("walk after a new project = %v, want %v", got, want)
+	}
+	if again, _ := os.ReadFile(cache); !slices.Equal(again, base) {
+		t.Error("the base was written again for two changed folders")
+	}
+	// The next process reads the two together, and the listing from the
+	// delta is the one it trusts: plant a name in it.
+	ls, b := loadListingFiles(cache)
+	dir := filepath.Join(ProjectsDir(root), "-new")
+	if ls == nil || ls[dir] == nil || len(ls) != 32 {
+		t.Fatalf("listings from base and delta = %d, with %s: %v; want 32", len(ls), dir, ls[dir] != nil)
+	}
+	planted := *ls[dir]
+	planted.files = append(slices.Clone(planted.files), "planted.jsonl")
+	changed := map[string]*dirListing{dir: &planted}
+	if err := os.WriteFile(deltaPath(cache), encodeListingDelta(changed, nil, b.crc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = New([]string{root})
+	l.SetListingCache(cache)
+	if got := transcripts(t, l); !slices.Contains(got, filepath.Join(dir, "planted.jsonl")) {
+		t.Fatalf("walk = %v, want the planted name of the delta", got)
+	}
+	// A delta of another base (left by a kill between writing a new base
+	// and removing the delta) is not applied.
+	if err := os.WriteFile(deltaPath(cache), encodeListingDelta(changed, nil, b.crc+1), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l = New([]string{root})
+	l.SetListingCache(cache)
+	if got := transcripts(t, l); slices.Contains(got, filepath.Join(dir, "planted.jsonl")) || !slices.Equal(got, sorted(want)) {
+		t.Fatalf("walk with a delta of another base = %v, want %v", got, want)
+	}
+	// Many changes write the base again and remove the delta.
+	settle()
+	for i := range 10 {
+		want = append(want, tree(t, root, fmt.Sprintf("-q%02d/s.jsonl", i))...)
+	}
+	l = New([]string{root})
+	l.SetListingCache(cache)
+	if got := transcripts(t, l); !slices.Equal(got, sorted(want)) {
+		t.Fatalf("walk after ten new projects = %v, want %v", got, want)
+	}
+	if again, _ := os.ReadFile(cache); slices.Equal(again, base) {
+		t.Error("the base was not written again for twelve changed folders")
+	}
+	if _, err := os.Stat(deltaPath(cache)); !os.IsNotExist(err) {
+		t.Errorf("the delta was not removed with the new base: %v", err)
 	}
 }
