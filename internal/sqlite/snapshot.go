@@ -54,13 +54,18 @@ const snapshotMagic = "ctm-rollup-2\n"
 // version.
 const snapshotDeltaMagic = "ctm-rollup-delta-1\n"
 
-// rollupBase names a saved snapshot (its generation, CRC and number of
-// names) and the quarter hours in which the copy at generation at
-// differs from it. It is never changed once published.
+// rollupBase names a saved snapshot (its generation, CRC and names) and
+// the quarter hours in which the copy at generation at differs from it.
+// It is never changed once published.
 type rollupBase struct {
-	gen   int64
-	crc   uint32
-	names int
+	gen int64
+	crc uint32
+	// names is the saved snapshot's dictionary. A delta is written only
+	// for a copy whose dictionary starts with it: two copies of one
+	// generation (one decoded, one read from the rows) can number the
+	// same strings differently, and a delta of one on the other's file
+	// would credit rows to the wrong names.
+	names []string
 	at    int64
 	dirty map[int64]bool
 }
@@ -418,7 +423,7 @@ func (s *Store) readSnapshot(ctx context.Context, tx *sql.Tx, gen int64) (st *mi
 	if err != nil {
 		return nil, nil, nil
 	}
-	base = &rollupBase{gen: at, crc: binary.BigEndian.Uint32(data[len(data)-4:]), names: len(st.dict.names), at: at, dirty: map[int64]bool{}}
+	base = &rollupBase{gen: at, crc: binary.BigEndian.Uint32(data[len(data)-4:]), names: slices.Clip(st.dict.names), at: at, dirty: map[int64]bool{}}
 	if at == gen {
 		return st, base, nil
 	}
@@ -439,9 +444,18 @@ func (s *Store) readSnapshot(ctx context.Context, tx *sql.Tx, gen int64) (st *mi
 // buffer, the copy into it and its fresh pages were most of the cost of
 // saving.
 func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
-	var instance []byte
-	if err := s.reader.QueryRowContext(ctx, `SELECT instance FROM generation`).Scan(&instance); err != nil {
+	var (
+		instance []byte
+		gen      int64
+	)
+	if err := s.reader.QueryRowContext(ctx, `SELECT instance, gen FROM generation`).Scan(&instance, &gen); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", formatError(err))
+	}
+	if gen != st.gen {
+		// Another process has written since st: a copy of an older
+		// generation is of no use to the next process, and it would
+		// replace the current one that process may have saved.
+		return nil
 	}
 	if b := s.rollupBase.Load(); b != nil && b.at == st.gen {
 		if data, ok := encodeSnapshotDelta(st, instance, b); ok {
@@ -464,7 +478,7 @@ func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 	}); err != nil {
 		return fmt.Errorf("save rollup snapshot: %w", err)
 	}
-	s.rollupBase.Store(&rollupBase{gen: st.gen, crc: crc, names: len(st.dict.names), at: st.gen, dirty: map[int64]bool{}})
+	s.rollupBase.Store(&rollupBase{gen: st.gen, crc: crc, names: slices.Clip(st.dict.names), at: st.gen, dirty: map[int64]bool{}})
 	// A delta left beside the new snapshot names another one and would
 	// be ignored; removing it spares the next process reading it.
 	if err := os.Remove(s.snapshotDeltaPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -480,7 +494,7 @@ func (s *Store) saveSnapshot(ctx context.Context, st *mirrorState) error {
 // encode or its changed blocks are more than an eighth of its bytes.
 func encodeSnapshotDelta(st *mirrorState, instance []byte, b *rollupBase) ([]byte, bool) {
 	blocks, err := st.getBlocks()
-	if err != nil || b.names > len(st.dict.names) {
+	if err != nil || len(b.names) > len(st.dict.names) || !slices.Equal(b.names, st.dict.names[:len(b.names)]) {
 		return nil, false
 	}
 	total, changed := 0, 0
@@ -500,8 +514,8 @@ func encodeSnapshotDelta(st *mirrorState, instance []byte, b *rollupBase) ([]byt
 	out = binary.AppendVarint(out, st.gen)
 	out = binary.AppendVarint(out, b.gen)
 	out = binary.AppendUvarint(out, uint64(b.crc))
-	out = binary.AppendUvarint(out, uint64(b.names))
-	added := st.dict.names[b.names:]
+	out = binary.AppendUvarint(out, uint64(len(b.names)))
+	added := st.dict.names[len(b.names):]
 	out = binary.AppendUvarint(out, uint64(len(added)))
 	for _, n := range added {
 		out = binary.AppendUvarint(out, uint64(len(n)))
@@ -539,7 +553,7 @@ func applySnapshotDelta(base *mirrorState, data, instance []byte, gen int64, b *
 	}
 	d := sidefile.NewDecoder(body)
 	if d.String(d.Uvarint()) != string(instance) || d.Varint() != gen || d.Varint() != b.gen ||
-		d.Uvarint() != uint64(b.crc) || d.Uvarint() != uint64(b.names) || d.Failed() || len(base.dict.names) != b.names {
+		d.Uvarint() != uint64(b.crc) || d.Uvarint() != uint64(len(b.names)) || d.Failed() || len(base.dict.names) != len(b.names) {
 		return nil, nil, errSnapshot
 	}
 	st := &mirrorState{gen: gen, dict: dictionary{ids: maps.Clone(base.dict.ids), names: slices.Clone(base.dict.names)}}

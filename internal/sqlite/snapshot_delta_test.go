@@ -174,6 +174,17 @@ func TestSnapshotDeltaDecode(t *testing.T) {
 	if !ok {
 		t.Fatal("a small patch did not encode as a delta")
 	}
+	// A base whose dictionary numbers the same strings otherwise (another
+	// copy of the same generation, read from the rows) gets no delta.
+	other := *nb
+	other.names = slices.Clone(nb.names)
+	if len(other.names) < 3 {
+		t.Fatalf("dictionary of %d names, want a few", len(other.names))
+	}
+	other.names[1], other.names[2] = other.names[2], other.names[1]
+	if _, ok := encodeSnapshotDelta(st, inst, &other); ok {
+		t.Error("a delta was encoded against a dictionary that numbers the names otherwise")
+	}
 	got, qhs, err := applySnapshotDelta(base, data, inst, st.gen, b)
 	if err != nil || len(qhs) != len(nb.dirty) || got.count() != st.count() || !slices.Equal(got.dict.names, st.dict.names) {
 		t.Fatalf("applySnapshotDelta = %v rows, %v; want %d rows", got, err, st.count())
@@ -206,4 +217,34 @@ func TestSnapshotDeltaDecode(t *testing.T) {
 			t.Fatalf("a delta with byte %d changed applied", i)
 		}
 	}
+}
+
+// TestStaleCopyNotSaved: a process whose copy fell behind another's writes
+// (a long-running ctm serve, a report between its patches) does not
+// replace, when it closes, the current copy that the other one saved.
+func TestStaleCopyNotSaved(t *testing.T) {
+	path := tempPath(t)
+	reportOnce(t, path, spreadRecords(300, day, "a"))
+	a := mustOpen(t, path)
+	if _, err := a.Aggregate(t.Context(), usage.Filter{}, usage.ByQuarterHour); err != nil {
+		t.Fatal(err)
+	}
+	// Two patches: the second is left to Close (savePeriod).
+	for i := range 2 {
+		if err := a.Apply(t.Context(), usage.Batch{Records: testRecords(1, day.Add(time.Duration(i)*time.Hour), fmt.Sprintf("a%d", i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reportOnce(t, path, testRecords(2, day, "b"))
+	snap, delta := snapshotFiles(t, path)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.snapshotErr.Load(); err != nil {
+		t.Fatalf("closing: %v", *err)
+	}
+	if s, d := snapshotFiles(t, path); s != snap || d != delta {
+		t.Fatalf("the stale process rewrote the saved copy (snapshot %v, delta %v)", s != snap, d != delta)
+	}
+	checkSnapshotMatchesSQL(t, path)
 }
