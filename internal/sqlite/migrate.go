@@ -33,12 +33,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	) STRICT`); err != nil {
 		return fmt.Errorf("create migrations table: %w", formatError(err))
 	}
-	for _, name := range names {
-		if err := s.migrateFile(ctx, name); err != nil {
-			return err
-		}
-	}
-	return nil
+	return s.migrateFiles(ctx, names)
 }
 
 // applied reports whether every one of names is recorded as applied. An
@@ -70,30 +65,48 @@ func (s *Store) applied(ctx context.Context, names []string) (bool, error) {
 	return true, nil
 }
 
-// migrateFile applies one migration and records it in the same
-// transaction, so a crash leaves it either fully applied and recorded or
-// not at all. The check runs inside the transaction (which holds the write
-// lock from BEGIN IMMEDIATE), so two processes opening a new database at
-// once cannot both apply it.
-func (s *Store) migrateFile(ctx context.Context, name string) error {
+// migrateFiles applies, in one transaction, every migration of names
+// that the migrations table does not list, and records each. A crash
+// leaves them all applied and recorded or none, and a new database costs
+// one commit rather than one per file. The check runs inside the
+// transaction (which holds the write lock from BEGIN IMMEDIATE), so two
+// processes opening a new database at once cannot both apply a file.
+func (s *Store) migrateFiles(ctx context.Context, names []string) error {
 	return s.write(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM migrations WHERE name = ?`, name).Scan(&n); err != nil {
-			return fmt.Errorf("migration %s: %w", name, formatError(err))
-		}
-		if n > 0 {
-			return nil
-		}
-		body, err := fs.ReadFile(migrationFS, name)
+		done := map[string]bool{}
+		rows, err := tx.QueryContext(ctx, `SELECT name FROM migrations`)
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", name, err)
+			return fmt.Errorf("migrations: %w", formatError(err))
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			return fmt.Errorf("migration %s: %w", name, formatError(err))
+		for rows.Next() {
+			var name string
+			if err := rows.Scan(&name); err != nil {
+				rows.Close()
+				return fmt.Errorf("migrations: %w", formatError(err))
+			}
+			done[name] = true
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`,
-			name, ms(s.Now())); err != nil {
-			return fmt.Errorf("migration %s: record: %w", name, formatError(err))
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("migrations: %w", formatError(err))
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("migrations: %w", formatError(err))
+		}
+		for _, name := range names {
+			if done[name] {
+				continue
+			}
+			body, err := fs.ReadFile(migrationFS, name)
+			if err != nil {
+				return fmt.Errorf("migration %s: %w", name, err)
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return fmt.Errorf("migration %s: %w", name, formatError(err))
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO migrations (name, applied_at) VALUES (?, ?)`,
+				name, ms(s.Now())); err != nil {
+				return fmt.Errorf("migration %s: record: %w", name, formatError(err))
+			}
 		}
 		return nil
 	})
