@@ -121,6 +121,17 @@ func TestBulkLaterReplacements(t *testing.T) {
 		bulkAndApply(t, bulkBatches)
 		bulkAndApply(t, wideBatches)
 	}
+	// Hundreds at once replace whole statements of rows, some of them
+	// with values the packed form cannot carry.
+	laterLimit = 4096
+	bulkAndApply(t, func() []usage.Batch {
+		rs := testRecords(300, day, "m")
+		c := append([]usage.Record(nil), rs...)
+		for i := range c {
+			c[i].Output += 1 + int64(i%2)<<30
+		}
+		return []usage.Batch{{Records: rs}, {Records: c}}
+	})
 }
 
 // wideBatches returns batches of records with values a Bulk's packed
