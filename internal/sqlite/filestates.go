@@ -242,25 +242,26 @@ func schemaVersion() int {
 // decoding takes them as substrings of one string instead of allocating
 // each.
 func encodeFileStates(states map[string]usage.FileState, instance []byte, gen int64) []byte {
-	b := make([]byte, 0, 64+len(states)*160)
-	b = append(b, filesMagic...)
+	b := appendFilesHeader(make([]byte, 0, 64+len(states)*160), filesMagic, instance, gen)
+	return sidefile.Seal(appendStates(b, states))
+}
+
+// appendFilesHeader appends what the file states and their delta both
+// start with: the magic, the database instance, the files generation and
+// the schema version.
+func appendFilesHeader(b []byte, magic string, instance []byte, gen int64) []byte {
+	b = append(b, magic...)
 	b = binary.AppendUvarint(b, uint64(len(instance)))
 	b = append(b, instance...)
 	b = binary.AppendVarint(b, gen)
-	b = binary.AppendUvarint(b, uint64(schemaVersion()))
-	return sidefile.Seal(appendStates(b, states))
+	return binary.AppendUvarint(b, uint64(schemaVersion()))
 }
 
 // encodeFilesDelta returns the states changed since base as a delta file:
 // the header, the base it applies to, the states as encodeFileStates
 // writes them, and a CRC of it all.
 func encodeFilesDelta(changed map[string]usage.FileState, instance []byte, gen int64, base savedBase) []byte {
-	b := make([]byte, 0, 64+len(changed)*160)
-	b = append(b, filesDeltaMagic...)
-	b = binary.AppendUvarint(b, uint64(len(instance)))
-	b = append(b, instance...)
-	b = binary.AppendVarint(b, gen)
-	b = binary.AppendUvarint(b, uint64(schemaVersion()))
+	b := appendFilesHeader(make([]byte, 0, 64+len(changed)*160), filesDeltaMagic, instance, gen)
 	b = binary.AppendVarint(b, base.gen)
 	b = binary.AppendUvarint(b, uint64(base.crc))
 	return sidefile.Seal(appendStates(b, changed))
