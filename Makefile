@@ -36,6 +36,7 @@ fuzz: ## 30 s of each fuzz target (plain go test runs their seeds)
 	$(GO) test ./internal/ingest -run '^$$' -fuzz '^FuzzReadHistory$$' -fuzztime 30s
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime 30s
 	$(GO) test ./internal/sqlite -run '^$$' -fuzz '^FuzzSnapshotDecode$$' -fuzztime 30s
+	$(GO) test ./internal/views -run '^$$' -fuzz '^FuzzReportJSONStrings$$' -fuzztime 30s
 
 clean:
 	rm -rf bin coverage.out

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -96,9 +95,12 @@ func flagError(err error) error {
 
 // writeReportJSON prints rep as --json does.
 func writeReportJSON(w io.Writer, rep views.Report) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
+	b, err := rep.AppendJSON(nil, "  ")
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
 }
 
 func writeReportTable(w io.Writer, rep views.Report, loc *time.Location) error {

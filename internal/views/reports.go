@@ -3,7 +3,6 @@ package views
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"slices"
 	"strings"
 	"time"
@@ -246,15 +245,6 @@ func (r *Report) Rows() []ReportRow {
 	return rows
 }
 
-// MarshalJSON writes the report as the CLI's --json prints it.
-func (r Report) MarshalJSON() ([]byte, error) {
-	totals := ReportTotals{Aggregate: r.Totals.Aggregate, Models: r.Totals.ModelNames()}
-	if r.Breakdown {
-		totals.ModelBreakdowns = r.Totals.Models
-	}
-	return json.Marshal(map[string]any{
-		r.Kind.ListKey:    r.Rows(),
-		"totals":          totals,
-		"unpriced_models": nonNil(r.Unpriced),
-	})
-}
+// MarshalJSON writes the report as the CLI's --json prints it, compact
+// (see AppendJSON).
+func (r Report) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil, "") }
