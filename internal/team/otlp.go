@@ -1,6 +1,7 @@
 package team
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,11 +15,6 @@ import (
 
 	"github.com/claude-token-monitor/ctm/internal/httpapi"
 	"github.com/claude-token-monitor/ctm/internal/usage"
-	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
-	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 )
 
 // OTLPLogsPath is where OTLP/HTTP exporters send logs by default
@@ -82,22 +78,17 @@ func (h *OTLPHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, isJSON, http.StatusBadRequest, usage.ErrorMessage(err))
 		return
 	}
-	var data logspb.LogsData
+	var data *otlpLogs
 	if isJSON {
-		// Receivers must ignore unknown fields (OTLP/JSON spec), so that
-		// newer exporters keep working.
-		err = protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(body, &data)
+		data, err = decodeOTLPJSON(body)
 	} else {
-		// ExportLogsServiceRequest and LogsData have the same wire form
-		// (field 1: repeated ResourceLogs), so decoding into LogsData
-		// avoids pulling the gRPC service packages into the binary.
-		err = proto.Unmarshal(body, &data)
+		data, err = decodeOTLPProto(body)
 	}
 	if err != nil {
 		h.fail(w, r, isJSON, http.StatusBadRequest, "body is not a valid OTLP logs request")
 		return
 	}
-	records, err := Records(&data, p, h.Now())
+	records, err := otlpRecords(data, p, h.Now())
 	if err != nil {
 		h.fail(w, r, isJSON, http.StatusBadRequest, usage.ErrorMessage(err))
 		return
@@ -143,30 +134,31 @@ func (h *OTLPHandler) fail(w http.ResponseWriter, r *http.Request, isJSON bool, 
 		}{code, msg})
 		return
 	}
-	var b []byte
-	b = protowire.AppendTag(b, 1, protowire.VarintType)
-	b = protowire.AppendVarint(b, uint64(code))
-	b = protowire.AppendTag(b, 2, protowire.BytesType)
-	b = protowire.AppendString(b, msg)
+	// Field 1 (varint): the code; field 2 (bytes): the message.
+	b := binary.AppendUvarint([]byte{1<<3 | wireVarint}, uint64(code))
+	b = binary.AppendUvarint(append(b, 2<<3|wireBytes), uint64(len(msg)))
+	b = append(b, msg...)
 	w.Header().Set("Content-Type", "application/x-protobuf")
 	w.WriteHeader(status)
 	w.Write(b)
 }
 
-// Records maps the claude_code.api_request events of an OTLP logs
+// otlpRecords maps the claude_code.api_request events of an OTLP logs
 // request to records, for principal p at time now. Other events are
 // skipped. It returns EINVALID naming the first malformed event.
 //
 // A user token's user owns the records; with the admin token the event's
 // user.email, else user.account_uuid, does. Cache writes are counted as
 // 5-minute writes: telemetry does not split them (DESIGN §2.4).
-func Records(data *logspb.LogsData, p Principal, now time.Time) ([]usage.Record, error) {
+func otlpRecords(data *otlpLogs, p Principal, now time.Time) ([]usage.Record, error) {
 	var out []usage.Record
-	for i, rl := range data.GetResourceLogs() {
-		resource := attrMap(rl.GetResource().GetAttributes())
-		for j, sl := range rl.GetScopeLogs() {
-			for k, lr := range sl.GetLogRecords() {
-				attrs := attrMap(lr.GetAttributes())
+	for i := range data.resourceLogs {
+		rl := &data.resourceLogs[i]
+		resource := attrMap(rl.resource)
+		for j := range rl.scopeLogs {
+			for k := range rl.scopeLogs[j].logRecords {
+				lr := &rl.scopeLogs[j].logRecords[k]
+				attrs := attrMap(lr.attributes)
 				if !isAPIRequest(lr, attrs) {
 					continue
 				}
@@ -182,10 +174,10 @@ func Records(data *logspb.LogsData, p Principal, now time.Time) ([]usage.Record,
 }
 
 // attrMap indexes attributes by key; a later duplicate wins.
-func attrMap(kvs []*commonpb.KeyValue) map[string]*commonpb.AnyValue {
-	m := make(map[string]*commonpb.AnyValue, len(kvs))
+func attrMap(kvs []otlpKeyValue) map[string]*otlpValue {
+	m := make(map[string]*otlpValue, len(kvs))
 	for _, kv := range kvs {
-		m[kv.GetKey()] = kv.GetValue()
+		m[kv.key] = kv.value
 	}
 	return m
 }
@@ -193,16 +185,16 @@ func attrMap(kvs []*commonpb.KeyValue) map[string]*commonpb.AnyValue {
 // isAPIRequest reports whether a log record is the api_request event:
 // Claude Code names it in the body; newer SDKs also set event_name or an
 // event.name attribute.
-func isAPIRequest(lr *logspb.LogRecord, attrs map[string]*commonpb.AnyValue) bool {
-	if lr.GetEventName() == apiRequestEvent || lr.GetBody().GetStringValue() == apiRequestEvent {
+func isAPIRequest(lr *otlpLogRecord, attrs map[string]*otlpValue) bool {
+	if lr.eventName == apiRequestEvent || lr.body.stringValue() == apiRequestEvent {
 		return true
 	}
-	name := attrs["event.name"].GetStringValue()
+	name := attrs["event.name"].stringValue()
 	return name == apiRequestEvent || name == "api_request"
 }
 
 // mapEvent turns one api_request event into a record.
-func mapEvent(lr *logspb.LogRecord, attrs, resource map[string]*commonpb.AnyValue, p Principal, now time.Time) (usage.Record, error) {
+func mapEvent(lr *otlpLogRecord, attrs, resource map[string]*otlpValue, p Principal, now time.Time) (usage.Record, error) {
 	str := func(name string) (string, error) {
 		v, ok := attrs[name]
 		if !ok {
@@ -211,11 +203,12 @@ func mapEvent(lr *logspb.LogRecord, attrs, resource map[string]*commonpb.AnyValu
 		if !ok {
 			return "", nil
 		}
-		switch x := v.GetValue().(type) {
-		case *commonpb.AnyValue_StringValue:
-			return x.StringValue, nil
-		case *commonpb.AnyValue_IntValue:
-			return strconv.FormatInt(x.IntValue, 10), nil
+		switch {
+		case v == nil:
+		case v.kind == otlpString:
+			return v.str, nil
+		case v.kind == otlpInt:
+			return strconv.FormatInt(v.num, 10), nil
 		}
 		return "", usage.Errorf(usage.EINVALID, "attribute %s: expected a string", name)
 	}
@@ -299,23 +292,23 @@ func mapEvent(lr *logspb.LogRecord, attrs, resource map[string]*commonpb.AnyValu
 // count reads a token count attribute: an int, an integral double, or a
 // decimal string (Claude Code sends attribute values as strings). Missing
 // is 0.
-func count(v *commonpb.AnyValue, name string) (int64, error) {
+func count(v *otlpValue, name string) (int64, error) {
 	if v == nil {
 		return 0, nil
 	}
 	var n int64
-	switch x := v.GetValue().(type) {
-	case *commonpb.AnyValue_IntValue:
-		n = x.IntValue
-	case *commonpb.AnyValue_DoubleValue:
-		if x.DoubleValue != math.Trunc(x.DoubleValue) || math.Abs(x.DoubleValue) > MaxTokens {
-			return 0, usage.Errorf(usage.EINVALID, "attribute %s: %v is not a token count", name, x.DoubleValue)
+	switch v.kind {
+	case otlpInt:
+		n = v.num
+	case otlpDouble:
+		if v.dbl != math.Trunc(v.dbl) || math.Abs(v.dbl) > MaxTokens {
+			return 0, usage.Errorf(usage.EINVALID, "attribute %s: %v is not a token count", name, v.dbl)
 		}
-		n = int64(x.DoubleValue)
-	case *commonpb.AnyValue_StringValue:
+		n = int64(v.dbl)
+	case otlpString:
 		var err error
-		if n, err = strconv.ParseInt(strings.TrimSpace(x.StringValue), 10, 64); err != nil {
-			return 0, usage.Errorf(usage.EINVALID, "attribute %s: %q is not an integer", name, x.StringValue)
+		if n, err = strconv.ParseInt(strings.TrimSpace(v.str), 10, 64); err != nil {
+			return 0, usage.Errorf(usage.EINVALID, "attribute %s: %q is not an integer", name, v.str)
 		}
 	default:
 		return 0, usage.Errorf(usage.EINVALID, "attribute %s: expected an integer", name)
@@ -328,7 +321,7 @@ func count(v *commonpb.AnyValue, name string) (int64, error) {
 
 // eventTime returns the event's time: the event.timestamp attribute (ISO
 // 8601), else the log record's time, else its observed time.
-func eventTime(attr string, lr *logspb.LogRecord) (time.Time, error) {
+func eventTime(attr string, lr *otlpLogRecord) (time.Time, error) {
 	if attr != "" {
 		t, err := time.Parse(time.RFC3339Nano, attr)
 		if err != nil {
@@ -336,7 +329,7 @@ func eventTime(attr string, lr *logspb.LogRecord) (time.Time, error) {
 		}
 		return t.UTC(), nil
 	}
-	for _, ns := range []uint64{lr.GetTimeUnixNano(), lr.GetObservedTimeUnixNano()} {
+	for _, ns := range []uint64{lr.timeUnixNano, lr.observedTimeUnixNano} {
 		if ns > 0 && ns <= math.MaxInt64 {
 			return time.Unix(0, int64(ns)).UTC(), nil
 		}
