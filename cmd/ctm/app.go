@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -277,12 +278,26 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 			// afterwards, for the report or long-running command that
 			// follows.
 			large.Do(func() {
+				gc, limit := 0, int64(-1)
 				if os.Getenv("GOGC") == "" {
-					old := debug.SetGCPercent(largeCatchUpGCPercent)
-					restore = func() { debug.SetGCPercent(old) }
+					gc = debug.SetGCPercent(largeCatchUpGCPercent)
 				}
 				if os.Getenv("GOMEMLIMIT") == "" {
+					// A report's lazy limit is not the user's: the cap
+					// sets its own.
+					limit = debug.SetMemoryLimit(math.MaxInt64)
 					mem = capMemory()
+				}
+				restore = func() {
+					if mem != nil {
+						mem.release()
+					}
+					if limit >= 0 {
+						debug.SetMemoryLimit(limit)
+					}
+					if os.Getenv("GOGC") == "" {
+						debug.SetGCPercent(gc)
+					}
 				}
 			})
 			if mem != nil {
@@ -295,9 +310,6 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	res, err := in.Run(ctx) // Progress runs on this goroutine
 	if restore != nil {
 		restore()
-	}
-	if mem != nil {
-		mem.release()
 	}
 	bar.finish()
 	if err != nil {
@@ -350,21 +362,27 @@ var largeCatchUp int64 = 32 << 20
 // largeCatchUpGCPercent is the collector's pace in a large catch-up.
 const largeCatchUpGCPercent = 100
 
-// lazyGC makes the collector run a fifth as often, for a command that
-// allocates a few megabytes and exits: collecting them was a quarter of
-// the CPU time of a daily report on an unchanged 512 MB tree. A catch-up
-// that turns out large (a first index) collects at the usual pace while it
-// runs (see catchUp). GOGC, when set, is left alone.
-func lazyGC() {
-	if os.Getenv("GOGC") == "" {
-		setGCPercent(400)
-	}
-}
+// lazyHeap is the soft memory limit of a report (see lazyGC).
+const lazyHeap = 64 << 20
 
-// setGCPercent is debug.SetGCPercent unless GOGC is set.
-func setGCPercent(p int) {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(p)
+// lazyGC turns the collector off for a command that allocates some
+// megabytes and exits, below a soft memory limit of lazyHeap: should the
+// heap near it, the collector runs as the limit needs. At Go's usual pace,
+// collecting was a quarter of the CPU time of a daily report on an
+// unchanged 512 MB tree; at a fifth of it, the one collection left still
+// cost a report after a 1 MB append to 2 GB a tenth of its time (41.4 ms
+// against 37.5 ms off, peak RSS 36.7 against 39.5 MB). A catch-up that
+// turns out large (a first index) collects at the usual pace while it
+// runs (see catchUp). GOGC and GOMEMLIMIT, when set, are left alone; with
+// only GOMEMLIMIT set the collector runs at a fifth of its usual pace.
+func lazyGC() {
+	switch {
+	case os.Getenv("GOGC") != "":
+	case os.Getenv("GOMEMLIMIT") != "":
+		debug.SetGCPercent(400)
+	default:
+		debug.SetGCPercent(-1)
+		debug.SetMemoryLimit(lazyHeap)
 	}
 }
 
