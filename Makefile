@@ -37,6 +37,7 @@ fuzz: ## 30 s of each fuzz target (plain go test runs their seeds)
 	$(GO) test ./internal/server -run '^$$' -fuzz '^FuzzRouter$$' -fuzztime 30s
 	$(GO) test ./internal/sqlite -run '^$$' -fuzz '^FuzzSnapshotDecode$$' -fuzztime 30s
 	$(GO) test ./internal/views -run '^$$' -fuzz '^FuzzReportJSONStrings$$' -fuzztime 30s
+	$(GO) test ./internal/jsontext -run '^$$' -fuzz '^FuzzWriter$$' -fuzztime 30s
 	$(GO) test ./internal/team -run '^$$' -fuzz '^FuzzOTLPDecoders$$' -fuzztime 30s
 
 clean:

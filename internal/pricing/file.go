@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/claude-token-monitor/ctm/internal/jsontext"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -281,50 +283,103 @@ func checkPeriods(ps []Period) error {
 // encode returns t in the file format, with every figure exact, models
 // sorted by id and fields in a fixed order: `ctm prices --json` prints
 // it, PRICING_FILE accepts it, and its hash is the table's fingerprint.
+// The bytes are what json.Encoder with a two-space indent makes of the
+// fileJSON of t (file_test.go compares them); writing them member by
+// member was half the time of loading the table, which every process
+// does.
 func (t *Table) encode() ([]byte, error) {
-	num := func(m micros) *json.Number { n := m.number(); return &n }
-	rates := func(r Rates) ratesJSON {
-		return ratesJSON{num(r.Input), num(r.Output), num(r.CacheWrite5m), num(r.CacheWrite1h), num(r.CacheRead)}
+	w := jsontext.Writer{Indent: "  "}
+	num := func(name string, m micros) {
+		w.Key(name)
+		w.Raw(string(m.number()))
 	}
-	f := fileJSON{
-		Format: 2, AsOf: t.AsOf, Source: t.Source,
-		WebSearchPer1K: num(t.webSearch), WebFetchPer1K: num(t.webFetch), Batch: num(t.batch),
-		Models: map[string]*modelJSON{},
+	rates := func(r Rates) {
+		num("input", r.Input)
+		num("output", r.Output)
+		num("cache_write_5m", r.CacheWrite5m)
+		num("cache_write_1h", r.CacheWrite1h)
+		num("cache_read", r.CacheRead)
 	}
-	for _, m := range t.models {
-		e := &modelJSON{DisplayName: m.DisplayName, Source: m.Source, Aliases: m.Aliases}
+	text := func(name, v string) {
+		if v != "" {
+			w.Key(name)
+			w.String(v)
+		}
+	}
+	period := func(p *Period) {
+		if !p.From.IsZero() {
+			text("from", p.From.Format(time.DateOnly))
+		}
+		if !p.Until.IsZero() {
+			text("until", p.Until.Format(time.DateOnly))
+		}
+		rates(p.Base)
+		if len(p.Tiers) > 0 {
+			w.Key("tiers")
+			w.Open('[')
+			for _, tr := range p.Tiers {
+				w.Elem()
+				w.Open('{')
+				w.Key("above")
+				w.Int(tr.Above)
+				rates(tr.Rates)
+				w.Close('}')
+			}
+			w.Close(']')
+		}
+	}
+	w.Open('{')
+	w.Key("format")
+	w.Int(2)
+	text("as_of", t.AsOf)
+	text("source", t.Source)
+	num("web_search_per_1k", t.webSearch)
+	num("web_fetch_per_1k", t.webFetch)
+	num("batch", t.batch)
+	w.Key("models")
+	w.Open('{')
+	for _, id := range slices.Sorted(maps.Keys(t.models)) {
+		m := t.models[id]
+		w.Key(id)
+		w.Open('{')
+		text("display_name", m.DisplayName)
+		text("source", m.Source)
+		if len(m.Aliases) > 0 {
+			w.Key("aliases")
+			w.Open('[')
+			for _, a := range m.Aliases {
+				w.Elem()
+				w.String(a)
+			}
+			w.Close(']')
+		}
 		if m.Fast != 0 {
-			e.Fast = num(m.Fast)
+			num("fast", m.Fast)
 		}
 		if len(m.Residency) > 0 {
-			e.Residency = map[string]json.Number{}
-			for geo, v := range m.Residency {
-				e.Residency[geo] = v.number()
+			w.Key("residency")
+			w.Open('{')
+			for _, geo := range slices.Sorted(maps.Keys(m.Residency)) {
+				num(geo, m.Residency[geo])
 			}
+			w.Close('}')
 		}
-		for _, p := range m.Periods {
-			pj := &periodJSON{ratesJSON: rates(p.Base)}
-			if !p.From.IsZero() {
-				pj.From = p.From.Format(time.DateOnly)
+		if len(m.Periods) == 1 {
+			period(&m.Periods[0])
+		} else if len(m.Periods) > 1 {
+			w.Key("prices")
+			w.Open('[')
+			for i := range m.Periods {
+				w.Elem()
+				w.Open('{')
+				period(&m.Periods[i])
+				w.Close('}')
 			}
-			if !p.Until.IsZero() {
-				pj.Until = p.Until.Format(time.DateOnly)
-			}
-			for _, tr := range p.Tiers {
-				pj.Tiers = append(pj.Tiers, &tierJSON{Above: tr.Above, ratesJSON: rates(tr.Rates)})
-			}
-			e.Prices = append(e.Prices, pj)
+			w.Close(']')
 		}
-		if len(e.Prices) == 1 {
-			e.periodJSON, e.Prices = *e.Prices[0], nil
-		}
-		f.Models[m.ID] = e
+		w.Close('}')
 	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(f); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	w.Close('}')
+	w.Close('}')
+	return append(w.B, '\n'), nil
 }

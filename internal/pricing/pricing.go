@@ -144,6 +144,8 @@ type Model struct {
 	Origin  Origin
 
 	geos []string // the keys of Residency, sorted
+	// prepared builds the periods' rates (Period.eff) once.
+	prepared func()
 }
 
 // combo numbers a combination of modifiers for Period.eff.
@@ -165,9 +167,15 @@ func (m *Model) combo(fast bool, geo string, batch bool) int {
 
 func (m *Model) prepare(batch micros) {
 	m.geos = slices.Sorted(maps.Keys(m.Residency))
-	for i := range m.Periods {
-		m.Periods[i].prepare(m, batch)
-	}
+	// The rates of each combination are built when the model is first
+	// priced: the table holds some 30 models, a process prices a few,
+	// and building them all was a fifth of loading the table, which
+	// every process does.
+	m.prepared = sync.OnceFunc(func() {
+		for i := range m.Periods {
+			m.Periods[i].prepare(m, batch)
+		}
+	})
 }
 
 // period returns the period that contains t.
@@ -344,6 +352,7 @@ func (t *Table) Price(r *usage.Record) (cost usage.Money, priced bool) {
 	if m == nil {
 		return 0, false
 	}
+	m.prepared()
 	p := m.period(r.Timestamp)
 	rates := &p.eff[p.rateSet(r.Prompt())][m.combo(r.Speed == "fast", r.InferenceGeo, r.ServiceTier == "batch")]
 	var sum acc
