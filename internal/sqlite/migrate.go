@@ -17,15 +17,25 @@ var migrationFS embed.FS
 
 // migrate creates the migrations table and applies every embedded
 // migration that it does not list.
+//
+// Nearly every open finds the schema current, and the database header's
+// user_version tells at once: it holds the number of migrations applied,
+// set in the transaction that applies them. Migrations are only ever
+// added, in name order, so a count of at least this binary's means all of
+// its own are in (a newer release's database has more). A database of a
+// release before user_version was kept has 0 there; the migrations table
+// tells, and the count is written once.
 func (s *Store) migrate(ctx context.Context) error {
 	names, err := fs.Glob(migrationFS, "migrations/*.sql") // sorted by name
 	if err != nil {
 		return fmt.Errorf("list migrations: %w", err)
 	}
-	// Nearly every open finds the schema current. One read tells, where
-	// a write transaction per migration cost about 2 ms of each report.
-	if current, err := s.applied(ctx, names); err == nil && current {
+	var version int
+	if err := s.writer.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err == nil && version >= len(names) {
 		return nil
+	}
+	if current, err := s.applied(ctx, names); err == nil && current {
+		return s.write(ctx, func(tx *sql.Tx) error { return setUserVersion(ctx, tx) })
 	}
 	if _, err := s.writer.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS migrations (
 		name       TEXT    PRIMARY KEY,
@@ -108,6 +118,20 @@ func (s *Store) migrateFiles(ctx context.Context, names []string) error {
 				return fmt.Errorf("migration %s: record: %w", name, formatError(err))
 			}
 		}
-		return nil
+		return setUserVersion(ctx, tx)
 	})
+}
+
+// setUserVersion sets the header's user_version to the number of
+// migrations the migrations table lists.
+func setUserVersion(ctx context.Context, tx *sql.Tx) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("migrations: count: %w", formatError(err))
+	}
+	// PRAGMA takes no bound parameters; n is an integer.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, n)); err != nil {
+		return fmt.Errorf("migrations: user_version: %w", formatError(err))
+	}
+	return nil
 }
