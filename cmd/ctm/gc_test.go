@@ -14,6 +14,16 @@ func TestReportCollectorPace(t *testing.T) {
 	}
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(math.MaxInt64))
+	for _, args := range [][]string{{"daily", "--json"}, {"session"}} {
+		if !lazyCommand(args) {
+			t.Errorf("ctm %v does not run with the lazy collector", args)
+		}
+	}
+	for _, args := range [][]string{{"serve"}, {"statusline"}, {}, {"--version"}} {
+		if lazyCommand(args) {
+			t.Errorf("ctm %v runs with the lazy collector", args)
+		}
+	}
 	// lazy checks that the collector is off below the report's limit,
 	// and sets the usual pace and no limit again.
 	lazy := func(when string) {
@@ -33,6 +43,7 @@ func TestReportCollectorPace(t *testing.T) {
 		t.Fatal(err)
 	}
 	env, _, _ := testEnv(t, root)
+	lazyGC() // as main does for a report
 	ctm(t, env, "daily", "--json")
 	lazy("after a small report")
 	// A catch-up larger than largeCatchUp (here, any) collects at the
@@ -46,6 +57,7 @@ func TestReportCollectorPace(t *testing.T) {
 	}
 	f.WriteString(line)
 	f.Close()
+	lazyGC()
 	ctm(t, env, "daily", "--json")
 	lazy("after a large catch-up")
 }

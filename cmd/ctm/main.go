@@ -48,10 +48,29 @@ func main() {
 		dotenv: ".env",
 		isatty: isTerminal,
 	}
+	if lazyCommand(os.Args[1:]) {
+		lazyGC()
+	}
 	code := run(ctx, os.Args[1:], env)
 	close(returned)
 	stop()
 	os.Exit(code)
+}
+
+// lazyCommand reports whether args run a report (ctm daily, session,
+// ...), a process that allocates some megabytes and exits, which runs
+// with a lazy collector (see lazyGC). main sets it, not the command:
+// tests run commands in their own process, which must keep its pace.
+func lazyCommand(args []string) bool {
+	_, ok := views.ReportKinds[firstArg(args)]
+	return ok
+}
+
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
 }
 
 // command is one ctm subcommand.

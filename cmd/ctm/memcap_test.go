@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"testing"
@@ -10,7 +11,8 @@ import (
 // largeCatchUpMemory, rises to one and a half times a live heap that
 // outgrows it, never lowers, and that release puts the old limit back.
 func TestMemoryCap(t *testing.T) {
-	old := debug.SetMemoryLimit(-1)
+	// No limit before, as catchUp makes it: the cap is the only one.
+	old := debug.SetMemoryLimit(math.MaxInt64)
 	defer debug.SetMemoryLimit(old)
 	m := capMemory()
 	if got := debug.SetMemoryLimit(-1); got != largeCatchUpMemory {
@@ -34,7 +36,7 @@ func TestMemoryCap(t *testing.T) {
 		t.Errorf("limit after the live heap shrank = %d, want it kept at %d", got, raised)
 	}
 	m.release()
-	if got := debug.SetMemoryLimit(-1); got != old {
-		t.Errorf("limit after release = %d, want %d", got, old)
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("limit after release = %d, want none (%d)", got, int64(math.MaxInt64))
 	}
 }

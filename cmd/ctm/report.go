@@ -39,7 +39,6 @@ func (f *reportFlags) bind(fs *flag.FlagSet, kind views.ReportKind) {
 // runReport implements the daily, weekly, monthly, session and projects
 // commands.
 func runReport(ctx context.Context, kind views.ReportKind, args []string, env *environ) int {
-	lazyGC()
 	fs := newFlagSet(kind.Name, env.stderr, "ctm "+kind.Name+" [flags]",
 		"Catches up the index, then prints usage per "+strings.ToLower(kind.Title)+".")
 	var rf reportFlags
