@@ -105,7 +105,7 @@ type wireReader struct {
 	depth int
 }
 
-// next reads the next field's tag; ok is false at the end of the message.
+// next reads the next field's tag: its number and wire type.
 func (r *wireReader) next() (num int32, typ int, err error) {
 	v, err := r.varint()
 	if err != nil {
