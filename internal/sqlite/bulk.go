@@ -152,7 +152,13 @@ func (d *bulkRollup) add(k bulkRKey, r *usage.Record, sign int64) (lostBound boo
 	s.cost = s.cost.Add(usage.Money(sign) * r.Cost)
 	s.entries += sign
 	if sign > 0 {
-		s.first, s.last = min(s.first, ts), max(s.last, ts)
+		if s.entries == 1 {
+			// The row was empty: its bounds were those of records that
+			// have moved to other rows since.
+			s.first, s.last = ts, ts
+		} else {
+			s.first, s.last = min(s.first, ts), max(s.last, ts)
+		}
 		return false
 	}
 	return s.entries != 0 && (ts == s.first || ts == s.last)

@@ -859,3 +859,51 @@ func decodeMirror(b []byte, gen int64) (*mirrorState, error) {
 	}
 	return decodeMirrorBody(b[len(snapshotMagic):], gen)
 }
+
+// TestBulkRowEmptiedThenRefilled: a rollup row whose only record moves to
+// another row by a preferred copy, then gets a later record, is bounded
+// by that record, not by the one that left (a first index once kept the
+// old bound, depending on the order files came in).
+func TestBulkRowEmptiedThenRefilled(t *testing.T) {
+	ctx := t.Context()
+	for _, viaLater := range []bool{false, true} {
+		s := mustOpen(t, tempPath(t))
+		w, err := s.beginBulk(ctx)
+		if err != nil || w == nil {
+			t.Fatalf("beginBulk() = %v, %v", w, err)
+		}
+		rs := testRecords(3, day.Add(time.Minute), "e")
+		for i := range rs {
+			rs[i].SessionID, rs[i].Project = "s", "/p"
+		}
+		a, b := rs[0], rs[1]
+		moved := a
+		moved.Output += 10                       // preferred
+		moved.Timestamp = day.Add(2 * time.Hour) // in another quarter hour
+		b.Timestamp = day.Add(5 * time.Minute)   // a's quarter hour, later
+		if err := w.Apply(ctx, usage.Batch{Records: []usage.Record{a}}); err != nil {
+			t.Fatal(err)
+		}
+		if viaLater {
+			if err := w.flush(ctx); err != nil { // a is stored: the copy waits in later
+				t.Fatal(err)
+			}
+		}
+		for _, r := range []usage.Record{moved, b} {
+			if err := w.Apply(ctx, usage.Batch{Records: []usage.Record{r}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var first, last int64
+		if err := s.reader.QueryRowContext(ctx, `SELECT first_ts, last_ts FROM rollup WHERE qh = ?`,
+			ms(day)/quarterHourMS).Scan(&first, &last); err != nil {
+			t.Fatal(err)
+		}
+		if first != ms(b.Timestamp) || last != ms(b.Timestamp) {
+			t.Errorf("via later %v: row bounds %d..%d, want %d, the one record left", viaLater, first, last, ms(b.Timestamp))
+		}
+	}
+}
