@@ -819,6 +819,7 @@ func (b *Bulk) commit(ctx context.Context) error {
 	if err := b.tx.QueryRowContext(ctx, `SELECT gen, instance FROM generation`).Scan(&gen, &instance); err != nil {
 		return fmt.Errorf("bulk: generation: %w", formatError(err))
 	}
+	b.stale = b.liveStale()
 	h := b.handOver(order, gen, instance)
 	defer h.discard()
 	// Nothing below needs the maps that deduplicated records and
@@ -836,17 +837,16 @@ func (b *Bulk) commit(ctx context.Context) error {
 			return fmt.Errorf("bulk: %s: %w", q, formatError(err))
 		}
 	}
-	if err := b.staleBounds(ctx); err != nil {
+	bounds, err := b.staleBounds(ctx)
+	if err != nil {
 		return err
 	}
-	if err := b.fixBounds(ctx, h); err != nil {
-		return err
-	}
+	b.fixBounds(h, bounds)
 	if b.s.testHookBeforeCommit != nil {
 		b.s.testHookBeforeCommit()
 	}
 	b.done = true
-	err := b.tx.Commit()
+	err = b.tx.Commit()
 	b.end()
 	if err != nil {
 		return fmt.Errorf("bulk: commit: %w", formatError(err))
@@ -855,33 +855,88 @@ func (b *Bulk) commit(ctx context.Context) error {
 	return nil
 }
 
-// staleBounds recomputes the time bounds of the rollup rows in b.stale:
-// a replaced copy that was the first or last of its rollup row leaves
-// bounds that only records can tell. A row's ids are those of the
-// interned table. One statement serves every row: preparing it took
-// longer than running it.
-func (b *Bulk) staleBounds(ctx context.Context) error {
-	if len(b.stale) == 0 {
-		return nil
-	}
-	bound := func(f string) string {
-		return `(SELECT ` + f + `(ts) FROM record_rows r WHERE r.session_id = ?2
-			AND r.ts >= rollup.qh * 900000 AND r.ts < (rollup.qh + 1) * 900000
-			AND r.project = ?3 AND r.user = ?4 AND r.model = ?5)`
-	}
-	st, err := b.tx.PrepareContext(ctx, `UPDATE rollup SET first_ts = `+bound("min")+`, last_ts = `+bound("max")+`
-		WHERE qh = ?1 AND session_id = ?6 AND project = ?7 AND user = ?8 AND model = ?9`)
-	if err != nil {
-		return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
-	}
-	defer st.Close()
+// staleChunk is how many rollup rows one statement of staleBounds reads
+// or writes; a variable for tests.
+var staleChunk = 500
+
+// liveStale returns the rows of b.stale that still hold records, each
+// once: a row whose records all moved to other rows is not written.
+func (b *Bulk) liveStale() []bulkRKey {
+	seen := make(map[bulkRKey]bool, len(b.stale))
+	live := b.stale[:0]
 	for _, k := range b.stale {
-		if _, err := st.ExecContext(ctx, k.qh, k.session, k.project, k.user, k.model,
-			b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model]); err != nil {
-			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		if i, ok := b.rollup.at[k]; ok && b.rollup.sums[i].entries != 0 && !seen[k] {
+			seen[k] = true
+			live = append(live, k)
 		}
 	}
-	return nil
+	return live
+}
+
+// staleBounds recomputes the time bounds of the rollup rows in b.stale
+// (see liveStale) and stores them: a replaced copy that was the first or
+// last of its rollup row leaves bounds that only records can tell. It
+// returns them in b.stale's order, for the handed-over copy. One query
+// reads the bounds of staleChunk rows, from records_session, and one
+// statement writes them: a statement a row, twice with the copy's, was
+// 6 % of a first index of 512 MB. A row's ids are those of the interned
+// table.
+func (b *Bulk) staleBounds(ctx context.Context) ([][2]int64, error) {
+	bounds := make([][2]int64, len(b.stale))
+	for lo := 0; lo < len(b.stale); lo += staleChunk {
+		part := b.stale[lo:min(lo+staleChunk, len(b.stale))]
+		args := make([]any, 0, 7*len(part))
+		for j, k := range part {
+			args = append(args, lo+j, k.qh*quarterHourMS, (k.qh+1)*quarterHourMS, k.session, k.project, k.user, k.model)
+		}
+		rows, err := b.tx.QueryContext(ctx, `SELECT v.column1, min(r.ts), max(r.ts)
+			FROM (VALUES `+placeholders(len(part), 7)+`) AS v
+			JOIN record_rows r ON r.session_id = v.column4 AND r.ts >= v.column2 AND r.ts < v.column3
+			WHERE r.project = v.column5 AND r.user = v.column6 AND r.model = v.column7
+			GROUP BY v.column1`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		}
+		n := 0
+		for rows.Next() {
+			var (
+				j           int
+				first, last int64
+			)
+			if err := rows.Scan(&j, &first, &last); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+			}
+			if j < lo || j >= lo+len(part) {
+				rows.Close()
+				return nil, fmt.Errorf("bulk: rollup bounds: row %d of a query for %d to %d", j, lo, lo+len(part))
+			}
+			bounds[j] = [2]int64{first, last}
+			n++
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		}
+		// Every row holds records: one without would be a sum of none.
+		if n != len(part) {
+			return nil, fmt.Errorf("bulk: rollup bounds: %d of %d rows have records", n, len(part))
+		}
+		args = args[:0]
+		for j, k := range part {
+			args = append(args, k.qh, b.names[k.session], b.names[k.project], b.names[k.user], b.names[k.model],
+				bounds[lo+j][0], bounds[lo+j][1])
+		}
+		if _, err := b.tx.ExecContext(ctx, `UPDATE rollup SET first_ts = v.column6, last_ts = v.column7
+			FROM (VALUES `+placeholders(len(part), 7)+`) AS v
+			WHERE rollup.qh = v.column1 AND rollup.session_id = v.column2 AND rollup.project = v.column3
+				AND rollup.user = v.column4 AND rollup.model = v.column5`, args...); err != nil {
+			return nil, fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+		}
+	}
+	return bounds, nil
 }
 
 // The report that follows a first index used to load the rollup it had
@@ -963,35 +1018,22 @@ func (b *Bulk) handOver(order []int32, gen int64, instance []byte) *handover {
 	return h
 }
 
-// fixBounds copies into the handed-over rollup the bounds that commit
-// recomputed in SQL, then encodes its snapshot.
-func (b *Bulk) fixBounds(ctx context.Context, h *handover) error {
+// fixBounds copies into the handed-over rollup the bounds that
+// staleBounds recomputed, then encodes its snapshot.
+func (b *Bulk) fixBounds(h *handover, bounds [][2]int64) {
 	if h == nil || h.snapshot {
-		return nil
+		return
 	}
 	<-h.done
 	if h.st.tooBig {
-		return nil
+		return
 	}
-	// Prepared once, as in staleBounds.
-	st, err := b.tx.PrepareContext(ctx, `SELECT first_ts, last_ts FROM rollup
-		WHERE qh = ? AND session_id = ? AND project = ? AND user = ? AND model = ?`)
-	if err != nil {
-		return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
-	}
-	defer st.Close()
-	for j, k := range b.stale {
-		if h.stale[j] < 0 {
-			continue
-		}
-		r := &h.st.rows[h.stale[j]]
-		if err := st.QueryRowContext(ctx, k.qh, b.names[k.session], b.names[k.project], b.names[k.user],
-			b.names[k.model]).Scan(&r.first, &r.last); err != nil {
-			return fmt.Errorf("bulk: rollup bounds: %w", formatError(err))
+	for j, at := range h.stale {
+		if at >= 0 {
+			h.st.rows[at].first, h.st.rows[at].last = bounds[j][0], bounds[j][1]
 		}
 	}
 	h.data = encodeSnapshot(h.st, h.instance)
-	return nil
 }
 
 // publish makes the handed-over rollup the store's in-memory copy and

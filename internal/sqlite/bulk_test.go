@@ -553,11 +553,15 @@ func TestBulkHandsOverRollup(t *testing.T) {
 		name    string
 		batches []usage.Batch
 		stale   bool
+		chunk   int
 	}{
-		{"bounds recomputed", bulkBatches(), true},
-		{"sums only", bulkBatches()[:2], false},
+		{"bounds recomputed", bulkBatches(), true, 500},
+		{"bounds recomputed a row a query", bulkBatches(), true, 1},
+		{"sums only", bulkBatches()[:2], false, 500},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			defer func(old int) { staleChunk = old }(staleChunk)
+			staleChunk = tc.chunk
 			path := tempPath(t)
 			s := mustOpen(t, path)
 			w, err := s.beginBulk(ctx)
@@ -577,6 +581,14 @@ func TestBulkHandsOverRollup(t *testing.T) {
 			}
 			if e := s.snapshotErr.Load(); e != nil {
 				t.Fatalf("saving the snapshot: %v", *e)
+			}
+			// Every row's bounds are its records' first and last times.
+			var wrong int
+			if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM rollup u
+				JOIN (SELECT `+quarterExpr+` AS qh, session_id, project, user, model, min(ts) AS first, max(ts) AS last
+					FROM records GROUP BY 1, 2, 3, 4, 5) r USING (qh, session_id, project, user, model)
+				WHERE u.first_ts != r.first OR u.last_ts != r.last`).Scan(&wrong); err != nil || wrong != 0 {
+				t.Fatalf("%d rollup rows have bounds other than their records' (%v)", wrong, err)
 			}
 			tx, err := s.reader.BeginTx(ctx, nil)
 			if err != nil {
