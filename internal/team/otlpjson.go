@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -95,7 +96,7 @@ func (r *jsonReader) object(tok json.Token, fields []string, fn func(i int, tok 
 			return nil
 		}
 		name, _ := tok.(string) // a key is always a string
-		i := slicesIndex(fields, name) / 2
+		i := fieldIndex(fields, name)
 		if tok, err = r.token(); err != nil {
 			return err
 		}
@@ -118,15 +119,13 @@ func (r *jsonReader) object(tok json.Token, fields []string, fn func(i int, tok 
 	}
 }
 
-// slicesIndex is the index of name in fields, -2 when absent (so that
-// halving it stays negative).
-func slicesIndex(fields []string, name string) int {
-	for i, f := range fields {
-		if f == name {
-			return i
-		}
+// fieldIndex returns the number of the member that name names in fields
+// (a JSON name and a proto name each), or -1.
+func fieldIndex(fields []string, name string) int {
+	if i := slices.Index(fields, name); i >= 0 {
+		return i / 2
 	}
-	return -2
+	return -1
 }
 
 // list reads an array whose first token is tok; fn reads each element,
