@@ -79,28 +79,13 @@ func writeSchemaScriptFrom(t *testing.T, path, through string) string {
 	b.WriteString("\n")
 	for _, table := range tables {
 		cols := columns(t, db, table)
-		rows, err := db.Query(`SELECT ` + quoteAll(cols) + ` FROM "` + table + `" ORDER BY 1`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			vals := make([]string, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
+		for _, vals := range literalRows(t, db, table, cols) {
 			for i, c := range cols {
 				if v, ok := drawnAgain[table+"."+c]; ok {
 					vals[i] = v
 				}
 			}
 			fmt.Fprintf(&b, "INSERT INTO %s (%s) VALUES (%s);\n", table, strings.Join(cols, ", "), strings.Join(vals, ", "))
-		}
-		if err := rows.Close(); err != nil {
-			t.Fatal(err)
 		}
 	}
 	b.WriteString("UPDATE generation SET instance = randomblob(16), files_gen = random();\n")
@@ -124,6 +109,33 @@ func columns(t *testing.T, db *sql.DB, table string) []string {
 		cols = append(cols, c)
 	}
 	return cols
+}
+
+// literalRows returns the rows of table, each value as an SQL literal,
+// in the order of their first column.
+func literalRows(t *testing.T, db *sql.DB, table string, cols []string) [][]string {
+	t.Helper()
+	rows, err := db.Query(`SELECT ` + quoteAll(cols) + ` FROM "` + table + `" ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out [][]string
+	for rows.Next() {
+		vals := make([]string, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, vals)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // quoteAll selects each column as an SQL literal (quote()).
@@ -163,19 +175,7 @@ func dumpDatabase(t *testing.T, path string) []string {
 	rows.Close()
 	for _, table := range tables {
 		cols := columns(t, db, table)
-		rows, err := db.Query(`SELECT ` + quoteAll(cols) + ` FROM "` + table + `"`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			vals := make([]string, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			if err := rows.Scan(ptrs...); err != nil {
-				t.Fatal(err)
-			}
+		for _, vals := range literalRows(t, db, table, cols) {
 			for i, c := range cols {
 				if randomColumns[table+"."+c] {
 					vals[i] = "<random>"
@@ -183,7 +183,6 @@ func dumpDatabase(t *testing.T, path string) []string {
 			}
 			out = append(out, fmt.Sprintf("row %s: %s", table, strings.Join(vals, ", ")))
 		}
-		rows.Close()
 	}
 	for _, pragma := range []string{"user_version", "page_size", "auto_vacuum", "journal_mode", "encoding"} {
 		var v string
