@@ -58,6 +58,10 @@ type app struct {
 	// a catch-up runs (ctm mcp, whose calls overlap); otherwise a first
 	// index may write the SQLite file in place (InPlaceFirstIndex).
 	readsWhileCatchingUp bool
+	// survey is the listing and stat of the Claude directories that
+	// openApp began for the first catch-up, of layout; nil once taken.
+	survey *ingest.Survey
+	layout *claude.Layout
 }
 
 // inPlaceIndexer is a store whose first index can write its file in place
@@ -107,12 +111,26 @@ func (env *environ) loadConfig(fs *flag.FlagSet, args []string, groups config.Fl
 	return cfg, 0
 }
 
+// catchUpWhen is when a command brings the index up to date.
+type catchUpWhen int
+
+const (
+	// noCatchUp: the command does not, or does its own (ctm serve).
+	noCatchUp catchUpWhen = iota
+	// catchUpNow: openApp does, before it returns.
+	catchUpNow
+	// catchUpLater: the command calls app.catchUp once it has checked its
+	// flags; the survey of the Claude directories starts in openApp all
+	// the same, while the prices load and the store opens.
+	catchUpLater
+)
+
 // openApp loads the configuration, parses the flags (those of groups and
 // the command's own), builds the logger,
-// loads prices and opens the store; with catchUp it brings the index up to
-// date with the Claude directories first. On failure it returns nil and the
-// exit code.
-func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string, groups config.FlagGroup, catchUp bool) (*app, int) {
+// loads prices and opens the store; with catchUpNow it brings the index up
+// to date with the Claude directories first. On failure it returns nil and
+// the exit code.
+func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string, groups config.FlagGroup, when catchUpWhen) (*app, int) {
 	cfg, code := env.loadConfig(fs, args, groups)
 	if code != 0 {
 		if code < 0 {
@@ -134,6 +152,9 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 	}
 	a.logger = logger
 	a.closers = append(a.closers, closer)
+	if when != noCatchUp {
+		a.startSurvey(ctx)
+	}
 	if a.prices, err = pricing.Load(pricing.Options{UserFile: cfg.PricingFile, Refreshed: cfg.RefreshedPrices()}); err != nil {
 		a.close()
 		return nil, a.fail(err)
@@ -152,7 +173,7 @@ func (env *environ) openApp(ctx context.Context, fs *flag.FlagSet, args []string
 	}
 	a.store = store
 	a.closers = append(a.closers, store)
-	if catchUp {
+	if when == catchUpNow {
 		if err := a.catchUp(ctx, env.isatty(env.stderr)); err != nil {
 			a.close()
 			return nil, a.fail(err)
@@ -306,8 +327,9 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 		}
 		bar.update(done, total)
 	}
-	in := ingest.New(a.store, a.cfg.ClaudeDirs, a.logger, opts)
-	res, err := in.Run(ctx) // Progress runs on this goroutine
+	layout, sv := a.takeSurvey(ctx, opts.ListingCache)
+	in := ingest.NewFromSource(a.store, layout, a.logger, opts)
+	res, err := in.RunSurvey(ctx, sv) // Progress runs on this goroutine
 	if restore != nil {
 		restore()
 	}
@@ -323,6 +345,53 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 	a.checkpointSoon(ctx, res)
 	return nil
 }
+
+// startSurvey begins the survey of the Claude directories (see
+// ingest.Survey) that the first catch-up takes up.
+func (a *app) startSurvey(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	cache := a.ingestOptions().ListingCache
+	if cache != "" {
+		// The store, which creates its folder, opens only now; the
+		// survey's listing cache beside it must not fail for want of
+		// the folder on a first run. A failure is the store's to report.
+		_ = os.MkdirAll(filepath.Dir(cache), 0o700)
+	}
+	a.layout = a.newLayout(cache)
+	a.survey = ingest.StartSurvey(ctx, a.layout, a.logger)
+	sv := a.survey
+	a.closers = append(a.closers, closerFunc(func() error {
+		// A command that fails before its catch-up leaves a survey
+		// that no one waits for.
+		cancel()
+		sv.Wait()
+		return nil
+	}))
+}
+
+// takeSurvey returns the survey that startSurvey began, and its layout,
+// the first time; later catch-ups (ctm blocks --live, every ctm mcp call)
+// start their own.
+func (a *app) takeSurvey(ctx context.Context, listingCache string) (*claude.Layout, *ingest.Survey) {
+	if sv := a.survey; sv != nil {
+		a.survey = nil
+		return a.layout, sv
+	}
+	l := a.newLayout(listingCache)
+	return l, ingest.StartSurvey(ctx, l, a.logger)
+}
+
+// newLayout is the layout of the configured Claude directories.
+func (a *app) newLayout(listingCache string) *claude.Layout {
+	l := claude.New(a.cfg.ClaudeDirs)
+	l.SetListingCache(listingCache)
+	return l
+}
+
+// closerFunc is a func as an io.Closer.
+type closerFunc func() error
+
+func (f closerFunc) Close() error { return f() }
 
 // checkpointer is a store whose log can be copied into its file while
 // it is read (sqlite.Store).

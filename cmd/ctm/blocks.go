@@ -49,7 +49,7 @@ func runBlocksAt(ctx context.Context, args []string, env *environ, clock func() 
 			"\"max\": the largest completed block) and --cost-limit.")
 	var bf blocksFlags
 	bf.bind(fs)
-	a, code := env.openApp(ctx, fs, args, config.DataFlags|config.LimitFlags, true)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags|config.LimitFlags, catchUpNow)
 	if a == nil {
 		return code
 	}

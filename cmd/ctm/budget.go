@@ -39,7 +39,7 @@ func runBudgetAt(ctx context.Context, args []string, env *environ, clock func() 
 			"is over (100 % or more).")
 	jsonOut := fs.Bool("json", false, "print JSON instead of a table")
 	exitCode := fs.Bool("exit-code", false, "exit 10 when a budget is at 80 % or more, 11 at 100 % or more")
-	a, code := env.openApp(ctx, fs, args, config.DataFlags, true)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags, catchUpNow)
 	if a == nil {
 		return code
 	}

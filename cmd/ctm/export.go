@@ -26,7 +26,7 @@ func runExport(ctx context.Context, args []string, env *environ) int {
 	fields := fs.String("fields", "", "comma list of fields (default: all)")
 	breakdown := fs.Bool("breakdown", false, "one row per model")
 	output := fs.String("o", "", "write to this `file` instead of stdout")
-	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags, catchUpLater)
 	if a == nil {
 		return code
 	}

@@ -52,7 +52,7 @@ func runBreakdown(ctx context.Context, args []string, env *environ) int {
 	rf.bind(fs)
 	var by string
 	fs.StringVar(&by, "by", "agent", "the cut: "+strings.Join(views.BreakdownDims, ", "))
-	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags, catchUpLater)
 	if a == nil {
 		return code
 	}
@@ -149,7 +149,7 @@ func runPrompts(ctx context.Context, args []string, env *environ) int {
 	fs.IntVar(&top, "top", 10, "how many prompts to list; 0 lists all")
 	fs.StringVar(&sortBy, "sort", "cost", "order: cost (most expensive first) or time (earliest first)")
 	fs.StringVar(&session, "session", "", "only this session (its id)")
-	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags, catchUpLater)
 	if a == nil {
 		return code
 	}

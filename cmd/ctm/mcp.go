@@ -27,7 +27,7 @@ func runMCPAt(ctx context.Context, args []string, env *environ, clock func() tim
 		"Serves the reports (daily, weekly, monthly, sessions, projects), one session and\n"+
 			"the current 5-hour block as Model Context Protocol tools on stdin and stdout, catching up\n"+
 			"the index before every call. Add it to Claude Code with: claude mcp add ctm -- ctm mcp")
-	a, code := env.openApp(ctx, fs, args, config.DataFlags|config.LimitFlags, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags|config.LimitFlags, noCatchUp)
 	if a == nil {
 		return code
 	}

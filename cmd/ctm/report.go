@@ -43,7 +43,7 @@ func runReport(ctx context.Context, kind views.ReportKind, args []string, env *e
 		"Catches up the index, then prints usage per "+strings.ToLower(kind.Title)+".")
 	var rf reportFlags
 	rf.bind(fs, kind)
-	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags, catchUpLater)
 	if a == nil {
 		return code
 	}

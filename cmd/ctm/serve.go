@@ -28,7 +28,7 @@ const shutdownTimeout = 750 * time.Millisecond
 func runServe(ctx context.Context, args []string, env *environ) int {
 	fs := newFlagSet("serve", env.stderr, "ctm serve [flags]",
 		"Serves the dashboard, the JSON API and the WebSocket feed, keeping the index current.")
-	a, code := env.openApp(ctx, fs, args, config.AllFlags, false)
+	a, code := env.openApp(ctx, fs, args, config.AllFlags, noCatchUp)
 	if a == nil {
 		return code
 	}

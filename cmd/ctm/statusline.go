@@ -122,7 +122,7 @@ func statuslineAt(ctx context.Context, args []string, env *environ, clock func()
 			"the 5-hour block's cost and time left, and the burn rate. Claude Code runs it\n"+
 			"with its status JSON on stdin (settings.json: \"statusLine\": {\"type\": \"command\",\n"+
 			"\"command\": \"ctm statusline\"}).")
-	a, code := env.openApp(ctx, fs, args, config.DataFlags|config.LimitFlags, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags|config.LimitFlags, noCatchUp)
 	if a == nil {
 		if code != 0 {
 			// Claude Code shows stdout: keep its status bar readable.

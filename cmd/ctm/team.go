@@ -31,7 +31,7 @@ func runToken(ctx context.Context, args []string, env *environ) int {
 	fs := newFlagSet("token create", env.stderr, "ctm token create --user NAME",
 		"Creates a push token for a team member on the PostgreSQL server (DATABASE_URL) and prints it once.")
 	user := fs.String("user", "", "the team member the token belongs to (required)")
-	a, code := env.openApp(ctx, fs, args[1:], config.DataFlags, false)
+	a, code := env.openApp(ctx, fs, args[1:], config.DataFlags, noCatchUp)
 	if a == nil {
 		return code
 	}
@@ -98,7 +98,7 @@ func runPush(ctx context.Context, args []string, env *environ) int {
 		"Indexes the local Claude data, then sends the records to a team server.")
 	var pf pushFlags
 	pf.bind(fs)
-	a, code := env.openApp(ctx, fs, args, config.DataFlags, false)
+	a, code := env.openApp(ctx, fs, args, config.DataFlags, catchUpLater)
 	if a == nil {
 		return code
 	}

@@ -146,13 +146,60 @@ func NewFromSource(sink Sink, src source.Source, logger *slog.Logger, opts Optio
 
 // Run catches up with every transcript under the roots.
 func (in *Ingester) Run(ctx context.Context) (Result, error) {
-	start := time.Now()
+	return in.RunSurvey(ctx, StartSurvey(ctx, in.src, in.logger))
+}
+
+// A Survey is the part of a catch-up that needs only the file system: the
+// transcripts a source lists and a stat of each. StartSurvey takes it on a
+// goroutine of its own, so that a command can open its store meanwhile:
+// on an unchanged tree of 100 MB the two took about as long as each other
+// (3 ms), and the survey was a quarter of the report.
+type Survey struct {
+	src   source.Source
+	start time.Time
+	done  chan struct{}
+	paths []string
+	stats []statted
+	err   error
+}
+
+// StartSurvey begins listing and statting the transcripts of src. Pass the
+// Survey to RunSurvey of an Ingester reading src, or call Wait when the
+// catch-up is called off.
+func StartSurvey(ctx context.Context, src source.Source, logger *slog.Logger) *Survey {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	sv := &Survey{src: src, start: time.Now(), done: make(chan struct{})}
+	go func() {
+		defer close(sv.done)
+		sv.paths, sv.err = src.Transcripts(ctx, logger)
+		if sv.err == nil {
+			sv.stats = statAll(sv.paths)
+		}
+	}()
+	return sv
+}
+
+// Wait returns once the survey is over; cancelling the context given to
+// StartSurvey ends it early.
+func (sv *Survey) Wait() { <-sv.done }
+
+// RunSurvey catches up with every transcript under the roots, as Run
+// does, with the listing and stats that sv took. sv must come from the
+// Ingester's own source (NewFromSource), as a listing of other folders
+// would make the Ingester's files look gone.
+func (in *Ingester) RunSurvey(ctx context.Context, sv *Survey) (Result, error) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
+	if sv.src != in.src {
+		sv.Wait()
+		return Result{}, errors.New("ingest: the survey is of another source")
+	}
 	// The states come from the sink, the paths and their stats from the
-	// file system: loading the one while walking and statting the other
-	// lets them overlap (on 2 GB, 13k states took a fifth of a report
-	// after a small append, the walk and the stats twice that).
+	// file system: loading the one while the survey takes the other lets
+	// them overlap (on 2 GB, 13k states took a fifth of a report after a
+	// small append, the walk and the stats twice that).
 	loaded := make(chan error, 1)
 	go func() {
 		states, err := in.sink.FileStates(ctx)
@@ -161,12 +208,12 @@ func (in *Ingester) Run(ctx context.Context) (Result, error) {
 		}
 		loaded <- err
 	}()
-	paths, err := in.src.Transcripts(ctx, in.logger)
-	if err != nil {
+	sv.Wait()
+	if sv.err != nil {
 		<-loaded
-		return Result{}, err
+		return Result{}, sv.err
 	}
-	return in.ingest(ctx, paths, start, loaded)
+	return in.ingest(ctx, sv.paths, sv.stats, sv.start, loaded)
 }
 
 // IngestFiles reads only the given transcripts, as far as they have grown;
@@ -193,7 +240,7 @@ func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, er
 			}
 			in.states = states
 			defer func() { in.states = nil }()
-			return in.ingest(ctx, clean, start, nil)
+			return in.ingest(ctx, clean, nil, start, nil)
 		}
 		states, err := in.sink.FileStates(ctx)
 		if err != nil {
@@ -201,7 +248,7 @@ func (in *Ingester) IngestFiles(ctx context.Context, paths []string) (Result, er
 		}
 		in.states = states
 	}
-	return in.ingest(ctx, clean, start, nil)
+	return in.ingest(ctx, clean, nil, start, nil)
 }
 
 // source describes path relative to the root that holds it.
@@ -218,14 +265,17 @@ type job struct {
 }
 
 // ingest reads paths (each once) with opts.Workers goroutines and applies
-// what they find from this one. Callers hold in.mu. When loaded is set,
+// what they find from this one. stats holds a stat of each path, or is nil
+// for ingest to take them. Callers hold in.mu. When loaded is set,
 // in.states is being loaded and loaded says when it is done and whether it
 // failed.
-func (in *Ingester) ingest(ctx context.Context, paths []string, start time.Time, loaded <-chan error) (Result, error) {
+func (in *Ingester) ingest(ctx context.Context, paths []string, stats []statted, start time.Time, loaded <-chan error) (Result, error) {
 	var res Result
 	var jobs []job
 	var total int64
-	stats := statAll(paths)
+	if stats == nil {
+		stats = statAll(paths)
+	}
 	if loaded != nil {
 		if err := <-loaded; err != nil {
 			return Result{}, fmt.Errorf("load file states: %w", err)
