@@ -1188,7 +1188,11 @@ func (b *Bulk) closeRaw() error {
 }
 
 // rollupOrder returns the rollup rows that hold records, in primary-key
-// order.
+// order: by quarter hour, then session, project, user and model as SQLite
+// compares text, byte by byte. The names are compared by their rank in
+// that order, found once, and only as far as the quarter hours tie:
+// comparing every string of both keys took 30 ms of the commit's single
+// thread on 512 MB of long sessions (38k rows).
 func (b *Bulk) rollupOrder() []int32 {
 	d := &b.rollup
 	order := make([]int32, 0, len(d.keys))
@@ -1197,14 +1201,31 @@ func (b *Bulk) rollupOrder() []int32 {
 			order = append(order, int32(i))
 		}
 	}
-	n := b.names
+	rank := nameRanks(b.names)
 	slices.SortFunc(order, func(x, y int32) int {
 		p, q := &d.keys[x], &d.keys[y]
-		return cmp.Or(cmp.Compare(p.qh, q.qh), cmp.Compare(n[p.session], n[q.session]),
-			cmp.Compare(n[p.project], n[q.project]), cmp.Compare(n[p.user], n[q.user]),
-			cmp.Compare(n[p.model], n[q.model]))
+		if c := cmp.Compare(p.qh, q.qh); c != 0 {
+			return c
+		}
+		return cmp.Or(cmp.Compare(rank[p.session], rank[q.session]), cmp.Compare(rank[p.project], rank[q.project]),
+			cmp.Compare(rank[p.user], rank[q.user]), cmp.Compare(rank[p.model], rank[q.model]))
 	})
 	return order
+}
+
+// nameRanks returns the rank of each of names, which are distinct, in
+// byte order.
+func nameRanks(names []string) []int32 {
+	byName := make([]int32, len(names))
+	for i := range byName {
+		byName[i] = int32(i)
+	}
+	slices.SortFunc(byName, func(x, y int32) int { return strings.Compare(names[x], names[y]) })
+	rank := make([]int32, len(names))
+	for r, i := range byName {
+		rank[i] = int32(r)
+	}
+	return rank
 }
 
 // writeRollup inserts the summed rollup rows (the table is empty) in
