@@ -327,7 +327,7 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 		}
 		bar.update(done, total)
 	}
-	layout, sv := a.takeSurvey(ctx, opts.ListingCache)
+	layout, sv := a.takeSurvey(ctx)
 	in := ingest.NewFromSource(a.store, layout, a.logger, opts)
 	res, err := in.RunSurvey(ctx, sv) // Progress runs on this goroutine
 	if restore != nil {
@@ -350,14 +350,13 @@ func (a *app) catchUp(ctx context.Context, tty bool) error {
 // ingest.Survey) that the first catch-up takes up.
 func (a *app) startSurvey(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
-	cache := a.ingestOptions().ListingCache
-	if cache != "" {
+	if cache := a.ingestOptions().ListingCache; cache != "" {
 		// The store, which creates its folder, opens only now; the
 		// survey's listing cache beside it must not fail for want of
 		// the folder on a first run. A failure is the store's to report.
 		_ = os.MkdirAll(filepath.Dir(cache), 0o700)
 	}
-	a.layout = a.newLayout(cache)
+	a.layout = a.newLayout()
 	a.survey = ingest.StartSurvey(ctx, a.layout, a.logger)
 	sv := a.survey
 	a.closers = append(a.closers, closerFunc(func() error {
@@ -372,19 +371,20 @@ func (a *app) startSurvey(ctx context.Context) {
 // takeSurvey returns the survey that startSurvey began, and its layout,
 // the first time; later catch-ups (ctm blocks --live, every ctm mcp call)
 // start their own.
-func (a *app) takeSurvey(ctx context.Context, listingCache string) (*claude.Layout, *ingest.Survey) {
+func (a *app) takeSurvey(ctx context.Context) (*claude.Layout, *ingest.Survey) {
 	if sv := a.survey; sv != nil {
 		a.survey = nil
 		return a.layout, sv
 	}
-	l := a.newLayout(listingCache)
+	l := a.newLayout()
 	return l, ingest.StartSurvey(ctx, l, a.logger)
 }
 
-// newLayout is the layout of the configured Claude directories.
-func (a *app) newLayout(listingCache string) *claude.Layout {
+// newLayout is the layout of the configured Claude directories, with the
+// listing cache that ingest.New would give it (see ingestOptions).
+func (a *app) newLayout() *claude.Layout {
 	l := claude.New(a.cfg.ClaudeDirs)
-	l.SetListingCache(listingCache)
+	l.SetListingCache(a.ingestOptions().ListingCache)
 	return l
 }
 

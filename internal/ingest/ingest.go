@@ -182,7 +182,7 @@ func StartSurvey(ctx context.Context, src source.Source, logger *slog.Logger) *S
 }
 
 // Wait returns once the survey is over; cancelling the context given to
-// StartSurvey ends it early.
+// StartSurvey cuts its walk short, and RunSurvey then fails.
 func (sv *Survey) Wait() { <-sv.done }
 
 // RunSurvey catches up with every transcript under the roots, as Run
