@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -277,6 +279,100 @@ func TestRunReportsDisagreementAndFailures(t *testing.T) {
 	}
 	if !strings.Contains(stdout.String(), "nothing to compare") {
 		t.Errorf("ccusage-only report:\n%s", stdout.String())
+	}
+}
+
+// flakyCCUsage writes a wrapper around ccusage that fails its first fails
+// calls, as ccusage did on its first run after being installed, and
+// counts every call in the file it returns.
+func flakyCCUsage(t *testing.T, dir, ccusage string, fails int) (wrapper, count string) {
+	t.Helper()
+	count = filepath.Join(dir, "flaky.count")
+	wrapper = filepath.Join(dir, "flaky-ccusage.sh")
+	body := fmt.Sprintf(`#!/bin/sh
+n=$(cat %[1]q 2>/dev/null || echo 0)
+n=$((n + 1))
+echo $n > %[1]q
+if [ $n -le %[2]d ]; then echo "installed; first run failed" >&2; exit 1; fi
+exec %[3]q "$@"
+`, count, fails, ccusage)
+	if err := os.WriteFile(wrapper, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return wrapper, count
+}
+
+func TestWarmUpIsTriedTwice(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh")
+	}
+	tools, data := t.TempDir(), t.TempDir()
+	ccusage, ctm, _ := fakeTools(t, tools, ccusageSample, ctmSample)
+
+	// A warm-up that fails once: the second attempt counts, and every
+	// measured run happens.
+	once, count := flakyCCUsage(t, t.TempDir(), ccusage, 1)
+	var stdout, stderr bytes.Buffer
+	if code := runMain(context.Background(), []string{"-data", data, "-ctm", ctm, "-ccusage", once, "-runs", "2", "-repeat", "1"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("runMain with a warm-up that fails once = %d, stderr:\n%s", code, stderr.String())
+	}
+	if b, _ := os.ReadFile(count); strings.TrimSpace(string(b)) != "4" {
+		t.Errorf("ccusage calls = %s, want 4: two warm-ups and two measured runs", b)
+	}
+	if !strings.Contains(stderr.String(), "warm-up failed, trying again") || !strings.Contains(stderr.String(), "first run failed") {
+		t.Errorf("log does not tell of the failed warm-up:\n%s", stderr.String())
+	}
+	if strings.Contains(stdout.String(), "ccusage failed") {
+		t.Errorf("report says ccusage failed after a successful retry:\n%s", stdout.String())
+	}
+
+	// A ccusage that keeps failing is tried twice, then reported.
+	always, count := flakyCCUsage(t, t.TempDir(), ccusage, 1000)
+	stdout.Reset()
+	stderr.Reset()
+	runMain(context.Background(), []string{"-data", data, "-ctm", ctm, "-ccusage", always, "-runs", "2", "-repeat", "1"}, &stdout, &stderr)
+	if b, _ := os.ReadFile(count); strings.TrimSpace(string(b)) != "2" {
+		t.Errorf("calls of a ccusage that always fails = %s, want 2 warm-ups and no measured run", b)
+	}
+	if !strings.Contains(stdout.String(), "ccusage failed") || !strings.Contains(stdout.String(), "first run failed") {
+		t.Errorf("report does not say why ccusage failed:\n%s", stdout.String())
+	}
+}
+
+func TestWarmCacheReadsEveryFile(t *testing.T) {
+	data := t.TempDir()
+	m, err := gen.Generate(context.Background(), gen.Config{Dir: data, Size: 256 << 10, Seed: 3})
+	if err != nil {
+		t.Fatalf("Generate: %v", err)
+	}
+	var want int64
+	err = filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			want += fi.Size()
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := warmCache(context.Background(), data)
+	if err != nil {
+		t.Fatalf("warmCache: %v", err)
+	}
+	if got != want || got < m.Bytes {
+		t.Errorf("warmCache read %d bytes, want %d (the transcripts alone are %d)", got, want, m.Bytes)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := warmCache(ctx, data); !errors.Is(err, context.Canceled) {
+		t.Errorf("warmCache(cancelled) = %v, want context.Canceled", err)
+	}
+	if _, _, err := warmCache(context.Background(), filepath.Join(data, "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("warmCache(missing dir) = %v, want an error naming it", err)
 	}
 }
 
