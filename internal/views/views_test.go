@@ -432,6 +432,46 @@ func TestModelsAndActivityAddUp(t *testing.T) {
 // up its quarter hours themselves.
 type quarterStore struct{ views.Store }
 
+func TestDailySessionCountsByPeriodMatchQuarterHours(t *testing.T) {
+	// The sessions of each day, counted from the store's buckets per
+	// session and day, are those its quarter hours give, in zones with
+	// DST and :30 and :45 offsets, over the whole corpus and a part.
+	counted := false
+	for _, zone := range []string{"UTC", "Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"} {
+		loc, err := time.LoadLocation(zone)
+		if err != nil {
+			t.Skipf("zone %s: %v", zone, err)
+		}
+		for _, r := range [][2]string{{"2025-08-01", "2026-03-01"}, {"2026-02-10", "2026-02-25"}} {
+			v := newViews(blockNow, loc)
+			sp, err := v.DateSpan(r[0], r[1], 7)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := v.Daily(t.Context(), sp)
+			if err != nil {
+				t.Fatalf("%s %v: %v", zone, r, err)
+			}
+			v.Store = quarterStore{fixture.store}
+			want, err := v.Daily(t.Context(), sp)
+			if err != nil {
+				t.Fatalf("%s %v by quarter hours: %v", zone, r, err)
+			}
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want)
+			if string(g) != string(w) {
+				t.Errorf("%s %v:\n%s\nwant (by quarter hours)\n%s", zone, r, g, w)
+			}
+			for _, d := range want.Days {
+				counted = counted || d.SessionCount > 1
+			}
+		}
+	}
+	if !counted {
+		t.Error("no day of the corpus has more than one session: the test compares nothing")
+	}
+}
+
 func TestReportByPeriodMatchesQuarterHours(t *testing.T) {
 	// The store's sums per period give the report its quarter hours give,
 	// in zones with DST and :30 and :45 offsets, with ranges and a project.
