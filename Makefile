@@ -20,7 +20,7 @@ lint: ## vet, gofmt and staticcheck
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-bench: ## ctm against ccusage: both data shapes at 100 MB, 512 MB and 2 GB, one summary table
+bench: ## ctm against ccusage: both data shapes at 100 MB, 512 MB and 2 GB, one summary table, then the API and live bars
 	bash bench/all.sh
 
 bench-api: ## API latency at 1,000 req/s for 30 s (/stats and /stats/daily)

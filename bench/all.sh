@@ -2,7 +2,8 @@
 # Every figure of DESIGN.md section 7 for both data shapes (the generator's
 # default, and long sessions over many hours in few, large files) at
 # 100 MB, 512 MB and 2 GB: bench/run.sh for each, then one summary table
-# with the cost per MB of 2 GB against 100 MB. `make bench` runs this.
+# with the cost per MB of 2 GB against 100 MB, then the API and live bars.
+# `make bench` runs this.
 #
 #   SIZES="100MB 512MB" SHAPES=long bash bench/all.sh [ctm-bench flags...]
 set -euo pipefail
@@ -21,3 +22,17 @@ for shape in ${SHAPES:-default long}; do
 done
 echo "== summary (results in $out)"
 (cd "$root" && go run ./cmd/ctm-bench -summary "${files[@]}")
+
+# The server's bars of DESIGN.md section 7, on the last data set measured
+# above (the largest of the last shape): API reads at 1,000 req/s, and an
+# appended line reaching 100 WebSocket clients. BARS=0 skips them.
+if [ "${BARS:-1}" != 0 ]; then
+  last_size=${SIZES:-100MB 512MB 2GB}; last_size=${last_size##* }
+  last_shape=${SHAPES:-default long}; last_shape=${last_shape##* }
+  api_data=${BENCH_DIR:-/tmp/ctm-bench-data}/claude-$last_size-seed${SEED:-1}
+  [ "$last_shape" = default ] || api_data=$api_data-$last_shape
+  echo "== API reads at 1,000 req/s for 30 s on $api_data"
+  (cd "$root" && go run ./internal/server/loadtest -corpus "$api_data" -duration 30s)
+  echo "== append to WebSocket: 100 clients, 200 appends"
+  (cd "$root" && go run ./cmd/ctm-livebench -seed 100000)
+fi
