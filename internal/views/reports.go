@@ -100,18 +100,13 @@ func (v *Views) Report(ctx context.Context, q ReportQuery) (Report, error) {
 			return res, err
 		}
 	}
-	key := func(b *usage.Bucket) string { return b.Key }
-	var buckets []usage.Bucket
+	key := byKey
 	if q.Kind.Dim == usage.ByQuarterHour {
 		key = q.Kind.Period.KeyFunc(v.loc())
-		buckets, err = v.periodBuckets(ctx, f, q.Kind.Period)
-	} else {
-		buckets, err = v.Store.Aggregate(ctx, f, q.Kind.Dim)
 	}
-	if err != nil {
+	if res.Report, err = v.rollup(ctx, f, q.Kind.Dim, key); err != nil {
 		return res, err
 	}
-	res.Report = usage.Rollup(buckets, v.Prices, key)
 	if q.Kind.Dim == usage.BySession && q.AgentSplit {
 		if res.splits, err = v.agentSplits(ctx, f); err != nil {
 			return res, err
@@ -134,21 +129,6 @@ func (v *Views) Report(ctx context.Context, q ReportQuery) (Report, error) {
 // one bucket per model (and session), whose Time is the first of them.
 type PeriodAggregator interface {
 	AggregatePeriods(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) ([]usage.Bucket, error)
-}
-
-// periodBuckets returns the ByQuarterHour buckets of f for a rollup by
-// period p in the views' zone, summed per period by the store when it
-// can: grouping 20k quarter hours into days was a fifth of a daily report
-// on 2 GB of long sessions. The store labels each quarter hour by its
-// start, as the rollup below labels a quarter hour's bucket, so the sums
-// are the same.
-func (v *Views) periodBuckets(ctx context.Context, f usage.Filter, p usage.Period) ([]usage.Bucket, error) {
-	pa, ok := v.Store.(PeriodAggregator)
-	if !ok {
-		return v.Store.Aggregate(ctx, f, usage.ByQuarterHour)
-	}
-	key := p.KeyFunc(v.loc())
-	return pa.AggregatePeriods(ctx, f, usage.ByQuarterHour, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
 }
 
 // ResolveProject accepts a project's full path or any unique part of it,

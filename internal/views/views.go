@@ -75,7 +75,22 @@ func (v *Views) Today() time.Time {
 // rollup aggregates the records that pass f by dim and rolls them up by
 // key. It is the one path every summed figure takes.
 func (v *Views) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension, key func(*usage.Bucket) string) (usage.Report, error) {
-	buckets, err := v.Store.Aggregate(ctx, f, dim)
+	var (
+		buckets []usage.Bucket
+		err     error
+	)
+	if pa, ok := v.Store.(PeriodAggregator); ok && dim == usage.ByQuarterHour {
+		// The keys of a rollup by quarter hour (a calendar period, an
+		// hour of the week) read only the bucket's time, so the store
+		// may sum the quarter hours of one key before returning them:
+		// grouping 20k quarter hours into days was a fifth of a daily
+		// report on 2 GB of long sessions. The store labels each
+		// quarter hour by its start, as Rollup labels a quarter hour's
+		// bucket, so the sums are the same.
+		buckets, err = pa.AggregatePeriods(ctx, f, dim, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
+	} else {
+		buckets, err = v.Store.Aggregate(ctx, f, dim)
+	}
 	if err != nil {
 		return usage.Report{}, fmt.Errorf("aggregate: %w", err)
 	}

@@ -432,10 +432,11 @@ func TestModelsAndActivityAddUp(t *testing.T) {
 // up its quarter hours themselves.
 type quarterStore struct{ views.Store }
 
-func TestDailySessionCountsByPeriodMatchQuarterHours(t *testing.T) {
-	// The sessions of each day, counted from the store's buckets per
-	// session and day, are those its quarter hours give, in zones with
-	// DST and :30 and :45 offsets, over the whole corpus and a part.
+func TestViewsByPeriodMatchQuarterHours(t *testing.T) {
+	// Every view summed from the store's buckets per period (the days,
+	// their sessions, the trends, the hours of the week, today and the
+	// last week) is the view its quarter hours give, in zones with DST
+	// and :30 and :45 offsets, over the whole corpus and a part.
 	counted := false
 	for _, zone := range []string{"UTC", "Europe/Amsterdam", "America/New_York", "Asia/Kolkata", "Asia/Kathmandu", "Australia/Lord_Howe"} {
 		loc, err := time.LoadLocation(zone)
@@ -448,22 +449,41 @@ func TestDailySessionCountsByPeriodMatchQuarterHours(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := v.Daily(t.Context(), sp)
-			if err != nil {
-				t.Fatalf("%s %v: %v", zone, r, err)
+			all := func(v *views.Views) (string, views.Daily) {
+				d, err := v.Daily(t.Context(), sp)
+				if err != nil {
+					t.Fatalf("%s %v: Daily: %v", zone, r, err)
+				}
+				out := []any{d}
+				for _, g := range []usage.Period{usage.Day, usage.Week, usage.Month} {
+					tr, err := v.Trends(t.Context(), views.TrendsQuery{Period: "custom", Span: sp, Granularity: g, Metrics: []string{"tokens", "cost", "cache_hit"}})
+					if err != nil {
+						t.Fatalf("%s %v: Trends by %s: %v", zone, r, g, err)
+					}
+					out = append(out, tr)
+				}
+				a, err := v.Activity(t.Context(), "custom", sp)
+				if err != nil {
+					t.Fatalf("%s %v: Activity: %v", zone, r, err)
+				}
+				st, err := v.Stats(t.Context())
+				if err != nil {
+					t.Fatalf("%s %v: Stats: %v", zone, r, err)
+				}
+				b, err := json.Marshal(append(out, a, st))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return string(b), d
 			}
+			got, _ := all(v)
 			v.Store = quarterStore{fixture.store}
-			want, err := v.Daily(t.Context(), sp)
-			if err != nil {
-				t.Fatalf("%s %v by quarter hours: %v", zone, r, err)
+			want, d := all(v)
+			if got != want {
+				t.Errorf("%s %v:\n%s\nwant (by quarter hours)\n%s", zone, r, got, want)
 			}
-			g, _ := json.Marshal(got)
-			w, _ := json.Marshal(want)
-			if string(g) != string(w) {
-				t.Errorf("%s %v:\n%s\nwant (by quarter hours)\n%s", zone, r, g, w)
-			}
-			for _, d := range want.Days {
-				counted = counted || d.SessionCount > 1
+			for _, day := range d.Days {
+				counted = counted || day.SessionCount > 1
 			}
 		}
 	}
