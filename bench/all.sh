@@ -24,13 +24,15 @@ echo "== summary (results in $out)"
 (cd "$root" && go run ./cmd/ctm-bench -summary "${files[@]}")
 
 # The server's bars of DESIGN.md section 7, on the last data set measured
-# above (the largest of the last shape): API reads at 1,000 req/s, and an
-# appended line reaching 100 WebSocket clients. BARS=0 skips them.
+# above (by default 2 GB of long sessions; run.sh names it as below): API
+# reads at 1,000 req/s, and an appended line reaching 100 WebSocket
+# clients. BARS=0 skips them.
 if [ "${BARS:-1}" != 0 ]; then
-  last_size=${SIZES:-100MB 512MB 2GB}; last_size=${last_size##* }
-  last_shape=${SHAPES:-default long}; last_shape=${last_shape##* }
-  api_data=${BENCH_DIR:-/tmp/ctm-bench-data}/claude-$last_size-seed${SEED:-1}
-  [ "$last_shape" = default ] || api_data=$api_data-$last_shape
+  api_data=${BENCH_DIR:-/tmp/ctm-bench-data}/claude-$size-seed${SEED:-1}
+  [ "$shape" = default ] || api_data=$api_data-$shape
+  if [ -n "${BILLING:-}" ] && [ "$BILLING" != 0 ]; then
+    api_data=$api_data-billing
+  fi
   echo "== API reads at 1,000 req/s for 30 s on $api_data"
   (cd "$root" && go run ./internal/server/loadtest -corpus "$api_data" -duration 30s)
   echo "== append to WebSocket: 100 clients, 200 appends"

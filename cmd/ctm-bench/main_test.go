@@ -345,6 +345,10 @@ func TestWarmCacheReadsEveryFile(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Generate: %v", err)
 	}
+	// A file longer than the read buffer, which one read cannot take.
+	if err := os.WriteFile(filepath.Join(data, "big.jsonl"), bytes.Repeat([]byte("x"), 5<<20/2+3), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var want int64
 	err = filepath.WalkDir(data, func(path string, d fs.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {

@@ -93,8 +93,8 @@ func childEnv(home, data, db, ccusageHome string) []string {
 const warmUpAttempts = 2
 
 // warmCache reads every file under dir once, so that the run that follows
-// finds the data set in the page cache. A first index is CPU-bound only
-// when it is: on the virtual machines this is measured on, the page cache
+// finds the data set in the page cache, and measures the tool rather than
+// the disk: on the virtual machines this is measured on, the page cache
 // was seen to drop a 512 MB data set within minutes while gigabytes of
 // memory stayed free, and a first index that read half its data from disk
 // took up to twice as long. Warming before each first-index run, of ctm

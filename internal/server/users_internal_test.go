@@ -12,11 +12,13 @@ import (
 // filterSpy records the filters it is asked for.
 type filterSpy struct {
 	usage.Store
-	got []usage.Filter
+	got     []usage.Filter
+	aggDims []usage.Dimension
 }
 
-func (s *filterSpy) Aggregate(_ context.Context, f usage.Filter, _ usage.Dimension) ([]usage.Bucket, error) {
+func (s *filterSpy) Aggregate(_ context.Context, f usage.Filter, dim usage.Dimension) ([]usage.Bucket, error) {
 	s.got = append(s.got, f)
+	s.aggDims = append(s.aggDims, dim)
 	return nil, nil
 }
 
@@ -56,10 +58,12 @@ func TestUserStorePassesPeriodSums(t *testing.T) {
 	if len(spy.got) != 1 || spy.got[0].User != "alice" || spy.got[0].Project != "p" || spy.dims[0] != usage.BySessionQuarterHour {
 		t.Errorf("the store was asked for %+v by %v, want project p of alice by session and quarter hour", spy.got, spy.dims)
 	}
-	// A store without period sums answers with its quarter hours.
+	// A store without period sums answers with its quarter hours, of
+	// the dimension asked for.
 	plain := &filterSpy{}
-	if _, err := (userStore{plain}).AggregatePeriods(ctx, usage.Filter{}, usage.ByQuarterHour, label); err != nil || len(plain.got) != 1 || plain.got[0].User != "alice" {
-		t.Errorf("without period sums: %v, reads %+v; want one Aggregate for alice", err, plain.got)
+	if _, err := (userStore{plain}).AggregatePeriods(ctx, usage.Filter{}, usage.BySessionQuarterHour, label); err != nil ||
+		len(plain.got) != 1 || plain.got[0].User != "alice" || plain.aggDims[0] != usage.BySessionQuarterHour {
+		t.Errorf("without period sums: %v, reads %+v by %v; want one Aggregate for alice by session and quarter hour", err, plain.got, plain.aggDims)
 	}
 }
 

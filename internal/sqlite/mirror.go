@@ -272,8 +272,8 @@ const mirrorColumns = sourceColumns
 // query in SQL.
 //
 // label, when set (dim is then ByQuarterHour or BySessionQuarterHour),
-// merges the quarter hours of one label in a row into one bucket per
-// model (and session), as AggregatePeriods says.
+// merges quarter hours in a row with one label into one bucket per model
+// (and session), as AggregatePeriods says.
 func (s *Store) aggregateMirror(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) (out []usage.Bucket, ok bool, err error) {
 	tx, err := s.reader.BeginTx(ctx, nil)
 	if err != nil {

@@ -122,15 +122,6 @@ func (v *Views) Report(ctx context.Context, q ReportQuery) (Report, error) {
 	return res, nil
 }
 
-// PeriodAggregator is implemented by stores that can sum the quarter
-// hours of one calendar period before returning them (sqlite.Store
-// does): Aggregate(f, dim) for dim ByQuarterHour or BySessionQuarterHour,
-// except that quarter hours in a row with one label(b.Time) may come as
-// one bucket per model (and session), whose Time is the first of them.
-type PeriodAggregator interface {
-	AggregatePeriods(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) ([]usage.Bucket, error)
-}
-
 // ResolveProject accepts a project's full path or any unique part of it,
 // so that "api" finds "/home/me/src/api". Returns ENOTFOUND when nothing
 // matches and EINVALID when several do, both naming the field project.

@@ -72,6 +72,17 @@ func (v *Views) Today() time.Time {
 	return usage.Day.Start(v.now().In(v.loc()))
 }
 
+// PeriodAggregator is implemented by stores that can sum the quarter
+// hours of one calendar period before returning them (sqlite.Store
+// does): Aggregate(f, dim) for dim ByQuarterHour or BySessionQuarterHour,
+// except that quarter hours in a row with one label(b.Time) may come as
+// one bucket per model (and session), whose Time is one of them. label
+// gives every quarter hour of a period the same label; only equal labels
+// are merged.
+type PeriodAggregator interface {
+	AggregatePeriods(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) ([]usage.Bucket, error)
+}
+
 // rollup aggregates the records that pass f by dim and rolls them up by
 // key. It is the one path every summed figure takes.
 func (v *Views) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension, key func(*usage.Bucket) string) (usage.Report, error) {
@@ -92,7 +103,8 @@ func (v *Views) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension,
 		buckets, err = v.Store.Aggregate(ctx, f, dim)
 	}
 	if err != nil {
-		return usage.Report{}, fmt.Errorf("aggregate: %w", err)
+		// Both stores' errors already say "aggregate: ".
+		return usage.Report{}, err
 	}
 	return usage.Rollup(buckets, v.Prices, key), nil
 }
