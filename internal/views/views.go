@@ -76,7 +76,7 @@ func (v *Views) Today() time.Time {
 // hours of one calendar period before returning them (sqlite.Store
 // does): Aggregate(f, dim) for dim ByQuarterHour or BySessionQuarterHour,
 // except that quarter hours in a row with one label(b.Time) may come as
-// one bucket per model (and session), whose Time is one of them. label
+// one bucket per model (and session), whose Time has their label. label
 // gives every quarter hour of a period the same label; only equal labels
 // are merged.
 type PeriodAggregator interface {
