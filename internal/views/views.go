@@ -78,7 +78,7 @@ func (v *Views) Today() time.Time {
 // except that quarter hours in a row with one label(b.Time) may come as
 // one bucket per model (and session), whose Time has their label. label
 // gives every quarter hour of a period the same label; only equal labels
-// are merged.
+// are merged. The store calls label from one goroutine at a time.
 type PeriodAggregator interface {
 	AggregatePeriods(ctx context.Context, f usage.Filter, dim usage.Dimension, label func(time.Time) string) ([]usage.Bucket, error)
 }
@@ -97,8 +97,16 @@ func (v *Views) rollup(ctx context.Context, f usage.Filter, dim usage.Dimension,
 		// grouping 20k quarter hours into days was a fifth of a daily
 		// report on 2 GB of long sessions. The store labels each
 		// quarter hour by its start, as Rollup labels a quarter hour's
-		// bucket, so the sums are the same.
-		buckets, err = pa.AggregatePeriods(ctx, f, dim, func(t time.Time) string { return key(&usage.Bucket{Time: t}) })
+		// bucket, so the sums are the same. One bucket serves every
+		// label: key, like the store's calls of label, runs on one
+		// goroutine, and a new bucket per quarter hour (the callee is
+		// not known, so it escapes) was 4k allocations, 0.8 MB, of a
+		// daily report of 100 MB of long sessions.
+		var b usage.Bucket
+		buckets, err = pa.AggregatePeriods(ctx, f, dim, func(t time.Time) string {
+			b.Time = t
+			return key(&b)
+		})
 	} else {
 		buckets, err = v.Store.Aggregate(ctx, f, dim)
 	}
