@@ -178,17 +178,18 @@ func bench(ctx context.Context, c config, work string, log io.Writer) (*results,
 	ccArgv := []string{c.ccusage, c.data, "claude", "daily", "--json"}
 	ctmArgv := []string{c.ctm, "daily", "--json"}
 	if c.ccusage != "" {
-		// An unmeasured warm-up installs ccusage if needed. The first
-		// run after ccusage.sh installed it on a new machine has been
-		// seen to fail, and the next to succeed: one failure is logged
-		// and the warm-up tried again.
+		// An unmeasured warm-up installs ccusage if needed, with this
+		// process's environment (see installEnv). The first run after
+		// ccusage.sh installed it on a new machine has been seen to
+		// fail, and the next to succeed: one failure is logged and the
+		// warm-up tried again.
 		for attempt := 1; ; attempt++ {
 			fmt.Fprintln(log, "ccusage: warm-up run")
 			sb, err := newSandbox(work, &n)
 			if err != nil {
 				return nil, err
 			}
-			_, err = measureIn(sb, ccArgv)
+			_, err = measure(ctx, ccArgv, installEnv(childEnv(sb.home, c.data, sb.db, c.ccusageHome)), sb.home)
 			if err == nil {
 				break
 			}

@@ -117,6 +117,27 @@ func TestChildEnvIsFresh(t *testing.T) {
 	}
 }
 
+func TestInstallEnvKeepsTheMachinesSettings(t *testing.T) {
+	t.Setenv("NODE_EXTRA_CA_CERTS", "/etc/ca.pem")
+	t.Setenv("HTTPS_PROXY", "http://proxy:3128")
+	t.Setenv("HOME", "/real-home")
+	t.Setenv("CLAUDE_CONFIG_DIR", "/real-home/.claude")
+	t.Setenv("TZ", "Europe/Paris")
+	env := installEnv(childEnv("/h", "/data", "/h/db", "/cc"))
+	for _, want := range []string{"NODE_EXTRA_CA_CERTS=/etc/ca.pem", "HTTPS_PROXY=http://proxy:3128",
+		"HOME=/h", "CLAUDE_DIR=/data", "TZ=UTC", "CCUSAGE_HOME=/cc"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("installEnv lacks %s: %q", want, env)
+		}
+	}
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if kv == "HOME=/real-home" || kv == "TZ=Europe/Paris" || k == "CLAUDE_CONFIG_DIR" {
+			t.Errorf("installEnv passed on %s", kv)
+		}
+	}
+}
+
 // fakeTools writes stand-in ccusage and ctm scripts into dir. Both check
 // the environment the harness must give them and log every call; ctm
 // behaves like an indexer: it records whether its database already existed.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -86,6 +87,31 @@ func childEnv(home, data, db, ccusageHome string) []string {
 		env = append(env, "TMPDIR="+tmp)
 	}
 	return env
+}
+
+// installEnv is env with the rest of this process's environment added
+// under it, for ccusage's unmeasured warm-up run, which installs ccusage
+// with npm on a new machine: npm needs the machine's proxy and
+// certificate settings, and with the bare environment of childEnv it
+// failed on a machine whose registry is reached through a TLS proxy (a
+// self-signed certificate in the chain, without NODE_EXTRA_CA_CERTS),
+// which took the whole data set's ccusage figures with it. What env sets
+// wins, and no CLAUDE_ variable is passed on, so the run still reads only
+// the data set. The measured runs keep the bare environment.
+func installEnv(env []string) []string {
+	set := make(map[string]bool, len(env))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		set[k] = true
+	}
+	var out []string
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if !set[k] && !strings.HasPrefix(k, "CLAUDE") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, env...)
 }
 
 // warmUpAttempts is how many times ccusage's unmeasured warm-up runs
