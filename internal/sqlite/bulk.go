@@ -281,7 +281,7 @@ func (s *Store) beginBulk(ctx context.Context) (b *Bulk, err error) {
 const packBits = 21
 
 // bulkArgs is how many parameters a record takes in bulkInsert.
-const bulkArgs = 11
+const bulkArgs = 12
 
 // bulkInsert returns an INSERT of n records with their ids, bound by
 // appendBulkArgs. The anonymous parameters of the VALUES are each bound
@@ -307,7 +307,7 @@ func bulkInsert(n int) string {
 		"column11",   // cost
 		hi(7), lo(8), // agent, attribution
 	}
-	return "INSERT INTO record_rows (id, " + recordColumns + ") SELECT column1, " +
+	return "INSERT INTO record_rows (id, key_hash, " + recordColumns + ") SELECT column1, column12, " +
 		strings.Join(cols, ", ") + " FROM (VALUES " + placeholders(n, bulkArgs) + ")"
 }
 
@@ -346,7 +346,7 @@ func (b *Bulk) appendBulkArgs(args []any, id int64, r *usage.Record) ([]any, boo
 		}
 	}
 	return append(args, id, r.Key, ms(r.Timestamp), p[0], p[1], p[2], p[3], p[4], p[5], p[6],
-		int64(r.Cost)), exact
+		int64(r.Cost), keyHash(r.Key)), exact
 }
 
 // appendRowArgs appends r's record_rows values in recordColumns order,
@@ -475,7 +475,7 @@ func (b *Bulk) prompts(ctx context.Context, prompts []usage.Prompt) error {
 			continue
 		}
 		b.seenPrompts[h] = struct{}{}
-		b.pargs = append(b.pargs, p.Key, p.SessionID, p.Project, ms(p.Timestamp), p.Text, p.User, p.Machine)
+		b.pargs = append(b.pargs, p.Key, p.SessionID, p.Project, ms(p.Timestamp), p.Text, p.User, p.Machine, keyHash(p.Key))
 		if len(b.pargs) == rowsPerInsert*promptFields {
 			if err := b.flushPrompts(ctx); err != nil {
 				return err
@@ -497,12 +497,6 @@ func (b *Bulk) flushPrompts(ctx context.Context) error {
 	clear(b.pargs)
 	b.pargs = b.pargs[:0]
 	return nil
-}
-
-// insertPrompts returns a plain INSERT of n prompts.
-func insertPrompts(n int) string {
-	return `INSERT INTO prompts (key, session_id, project, ts, text, user, machine) VALUES ` +
-		placeholders(n, promptFields)
 }
 
 // replacedBy is the WHERE clause of upsertRecords: whether r replaces the

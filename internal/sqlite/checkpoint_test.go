@@ -84,7 +84,7 @@ func TestRecordsIndexes(t *testing.T) {
 		}
 		got = append(got, name)
 	}
-	want := []string{"records_key", "records_session", "records_ts"}
+	want := []string{"records_key_hash", "records_session", "records_ts"}
 	if !slices.Equal(got, want) {
 		t.Errorf("records indexes = %v, want %v", got, want)
 	}

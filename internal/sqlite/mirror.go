@@ -727,19 +727,18 @@ func recordQuarters(records []usage.Record) map[int64]bool {
 	return qhs
 }
 
-// storedQuarters adds to qhs the quarter hours of the stored copies of
-// records (the update trigger moves a replaced record out of its old
-// quarter hour). It runs before they are replaced, and only for the keys
-// that the insert found stored: looking up every key of a batch, most of
-// them new, was a fifth of the Apply of a small append.
-func storedQuarters(ctx context.Context, tx *sql.Tx, records []usage.Record, qhs map[int64]bool) error {
-	keys := make([]any, 0, len(records))
-	for i := range records {
-		keys = append(keys, records[i].Key)
+// storedQuarters adds to qhs the quarter hours of the stored records with
+// ids, the stored copies of records that the upsert may replace (the
+// update trigger moves a replaced record out of its old quarter hour). It
+// runs before they are replaced.
+func storedQuarters(ctx context.Context, tx *sql.Tx, ids []int64, qhs map[int64]bool) error {
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
 	}
 	// SQLite allows 32,766 parameters; maxDeltaRecords is far below.
-	q := `SELECT DISTINCT ` + quarterExpr + ` FROM record_rows WHERE key IN (?` + strings.Repeat(", ?", len(keys)-1) + `)`
-	rows, err := tx.QueryContext(ctx, q, keys...)
+	q := `SELECT DISTINCT ` + quarterExpr + ` FROM record_rows WHERE id IN (?` + strings.Repeat(", ?", len(ids)-1) + `)`
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return fmt.Errorf("apply: stored copies: %w", formatError(err))
 	}

@@ -4,34 +4,59 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/claude-token-monitor/ctm/internal/usage"
 )
 
 // promptFields is the number of columns of a prompts row.
-const promptFields = 7
+const promptFields = 8
 
 // applyPrompts stores prompts not stored yet. A prompt is a line of a
-// transcript, so a copy read again is the same prompt: it is kept as is.
+// transcript, so a copy read again is the same prompt: the first copy
+// stored is kept as it is.
 func applyPrompts(ctx context.Context, tx *sql.Tx, prompts []usage.Prompt) error {
-	args := make([]any, 0, rowsPerInsert*promptFields)
-	for lo := 0; lo < len(prompts); lo += rowsPerInsert {
-		hi := min(lo+rowsPerInsert, len(prompts))
-		args = args[:0]
-		for i := lo; i < hi; i++ {
-			p := &prompts[i]
-			if err := validPrompt(p); err != nil {
-				return err
-			}
-			args = append(args, p.Key, p.SessionID, p.Project, ms(p.Timestamp), p.Text, p.User, p.Machine)
+	if len(prompts) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(prompts))
+	first := make(map[string]bool, len(prompts))
+	fresh := make([]*usage.Prompt, 0, len(prompts))
+	for i := range prompts {
+		p := &prompts[i]
+		if err := validPrompt(p); err != nil {
+			return err
 		}
-		q := `INSERT INTO prompts (key, session_id, project, ts, text, user, machine) VALUES ` +
-			placeholders(hi-lo, promptFields) + ` ON CONFLICT (key) DO NOTHING`
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if !first[p.Key] {
+			first[p.Key] = true
+			keys = append(keys, p.Key)
+			fresh = append(fresh, p)
+		}
+	}
+	stored, err := storedRows(ctx, tx, "prompts", keys)
+	if err != nil {
+		return fmt.Errorf("apply: stored prompts: %w", err)
+	}
+	fresh = slices.DeleteFunc(fresh, func(p *usage.Prompt) bool { _, ok := stored[p.Key]; return ok })
+	args := make([]any, 0, rowsPerInsert*promptFields)
+	for lo := 0; lo < len(fresh); lo += rowsPerInsert {
+		hi := min(lo+rowsPerInsert, len(fresh))
+		args = args[:0]
+		for _, p := range fresh[lo:hi] {
+			args = append(args, p.Key, p.SessionID, p.Project, ms(p.Timestamp), p.Text, p.User, p.Machine, keyHash(p.Key))
+		}
+		if _, err := tx.ExecContext(ctx, insertPrompts(hi-lo), args...); err != nil {
 			return fmt.Errorf("apply: prompts: %w", formatError(err))
 		}
 	}
 	return nil
+}
+
+// insertPrompts returns an INSERT of n prompts whose keys are not stored,
+// each bound as applyPrompts binds it.
+func insertPrompts(n int) string {
+	return `INSERT INTO prompts (key, session_id, project, ts, text, user, machine, key_hash) VALUES ` +
+		placeholders(n, promptFields)
 }
 
 func validPrompt(p *usage.Prompt) error {

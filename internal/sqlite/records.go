@@ -26,8 +26,9 @@ const recordFields = 26
 // use 1,664 parameters, far below SQLite's limit of 32,766.
 const rowsPerInsert = 64
 
-// upsertRecords returns an INSERT of n records that, when a key is stored,
-// replaces the stored copy only if the new one is preferred by
+// upsertRecords returns an INSERT of n records, each with the id of its
+// stored copy (see storedRows), that replaces the stored copy only if the
+// new one is preferred by
 // usage.Record.Prefer: more output, then the earlier timestamp, then the
 // smaller session id and project, then a known agent and attribution. The decision depends only on the two
 // rows, so any order of batches converges. A copy equal in all four also
@@ -39,8 +40,8 @@ const rowsPerInsert = 64
 // unequal ones are ordered by their strings.
 func upsertRecords(n int) string {
 	var b strings.Builder
-	b.WriteString("INSERT INTO record_rows (" + recordColumns + ") VALUES " + placeholders(n, recordFields))
-	b.WriteString(` ON CONFLICT (key) DO UPDATE SET
+	b.WriteString("INSERT INTO record_rows (id, key_hash, " + recordColumns + ") VALUES " + placeholders(n, recordFields+2))
+	b.WriteString(` ON CONFLICT (id) DO UPDATE SET
 	message_id = excluded.message_id,
 	request_id = excluded.request_id,
 	ts = excluded.ts,
@@ -202,11 +203,9 @@ func (s *Store) setCheckpoint(ctx context.Context, tx *sql.Tx, bulk bool) error 
 	return nil
 }
 
-// insertRecords returns an INSERT of n records that skips keys already
-// stored and returns the keys it inserted.
+// insertRecords returns an INSERT of n records whose keys are not stored.
 func insertRecords(n int) string {
-	return "INSERT INTO record_rows (" + recordColumns + ") VALUES " + placeholders(n, recordFields) +
-		" ON CONFLICT (key) DO NOTHING RETURNING key"
+	return "INSERT INTO record_rows (key_hash, " + recordColumns + ") VALUES " + placeholders(n, recordFields+1)
 }
 
 // placeholders returns n parenthesised groups of fields '?'.
@@ -222,13 +221,13 @@ func placeholders(n, fields int) string {
 	return b.String()
 }
 
-// applyRecords stores records in three steps. New keys are inserted, and
-// their sums added to the rollup from Go, one upsert per rollup row
-// instead of one per record as a trigger would. Keys already stored go
-// through the upsert of upsertRecords, whose update trigger moves the
-// replaced record's sums in the rollup. When touched is set, the quarter
-// hours of the stored copies that the upsert may replace are added to it
-// (see storedQuarters).
+// applyRecords stores records in three steps, once storedRows has found
+// which keys are stored. New keys are inserted, and their sums added to
+// the rollup from Go, one upsert per rollup row instead of one per record
+// as a trigger would. Keys already stored go through the upsert of
+// upsertRecords, whose update trigger moves the replaced record's sums in
+// the rollup. When touched is set, the quarter hours of the stored copies
+// that the upsert may replace are added to it (see storedQuarters).
 func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Record, touched map[int64]bool) error {
 	if len(records) == 0 {
 		return nil
@@ -255,35 +254,40 @@ func (s *Store) applyRecords(ctx context.Context, tx *sql.Tx, records []usage.Re
 	if err != nil {
 		return err
 	}
-	inserted := make(map[string]bool, len(rs))
-	if err := inChunks(ctx, tx, rs, ids, insertRecords, func(rows *sql.Rows) error {
-		var key string
-		if err := rows.Scan(&key); err != nil {
-			return err
+	keys := make([]string, len(rs))
+	for i := range rs {
+		keys[i] = rs[i].Key
+	}
+	at, err := storedRows(ctx, tx, "record_rows", keys)
+	if err != nil {
+		return fmt.Errorf("apply: stored records: %w", err)
+	}
+	var fresh, stored []usage.Record
+	var storedAt []int64
+	for i := range rs {
+		if id, ok := at[rs[i].Key]; ok {
+			stored = append(stored, rs[i])
+			storedAt = append(storedAt, id)
+		} else {
+			fresh = append(fresh, rs[i])
 		}
-		inserted[key] = true
-		return nil
-	}); err != nil {
+	}
+	if err := inChunks(ctx, tx, fresh, nil, ids, insertRecords); err != nil {
 		return err
 	}
 	rollup := newRollupDelta()
-	var stored []usage.Record
-	for i := range rs {
-		if inserted[rs[i].Key] {
-			rollup.add(&rs[i])
-		} else {
-			stored = append(stored, rs[i])
-		}
+	for i := range fresh {
+		rollup.add(&fresh[i])
 	}
 	if err := rollup.apply(ctx, tx); err != nil {
 		return err
 	}
 	if touched != nil && len(stored) > 0 {
-		if err := storedQuarters(ctx, tx, stored, touched); err != nil {
+		if err := storedQuarters(ctx, tx, storedAt, touched); err != nil {
 			return err
 		}
 	}
-	return inChunks(ctx, tx, stored, ids, upsertRecords, nil)
+	return inChunks(ctx, tx, stored, storedAt, ids, upsertRecords)
 }
 
 // mergeCopies returns records with one copy per key, the one
@@ -320,39 +324,24 @@ func mergeCopies(records []usage.Record) []usage.Record {
 }
 
 // inChunks runs the statement of query for records, rowsPerInsert at a
-// time through one prepared statement and the remainder through a second,
-// and passes each row it returns to scan when scan is set. ids holds the
+// time through one prepared statement and the remainder through a second.
+// Each record's values are its id in rowIDs when rowIDs is set, its
+// key_hash, then its values in recordColumns order; ids holds the
 // interned id of every string of records.
-func inChunks(ctx context.Context, tx *sql.Tx, records []usage.Record, ids map[string]int64,
-	query func(n int) string, scan func(*sql.Rows) error) error {
-	args := make([]any, 0, rowsPerInsert*recordFields)
+func inChunks(ctx context.Context, tx *sql.Tx, records []usage.Record, rowIDs []int64, ids map[string]int64,
+	query func(n int) string) error {
+	args := make([]any, 0, rowsPerInsert*(recordFields+2))
 	id := func(s string) int64 { return ids[s] }
-	run := func(stmt *sql.Stmt, rs []usage.Record) error {
+	run := func(stmt *sql.Stmt, lo, hi int) error {
 		args = args[:0]
-		for i := range rs {
-			args = appendSlimArgs(args, &rs[i], id)
-		}
-		fail := func(err error) error {
-			return fmt.Errorf("apply: records %q to %q: %w", rs[0].Key, rs[len(rs)-1].Key, formatError(err))
-		}
-		if scan == nil {
-			if _, err := stmt.ExecContext(ctx, args...); err != nil {
-				return fail(err)
+		for i := lo; i < hi; i++ {
+			if rowIDs != nil {
+				args = append(args, rowIDs[i])
 			}
-			return nil
+			args = appendSlimArgs(append(args, keyHash(records[i].Key)), &records[i], id)
 		}
-		rows, err := stmt.QueryContext(ctx, args...)
-		if err != nil {
-			return fail(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			if err := scan(rows); err != nil {
-				return fail(err)
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fail(err)
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return fmt.Errorf("apply: records %q to %q: %w", records[lo].Key, records[hi-1].Key, formatError(err))
 		}
 		return nil
 	}
@@ -364,18 +353,18 @@ func inChunks(ctx context.Context, tx *sql.Tx, records []usage.Record, ids map[s
 		}
 		defer stmt.Close()
 		for i := 0; i < full; i += rowsPerInsert {
-			if err := run(stmt, records[i:i+rowsPerInsert]); err != nil {
+			if err := run(stmt, i, i+rowsPerInsert); err != nil {
 				return err
 			}
 		}
 	}
-	if rest := records[full:]; len(rest) > 0 {
-		stmt, err := tx.PrepareContext(ctx, query(len(rest)))
+	if full < len(records) {
+		stmt, err := tx.PrepareContext(ctx, query(len(records)-full))
 		if err != nil {
 			return fmt.Errorf("apply: prepare records: %w", formatError(err))
 		}
 		defer stmt.Close()
-		if err := run(stmt, rest); err != nil {
+		if err := run(stmt, full, len(records)); err != nil {
 			return err
 		}
 	}

@@ -1,4 +1,4 @@
--- through 0113_files_partial_states.sql
+-- through 0115_prompts_key_hash.sql
 -- The schema and rows that the migrations up to the one named above
 -- build, in one script that a new database runs instead (see migrate.go).
 -- Written by: go test ./internal/sqlite -run TestSchemaScript -update
@@ -119,7 +119,7 @@ CREATE TABLE record_rows (
 	cost                INTEGER NOT NULL,
 	agent               INTEGER NOT NULL,
 	attribution         INTEGER NOT NULL
-) STRICT;
+, key_hash INTEGER NOT NULL DEFAULT 0) STRICT;
 
 CREATE TABLE "prompts" (
 	key        TEXT    NOT NULL,
@@ -129,7 +129,7 @@ CREATE TABLE "prompts" (
 	text       TEXT    NOT NULL,
 	user       TEXT    NOT NULL,
 	machine    TEXT    NOT NULL
-) STRICT;
+, key_hash INTEGER NOT NULL DEFAULT 0) STRICT;
 
 CREATE INDEX snapshots_ts ON snapshots (ts);
 
@@ -137,17 +137,17 @@ CREATE INDEX rate_limits_ts ON rate_limits (ts);
 
 CREATE INDEX budget_alerts_period ON budget_alerts (period_start);
 
-CREATE UNIQUE INDEX records_key ON record_rows (key);
-
 CREATE INDEX records_ts ON record_rows (ts);
 
 CREATE INDEX records_session ON record_rows (session_id, ts);
 
-CREATE UNIQUE INDEX prompts_key ON prompts (key);
-
 CREATE INDEX prompts_session ON prompts (session_id, ts);
 
 CREATE INDEX prompts_ts ON prompts (ts);
+
+CREATE INDEX records_key_hash ON record_rows (key_hash);
+
+CREATE INDEX prompts_key_hash ON prompts (key_hash);
 
 CREATE VIEW records AS SELECT r.id AS id, r.key AS key,
 	coalesce(r.message_id, CAST(substr(CAST(r.key AS BLOB), 1, instr(CAST(r.key AS BLOB), x'3a') - 1) AS TEXT)) AS message_id,

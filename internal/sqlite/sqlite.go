@@ -98,6 +98,9 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 	if prices == nil {
 		return nil, errors.New("open sqlite: a price table is required")
 	}
+	if err := registerKeyHash(); err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %q: %w", path, err)

@@ -11,14 +11,17 @@ import (
 )
 
 // TestPromptsKeyMigrationKeepsPrompts: a database with prompts from
-// before 0112 migrates to the table with a named key index, keeps every
-// prompt byte for byte, and goes on keeping the first copy of a key.
+// before 0112 migrates to the table with a named key index (0112), then
+// to one found by key_hash (0115), keeps every prompt byte for byte, and
+// goes on keeping the first copy of a key.
 func TestPromptsKeyMigrationKeepsPrompts(t *testing.T) {
 	ctx := t.Context()
 	prompts := []usage.Prompt{
 		{Key: "s1:u1", SessionID: "s1", Project: "/p/1", Timestamp: day, Text: "hi"},
 		{Key: "s1:u2", SessionID: "s1", Project: "/p/1", Timestamp: day.Add(time.Minute), Text: "more\nlines", User: "alice"},
 		{Key: "s2:u1", SessionID: "s2", Project: "/p/ü", Timestamp: day.Add(-time.Hour), Text: "a\x00b\x80", Machine: "laptop"},
+		// Bytes that 0115 must hash as Go does (see ctm_key_hash).
+		{Key: "s3:u\x00\x80", SessionID: "s3", Project: "/p/1", Timestamp: day, Text: "odd key"},
 	}
 	q := func(s string) string { return fmt.Sprintf("CAST(x'%x' AS TEXT)", s) }
 	var rows []string
@@ -49,14 +52,19 @@ func TestPromptsKeyMigrationKeepsPrompts(t *testing.T) {
 		t.Errorf("schema of prompts = %v\nwant %v", a, b)
 	}
 	// The key's index is one a Bulk can drop: named, not a constraint's.
-	if n := dump(t, s, `SELECT sum(name = 'prompts_key'), sum(sql IS NULL) FROM sqlite_schema
+	if n := dump(t, s, `SELECT sum(name = 'prompts_key_hash'), sum(sql IS NULL) FROM sqlite_schema
 		WHERE tbl_name = 'prompts'`); n[0][0] != int64(1) || n[0][1] != int64(0) {
-		t.Errorf("prompts has %v indexes named prompts_key and %v unnamed ones, want 1 and 0", n[0][0], n[0][1])
+		t.Errorf("prompts has %v indexes named prompts_key_hash and %v unnamed ones, want 1 and 0", n[0][0], n[0][1])
+	}
+	for _, row := range dump(t, s, `SELECT key, key_hash FROM prompts`) {
+		if key := row[0].(string); row[1].(int64) != fnv1a(key) {
+			t.Errorf("prompt %q: key_hash %d, want %d", key, row[1], fnv1a(key))
+		}
 	}
 
 	// Another copy of a stored key changes nothing; a new key is added.
-	again := []usage.Prompt{prompts[1], {Key: "s2:u2", SessionID: "s2", Project: "/p/ü", Timestamp: day, Text: "new"}}
-	again[0].Text = "edited"
+	again := []usage.Prompt{prompts[1], prompts[3], {Key: "s2:u2", SessionID: "s2", Project: "/p/ü", Timestamp: day, Text: "new"}}
+	again[0].Text, again[1].Text = "edited", "edited"
 	for _, st := range []*Store{s, ref} {
 		if err := st.Apply(ctx, usage.Batch{Prompts: again}); err != nil {
 			t.Fatal(err)
@@ -64,12 +72,14 @@ func TestPromptsKeyMigrationKeepsPrompts(t *testing.T) {
 	}
 	compare("after Apply")
 	got, err := s.Prompts(ctx, usage.Filter{})
-	if err != nil || len(got) != 4 {
-		t.Fatalf("Prompts() = %d prompts, %v; want 4", len(got), err)
+	if err != nil || len(got) != 5 {
+		t.Fatalf("Prompts() = %d prompts, %v; want 5", len(got), err)
 	}
 	for _, p := range got {
-		if p.Key == prompts[1].Key && p.Text != prompts[1].Text {
-			t.Errorf("prompt %q = %q after a second copy; want the first, %q", p.Key, p.Text, prompts[1].Text)
+		for _, old := range []usage.Prompt{prompts[1], prompts[3]} {
+			if p.Key == old.Key && p.Text != old.Text {
+				t.Errorf("prompt %q = %q after a second copy; want the first, %q", p.Key, p.Text, old.Text)
+			}
 		}
 	}
 }

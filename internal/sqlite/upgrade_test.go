@@ -27,6 +27,10 @@ func previousRelease(t *testing.T, path string, exec ...string) {
 // before cut applied, then runs exec.
 func migratedBefore(t *testing.T, path, cut string, exec ...string) {
 	t.Helper()
+	// 0114 calls the function that Open registers.
+	if err := registerKeyHash(); err != nil {
+		t.Fatal(err)
+	}
 	db, err := sql.Open("sqlite", dsn(path, true))
 	if err != nil {
 		t.Fatal(err)
