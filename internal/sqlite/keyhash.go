@@ -48,14 +48,11 @@ var registerKeyHash = sync.OnceValue(func() error {
 	return sqlite.RegisterDeterministicScalarFunction("ctm_key_hash", 1,
 		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 			// A blob: the driver passes text as far as its first NUL.
-			switch k := args[0].(type) {
-			case []byte:
-				return keyHash(string(k)), nil
-			case nil: // how the driver may pass an empty blob
-				return keyHash(""), nil
-			default:
+			k, ok := args[0].([]byte)
+			if !ok {
 				return nil, fmt.Errorf("ctm_key_hash: the key must be cast to a blob, not passed as %T", args[0])
 			}
+			return keyHash(string(k)), nil
 		})
 })
 
@@ -99,8 +96,12 @@ func storedRows(ctx context.Context, tx *sql.Tx, table string, keys []string) (m
 		hashes = hashes[:0]
 		return nil
 	}
+	// Every key is wanted before the first lookup: a row of a later
+	// key, returned for a hash that an earlier key shares, must be kept.
 	for _, k := range keys {
 		want[k] = true
+	}
+	for _, k := range keys {
 		if h := keyHash(k); !asked[h] {
 			asked[h] = true
 			hashes = append(hashes, h)
@@ -115,4 +116,31 @@ func storedRows(ctx context.Context, tx *sql.Tx, table string, keys []string) (m
 		return nil, err
 	}
 	return at, nil
+}
+
+// A release before 0114 opens a database of this one as current (see
+// migrate) and, through its bulk path, writes records and prompts without
+// a key_hash: the column's default, 0, under which no lookup finds them.
+// Open gives such rows their hash before anything is applied.
+
+// repairKeyHashes sets the key_hash of the rows whose key_hash is 0, when
+// there are any; a key whose hash is 0 gets 0 again.
+func (s *Store) repairKeyHashes(ctx context.Context) error {
+	var stale bool
+	if err := s.writer.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM record_rows WHERE key_hash = 0)
+		OR EXISTS (SELECT 1 FROM prompts WHERE key_hash = 0)`).Scan(&stale); err != nil {
+		return fmt.Errorf("key hashes: %w", formatError(err))
+	}
+	if !stale {
+		return nil
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"record_rows", "prompts"} {
+			if _, err := tx.ExecContext(ctx, `UPDATE `+table+` SET key_hash = ctm_key_hash(CAST(key AS BLOB))
+				WHERE key_hash = 0`); err != nil {
+				return fmt.Errorf("key hashes of %s: %w", table, formatError(err))
+			}
+		}
+		return nil
+	})
 }

@@ -215,3 +215,78 @@ func TestKeyHashFunction(t *testing.T) {
 		t.Errorf("ctm_key_hash of text = %d, want an error", got)
 	}
 }
+
+// TestManyKeysShareFewHashes: with more keys than one lookup asks for and
+// fewer hashes than keys, every key applied again is found, as records
+// and as prompts, whichever chunk of the batch its hash was asked in.
+func TestManyKeysShareFewHashes(t *testing.T) {
+	keyHash = func(k string) int64 { return fnv1a(k) & 1023 }
+	t.Cleanup(func() { keyHash = fnv1a })
+	ctx := t.Context()
+	recs := testRecords(3000, day, "m")
+	prompts := make([]usage.Prompt, len(recs))
+	for i, r := range recs {
+		prompts[i] = usage.Prompt{Key: r.Key, SessionID: r.SessionID, Project: r.Project, Timestamp: r.Timestamp, Text: "p"}
+	}
+	for _, first := range []string{"apply", "bulk"} {
+		t.Run(first, func(t *testing.T) {
+			s := mustOpen(t, tempPath(t))
+			var st usage.Store = s
+			if first == "bulk" {
+				st = bulkFirst{s}
+			}
+			for range 2 {
+				if err := st.Apply(ctx, usage.Batch{Records: slices.Clone(recs), Prompts: slices.Clone(prompts)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, table := range []string{"record_rows", "prompts"} {
+				if n := dump(t, s, `SELECT count(*), count(DISTINCT key) FROM `+table); n[0][0] != int64(len(recs)) || n[0][1] != int64(len(recs)) {
+					t.Errorf("%s: %v rows of %v keys after applying %d twice", table, n[0][0], n[0][1], len(recs))
+				}
+			}
+		})
+	}
+}
+
+// TestOpenRepairsKeyHashes: rows that a release before 0114 wrote into a
+// migrated database, with key_hash at its default 0, get their hash when
+// the database opens, and are found again.
+func TestOpenRepairsKeyHashes(t *testing.T) {
+	ctx := t.Context()
+	path := tempPath(t)
+	recs := testRecords(50, day, "m")
+	prompts := []usage.Prompt{{Key: "s0:u1", SessionID: "s0", Project: "/p/0", Timestamp: day, Text: "hi"}}
+	s, err := Open(ctx, path, storetest.Prices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := (bulkFirst{s}).Apply(ctx, usage.Batch{Records: slices.Clone(recs), Prompts: prompts}); err != nil {
+		t.Fatal(err)
+	}
+	// What the bulk path of such a release leaves.
+	for _, table := range []string{"record_rows", "prompts"} {
+		if _, err := s.writer.Exec(`UPDATE ` + table + ` SET key_hash = 0`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = mustOpen(t, path)
+	for _, table := range []string{"record_rows", "prompts"} {
+		for _, row := range dump(t, s, `SELECT key, key_hash FROM `+table) {
+			if key := row[0].(string); row[1].(int64) != fnv1a(key) {
+				t.Errorf("%s %q: key_hash %d after the open, want %d", table, key, row[1], fnv1a(key))
+			}
+		}
+	}
+	if err := s.Apply(ctx, usage.Batch{Records: slices.Clone(recs), Prompts: prompts}); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"record_rows", "prompts"} {
+		if n := dump(t, s, `SELECT count(*) - count(DISTINCT key) FROM `+table); n[0][0] != int64(0) {
+			t.Errorf("%s: %v copies stored twice", table, n[0][0])
+		}
+	}
+}

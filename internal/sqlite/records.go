@@ -23,7 +23,8 @@ const recordFields = 26
 // rowsPerInsert is how many records one INSERT statement carries. Binding
 // many rows per statement amortises the per-statement cost of
 // database/sql and the driver, which dominates single-row inserts; 64 rows
-// use 1,664 parameters, far below SQLite's limit of 32,766.
+// use at most 1,792 parameters (an upsert's id, key_hash and 26 columns a
+// row), far below SQLite's limit of 32,766.
 const rowsPerInsert = 64
 
 // upsertRecords returns an INSERT of n records, each with the id of its
@@ -34,8 +35,7 @@ const rowsPerInsert = 64
 // rows, so any order of batches converges. A copy equal in all four also
 // replaces the stored one: it is the same response read again, and
 // reading it again is how fields that an older release did not keep get
-// filled in. SQLite applies the upsert row by row, so a key that appears
-// twice in one statement is resolved the same way. Strings are ids of
+// filled in. A batch holds one copy per key (see mergeCopies). Strings are ids of
 // interned (0 is the empty string): equal ids are equal strings, and
 // unequal ones are ordered by their strings.
 func upsertRecords(n int) string {

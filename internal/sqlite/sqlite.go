@@ -159,6 +159,9 @@ func Open(ctx context.Context, path string, prices usage.Pricer) (*Store, error)
 	if err := s.migrate(ctx); err != nil {
 		return fail(err)
 	}
+	if err := s.repairKeyHashes(ctx); err != nil {
+		return fail(err)
+	}
 	// Re-pricing takes the write lock; a read tells whether it is
 	// needed, so that a report does not queue behind ctm serve's ingest
 	// only to find the costs current.
@@ -232,7 +235,7 @@ func dsn(path string, writer bool) string {
 		// removes a write syscall per touched page from every Apply.
 		q.Add("_pragma", "temp_store(MEMORY)")
 		// An 8 MiB page cache (default 2 MiB) keeps the hot part of the
-		// random-access key index in memory during a large ingest. 64 MiB
+		// random-access key-hash index in memory during a large ingest. 64 MiB
 		// was no faster on a 600 MB first index (the OS page cache holds
 		// the rest) but raised its peak RSS from about 75 to 120 MB. A
 		// first index, which touches no index at random, uses less (see
