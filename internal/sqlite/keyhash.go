@@ -28,7 +28,8 @@ import (
 // is the same function.
 var keyHash = fnv1a
 
-// fnv1a is the 64-bit FNV-1a hash of s, as an int64 for SQLite.
+// fnv1a is the 64-bit FNV-1a hash of s, as an int64 for SQLite: what
+// hash/fnv's New64a sums, without a hasher and a copy of s per key.
 func fnv1a(s string) int64 {
 	const (
 		offset = 14695981039346656037
@@ -42,8 +43,9 @@ func fnv1a(s string) int64 {
 	return int64(h)
 }
 
-// registerKeyHash makes ctm_key_hash(CAST(key AS BLOB)) available to the connections
-// the driver opens from now on; Open calls it before it connects.
+// registerKeyHash makes ctm_key_hash(CAST(key AS BLOB)) available to the
+// connections the driver opens from now on; Open calls it before it
+// connects.
 var registerKeyHash = sync.OnceValue(func() error {
 	return sqlite.RegisterDeterministicScalarFunction("ctm_key_hash", 1,
 		func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {

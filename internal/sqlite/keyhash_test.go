@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"hash/fnv"
 	"reflect"
 	"slices"
 	"strings"
@@ -287,6 +288,17 @@ func TestOpenRepairsKeyHashes(t *testing.T) {
 	for _, table := range []string{"record_rows", "prompts"} {
 		if n := dump(t, s, `SELECT count(*) - count(DISTINCT key) FROM `+table); n[0][0] != int64(0) {
 			t.Errorf("%s: %v copies stored twice", table, n[0][0])
+		}
+	}
+}
+
+// TestFNV1aIsHashFNV: the hand-written loop sums what hash/fnv does.
+func TestFNV1aIsHashFNV(t *testing.T) {
+	for _, s := range []string{"", "msg_01000Eyy0isI5IQcx9gKrk5T:req_011CcfksH75g5qvJVqAP", "m\x00x:r", "a\x80\x80:r", strings.Repeat("ü", 100)} {
+		h := fnv.New64a()
+		h.Write([]byte(s))
+		if got, want := uint64(fnv1a(s)), h.Sum64(); got != want {
+			t.Errorf("fnv1a(%q) = %#x, hash/fnv gives %#x", s, got, want)
 		}
 	}
 }
