@@ -152,19 +152,7 @@ func TestKeyHashMigrationKeepsRecords(t *testing.T) {
 	if want := [][]any{{"records_key_hash"}, {"records_session"}, {"records_ts"}}; !reflect.DeepEqual(indexes, want) {
 		t.Errorf("indexes of record_rows = %v, want %v", indexes, want)
 	}
-	compare := func(when string) {
-		t.Helper()
-		got, err := s.Records(ctx, usage.Filter{}, usage.Page{})
-		exp, err2 := ref.Records(ctx, usage.Filter{}, usage.Page{})
-		if err != nil || err2 != nil || !reflect.DeepEqual(got, exp) {
-			t.Errorf("%s: Records() = %v, %v\nwant %v, %v", when, got, err, exp, err2)
-		}
-		rollup := `SELECT * FROM rollup ORDER BY qh, session_id, project, user, model`
-		if a, b := dump(t, s, rollup), dump(t, ref, rollup); !reflect.DeepEqual(a, b) {
-			t.Errorf("%s: rollup = %v\nwant %v", when, a, b)
-		}
-	}
-	compare("migrated")
+	sameRecordsAndRollup(t, "migrated", s, ref)
 	again := slices.Clone(recs)
 	again[3].Output += 500
 	for _, st := range []*Store{s, ref} {
@@ -172,7 +160,7 @@ func TestKeyHashMigrationKeepsRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	compare("applied again, one copy preferred")
+	sameRecordsAndRollup(t, "applied again, one copy preferred", s, ref)
 	if n := dump(t, s, `SELECT count(*) FROM record_rows`); n[0][0] != int64(len(recs)) {
 		t.Errorf("%v records after applying the same ones again, want %d", n[0][0], len(recs))
 	}
@@ -300,5 +288,22 @@ func TestFNV1aIsHashFNV(t *testing.T) {
 		if got, want := uint64(fnv1a(s)), h.Sum64(); got != want {
 			t.Errorf("fnv1a(%q) = %#x, hash/fnv gives %#x", s, got, want)
 		}
+	}
+}
+
+// rollupRows reads a store's whole rollup, in key order.
+const rollupRows = `SELECT * FROM rollup ORDER BY qh, session_id, project, user, model`
+
+// sameRecordsAndRollup reports where the records or the rollup of s
+// differ from those of ref.
+func sameRecordsAndRollup(t *testing.T, when string, s, ref *Store) {
+	t.Helper()
+	got, err := s.Records(t.Context(), usage.Filter{}, usage.Page{})
+	exp, err2 := ref.Records(t.Context(), usage.Filter{}, usage.Page{})
+	if err != nil || err2 != nil || !reflect.DeepEqual(got, exp) {
+		t.Errorf("%s: Records() = %v, %v\nwant %v, %v", when, got, err, exp, err2)
+	}
+	if a, b := dump(t, s, rollupRows), dump(t, ref, rollupRows); !reflect.DeepEqual(a, b) {
+		t.Errorf("%s: rollup = %v\nwant %v", when, a, b)
 	}
 }
