@@ -142,6 +142,12 @@ func TestKeyHashMigrationKeepsRecords(t *testing.T) {
 		copyRows("rollup", sourceColumns),
 		fmt.Sprintf(`UPDATE generation SET prices = CAST(x'%x' AS TEXT)`, prices))
 	s := mustOpen(t, path)
+	// The migrations ran with the statement journal in a file; the
+	// writer keeps Apply's in memory.
+	var tempStore int
+	if err := s.writer.QueryRow(`PRAGMA temp_store`).Scan(&tempStore); err != nil || tempStore != 2 {
+		t.Errorf("temp_store after the migrations = %d, %v; want 2 (memory)", tempStore, err)
+	}
 
 	for _, row := range dump(t, s, `SELECT key, key_hash FROM record_rows`) {
 		if key := row[0].(string); row[1].(int64) != fnv1a(key) {
