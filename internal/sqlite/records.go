@@ -29,15 +29,15 @@ const rowsPerInsert = 64
 
 // upsertRecords returns an INSERT of n records, each with the id of its
 // stored copy (see storedRows), that replaces the stored copy only if the
-// new one is preferred by
-// usage.Record.Prefer: more output, then the earlier timestamp, then the
-// smaller session id and project, then a known agent and attribution. The decision depends only on the two
-// rows, so any order of batches converges. A copy equal in all four also
+// new one is preferred by usage.Record.Prefer: more output, then the
+// earlier timestamp, then the smaller session id and project, then a
+// known agent and attribution. The decision depends only on the two rows,
+// so any order of batches converges. A copy equal in all four also
 // replaces the stored one: it is the same response read again, and
 // reading it again is how fields that an older release did not keep get
-// filled in. A batch holds one copy per key (see mergeCopies). Strings are ids of
-// interned (0 is the empty string): equal ids are equal strings, and
-// unequal ones are ordered by their strings.
+// filled in. A batch holds one copy per key (see mergeCopies). Strings
+// are ids of interned (0 is the empty string): equal ids are equal
+// strings, and unequal ones are ordered by their strings.
 func upsertRecords(n int) string {
 	var b strings.Builder
 	b.WriteString("INSERT INTO record_rows (id, key_hash, " + recordColumns + ") VALUES " + placeholders(n, recordFields+2))
